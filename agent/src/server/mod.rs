@@ -1,0 +1,108 @@
+//! The agent's HTTP side: the page, `GET /api/topology` and the WebSocket at `/ws`.
+//!
+//! [`bind`] claims the address first and reports a taken port as [`ServerError::AddrInUse`]
+//! (so `main` can say so in one line); [`BoundServer::serve`] then runs until the shutdown
+//! future resolves.
+
+mod assets;
+mod ws;
+
+use std::{future::Future, io, net::SocketAddr, sync::Arc};
+
+use axum::{Json, Router, extract::State, routing::get};
+use coreplay_shared::Topology;
+use tokio::net::TcpListener;
+
+pub use assets::{BUILD_HINT, page_is_built};
+
+/// What the server needs to know, fixed for its lifetime.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (`127.0.0.1:7878` by default; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// The topology every client is told about.
+    pub topology: Topology,
+}
+
+/// Shared, read-only state of the handlers.
+#[derive(Debug)]
+pub(crate) struct AppState {
+    pub(crate) topology: Topology,
+}
+
+/// Failures to start or run the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Another program listens on the address already.
+    #[error(
+        "{addr} is already in use (is another coreplay running?); choose another with --listen, \
+         e.g. --listen 127.0.0.1:0 for any free port"
+    )]
+    AddrInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The address cannot be listened on for another reason (permissions, not local, …).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: io::Error,
+    },
+    /// The server stopped with an I/O error.
+    #[error("server failed: {0}")]
+    Serve(io::Error),
+}
+
+/// A server that holds its listening socket but does not serve yet.
+#[derive(Debug)]
+pub struct BoundServer {
+    listener: TcpListener,
+    state: Arc<AppState>,
+}
+
+/// Binds the listening socket.
+pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
+    let addr = config.listen;
+    let listener = TcpListener::bind(addr).await.map_err(|source| {
+        if source.kind() == io::ErrorKind::AddrInUse {
+            ServerError::AddrInUse { addr }
+        } else {
+            ServerError::Bind { addr, source }
+        }
+    })?;
+    Ok(BoundServer {
+        listener,
+        state: Arc::new(AppState {
+            topology: config.topology,
+        }),
+    })
+}
+
+impl BoundServer {
+    /// The address actually bound (differs from the one asked for when the port was 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets open requests finish.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+        axum::serve(self.listener, router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .map_err(ServerError::Serve)
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ws", get(ws::upgrade))
+        .route("/api/topology", get(topology))
+        .fallback(get(assets::serve))
+        .with_state(state)
+}
+
+async fn topology(State(state): State<Arc<AppState>>) -> Json<Topology> {
+    Json(state.topology.clone())
+}

@@ -1,0 +1,257 @@
+//! End to end in headless Chromium over WebDriver: the real agent serves the real page, and
+//! we check what the page shows. Needs `chromedriver`, `chromium` and a built page (`dist/`);
+//! `scripts/test.sh` provides all three. Screenshots land in `target/test-artifacts/`.
+//!
+//! These tests are `#[ignore]`d so a bare `cargo test` on a machine without a browser stays
+//! green; the test script runs them with `--ignored`, where a missing browser fails loudly.
+
+mod common;
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::Agent;
+use coreplay_shared::Topology;
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A chromedriver process on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    url: String,
+    profile: PathBuf,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let child = Command::new(&bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); run scripts/test.sh, which installs it"));
+        let profile = std::env::temp_dir().join(format!("coreplay-chromium-{port}"));
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile,
+        }
+    }
+
+    async fn client(&self) -> Client {
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", self.profile.display()),
+                ]
+            }
+        });
+        let caps = match caps {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        };
+        let start = Instant::now();
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) if start.elapsed() < WAIT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Evaluates `script` until it returns something other than `null`/`false`, or panics.
+async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let value = client.execute(script, vec![]).await.expect("script runs");
+        if !value.is_null() && value != Value::Bool(false) {
+            return value;
+        }
+        if start.elapsed() > WAIT {
+            let status = client
+                .execute("return document.querySelector('.status')?.innerText", vec![])
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what}; status line: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+const CONNECTED_PUS: &str = "
+    if (!document.querySelector('[data-conn=connected]')) return null;
+    const pus = Array.from(document.querySelectorAll('[data-pu]')).map(e => Number(e.dataset.pu));
+    return pus.length ? pus : null;";
+
+fn artifact(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir.join(name)
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact(name), png).expect("write screenshot");
+}
+
+fn page_built() {
+    let index = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist/index.html");
+    assert!(
+        index.exists(),
+        "{} is missing: build the page first (trunk build --release, or scripts/test.sh)",
+        index.display()
+    );
+}
+
+/// Opens the page on an agent and returns the OS indices of the hardware threads it draws.
+async fn shown_pus(client: &Client, agent: &Agent, shot: &str) -> Vec<u32> {
+    client.goto(&agent.page_url()).await.expect("page loads");
+    let pus = wait_for(client, "the topology", CONNECTED_PUS).await;
+    screenshot(client, shot).await;
+    serde_json::from_value(pus).expect("indices")
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn page_shows_one_box_per_hardware_thread() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+
+    let live = Agent::start(&[]);
+    let (_, body) = live.get("/api/topology");
+    let topology: Topology = serde_json::from_str(&body).expect("topology");
+    let mut expected = topology.pu_os_indices();
+    let mut shown = shown_pus(&client, &live, "topology-live.png").await;
+    expected.sort_unstable();
+    shown.sort_unstable();
+    assert_eq!(shown, expected);
+
+    let synthetic = Agent::start(&["--synthetic", "package:2 core:16 pu:2"]);
+    let mut shown = shown_pus(&client, &synthetic, "topology-2x16x2.png").await;
+    shown.sort_unstable();
+    assert_eq!(shown, (0..64).collect::<Vec<u32>>());
+    let counts = client
+        .execute("return document.querySelector('[data-testid=counts]').innerText", vec![])
+        .await
+        .expect("counts");
+    assert_eq!(counts, json!("2 packages · 32 cores · 64 hardware threads"));
+
+    let big = Agent::start(&["--synthetic", "package:4 l3:1 core:32 l2:1 l1d:1 pu:2"]);
+    let shown = shown_pus(&client, &big, "topology-256.png").await;
+    assert_eq!(shown.len(), 256);
+    // Legible at 256 threads: every thread box is at least 12 px wide and tall, and the text
+    // in it is not clipped.
+    let fits = client
+        .execute(
+            "return Array.from(document.querySelectorAll('[data-pu]')).every(e => {
+                const r = e.getBoundingClientRect();
+                return r.width >= 12 && r.height >= 12 && e.scrollWidth <= e.clientWidth + 1;
+            })",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    assert_eq!(fits, json!(true));
+    client.close().await.expect("close session");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+
+    // A port where nothing listens.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    client
+        .goto(&format!("{}?agent=ws://{dead}/ws", agent.page_url()))
+        .await
+        .expect("page loads");
+    let text = wait_for(
+        &client,
+        "the unreachable notice",
+        "const s = document.querySelector('[data-conn=unreachable]'); return s && s.innerText",
+    )
+    .await;
+    let text = text.as_str().unwrap_or_default().to_string();
+    assert!(text.contains("not reachable") && text.contains("coreplay serve"), "{text}");
+    screenshot(&client, "status-unreachable.png").await;
+
+    client
+        .goto(&format!("{}?agent=javascript:alert(1)", agent.page_url()))
+        .await
+        .expect("page loads");
+    let text = wait_for(
+        &client,
+        "the bad-URL notice",
+        "const s = document.querySelector('[data-conn=bad-url]'); return s && s.innerText",
+    )
+    .await;
+    assert!(text.as_str().unwrap_or_default().contains("ws://"), "{text}");
+
+    // An agent that appears later is found by the reconnect loop.
+    let late = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port");
+    client
+        .goto(&format!("{}?agent=ws://{late}/ws", agent.page_url()))
+        .await
+        .expect("page loads");
+    wait_for(
+        &client,
+        "a failed attempt",
+        "return !!document.querySelector('[data-conn=unreachable]')",
+    )
+    .await;
+    let late_agent = {
+        let mut child = Command::new(common::BIN)
+            .args(["serve", "--listen", &late.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("late agent starts");
+        let started = wait_for(&client, "the reconnect", CONNECTED_PUS).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        started
+    };
+    assert!(late_agent.as_array().is_some_and(|a| !a.is_empty()));
+    client.close().await.expect("close session");
+}

@@ -1,0 +1,86 @@
+//! Test helpers: the real `coreplay` binary started on a free port, killed when dropped.
+
+#![allow(dead_code)] // Each test binary uses a different subset.
+
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+/// The agent binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_coreplay");
+
+/// A running agent.
+pub struct Agent {
+    child: Child,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl Agent {
+    /// Starts `coreplay serve --listen 127.0.0.1:0 ARGS…` and waits for its URL line.
+    pub fn start(args: &[&str]) -> Agent {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("agent starts");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = lines
+            .next()
+            .expect("agent prints its URL")
+            .expect("stdout readable");
+        let addr = line
+            .trim()
+            .strip_prefix("coreplay is serving on http://")
+            .and_then(|rest| rest.trim_end_matches('/').parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"));
+        Agent { child, addr }
+    }
+
+    /// The agent's WebSocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/ws", self.addr)
+    }
+
+    /// The page URL.
+    pub fn page_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// A plain HTTP GET; returns status code and body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let mut stream = TcpStream::connect(self.addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .expect("request");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("response");
+        let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status code");
+        (status, body.to_string())
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,11 @@
+//! coreplay's page: a Yew app that connects to an agent and draws what it streams.
+//!
+//! - [`state`]: a pure reducer over connection events and protocol messages (tested natively).
+//! - [`conn`]: owns the WebSocket, with reconnect back-off.
+//! - [`view`]: one component per picture.
+//! - [`app`]: wires them together.
+
+pub mod app;
+pub mod conn;
+pub mod state;
+pub mod view;

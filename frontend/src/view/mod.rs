@@ -1,0 +1,4 @@
+//! One component per picture on the page.
+
+pub mod status;
+pub mod topology;

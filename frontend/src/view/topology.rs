@@ -1,0 +1,149 @@
+//! The machine drawn the way `lstopo` draws it: packages holding caches, caches over the
+//! cores that share them, cores holding their hardware threads, each labelled with its OS
+//! index. Density adapts to the thread count so 1 to 256 threads stay legible.
+
+use std::rc::Rc;
+
+use coreplay_shared::{
+    Hello, Node, NodeKind, Topology,
+    topology::{TopologySource, cpu_list, format_bytes},
+};
+use yew::prelude::*;
+
+/// Properties of [`TopologyView`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct TopologyProps {
+    /// The hello carrying the topology.
+    pub hello: Rc<Hello>,
+}
+
+/// The topology picture with its header and caption.
+#[function_component(TopologyView)]
+pub fn topology_view(props: &TopologyProps) -> Html {
+    let topology = &props.hello.topology;
+    let pus = topology.pu_count();
+    let density = density_class(pus);
+    html! {
+        <section class="topology-view" aria-label="CPU topology">
+            <h2>{ "Topology" }</h2>
+            <p class="caption">
+                { "What hwloc found: packages (sockets) hold caches and cores; each core runs one \
+                   or more hardware threads (PU), numbered as the OS numbers CPUs." }
+            </p>
+            { machine_header(topology) }
+            <div class={classes!("machine", density)} data-pus={pus.to_string()}>
+                { numa_row(topology) }
+                <div class="kids">
+                    { for topology.root.children.iter().map(|n| node_view(n, pus > 32)) }
+                </div>
+            </div>
+        </section>
+    }
+}
+
+fn density_class(pus: usize) -> &'static str {
+    match pus {
+        0..=8 => "d1",
+        9..=32 => "d2",
+        33..=128 => "d3",
+        _ => "d4",
+    }
+}
+
+fn machine_header(t: &Topology) -> Html {
+    let m = &t.machine;
+    let source = match &m.source {
+        TopologySource::Live => html! { <span class="badge live">{ "live: the machine the agent runs on" }</span> },
+        TopologySource::Xml { file } => html! {
+            <span class="badge other">{ format!("from hwloc XML {file}, not this machine") }</span>
+        },
+        TopologySource::Synthetic { description } => html! {
+            <span class="badge other">{ format!("synthetic \"{description}\", not a real machine") }</span>
+        },
+    };
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let counts = format!(
+        "{} · {} · {}",
+        plural(t.package_count(), "package"),
+        plural(t.core_count(), "core"),
+        plural(t.pu_count(), "hardware thread"),
+    );
+    html! {
+        <div class="machine-header">
+            <strong>{ m.hostname.clone().unwrap_or_else(|| "Machine".into()) }</strong>
+            if let Some(model) = &m.cpu_model { <span class="model">{ model.clone() }</span> }
+            <span class="counts" data-testid="counts">{ counts }</span>
+            { source }
+        </div>
+    }
+}
+
+fn numa_row(t: &Topology) -> Html {
+    if t.numa_nodes.is_empty() {
+        return html! {};
+    }
+    html! {
+        <div class="numa-row">
+            { for t.numa_nodes.iter().map(|n| {
+                let memory = n.memory_bytes
+                    .map(|b| format!(" · {} (hwloc's figure)", format_bytes(b)))
+                    .unwrap_or_default();
+                html! {
+                    <div class="numa" title="NUMA node: memory local to these hardware threads">
+                        { format!("NUMA node {}{memory} · PUs {}", n.os_index, cpu_list(&n.pus)) }
+                    </div>
+                }
+            }) }
+        </div>
+    }
+}
+
+fn node_view(node: &Node, dense: bool) -> Html {
+    let kids = || html! { <div class="kids">{ for node.children.iter().map(|c| node_view(c, dense)) }</div> };
+    match &node.kind {
+        NodeKind::Pu => {
+            let idx = node.os_index.unwrap_or_default();
+            let text = if dense { idx.to_string() } else { format!("PU {idx}") };
+            html! {
+                <div class="pu" data-pu={idx.to_string()} title={format!("PU {idx}: hardware thread, OS CPU {idx}")}>
+                    { text }
+                </div>
+            }
+        }
+        NodeKind::Core => html! {
+            <div class="obj core" title={format!("{}: PUs {}", node.label(), cpu_list(&node.pus))}>
+                <div class="label">{ if dense { short_core(node) } else { node.label() } }</div>
+                { kids() }
+            </div>
+        },
+        NodeKind::Cache { level, .. } => html! {
+            <div class={classes!("obj", "cache", format!("l{level}"))}
+                 title={format!("{} shared by PUs {}", node.label(), cpu_list(&node.pus))}>
+                <div class="label">{ node.label() }</div>
+                { kids() }
+            </div>
+        },
+        NodeKind::Package { cpu_model } => html! {
+            <div class="obj package">
+                <div class="label">
+                    { node.label() }
+                    if let Some(model) = cpu_model { <span class="model">{ model.clone() }</span> }
+                </div>
+                { kids() }
+            </div>
+        },
+        NodeKind::Machine | NodeKind::Die | NodeKind::Group => html! {
+            <div class="obj group">
+                <div class="label">{ node.label() }</div>
+                { kids() }
+            </div>
+        },
+    }
+}
+
+fn short_core(node: &Node) -> String {
+    match node.os_index {
+        Some(i) => format!("C{i}"),
+        None => "Core".into(),
+    }
+}

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Benchmarks: builds the release page, then prints probe times and page weight.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+source scripts/env.sh
+trunk build --release
+cargo bench -p coreplay --bench skeleton --locked

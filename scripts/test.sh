@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Every check, in the order CI runs them: install what is missing, formatting, lints (host and
+# wasm32), the release page build, unit and integration tests, then the browser tests in
+# headless Chromium. Screenshots go to target/test-artifacts/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+source scripts/env.sh
+step() { printf '\n\033[1m== %s ==\033[0m\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all --check
+step "clippy (host)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+step "clippy (wasm32 frontend)"
+cargo clippy -p coreplay-frontend --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
+step "trunk build --release"
+trunk build --release
+step "unit and integration tests"
+cargo test --workspace --locked
+step "browser tests (headless Chromium)"
+cargo test -p coreplay --test browser --locked -- --ignored --test-threads=1
+step "all checks passed"

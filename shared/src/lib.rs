@@ -1,0 +1,17 @@
+//! The coreplay protocol: every type that crosses the wire between the agent and the page.
+//!
+//! This crate is the single source of truth for the protocol. It must stay wasm-clean: it
+//! depends on serde, serde_json and thiserror only (the agent's tests check that), so that the
+//! page and the agent compile the very same definitions.
+//!
+//! - [`topology`]: the machine as hwloc sees it (packages, caches, cores, hardware threads, NUMA).
+//! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
+
+pub mod msg;
+pub mod topology;
+
+pub use msg::{
+    ClientMsg, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client,
+    decode_server,
+};
+pub use topology::{CacheType, MachineInfo, Node, NodeKind, NumaNode, Topology, TopologyError};

@@ -1,0 +1,238 @@
+//! Messages between the page and the agent, and how they are encoded.
+//!
+//! Encoding: every message is one WebSocket **text** frame holding one JSON object, tagged by
+//! its `"type"` field in `snake_case` (e.g. `{"type":"ping","id":1}`). The agent's first message
+//! to every client is [`ServerMsg::Hello`], which carries [`PROTOCOL_VERSION`]; a client that
+//! speaks another version must stop there and say so ([`decode_server`] does the check before
+//! it tries to read the rest, so a changed hello cannot hide a version mismatch).
+//!
+//! The exact JSON of the hello is pinned by the fixture `shared/tests/fixtures/hello.json`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::{Topology, TopologyError};
+
+/// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
+/// versions refuse each other with a readable message.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest client message the agent reads, in bytes.
+pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;
+
+/// Largest server message the page reads, in bytes (a topology of 8192 threads fits easily).
+pub const MAX_SERVER_MSG_BYTES: usize = 32 * 1024 * 1024;
+
+/// Messages from the agent to the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First message on every connection.
+    Hello(Hello),
+    /// Answer to [`ClientMsg::Ping`].
+    Pong {
+        /// The id of the ping.
+        id: u64,
+    },
+    /// The agent could not act on a client message.
+    Error {
+        /// What kind of failure, for programs.
+        code: ErrorCode,
+        /// What went wrong, for people.
+        message: String,
+    },
+}
+
+/// The greeting: who the agent is and the machine it describes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The agent's [`PROTOCOL_VERSION`].
+    pub protocol_version: u32,
+    /// The agent's release (its crate version).
+    pub agent_version: String,
+    /// The machine the agent describes.
+    pub topology: Topology,
+}
+
+/// Messages from the page to the agent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMsg {
+    /// Liveness check; the agent answers [`ServerMsg::Pong`] with the same id.
+    Ping {
+        /// Any number the client chooses.
+        id: u64,
+    },
+}
+
+/// Machine-readable kinds of [`ServerMsg::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Not valid JSON, not a known message, or a field out of its range.
+    BadMessage,
+    /// Larger than [`MAX_CLIENT_MSG_BYTES`].
+    TooLarge,
+    /// A binary frame; the protocol is text only.
+    Binary,
+}
+
+/// Why a message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// The message exceeds the size limit.
+    #[error("message of {size} bytes is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// Size of the message in bytes.
+        size: usize,
+        /// The limit in bytes.
+        limit: usize,
+    },
+    /// The peer speaks another protocol version.
+    #[error(
+        "the agent speaks protocol version {theirs}, this page speaks version {ours}: \
+         use a page and an agent from the same coreplay release"
+    )]
+    VersionMismatch {
+        /// Our [`PROTOCOL_VERSION`].
+        ours: u32,
+        /// The peer's version.
+        theirs: u32,
+    },
+    /// Not a well-formed message.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A topology that breaks the structural rules.
+    #[error("invalid topology: {0}")]
+    Topology(#[from] TopologyError),
+}
+
+/// Only what a hello of *any* protocol version is guaranteed to have.
+#[derive(Deserialize)]
+struct VersionProbe {
+    #[serde(rename = "type")]
+    kind: String,
+    protocol_version: Option<u32>,
+}
+
+/// Decodes and validates a message from the agent (the page's side).
+pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
+    check_size(text, MAX_SERVER_MSG_BYTES)?;
+    if let Ok(VersionProbe {
+        kind,
+        protocol_version: Some(theirs),
+    }) = serde_json::from_str::<VersionProbe>(text)
+        && kind == "hello"
+        && theirs != PROTOCOL_VERSION
+    {
+        return Err(DecodeError::VersionMismatch {
+            ours: PROTOCOL_VERSION,
+            theirs,
+        });
+    }
+    let msg: ServerMsg =
+        serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+    if let ServerMsg::Hello(hello) = &msg {
+        hello.topology.validate()?;
+    }
+    Ok(msg)
+}
+
+/// Decodes a message from a client (the agent's side).
+pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
+    check_size(text, MAX_CLIENT_MSG_BYTES)?;
+    serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
+}
+
+fn check_size(text: &str, limit: usize) -> Result<(), DecodeError> {
+    if text.len() > limit {
+        return Err(DecodeError::TooLarge {
+            size: text.len(),
+            limit,
+        });
+    }
+    Ok(())
+}
+
+impl ServerMsg {
+    /// Encodes the message as the JSON text of one WebSocket frame.
+    pub fn to_json(&self) -> String {
+        // Serialising these plain types cannot fail: no maps with non-string keys, no
+        // user-defined Serialize impls that return errors.
+        serde_json::to_string(self).unwrap_or_else(|e| {
+            format!(r#"{{"type":"error","code":"bad_message","message":"encode: {e}"}}"#)
+        })
+    }
+
+    /// The error reply for a message that could not be decoded.
+    pub fn from_decode_error(err: &DecodeError) -> ServerMsg {
+        let code = match err {
+            DecodeError::TooLarge { .. } => ErrorCode::TooLarge,
+            _ => ErrorCode::BadMessage,
+        };
+        ServerMsg::Error {
+            code,
+            message: err.to_string(),
+        }
+    }
+}
+
+impl ClientMsg {
+    /// Encodes the message as the JSON text of one WebSocket frame.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_round_trip() {
+        let text = ClientMsg::Ping { id: 7 }.to_json();
+        assert_eq!(text, r#"{"type":"ping","id":7}"#);
+        assert_eq!(decode_client(&text), Ok(ClientMsg::Ping { id: 7 }));
+    }
+
+    #[test]
+    fn client_garbage_is_malformed() {
+        for bad in [
+            "",
+            "null",
+            "{}",
+            r#"{"type":"ping"}"#,
+            r#"{"type":"ping","id":-1}"#,
+            r#"{"type":"ping","id":1,"extra":2}"#,
+            r#"{"type":"launch_missiles"}"#,
+            "\u{0}\u{1}",
+        ] {
+            assert!(
+                matches!(decode_client(bad), Err(DecodeError::Malformed(_))),
+                "{bad:?} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn oversized_client_message_is_refused_before_parsing() {
+        let big = format!(r#"{{"type":"ping","id":1,"pad":"{}"}}"#, "x".repeat(20_000));
+        assert!(matches!(
+            decode_client(&big),
+            Err(DecodeError::TooLarge { limit: MAX_CLIENT_MSG_BYTES, .. })
+        ));
+    }
+
+    #[test]
+    fn other_version_hello_is_a_mismatch_even_if_its_shape_changed() {
+        let text = r#"{"type":"hello","protocol_version":99,"something_new":{}}"#;
+        assert_eq!(
+            decode_server(text),
+            Err(DecodeError::VersionMismatch {
+                ours: PROTOCOL_VERSION,
+                theirs: 99
+            })
+        );
+        let msg = decode_server(text).unwrap_err().to_string();
+        assert!(msg.contains("version 99"), "{msg}");
+    }
+}
