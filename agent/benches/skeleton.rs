@@ -26,8 +26,11 @@ fn time_it(label: &str, runs: u32, mut f: impl FnMut()) {
     samples.sort_unstable();
     let median = samples[samples.len() / 2];
     let min = samples[0];
-    println!("{label:<52} median {:>9.3} ms   min {:>9.3} ms   ({runs} runs)",
-        median.as_secs_f64() * 1e3, min.as_secs_f64() * 1e3);
+    println!(
+        "{label:<52} median {:>9.3} ms   min {:>9.3} ms   ({runs} runs)",
+        median.as_secs_f64() * 1e3,
+        min.as_secs_f64() * 1e3
+    );
 }
 
 fn gzip_len(bytes: &[u8]) -> u64 {
@@ -38,26 +41,42 @@ fn gzip_len(bytes: &[u8]) -> u64 {
 
 fn page_weight(dist: &Path) {
     let Ok(entries) = std::fs::read_dir(dist) else {
-        println!("page weight: {} not found; run `trunk build --release` first", dist.display());
+        println!(
+            "page weight: {} not found; run `trunk build --release` first",
+            dist.display()
+        );
         return;
     };
     let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     files.sort();
     let (mut raw_total, mut gz_total) = (0u64, 0u64);
     for path in files.iter().filter(|p| p.is_file()) {
-        let Ok(bytes) = std::fs::read(path) else { continue };
+        let Ok(bytes) = std::fs::read(path) else {
+            continue;
+        };
         let gz = gzip_len(&bytes);
         raw_total += bytes.len() as u64;
         gz_total += gz;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        println!("  {name:<40} {:>9.1} KB raw  {:>8.1} KB gzip", bytes.len() as f64 / 1024.0, gz as f64 / 1024.0);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        println!(
+            "  {name:<40} {:>9.1} KB raw  {:>8.1} KB gzip",
+            bytes.len() as f64 / 1024.0,
+            gz as f64 / 1024.0
+        );
     }
     println!(
         "page weight (all of dist/)                           {:>9.1} KB raw  {:>8.1} KB gzip   target ≤ {} KB gzip: {}",
         raw_total as f64 / 1024.0,
         gz_total as f64 / 1024.0,
         PAGE_BUDGET_GZIP / 1024,
-        if gz_total <= PAGE_BUDGET_GZIP { "met" } else { "MISSED" }
+        if gz_total <= PAGE_BUDGET_GZIP {
+            "met"
+        } else {
+            "MISSED"
+        }
     );
 }
 
@@ -70,24 +89,34 @@ fn main() {
     time_it("synthetic package:2 core:16 pu:2 (64 PUs)", 50, || {
         let _ = topology::load(&Source::Synthetic("package:2 core:16 pu:2".into()));
     });
-    time_it("synthetic package:4 l3:1 core:32 l2:1 l1d:1 pu:2 (256)", 50, || {
-        let _ = topology::load(&Source::Synthetic(
-            "package:4 l3:1 core:32 l2:1 l1d:1 pu:2".into(),
-        ));
-    });
+    time_it(
+        "synthetic package:4 l3:1 core:32 l2:1 l1d:1 pu:2 (256)",
+        50,
+        || {
+            let _ = topology::load(&Source::Synthetic(
+                "package:4 l3:1 core:32 l2:1 l1d:1 pu:2".into(),
+            ));
+        },
+    );
     let xml = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/synthetic-2x8x2.xml");
     time_it("XML file (32 PUs, lstopo output)", 50, || {
         let _ = topology::load(&Source::Xml(xml.clone()));
     });
-    if let Ok(t) = topology::load(&Source::Synthetic("package:4 l3:1 core:32 l2:1 l1d:1 pu:2".into())) {
-        let json = serde_json::to_string(&coreplay_shared::ServerMsg::Hello(coreplay_shared::Hello {
-            protocol_version: coreplay_shared::PROTOCOL_VERSION,
-            agent_version: String::new(),
-            topology: t,
-        }))
-        .unwrap_or_default();
-        println!("hello message for 256 PUs                            {:>9.1} KB raw  {:>8.1} KB gzip",
-            json.len() as f64 / 1024.0, gzip_len(json.as_bytes()) as f64 / 1024.0);
+    if let Ok(t) = topology::load(&Source::Synthetic(
+        "package:4 l3:1 core:32 l2:1 l1d:1 pu:2".into(),
+    )) {
+        let json =
+            serde_json::to_string(&coreplay_shared::ServerMsg::Hello(coreplay_shared::Hello {
+                protocol_version: coreplay_shared::PROTOCOL_VERSION,
+                agent_version: String::new(),
+                topology: t,
+            }))
+            .unwrap_or_default();
+        println!(
+            "hello message for 256 PUs                            {:>9.1} KB raw  {:>8.1} KB gzip",
+            json.len() as f64 / 1024.0,
+            gzip_len(json.as_bytes()) as f64 / 1024.0
+        );
     }
     println!("== release page ==");
     page_weight(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist"));

@@ -4,7 +4,12 @@
 //! hwloc's default type filters keep NUMA nodes and data/unified caches and drop I/O objects;
 //! we also keep instruction caches so the picture matches `lstopo`'s.
 
-use std::{fmt::Write as _, io, num::NonZeroU64, path::{Path, PathBuf}};
+use std::{
+    fmt::Write as _,
+    io,
+    num::NonZeroU64,
+    path::{Path, PathBuf},
+};
 
 use coreplay_shared::{
     CacheType, MachineInfo, Node, NodeKind, NumaNode, Topology, TopologyError,
@@ -92,22 +97,32 @@ fn load_hwloc(source: &Source) -> Result<hwlocality::Topology, ProbeError> {
             // Read the file ourselves: hwlocality panics on a missing file (it only expects
             // EINVAL from hwloc), and this also bounds what we read.
             let size = std::fs::metadata(path)
-                .map_err(|source| ProbeError::ReadXml { path: path.clone(), source })?
+                .map_err(|source| ProbeError::ReadXml {
+                    path: path.clone(),
+                    source,
+                })?
                 .len();
             if size > MAX_XML_BYTES {
-                return Err(ProbeError::XmlTooLarge { path: path.clone(), size });
+                return Err(ProbeError::XmlTooLarge {
+                    path: path.clone(),
+                    size,
+                });
             }
-            let xml = std::fs::read_to_string(path)
-                .map_err(|source| ProbeError::ReadXml { path: path.clone(), source })?;
+            let xml = std::fs::read_to_string(path).map_err(|source| ProbeError::ReadXml {
+                path: path.clone(),
+                source,
+            })?;
             builder
                 .from_xml(&xml)
                 .map_err(|_| ProbeError::BadXml { path: path.clone() })?
         }
-        Source::Synthetic(description) => builder.from_synthetic(description).map_err(|_| {
-            ProbeError::BadSynthetic {
-                description: description.clone(),
-            }
-        })?,
+        Source::Synthetic(description) => {
+            builder
+                .from_synthetic(description)
+                .map_err(|_| ProbeError::BadSynthetic {
+                    description: description.clone(),
+                })?
+        }
     };
     let builder = builder
         .with_cpu_icache_type_filter(TypeFilter::KeepAll)
@@ -132,9 +147,8 @@ fn raw_message(e: &RawHwlocError) -> String {
 
 fn convert(hw: &hwlocality::Topology, source: &Source) -> Topology {
     let root = hw.root_object();
-    let info = |obj: &TopologyObject, key: &str| {
-        obj.info(key).map(|v| v.to_string_lossy().into_owned())
-    };
+    let info =
+        |obj: &TopologyObject, key: &str| obj.info(key).map(|v| v.to_string_lossy().into_owned());
     let cpu_model = hw
         .objects_with_type(ObjectType::Package)
         .find_map(|p| info(p, "CPUModel"));
@@ -192,7 +206,9 @@ fn convert_object(obj: &TopologyObject) -> Vec<Node> {
     let kind = match obj.object_type() {
         ObjectType::Machine => NodeKind::Machine,
         ObjectType::Package => NodeKind::Package {
-            cpu_model: obj.info("CPUModel").map(|v| v.to_string_lossy().into_owned()),
+            cpu_model: obj
+                .info("CPUModel")
+                .map(|v| v.to_string_lossy().into_owned()),
         },
         ObjectType::Group => NodeKind::Group,
         ObjectType::Core => NodeKind::Core,
@@ -242,8 +258,14 @@ pub fn render_tree(topology: &Topology) -> String {
     let _ = writeln!(
         out,
         "Machine{}{} ({source})",
-        m.hostname.as_deref().map(|h| format!(" {h}")).unwrap_or_default(),
-        m.cpu_model.as_deref().map(|c| format!(", {c}")).unwrap_or_default(),
+        m.hostname
+            .as_deref()
+            .map(|h| format!(" {h}"))
+            .unwrap_or_default(),
+        m.cpu_model
+            .as_deref()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default(),
     );
     for numa in &topology.numa_nodes {
         let memory = numa
@@ -275,11 +297,19 @@ pub fn render_tree(topology: &Topology) -> String {
 
 fn render_node(node: &Node, depth: usize, out: &mut String) {
     let extra = match &node.kind {
-        NodeKind::Package { cpu_model: Some(model) } => format!(" {model}"),
+        NodeKind::Package {
+            cpu_model: Some(model),
+        } => format!(" {model}"),
         NodeKind::Pu => String::new(),
         _ => format!("  [PUs {}]", cpu_list(&node.pus)),
     };
-    let _ = writeln!(out, "{:indent$}{}{extra}", "", node.label(), indent = depth * 2);
+    let _ = writeln!(
+        out,
+        "{:indent$}{}{extra}",
+        "",
+        node.label(),
+        indent = depth * 2
+    );
     for child in &node.children {
         render_node(child, depth + 1, out);
     }
@@ -324,7 +354,10 @@ mod tests {
         assert_eq!(t.pu_count(), 32);
         assert_eq!(t.core_count(), 16);
         let level = |l: u8| {
-            kinds(&t, move |k| matches!(k, NodeKind::Cache { level, .. } if *level == l))
+            kinds(
+                &t,
+                move |k| matches!(k, NodeKind::Cache { level, .. } if *level == l),
+            )
         };
         // One L3 per package shared by its 16 threads; one L2 and L1d per core (2 threads).
         let l3 = level(3);
@@ -336,13 +369,18 @@ mod tests {
             assert_eq!(caches.len(), 16);
             assert!(caches.iter().all(|c| c.pus.len() == 2));
         }
-        assert!(l3.iter().all(|c| matches!(c.kind, NodeKind::Cache { size_bytes: Some(s), .. } if s > 0)));
+        assert!(
+            l3.iter()
+                .all(|c| matches!(c.kind, NodeKind::Cache { size_bytes: Some(s), .. } if s > 0))
+        );
     }
 
     #[test]
     fn live_machine_matches_available_parallelism() {
         let t = load(&Source::Live).expect("probe");
-        let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         // hwloc restricts itself to the CPUs this process may use, as does the standard library.
         assert_eq!(t.pu_count(), threads);
         assert!(t.core_count() >= 1 && t.core_count() <= t.pu_count());
@@ -375,6 +413,9 @@ mod tests {
         for i in 0..4 {
             assert!(tree.contains(&format!("PU {i}")), "{tree}");
         }
-        assert!(tree.contains("1 package(s), 2 core(s), 4 hardware thread(s)"), "{tree}");
+        assert!(
+            tree.contains("1 package(s), 2 core(s), 4 hardware thread(s)"),
+            "{tree}"
+        );
     }
 }

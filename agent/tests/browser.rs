@@ -40,7 +40,9 @@ impl Driver {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin} ({e}); run scripts/test.sh, which installs it"));
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}); run scripts/test.sh, which installs it")
+            });
         let profile = std::env::temp_dir().join(format!("coreplay-chromium-{port}"));
         Driver {
             child,
@@ -102,7 +104,10 @@ async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
         }
         if start.elapsed() > WAIT {
             let status = client
-                .execute("return document.querySelector('.status')?.innerText", vec![])
+                .execute(
+                    "return document.querySelector('.status')?.innerText",
+                    vec![],
+                )
                 .await
                 .unwrap_or_default();
             panic!("timed out waiting for {what}; status line: {status}");
@@ -165,7 +170,10 @@ async fn page_shows_one_box_per_hardware_thread() {
     shown.sort_unstable();
     assert_eq!(shown, (0..64).collect::<Vec<u32>>());
     let counts = client
-        .execute("return document.querySelector('[data-testid=counts]').innerText", vec![])
+        .execute(
+            "return document.querySelector('[data-testid=counts]').innerText",
+            vec![],
+        )
         .await
         .expect("counts");
     assert_eq!(counts, json!("2 packages · 32 cores · 64 hardware threads"));
@@ -212,7 +220,10 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
     )
     .await;
     let text = text.as_str().unwrap_or_default().to_string();
-    assert!(text.contains("not reachable") && text.contains("coreplay serve"), "{text}");
+    assert!(
+        text.contains("not reachable") && text.contains("coreplay serve"),
+        "{text}"
+    );
     screenshot(&client, "status-unreachable.png").await;
 
     client
@@ -225,7 +236,10 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
         "const s = document.querySelector('[data-conn=bad-url]'); return s && s.innerText",
     )
     .await;
-    assert!(text.as_str().unwrap_or_default().contains("ws://"), "{text}");
+    assert!(
+        text.as_str().unwrap_or_default().contains("ws://"),
+        "{text}"
+    );
 
     // An agent that appears later is found by the reconnect loop.
     let late = TcpListener::bind("127.0.0.1:0")

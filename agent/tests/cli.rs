@@ -8,7 +8,10 @@ use common::BIN;
 use coreplay_shared::Topology;
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().expect("coreplay runs")
+    Command::new(BIN)
+        .args(args)
+        .output()
+        .expect("coreplay runs")
 }
 
 fn stderr(out: &Output) -> String {
@@ -17,11 +20,19 @@ fn stderr(out: &Output) -> String {
 
 #[test]
 fn topology_json_is_the_shared_type() {
-    let out = run(&["topology", "--json", "--synthetic", "package:2 core:16 pu:2"]);
+    let out = run(&[
+        "topology",
+        "--json",
+        "--synthetic",
+        "package:2 core:16 pu:2",
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     let t: Topology = serde_json::from_slice(&out.stdout).expect("JSON topology");
     t.validate().expect("valid");
-    assert_eq!((t.package_count(), t.core_count(), t.pu_count()), (2, 32, 64));
+    assert_eq!(
+        (t.package_count(), t.core_count(), t.pu_count()),
+        (2, 32, 64)
+    );
 }
 
 #[test]
@@ -35,7 +46,10 @@ fn topology_tree_of_the_live_machine() {
 
 #[test]
 fn real_lstopo_xml_loads() {
-    let xml = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/debian-vm-2core.xml");
+    let xml = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/debian-vm-2core.xml"
+    );
     let out = run(&["topology", "--json", "--xml", xml]);
     assert!(out.status.success(), "{}", stderr(&out));
     let t: Topology = serde_json::from_slice(&out.stdout).expect("JSON topology");
@@ -50,7 +64,10 @@ fn assert_one_line_error(args: &[&str], needle: &str) {
     assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     let err = stderr(&out);
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.starts_with("coreplay: ") && err.contains(needle), "{err}");
+    assert!(
+        err.starts_with("coreplay: ") && err.contains(needle),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -95,7 +112,11 @@ fn shared_crate_stays_wasm_clean() {
         .split("\n[")
         .next()
         .unwrap_or_default();
-    for line in deps.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+    for line in deps
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
         let name = line.split(['.', ' ', '=']).next().unwrap_or_default();
         assert!(
             ["serde", "serde_json", "thiserror"].contains(&name),

@@ -7,7 +7,8 @@ use coreplay_shared::{ErrorCode, PROTOCOL_VERSION, ServerMsg, Topology, decode_s
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn next_msg(ws: &mut Ws) -> ServerMsg {
     let frame = tokio::time::timeout(std::time::Duration::from_secs(10), ws.next())
@@ -41,7 +42,9 @@ async fn hello_topology_equals_api_topology() {
     assert_eq!(status, 200);
     let api: Topology = serde_json::from_str(&body).expect("topology JSON");
     assert_eq!(api, topology);
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     assert_eq!(topology.pu_count(), threads);
     assert!(topology.machine.source.is_live());
 }
@@ -56,7 +59,10 @@ async fn synthetic_topology_is_served() {
 
 #[tokio::test]
 async fn xml_topology_is_served() {
-    let xml = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/synthetic-2x8x2.xml");
+    let xml = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/synthetic-2x8x2.xml"
+    );
     let agent = Agent::start(&["--topology-xml", xml]);
     let (_ws, topology) = connect(&agent).await;
     assert_eq!(topology.package_count(), 2);
@@ -71,7 +77,10 @@ async fn bad_messages_get_error_replies_and_the_session_goes_on() {
     let cases: Vec<(Message, ErrorCode)> = vec![
         (Message::text("not json"), ErrorCode::BadMessage),
         (Message::text(r#"{"type":"launch"}"#), ErrorCode::BadMessage),
-        (Message::text(r#"{"type":"ping","id":"x"}"#), ErrorCode::BadMessage),
+        (
+            Message::text(r#"{"type":"ping","id":"x"}"#),
+            ErrorCode::BadMessage,
+        ),
         (Message::text("x".repeat(100_000)), ErrorCode::TooLarge),
         (Message::binary(vec![0u8, 159, 146, 150]), ErrorCode::Binary),
     ];

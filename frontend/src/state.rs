@@ -140,7 +140,9 @@ impl yew::Reducible for AppState {
 /// [`BACKOFF_START_MS`], capped at [`BACKOFF_MAX_MS`].
 pub fn backoff_ms(attempt: u32) -> u32 {
     let shift = attempt.saturating_sub(1).min(16);
-    BACKOFF_START_MS.saturating_mul(1 << shift).min(BACKOFF_MAX_MS)
+    BACKOFF_START_MS
+        .saturating_mul(1 << shift)
+        .min(BACKOFF_MAX_MS)
 }
 
 /// Checks an agent URL taken from the page's address (`?agent=`); it is untrusted input.
@@ -225,21 +227,38 @@ mod tests {
         );
         s.apply(Action::Frame(bad));
         assert!(s.hello.is_none());
-        assert!(s.last_error.as_deref().unwrap_or("").contains("topology"), "{:?}", s.last_error);
+        assert!(
+            s.last_error.as_deref().unwrap_or("").contains("topology"),
+            "{:?}",
+            s.last_error
+        );
     }
 
     #[test]
     fn backoff_doubles_and_caps() {
         let delays: Vec<u32> = (1..=8).map(backoff_ms).collect();
-        assert_eq!(delays, [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]);
+        assert_eq!(
+            delays,
+            [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
+        );
         assert_eq!(backoff_ms(u32::MAX), BACKOFF_MAX_MS);
     }
 
     #[test]
     fn agent_urls_are_validated() {
-        assert_eq!(validate_agent_url("ws://127.0.0.1:7878/ws"), Ok("ws://127.0.0.1:7878/ws".into()));
+        assert_eq!(
+            validate_agent_url("ws://127.0.0.1:7878/ws"),
+            Ok("ws://127.0.0.1:7878/ws".into())
+        );
         assert!(validate_agent_url("wss://example.org/ws").is_ok());
-        for bad in ["http://x/ws", "javascript:alert(1)", "ws://", "ws:///ws", "ws://a b", &"ws://x".repeat(1000)] {
+        for bad in [
+            "http://x/ws",
+            "javascript:alert(1)",
+            "ws://",
+            "ws:///ws",
+            "ws://a b",
+            &"ws://x".repeat(1000),
+        ] {
             assert!(validate_agent_url(bad).is_err(), "{bad} accepted");
         }
     }

@@ -218,7 +218,10 @@ mod tests {
         let big = format!(r#"{{"type":"ping","id":1,"pad":"{}"}}"#, "x".repeat(20_000));
         assert!(matches!(
             decode_client(&big),
-            Err(DecodeError::TooLarge { limit: MAX_CLIENT_MSG_BYTES, .. })
+            Err(DecodeError::TooLarge {
+                limit: MAX_CLIENT_MSG_BYTES,
+                ..
+            })
         ));
     }
 

@@ -386,7 +386,10 @@ mod tests {
             },
             root: node(
                 NodeKind::Machine,
-                vec![node(NodeKind::Package { cpu_model: None }, vec![l2(0), l2(1)])],
+                vec![node(
+                    NodeKind::Package { cpu_model: None },
+                    vec![l2(0), l2(1)],
+                )],
             ),
             numa_nodes: vec![NumaNode {
                 os_index: 0,
@@ -448,7 +451,9 @@ mod tests {
         let labels: Vec<String> = t.nodes().map(Node::label).collect();
         assert_eq!(
             labels,
-            ["Machine", "Package", "L2 (1MB)", "Core", "PU 0", "L2 (1MB)", "Core", "PU 1"]
+            [
+                "Machine", "Package", "L2 (1MB)", "Core", "PU 0", "L2 (1MB)", "Core", "PU 1"
+            ]
         );
     }
 

@@ -87,7 +87,10 @@ fn the_fixture_carries_the_current_version() {
 
 #[test]
 fn client_messages_are_pinned() {
-    assert_eq!(ClientMsg::Ping { id: 3 }.to_json(), r#"{"type":"ping","id":3}"#);
+    assert_eq!(
+        ClientMsg::Ping { id: 3 }.to_json(),
+        r#"{"type":"ping","id":3}"#
+    );
     assert_eq!(
         decode_client(r#"{"type":"ping","id":3}"#),
         Ok(ClientMsg::Ping { id: 3 })
@@ -96,5 +99,8 @@ fn client_messages_are_pinned() {
         code: coreplay_shared::ErrorCode::TooLarge,
         message: "m".into(),
     };
-    assert_eq!(error.to_json(), r#"{"type":"error","code":"too_large","message":"m"}"#);
+    assert_eq!(
+        error.to_json(),
+        r#"{"type":"error","code":"too_large","message":"m"}"#
+    );
 }

@@ -14,9 +14,7 @@ use axum::{
     },
     response::Response,
 };
-use coreplay_shared::{
-    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client,
-};
+use coreplay_shared::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client};
 
 use super::AppState;
 

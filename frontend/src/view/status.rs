@@ -23,7 +23,9 @@ pub struct StatusProps {
 pub fn status_line(props: &StatusProps) -> Html {
     let url = props.agent_url.clone();
     let (class, text, help): (&str, String, Html) = match &props.conn {
-        Conn::Connecting { attempt: 0 } => ("connecting", format!("Connecting to {url} …"), html! {}),
+        Conn::Connecting { attempt: 0 } => {
+            ("connecting", format!("Connecting to {url} …"), html! {})
+        }
         Conn::Connecting { attempt } => (
             "connecting",
             format!("Connecting to {url} … (attempt {})", attempt + 1),

@@ -53,7 +53,9 @@ fn density_class(pus: usize) -> &'static str {
 fn machine_header(t: &Topology) -> Html {
     let m = &t.machine;
     let source = match &m.source {
-        TopologySource::Live => html! { <span class="badge live">{ "live: the machine the agent runs on" }</span> },
+        TopologySource::Live => {
+            html! { <span class="badge live">{ "live: the machine the agent runs on" }</span> }
+        }
         TopologySource::Xml { file } => html! {
             <span class="badge other">{ format!("from hwloc XML {file}, not this machine") }</span>
         },
@@ -103,7 +105,11 @@ fn node_view(node: &Node, dense: bool) -> Html {
     match &node.kind {
         NodeKind::Pu => {
             let idx = node.os_index.unwrap_or_default();
-            let text = if dense { idx.to_string() } else { format!("PU {idx}") };
+            let text = if dense {
+                idx.to_string()
+            } else {
+                format!("PU {idx}")
+            };
             html! {
                 <div class="pu" data-pu={idx.to_string()} title={format!("PU {idx}: hardware thread, OS CPU {idx}")}>
                     { text }
