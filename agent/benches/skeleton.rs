@@ -105,13 +105,15 @@ fn main() {
     if let Ok(t) = topology::load(&Source::Synthetic(
         "package:4 l3:1 core:32 l2:1 l1d:1 pu:2".into(),
     )) {
-        let json =
-            serde_json::to_string(&coreplay_shared::ServerMsg::Hello(coreplay_shared::Hello {
-                protocol_version: coreplay_shared::PROTOCOL_VERSION,
-                agent_version: String::new(),
-                topology: t,
-            }))
-            .unwrap_or_default();
+        let hello = coreplay_shared::ServerMsg::Hello(Box::new(coreplay_shared::Hello {
+            protocol_version: coreplay_shared::PROTOCOL_VERSION,
+            agent_version: String::new(),
+            scenarios: coreplay_shared::scenario::catalog(256),
+            can_run: true,
+            fidelity: coreplay_shared::event::Fidelity::SelfTimed,
+            topology: t,
+        }));
+        let json = hello.to_json();
         println!(
             "hello message for 256 PUs                            {:>9.1} KB raw  {:>8.1} KB gzip",
             json.len() as f64 / 1024.0,

@@ -4,11 +4,22 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
 use coreplay_agent::{
-    DEFAULT_LISTEN,
+    DEFAULT_LISTEN, report,
+    run::{self, RunSpec},
     server::{self, ServerConfig, ServerError},
     topology::{self, Source},
+    workloads,
 };
+use coreplay_shared::scenario::{self, Params, ScenarioId};
 
 /// See what your cores really do: coreplay probes this machine's CPU topology, runs real
 /// parallel and concurrent workloads on it and animates them in the browser.
@@ -28,6 +39,69 @@ enum Command {
     Serve(ServeArgs),
     /// Print the CPU topology as a tree (or JSON).
     Topology(TopologyArgs),
+    /// Run a scenario headless, print its summary and optionally write its events.
+    Run(RunArgs),
+    /// List the scenarios with their parameters, ranges and defaults.
+    Scenarios,
+    /// (internal) A process-pool worker.
+    #[command(name = "__worker", hide = true)]
+    Worker(WorkerCli),
+    /// (internal) The loopback server of the I/O scenarios.
+    #[command(name = "__loopback-db", hide = true)]
+    LoopbackDb {
+        /// Answer latency, ms.
+        #[arg(long, default_value_t = 50)]
+        latency_ms: u32,
+    },
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The scenario (see `coreplay scenarios`).
+    scenario: String,
+    /// Threads (T).
+    #[arg(long)]
+    threads: Option<u32>,
+    /// Worker processes (P).
+    #[arg(long)]
+    processes: Option<u32>,
+    /// Requests (K).
+    #[arg(long)]
+    requests: Option<u32>,
+    /// Loopback server latency, ms.
+    #[arg(long)]
+    latency_ms: Option<u32>,
+    /// Lock switch interval, ms.
+    #[arg(long)]
+    switch_interval_ms: Option<u32>,
+    /// Work units (about 50 µs of one core each).
+    #[arg(long)]
+    work: Option<u32>,
+    /// Write the recorded events and summary to FILE (JSON Lines).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the summary as one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Hard cap on the run's duration, seconds.
+    #[arg(long, default_value_t = coreplay_agent::run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    max_secs: u32,
+}
+
+#[derive(Debug, Args)]
+struct WorkerCli {
+    #[arg(long)]
+    origin_ns: u64,
+    #[arg(long)]
+    first: u32,
+    #[arg(long)]
+    count: u32,
+    #[arg(long)]
+    interval_ms: u32,
+    #[arg(long)]
+    index: u32,
+    #[arg(long)]
+    trace: u8,
 }
 
 #[derive(Debug, Args)]
@@ -78,6 +152,21 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Some(Command::Topology(args)) => print_topology(&args),
         Some(Command::Serve(args)) => serve(&args),
+        Some(Command::Run(args)) => run_scenario(&args),
+        Some(Command::Scenarios) => list_scenarios(),
+        Some(Command::Worker(w)) => {
+            return exit_code(workloads::worker::main(&workloads::worker::WorkerArgs {
+                origin_ns: w.origin_ns,
+                first: w.first,
+                count: w.count,
+                interval_ms: w.interval_ms.max(1),
+                index: w.index,
+                trace: w.trace != 0,
+            }));
+        }
+        Some(Command::LoopbackDb { latency_ms }) => {
+            return exit_code(workloads::loopback_db::main(latency_ms));
+        }
         None => serve(&cli.serve),
     };
     match result {
@@ -91,6 +180,109 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+fn list_scenarios() -> Result<(), Failure> {
+    let pus = live_pus()?;
+    print!("{}", report::catalog_text(&scenario::catalog(pus)));
+    Ok(())
+}
+
+fn live_pus() -> Result<u32, Failure> {
+    let topology = topology::load(&Source::Live).map_err(|e| Failure::Other(e.into()))?;
+    Ok(u32::try_from(topology.pu_count()).unwrap_or(u32::MAX))
+}
+
+fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
+    let Some(id) = ScenarioId::from_name(&args.scenario) else {
+        let names: Vec<&str> = ScenarioId::ALL.iter().map(|s| s.name()).collect();
+        return Err(Failure::BadInput(format!(
+            "unknown scenario {:?}; choose one of: {}",
+            args.scenario,
+            names.join(", ")
+        )));
+    };
+    let topology = topology::load(&Source::Live).map_err(|e| Failure::Other(e.into()))?;
+    let pus = u32::try_from(topology.pu_count()).unwrap_or(u32::MAX);
+    let given = Params {
+        threads: args.threads,
+        processes: args.processes,
+        requests: args.requests,
+        latency_ms: args.latency_ms,
+        switch_interval_ms: args.switch_interval_ms,
+        work: args.work,
+    };
+    let params = scenario::resolve(id, &given, pus)
+        .map_err(|e| Failure::BadInput(format!("--{}: {e}", e.field().replace('_', "-"))))?;
+    let spec = RunSpec {
+        scenario: id,
+        params,
+        pus,
+        exe: std::env::current_exe().context("finding the coreplay executable")?,
+        cap: Duration::from_secs(u64::from(args.max_secs)),
+    };
+    eprintln!(
+        "coreplay: running {id} with {} on {pus} hardware threads (Ctrl-C stops it)",
+        serde_json::to_string(&spec.params).unwrap_or_default()
+    );
+    let cancel = Arc::new(AtomicBool::new(false));
+    stop_on_ctrl_c(Arc::clone(&cancel));
+    let seen = Arc::new(AtomicU64::new(0));
+    let progress = Arc::clone(&seen);
+    let started = std::time::Instant::now();
+    let mut last_print = started;
+    let finished = run::execute(&spec, cancel, move |batch| {
+        let total = progress.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
+        if last_print.elapsed() >= Duration::from_millis(500) {
+            last_print = std::time::Instant::now();
+            eprint!(
+                "\r  {:>6.1} s  {total:>10} events",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    });
+    eprintln!(
+        "\r  {:>6.1} s  {:>10} events, done",
+        started.elapsed().as_secs_f64(),
+        finished.summary.events
+    );
+    if let Some(path) = &args.out {
+        report::write_trace(path, &topology, &finished.summary, &finished.events)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "coreplay: wrote {} events to {}",
+            finished.events.len(),
+            path.display()
+        );
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&finished.summary).context("encoding the summary")?
+        );
+    } else {
+        print!("{}", report::summary_table(&finished.summary));
+    }
+    Ok(())
+}
+
+/// Sets `cancel` on Ctrl-C or SIGTERM, from a small thread of its own.
+fn stop_on_ctrl_c(cancel: Arc<AtomicBool>) {
+    let _ = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(shutdown_signal());
+                cancel.store(true, Ordering::Relaxed);
+            }
+        });
 }
 
 /// How a command failed: bad input from the user (exit 2) or anything else (exit 1).
@@ -131,6 +323,8 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         let bound = server::bind(ServerConfig {
             listen: args.listen,
             topology,
+            exe: std::env::current_exe().context("finding the coreplay executable")?,
+            run_cap: Duration::from_secs(u64::from(run::DEFAULT_CAP_SECS)),
         })
         .await
         .map_err(|e| match e {

@@ -107,7 +107,7 @@ impl AppState {
             Action::BadUrl(message) => self.conn = Conn::BadUrl { message },
             Action::Frame(text) => match decode_server(&text) {
                 Ok(ServerMsg::Hello(hello)) => {
-                    self.hello = Some(Rc::new(hello));
+                    self.hello = Some(Rc::from(hello));
                     self.conn = Conn::Connected;
                     self.last_error = None;
                 }

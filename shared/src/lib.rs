@@ -6,8 +6,13 @@
 //!
 //! - [`topology`]: the machine as hwloc sees it (packages, caches, cores, hardware threads, NUMA).
 //! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
+//! - [`scenario`]: the catalog of workloads, their parameters and validation.
+//! - [`event`]: what is recorded during a run; [`summary`]: the figures of a finished run.
 
+pub mod event;
 pub mod msg;
+pub mod scenario;
+pub mod summary;
 pub mod topology;
 
 pub use msg::{

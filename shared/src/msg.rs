@@ -10,11 +10,16 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::topology::{Topology, TopologyError};
+use crate::{
+    event::{Event, Fidelity},
+    scenario::{Params, ScenarioId, ScenarioInfo},
+    summary::Summary,
+    topology::{Topology, TopologyError},
+};
 
 /// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
 /// versions refuse each other with a readable message.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Largest client message the agent reads, in bytes.
 pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;
@@ -27,7 +32,7 @@ pub const MAX_SERVER_MSG_BYTES: usize = 32 * 1024 * 1024;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First message on every connection.
-    Hello(Hello),
+    Hello(Box<Hello>),
     /// Answer to [`ClientMsg::Ping`].
     Pong {
         /// The id of the ping.
@@ -39,7 +44,44 @@ pub enum ServerMsg {
         code: ErrorCode,
         /// What went wrong, for people.
         message: String,
+        /// The offending parameter, for [`ErrorCode::BadParam`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
     },
+    /// A run started (sent to every client: one runs, the others watch).
+    RunStarted {
+        /// Run number, unique for the agent's lifetime.
+        run: u64,
+        /// Which scenario.
+        scenario: ScenarioId,
+        /// Its parameters, defaults filled in.
+        params: Params,
+        /// How its events are obtained.
+        fidelity: Fidelity,
+        /// Whether this client asked for it.
+        yours: bool,
+    },
+    /// A batch of the run's events (one per tick, events of one thread in time order).
+    Events {
+        /// Run number.
+        run: u64,
+        /// The events.
+        events: Vec<Event>,
+        /// Events this client missed since the previous batch because it read too slowly.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        dropped: u64,
+    },
+    /// The run ended; its summary.
+    RunEnded {
+        /// Run number.
+        run: u64,
+        /// Its figures.
+        summary: Box<Summary>,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The greeting: who the agent is and the machine it describes.
@@ -51,6 +93,13 @@ pub struct Hello {
     pub agent_version: String,
     /// The machine the agent describes.
     pub topology: Topology,
+    /// The scenarios it can run, with parameter ranges for this machine.
+    pub scenarios: Vec<ScenarioInfo>,
+    /// Whether runs are possible: only when the topology is the live machine's (a synthetic or
+    /// XML topology is for looking at, not for running on).
+    pub can_run: bool,
+    /// How run events are obtained on this agent.
+    pub fidelity: Fidelity,
 }
 
 /// Messages from the page to the agent.
@@ -62,6 +111,16 @@ pub enum ClientMsg {
         /// Any number the client chooses.
         id: u64,
     },
+    /// Start a scenario (refused with [`ErrorCode::Busy`] while another run goes on).
+    Run {
+        /// Which scenario.
+        scenario: ScenarioId,
+        /// Parameters; missing ones take their defaults.
+        #[serde(default)]
+        params: Params,
+    },
+    /// Stop the current run.
+    Stop,
 }
 
 /// Machine-readable kinds of [`ServerMsg::Error`].
@@ -74,6 +133,16 @@ pub enum ErrorCode {
     TooLarge,
     /// A binary frame; the protocol is text only.
     Binary,
+    /// A run is going on already.
+    Busy,
+    /// A parameter is unknown to the scenario or out of its range.
+    BadParam,
+    /// Stop was asked with no run going on.
+    NoRun,
+    /// Runs are not possible on this agent (it shows a topology that is not the live one).
+    CannotRun,
+    /// The run could not start.
+    RunFailed,
 }
 
 /// Why a message could not be decoded.
@@ -172,6 +241,16 @@ impl ServerMsg {
         ServerMsg::Error {
             code,
             message: err.to_string(),
+            field: None,
+        }
+    }
+
+    /// An error reply without a field.
+    pub fn error(code: ErrorCode, message: impl Into<String>) -> ServerMsg {
+        ServerMsg::Error {
+            code,
+            message: message.into(),
+            field: None,
         }
     }
 }
@@ -235,7 +314,7 @@ mod tests {
                 theirs: 99
             })
         );
-        let msg = decode_server(text).unwrap_err().to_string();
+        let msg = decode_server(text).expect_err("mismatch").to_string();
         assert!(msg.contains("version 99"), "{msg}");
     }
 }

@@ -307,11 +307,11 @@ pub fn format_bytes(bytes: u64) -> String {
     const KIB: u64 = 1024;
     const MIB: u64 = KIB * 1024;
     const GIB: u64 = MIB * 1024;
-    if bytes >= GIB && bytes % GIB == 0 {
+    if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{}GB", bytes / GIB)
     } else if bytes >= 10 * GIB {
         format!("{:.0}GB", bytes as f64 / GIB as f64)
-    } else if bytes >= MIB && bytes % MIB == 0 {
+    } else if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{}MB", bytes / MIB)
     } else if bytes >= 10 * MIB {
         format!("{:.0}MB", bytes as f64 / MIB as f64)

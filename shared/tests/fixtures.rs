@@ -22,9 +22,12 @@ fn hello() -> ServerMsg {
         pus: vec![i],
         children: vec![pu(i)],
     };
-    ServerMsg::Hello(Hello {
+    ServerMsg::Hello(Box::new(Hello {
         protocol_version: PROTOCOL_VERSION,
         agent_version: "0.1.0".into(),
+        scenarios: coreplay_shared::scenario::catalog(2),
+        can_run: true,
+        fidelity: coreplay_shared::event::Fidelity::SelfTimed,
         topology: Topology {
             machine: MachineInfo {
                 hostname: Some("box".into()),
@@ -61,7 +64,7 @@ fn hello() -> ServerMsg {
                 memory_bytes: Some(1 << 30),
             }],
         },
-    })
+    }))
 }
 
 #[test]
@@ -76,6 +79,48 @@ fn hello_json_is_pinned() {
         serde_json::to_string_pretty(&actual).unwrap_or_default()
     );
     assert_eq!(decode_server(fixture).expect("fixture decodes"), hello());
+}
+
+#[test]
+fn run_messages_are_pinned() {
+    use coreplay_shared::{
+        event::Event,
+        scenario::{Params, ScenarioId},
+    };
+    assert_eq!(
+        decode_client(r#"{"type":"run","scenario":"gil","params":{"threads":4}}"#),
+        Ok(ClientMsg::Run {
+            scenario: ScenarioId::Gil,
+            params: Params {
+                threads: Some(4),
+                ..Params::default()
+            }
+        })
+    );
+    assert_eq!(decode_client(r#"{"type":"stop"}"#), Ok(ClientMsg::Stop));
+    let batch = ServerMsg::Events {
+        run: 3,
+        events: vec![Event::OnCpu {
+            tid: 1,
+            cpu: 0,
+            start: 10,
+            end: 90,
+        }],
+        dropped: 0,
+    };
+    assert_eq!(
+        batch.to_json(),
+        r#"{"type":"events","run":3,"events":[{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}]}"#
+    );
+    let bad_param = ServerMsg::Error {
+        code: coreplay_shared::ErrorCode::BadParam,
+        message: "m".into(),
+        field: Some("threads".into()),
+    };
+    assert_eq!(
+        bad_param.to_json(),
+        r#"{"type":"error","code":"bad_param","message":"m","field":"threads"}"#
+    );
 }
 
 #[test]
@@ -95,10 +140,7 @@ fn client_messages_are_pinned() {
         decode_client(r#"{"type":"ping","id":3}"#),
         Ok(ClientMsg::Ping { id: 3 })
     );
-    let error = ServerMsg::Error {
-        code: coreplay_shared::ErrorCode::TooLarge,
-        message: "m".into(),
-    };
+    let error = ServerMsg::error(coreplay_shared::ErrorCode::TooLarge, "m");
     assert_eq!(
         error.to_json(),
         r#"{"type":"error","code":"too_large","message":"m"}"#

@@ -5,9 +5,10 @@
 //! future resolves.
 
 mod assets;
+pub mod hub;
 mod ws;
 
-use std::{future::Future, io, net::SocketAddr, sync::Arc};
+use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, routing::get};
 use coreplay_shared::Topology;
@@ -22,12 +23,18 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The topology every client is told about.
     pub topology: Topology,
+    /// The `coreplay` executable (worker and server processes of runs).
+    pub exe: PathBuf,
+    /// Hard cap on a run's duration.
+    pub run_cap: Duration,
 }
 
-/// Shared, read-only state of the handlers.
+/// Shared state of the handlers.
 #[derive(Debug)]
 pub(crate) struct AppState {
     pub(crate) topology: Topology,
+    pub(crate) can_run: bool,
+    pub(crate) hub: Arc<hub::Hub>,
 }
 
 /// Failures to start or run the server.
@@ -75,6 +82,12 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
     Ok(BoundServer {
         listener,
         state: Arc::new(AppState {
+            can_run: config.topology.machine.source.is_live(),
+            hub: Arc::new(hub::Hub::new(
+                u32::try_from(config.topology.pu_count()).unwrap_or(u32::MAX),
+                config.exe,
+                config.run_cap,
+            )),
             topology: config.topology,
         }),
     })

@@ -1,4 +1,5 @@
-//! One WebSocket session: the hello, then request/answer until the client leaves.
+//! One WebSocket session: the hello, then requests from the client and everything the hub
+//! queues for it (run events of whichever client started the run), until the client leaves.
 //!
 //! Everything a client sends is untrusted: text frames are size-checked and decoded with
 //! [`coreplay_shared::decode_client`]; anything that fails gets an error reply naming what was
@@ -14,9 +15,12 @@ use axum::{
     },
     response::Response,
 };
-use coreplay_shared::{ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client};
+use coreplay_shared::{
+    ClientMsg, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client, scenario,
+};
 
-use super::AppState;
+use super::{AppState, hub::Hub};
+use crate::run;
 
 /// Largest frame the WebSocket layer accepts at all. Messages between the protocol limit
 /// ([`coreplay_shared::msg::MAX_CLIENT_MSG_BYTES`]) and this get a "too large" reply; beyond it
@@ -29,45 +33,95 @@ pub(super) async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppSta
         .on_upgrade(move |socket| session(socket, state))
 }
 
+/// Leaves the hub when the session ends, however it ends.
+struct Membership<'a> {
+    hub: &'a Hub,
+    id: u64,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        self.hub.leave(self.id);
+    }
+}
+
 async fn session(mut socket: WebSocket, state: Arc<AppState>) {
-    let hello = ServerMsg::Hello(Hello {
+    let topology = state.topology.clone();
+    let pus = u32::try_from(topology.pu_count()).unwrap_or(u32::MAX);
+    let hello = ServerMsg::Hello(Box::new(Hello {
         protocol_version: PROTOCOL_VERSION,
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
-        topology: state.topology.clone(),
-    });
-    if send(&mut socket, &hello).await.is_err() {
+        can_run: state.can_run,
+        scenarios: scenario::catalog(pus),
+        fidelity: run::fidelity(),
+        topology,
+    }));
+    if send(&mut socket, &hello.to_json()).await.is_err() {
         return;
     }
-    while let Some(frame) = socket.recv().await {
-        let reply = match frame {
-            Ok(Message::Text(text)) => match decode_client(text.as_str()) {
-                Ok(msg) => handle(msg),
-                Err(err) => ServerMsg::from_decode_error(&err),
-            },
-            Ok(Message::Binary(_)) => ServerMsg::Error {
-                code: ErrorCode::Binary,
-                message: "binary frames are not part of the protocol; send JSON text".into(),
-            },
-            // Pings are answered by the WebSocket layer itself.
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Ok(Message::Close(_)) => break,
-            Err(err) => {
-                tracing::debug!("websocket closed with an error: {err}");
-                break;
+    let (id, queue) = state.hub.join();
+    let _membership = Membership {
+        hub: &state.hub,
+        id,
+    };
+    loop {
+        tokio::select! {
+            outgoing = queue.next() => {
+                let Some(text) = outgoing else { break };
+                if send(&mut socket, &text).await.is_err() {
+                    break;
+                }
             }
-        };
-        if send(&mut socket, &reply).await.is_err() {
-            break;
+            frame = socket.recv() => {
+                let reply = match frame {
+                    Some(Ok(Message::Text(text))) => match decode_client(text.as_str()) {
+                        Ok(msg) => handle(&state, id, msg),
+                        Err(err) => Some(ServerMsg::from_decode_error(&err)),
+                    },
+                    Some(Ok(Message::Binary(_))) => Some(ServerMsg::error(
+                        ErrorCode::Binary,
+                        "binary frames are not part of the protocol; send JSON text",
+                    )),
+                    // Pings are answered by the WebSocket layer itself.
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => None,
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Err(err)) => {
+                        tracing::debug!("websocket closed with an error: {err}");
+                        break;
+                    }
+                };
+                if let Some(reply) = reply
+                    && send(&mut socket, &reply.to_json()).await.is_err()
+                {
+                    break;
+                }
+            }
         }
     }
 }
 
-fn handle(msg: ClientMsg) -> ServerMsg {
+fn handle(state: &Arc<AppState>, client: u64, msg: ClientMsg) -> Option<ServerMsg> {
     match msg {
-        ClientMsg::Ping { id } => ServerMsg::Pong { id },
+        ClientMsg::Ping { id } => Some(ServerMsg::Pong { id }),
+        ClientMsg::Run { scenario, params } => {
+            if !state.can_run {
+                return Some(ServerMsg::error(
+                    ErrorCode::CannotRun,
+                    "this agent shows a topology that is not the machine it runs on (--synthetic \
+                     or --topology-xml); start it without those to run scenarios",
+                ));
+            }
+            // Success is announced to everyone through the hub (run_started).
+            state
+                .hub
+                .start(client, scenario, &params)
+                .err()
+                .map(|r| r.0)
+        }
+        ClientMsg::Stop => state.hub.stop().err().map(|r| r.0),
     }
 }
 
-async fn send(socket: &mut WebSocket, msg: &ServerMsg) -> Result<(), axum::Error> {
-    socket.send(Message::Text(msg.to_json().into())).await
+async fn send(socket: &mut WebSocket, text: &str) -> Result<(), axum::Error> {
+    socket.send(Message::Text(text.into())).await
 }

@@ -1,0 +1,195 @@
+//! Text and file output of runs: the summary table, the catalog listing, and the recorded
+//! events as a JSON Lines file (a provisional format until the record/replay work settles one:
+//! a header line, then lines of up to 10 000 events, then the summary line).
+
+use std::{
+    fmt::Write as _,
+    fs::File,
+    io::{self, BufWriter, Write},
+    path::Path,
+};
+
+use coreplay_shared::{
+    PROTOCOL_VERSION, Topology,
+    event::Event,
+    scenario::ScenarioInfo,
+    summary::{Outcome, Summary},
+};
+use serde::Serialize;
+
+/// Format name in the header line.
+pub const TRACE_FORMAT: &str = "coreplay-trace-jsonl";
+
+fn ms(ns: u64) -> String {
+    format!("{:.2} ms", ns as f64 / 1e6)
+}
+
+/// The summary as an aligned two-column table.
+pub fn summary_table(s: &Summary) -> String {
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut row = |k: &str, v: String| rows.push((k.to_string(), v));
+    row("scenario", s.scenario.to_string());
+    row(
+        "parameters",
+        serde_json::to_string(&s.params).unwrap_or_default(),
+    );
+    row(
+        "outcome",
+        match &s.outcome {
+            Outcome::Completed => "completed".into(),
+            Outcome::Stopped => "stopped".into(),
+            Outcome::TimedOut { cap_secs } => format!("timed out after {cap_secs} s"),
+            Outcome::Failed { message } => format!("failed: {message}"),
+        },
+    );
+    row("wall time", ms(s.wall_ns));
+    row("CPU time (all threads)", ms(s.cpu_ns));
+    if let Some(b) = &s.baseline {
+        let cpu = b
+            .cpu_ns
+            .map(|c| format!(", CPU {}", ms(c)))
+            .unwrap_or_default();
+        row(
+            "baseline",
+            format!("{}: wall {}{cpu}", b.label, ms(b.wall_ns)),
+        );
+    }
+    if let Some(speedup) = s.speedup {
+        row("speedup vs baseline", format!("{speedup:.2}×"));
+    }
+    row(
+        "context switches",
+        format!(
+            "{} voluntary, {} involuntary",
+            s.voluntary_switches, s.involuntary_switches
+        ),
+    );
+    row("migrations", s.migrations.to_string());
+    row("runnable but waiting", ms(s.runnable_wait_ns));
+    if let Some(w) = s.lock_wait_ns {
+        row("lock wait (sum)", ms(w));
+    }
+    if let Some(h) = s.lock_handovers {
+        row("lock hand-overs", h.to_string());
+    }
+    if let Some(r) = &s.requests {
+        row(
+            "request latency",
+            format!(
+                "p50 {}, p99 {}, max {} ({} requests)",
+                ms(r.p50_ns),
+                ms(r.p99_ns),
+                ms(r.max_ns),
+                r.count
+            ),
+        );
+    }
+    for p in &s.processes {
+        row(
+            &format!("process {}", p.pid),
+            format!(
+                "start-up {}, peak RSS {}",
+                p.startup_ns.map(ms).unwrap_or_else(|| "?".into()),
+                p.peak_rss_bytes
+                    .map(|b| format!("{:.1} MiB", b as f64 / f64::from(1 << 20)))
+                    .unwrap_or_else(|| "?".into())
+            ),
+        );
+    }
+    if let Some(rss) = s.peak_rss_bytes {
+        row(
+            "agent peak RSS",
+            format!("{:.1} MiB", rss as f64 / f64::from(1 << 20)),
+        );
+    }
+    row("threads", s.threads.len().to_string());
+    row(
+        "events",
+        format!(
+            "{} recorded, {} dropped ({})",
+            s.events, s.dropped, s.fidelity
+        ),
+    );
+    if let Some(result) = &s.result {
+        row("result", result.clone());
+    }
+    for note in &s.notes {
+        row("note", note.clone());
+    }
+    let width = rows
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(out, "{k:<width$}  {v}");
+    }
+    out
+}
+
+/// The catalog as text: one block per scenario with its parameters.
+pub fn catalog_text(catalog: &[ScenarioInfo]) -> String {
+    let mut out = String::new();
+    for s in catalog {
+        let _ = writeln!(out, "{}  —  {}\n    {}", s.id, s.title, s.idea);
+        for p in &s.params {
+            let _ = writeln!(
+                out,
+                "    --{:<20} {}..={}, default {}: {}",
+                p.name.name().replace('_', "-"),
+                p.min,
+                p.max,
+                p.default,
+                p.help
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+#[derive(Serialize)]
+struct Header<'a> {
+    format: &'static str,
+    protocol_version: u32,
+    agent_version: &'static str,
+    topology: &'a Topology,
+    summary_follows: bool,
+}
+
+#[derive(Serialize)]
+struct EventsLine<'a> {
+    events: &'a [Event],
+}
+
+#[derive(Serialize)]
+struct SummaryLine<'a> {
+    summary: &'a Summary,
+}
+
+/// Writes a run to `path` as JSON Lines.
+pub fn write_trace(
+    path: &Path,
+    topology: &Topology,
+    summary: &Summary,
+    events: &[Event],
+) -> io::Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    let header = Header {
+        format: TRACE_FORMAT,
+        protocol_version: PROTOCOL_VERSION,
+        agent_version: env!("CARGO_PKG_VERSION"),
+        topology,
+        summary_follows: true,
+    };
+    serde_json::to_writer(&mut out, &header)?;
+    out.write_all(b"\n")?;
+    for chunk in events.chunks(10_000) {
+        serde_json::to_writer(&mut out, &EventsLine { events: chunk })?;
+        out.write_all(b"\n")?;
+    }
+    serde_json::to_writer(&mut out, &SummaryLine { summary })?;
+    out.write_all(b"\n")?;
+    out.flush()
+}

@@ -1,0 +1,263 @@
+//! One run from start to summary: the orchestrator.
+//!
+//! It creates the run's [`Recorder`], starts a collector thread that gathers the tracers'
+//! batches into one batch per tick (forwarded live, kept for the summary and the trace file),
+//! runs the workload on the calling thread under a hard time cap, and folds the events into
+//! the [`Summary`].
+
+use std::{
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+        mpsc::RecvTimeoutError,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use coreplay_shared::{
+    event::{Event, Fidelity},
+    scenario::{Params, ScenarioId},
+    summary::{Outcome, Summary},
+};
+
+use crate::{
+    summarize,
+    trace::{Recorder, clock::peak_rss_bytes},
+    workloads::{self, Ctx},
+};
+
+/// How often the collector hands a batch on, ms.
+pub const TICK_MS: u64 = 25;
+/// Most events kept per run; beyond, events are dropped and counted.
+pub const MAX_EVENTS: usize = 20_000_000;
+/// Default hard cap on a run's duration, seconds.
+pub const DEFAULT_CAP_SECS: u32 = 120;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    /// Which scenario.
+    pub scenario: ScenarioId,
+    /// Resolved parameters.
+    pub params: Params,
+    /// Hardware threads of the machine.
+    pub pus: u32,
+    /// The `coreplay` executable (for worker and server processes).
+    pub exe: PathBuf,
+    /// Hard cap on the run's duration.
+    pub cap: Duration,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its figures.
+    pub summary: Summary,
+    /// Every event kept, ordered by time.
+    pub events: Vec<Event>,
+}
+
+/// The fidelity of runs on this agent.
+pub fn fidelity() -> Fidelity {
+    Fidelity::SelfTimed
+}
+
+/// Runs `spec` to the end (or until `cancel` is set or the cap passes). `on_batch` sees each
+/// tick's events as they come, on the collector thread.
+pub fn execute(
+    spec: &RunSpec,
+    cancel: Arc<AtomicBool>,
+    mut on_batch: impl FnMut(&[Event]) + Send + 'static,
+) -> Finished {
+    let (rec, rx) = Recorder::new(true, Arc::clone(&cancel));
+    let collector = thread::Builder::new()
+        .name("collector".into())
+        .spawn(move || {
+            let mut all: Vec<Event> = Vec::new();
+            let mut pending: Vec<Event> = Vec::new();
+            let mut over_cap = 0u64;
+            let tick = Duration::from_millis(TICK_MS);
+            let mut next_tick = Instant::now() + tick;
+            loop {
+                let wait = next_tick.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(wait) {
+                    Ok(batch) => pending.extend(batch),
+                    Err(RecvTimeoutError::Timeout) => {}
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+                if Instant::now() >= next_tick {
+                    flush(&mut pending, &mut all, &mut over_cap, &mut on_batch);
+                    next_tick = Instant::now() + tick;
+                }
+            }
+            flush(&mut pending, &mut all, &mut over_cap, &mut on_batch);
+            (all, over_cap)
+        });
+
+    // The watchdog enforces the cap through the same cancel flag a client's Stop uses.
+    let timed_out = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let (cancel, timed_out, finished, cap) = (
+            Arc::clone(&cancel),
+            Arc::clone(&timed_out),
+            Arc::clone(&finished),
+            spec.cap,
+        );
+        thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || {
+                let deadline = Instant::now() + cap;
+                while !finished.load(Ordering::Relaxed) {
+                    if Instant::now() >= deadline {
+                        timed_out.store(true, Ordering::Relaxed);
+                        cancel.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(5));
+                }
+            })
+    };
+
+    let ctx = Ctx {
+        rec: Arc::clone(&rec),
+        params: spec.params.clone(),
+        pus: spec.pus,
+        exe: spec.exe.clone(),
+    };
+    let result = workloads::run(spec.scenario, &ctx);
+    finished.store(true, Ordering::Relaxed);
+    if let Ok(w) = watchdog {
+        let _ = w.join();
+    }
+    let recorder_dropped = rec.dropped();
+    drop(ctx);
+    drop(rec);
+    let (mut events, over_cap) = match collector {
+        Ok(c) => c.join().unwrap_or_default(),
+        Err(_) => (Vec::new(), 0),
+    };
+    events.sort_by_key(Event::time);
+    let trimmed = resolve_cpu_overlaps(&mut events);
+
+    let outcome = match &result {
+        Err(e) => Outcome::Failed {
+            message: e.to_string(),
+        },
+        Ok(_) if timed_out.load(Ordering::Relaxed) => Outcome::TimedOut {
+            cap_secs: u32::try_from(spec.cap.as_secs()).unwrap_or(u32::MAX),
+        },
+        Ok(_) if cancel.load(Ordering::Relaxed) => Outcome::Stopped,
+        Ok(_) => Outcome::Completed,
+    };
+    let mut output = result.unwrap_or_default();
+    if trimmed.count > 0 {
+        output.notes.push(format!(
+            "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' self-timed slices \
+             overlapped on one CPU (times are known to one chunk of work)",
+            trimmed.count,
+            trimmed.max_ns as f64 / 1e3
+        ));
+    }
+    let summary = summarize::summarize(
+        spec,
+        &events,
+        output,
+        outcome,
+        recorder_dropped + over_cap,
+        peak_rss_bytes(),
+    );
+    Finished { summary, events }
+}
+
+/// How many slices [`resolve_cpu_overlaps`] trimmed, and by how much at most.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Trimmed {
+    /// Slices trimmed.
+    pub count: u64,
+    /// Largest trim, ns.
+    pub max_ns: u64,
+}
+
+/// Self-timed slices know their ends to within one chunk, so two threads' slices can overlap
+/// slightly on one CPU. A thread measures its own resumption only after it is running again,
+/// so a later slice's start is never early; the earlier slice's estimated end is what gives
+/// way. `events` must be sorted by time.
+pub fn resolve_cpu_overlaps(events: &mut [Event]) -> Trimmed {
+    let mut last_on_cpu: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    let mut trimmed = Trimmed::default();
+    for i in 0..events.len() {
+        let Event::OnCpu { cpu, start, .. } = events[i] else {
+            continue;
+        };
+        if let Some(&prev) = last_on_cpu.get(&cpu)
+            && let Event::OnCpu {
+                end,
+                start: prev_start,
+                ..
+            } = &mut events[prev]
+            && *end > start
+        {
+            trimmed.count += 1;
+            trimmed.max_ns = trimmed.max_ns.max(*end - start);
+            *end = start.max(*prev_start);
+        }
+        last_on_cpu.insert(cpu, i);
+    }
+    trimmed
+}
+
+fn flush(
+    pending: &mut Vec<Event>,
+    all: &mut Vec<Event>,
+    over_cap: &mut u64,
+    on_batch: &mut impl FnMut(&[Event]),
+) {
+    if pending.is_empty() {
+        return;
+    }
+    on_batch(pending);
+    let room = MAX_EVENTS.saturating_sub(all.len());
+    if pending.len() > room {
+        *over_cap += (pending.len() - room) as u64;
+        pending.truncate(room);
+    }
+    all.append(pending);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn on(tid: u32, cpu: u32, start: u64, end: u64) -> Event {
+        Event::OnCpu {
+            tid,
+            cpu,
+            start,
+            end,
+        }
+    }
+
+    #[test]
+    fn overlapping_slices_on_one_cpu_are_trimmed() {
+        let mut events = vec![
+            on(1, 0, 0, 100),
+            on(2, 1, 10, 50),
+            on(2, 0, 80, 200),
+            on(1, 0, 300, 400),
+        ];
+        let trimmed = resolve_cpu_overlaps(&mut events);
+        assert_eq!(
+            trimmed,
+            Trimmed {
+                count: 1,
+                max_ns: 20
+            }
+        );
+        assert_eq!(events[0], on(1, 0, 0, 80));
+        assert_eq!(events[2], on(2, 0, 80, 200));
+        assert_eq!(events[1], on(2, 1, 10, 50), "other CPUs untouched");
+    }
+}

@@ -1,0 +1,279 @@
+//! The run hub: one run at a time, watched by every connected client.
+//!
+//! Each client has an outgoing queue. Control messages (run started, run ended, errors) are
+//! always queued; event batches are queued only while fewer than [`MAX_QUEUED_BATCHES`] wait,
+//! so a client that stops reading costs bounded memory. What it misses is counted and
+//! reported in the next batch it does get (`dropped`). Other clients are not affected.
+//! When the last client leaves, the run is stopped.
+
+use std::{
+    collections::VecDeque,
+    path::PathBuf,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use coreplay_shared::{
+    ErrorCode, ServerMsg,
+    event::Event,
+    scenario::{self, Params, ScenarioId},
+};
+use tokio::sync::Notify;
+
+use crate::run::{self, RunSpec};
+
+/// Event batches a client may have waiting before further ones are dropped for it.
+pub const MAX_QUEUED_BATCHES: usize = 64;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    items: VecDeque<Arc<str>>,
+    batches: usize,
+    dropped: u64,
+    closed: bool,
+}
+
+/// One client's outgoing queue.
+#[derive(Debug, Default)]
+pub struct ClientQueue {
+    queue: Mutex<Queue>,
+    notify: Notify,
+}
+
+impl ClientQueue {
+    fn push_control(&self, text: Arc<str>) {
+        lock(&self.queue).items.push_back(text);
+        self.notify.notify_one();
+    }
+
+    fn push_batch(&self, run: u64, events_json: &str, shared: &Arc<str>, count: u64) {
+        let mut q = lock(&self.queue);
+        if q.batches >= MAX_QUEUED_BATCHES {
+            q.dropped += count;
+            return;
+        }
+        let text = if q.dropped == 0 {
+            Arc::clone(shared)
+        } else {
+            let dropped = std::mem::take(&mut q.dropped);
+            Arc::from(format!(
+                r#"{{"type":"events","run":{run},"events":{events_json},"dropped":{dropped}}}"#
+            ))
+        };
+        q.items.push_back(text);
+        q.batches += 1;
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// The next message to send; `None` once the queue is closed.
+    pub async fn next(&self) -> Option<Arc<str>> {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut q = lock(&self.queue);
+                if let Some(item) = q.items.pop_front() {
+                    if item.starts_with(r#"{"type":"events""#) {
+                        q.batches = q.batches.saturating_sub(1);
+                    }
+                    return Some(item);
+                }
+                if q.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Events dropped for this client and not yet reported.
+    pub fn pending_dropped(&self) -> u64 {
+        lock(&self.queue).dropped
+    }
+}
+
+#[derive(Debug)]
+struct Active {
+    run: u64,
+    scenario: ScenarioId,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Shared by all sessions.
+#[derive(Debug)]
+pub struct Hub {
+    clients: Mutex<Vec<(u64, Arc<ClientQueue>)>>,
+    active: Mutex<Option<Active>>,
+    next_id: AtomicU64,
+    pus: u32,
+    exe: PathBuf,
+    cap: Duration,
+}
+
+/// Why a run request was refused.
+#[derive(Debug)]
+pub struct Refusal(pub ServerMsg);
+
+impl Hub {
+    /// A hub for a machine with `pus` hardware threads.
+    pub fn new(pus: u32, exe: PathBuf, cap: Duration) -> Hub {
+        Hub {
+            clients: Mutex::new(Vec::new()),
+            active: Mutex::new(None),
+            next_id: AtomicU64::new(1),
+            pus,
+            exe,
+            cap,
+        }
+    }
+
+    /// Adds a client; returns its id and queue.
+    pub fn join(&self) -> (u64, Arc<ClientQueue>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let queue = Arc::new(ClientQueue::default());
+        lock(&self.clients).push((id, Arc::clone(&queue)));
+        (id, queue)
+    }
+
+    /// Removes a client; the last one out stops the run.
+    pub fn leave(&self, id: u64) {
+        let remaining = {
+            let mut clients = lock(&self.clients);
+            clients.retain(|(c, _)| *c != id);
+            clients.len()
+        };
+        if remaining == 0
+            && let Some(active) = lock(&self.active).as_ref()
+        {
+            tracing::info!("last client left: stopping run {}", active.run);
+            active.cancel.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Number of connected clients.
+    pub fn client_count(&self) -> usize {
+        lock(&self.clients).len()
+    }
+
+    fn broadcast_control(&self, text: &str, only: Option<u64>) {
+        let text: Arc<str> = Arc::from(text);
+        for (id, q) in lock(&self.clients).iter() {
+            if only.is_none_or(|o| o == *id) {
+                q.push_control(Arc::clone(&text));
+            }
+        }
+    }
+
+    fn broadcast_events(&self, run: u64, events: &[Event]) {
+        let Ok(events_json) = serde_json::to_string(events) else {
+            return;
+        };
+        let shared: Arc<str> = Arc::from(format!(
+            r#"{{"type":"events","run":{run},"events":{events_json}}}"#
+        ));
+        for (_, q) in lock(&self.clients).iter() {
+            q.push_batch(run, &events_json, &shared, events.len() as u64);
+        }
+    }
+
+    /// Starts a run for client `by`, or says why not.
+    pub fn start(
+        self: &Arc<Self>,
+        by: u64,
+        id: ScenarioId,
+        params: &Params,
+    ) -> Result<u64, Refusal> {
+        let params = scenario::resolve(id, params, self.pus).map_err(|e| {
+            Refusal(ServerMsg::Error {
+                code: ErrorCode::BadParam,
+                message: e.to_string(),
+                field: Some(e.field().to_string()),
+            })
+        })?;
+        let mut active = lock(&self.active);
+        if let Some(a) = active.as_ref() {
+            return Err(Refusal(ServerMsg::error(
+                ErrorCode::Busy,
+                format!(
+                    "busy: run {} ({}) is in progress; one run at a time, every client watches it \
+                     and any client may stop it",
+                    a.run, a.scenario
+                ),
+            )));
+        }
+        let run = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = Arc::new(AtomicBool::new(false));
+        *active = Some(Active {
+            run,
+            scenario: id,
+            cancel: Arc::clone(&cancel),
+        });
+        drop(active);
+        let spec = RunSpec {
+            scenario: id,
+            params: params.clone(),
+            pus: self.pus,
+            exe: self.exe.clone(),
+            cap: self.cap,
+        };
+        for (client, _) in lock(&self.clients).iter() {
+            let started = ServerMsg::RunStarted {
+                run,
+                scenario: id,
+                params: params.clone(),
+                fidelity: run::fidelity(),
+                yours: *client == by,
+            };
+            self.broadcast_control(&started.to_json(), Some(*client));
+        }
+        let hub = Arc::clone(self);
+        let spawned = std::thread::Builder::new()
+            .name(format!("run-{run}"))
+            .spawn(move || {
+                let events_hub = Arc::clone(&hub);
+                let finished = run::execute(&spec, cancel, move |batch| {
+                    events_hub.broadcast_events(run, batch);
+                });
+                let ended = ServerMsg::RunEnded {
+                    run,
+                    summary: Box::new(finished.summary),
+                };
+                *lock(&hub.active) = None;
+                hub.broadcast_control(&ended.to_json(), None);
+            });
+        if let Err(e) = spawned {
+            *lock(&self.active) = None;
+            return Err(Refusal(ServerMsg::error(
+                ErrorCode::RunFailed,
+                format!("could not start the run: {e}"),
+            )));
+        }
+        Ok(run)
+    }
+
+    /// Stops the current run.
+    pub fn stop(&self) -> Result<u64, Refusal> {
+        match lock(&self.active).as_ref() {
+            Some(a) => {
+                a.cancel.store(true, Ordering::Relaxed);
+                Ok(a.run)
+            }
+            None => Err(Refusal(ServerMsg::error(
+                ErrorCode::NoRun,
+                "no run is in progress",
+            ))),
+        }
+    }
+
+    /// Whether a run is in progress.
+    pub fn busy(&self) -> bool {
+        lock(&self.active).is_some()
+    }
+}

@@ -1,0 +1,14 @@
+//! Per-thread tracing without privileges.
+//!
+//! - [`clock`]: the cheap kernel reads everything else is built on (monotonic clock, thread CPU
+//!   clock, `sched_getcpu`, `getrusage(RUSAGE_THREAD)`, `/proc/thread-self/status`).
+//! - [`recorder`]: one run's clock origin, thread ids and event sink, with drop counting.
+//! - [`selftimed`]: a thread's tracer: it times itself around small chunks of work and around
+//!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
+
+pub mod clock;
+pub mod recorder;
+pub mod selftimed;
+
+pub use recorder::Recorder;
+pub use selftimed::ThreadTracer;

@@ -1,0 +1,114 @@
+//! One run's recording context: the clock origin, run-wide thread ids, the cancel flag, and
+//! the bounded channel thread tracers flush their buffers into.
+//!
+//! The channel is bounded so a slow consumer cannot make memory grow without limit; a batch
+//! that does not fit is dropped and its events are counted, never lost silently.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
+    mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
+};
+
+use coreplay_shared::event::{Event, Ns};
+
+use super::clock::monotonic_ns;
+
+/// Batches the channel holds before dropping (each up to a few hundred events).
+pub const CHANNEL_BATCHES: usize = 4096;
+
+/// The recording context shared by every thread of a run.
+#[derive(Debug)]
+pub struct Recorder {
+    origin_ns: u64,
+    enabled: bool,
+    next_tid: AtomicU32,
+    tx: SyncSender<Vec<Event>>,
+    dropped: AtomicU64,
+    cancel: Arc<AtomicBool>,
+}
+
+impl Recorder {
+    /// A recorder whose clock starts now. With `enabled` false, tracers record nothing (used
+    /// to measure what tracing costs and for baselines).
+    pub fn new(enabled: bool, cancel: Arc<AtomicBool>) -> (Arc<Recorder>, Receiver<Vec<Event>>) {
+        Recorder::with_origin(monotonic_ns(), enabled, cancel)
+    }
+
+    /// A recorder on a given clock origin (`CLOCK_MONOTONIC` ns), e.g. a worker process
+    /// joining its parent's run.
+    pub fn with_origin(
+        origin_ns: u64,
+        enabled: bool,
+        cancel: Arc<AtomicBool>,
+    ) -> (Arc<Recorder>, Receiver<Vec<Event>>) {
+        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
+        let recorder = Recorder {
+            origin_ns,
+            enabled,
+            next_tid: AtomicU32::new(1),
+            tx,
+            dropped: AtomicU64::new(0),
+            cancel,
+        };
+        (Arc::new(recorder), rx)
+    }
+
+    /// Whether tracers record.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The clock origin, `CLOCK_MONOTONIC` ns.
+    pub fn origin_ns(&self) -> u64 {
+        self.origin_ns
+    }
+
+    /// Now, in ns since the run started.
+    pub fn now(&self) -> Ns {
+        self.at(monotonic_ns())
+    }
+
+    /// A `CLOCK_MONOTONIC` reading in ns since the run started.
+    pub fn at(&self, monotonic: u64) -> Ns {
+        monotonic.saturating_sub(self.origin_ns)
+    }
+
+    /// A new run-wide thread id.
+    pub fn next_tid(&self) -> u32 {
+        self.next_tid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Whether the run was asked to stop.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+
+    /// The run's cancel flag.
+    pub fn cancel_flag(&self) -> &Arc<AtomicBool> {
+        &self.cancel
+    }
+
+    /// Hands a batch to the consumer, or counts it as dropped.
+    pub fn send(&self, batch: Vec<Event>) {
+        if batch.is_empty() || !self.enabled {
+            return;
+        }
+        match self.tx.try_send(batch) {
+            Ok(()) => {}
+            Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
+                self.dropped.fetch_add(b.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Sends one event on its own (for rare events outside a thread's tracer).
+    pub fn emit(&self, event: Event) {
+        self.send(vec![event]);
+    }
+
+    /// Events dropped so far.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}

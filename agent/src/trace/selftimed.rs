@@ -1,0 +1,334 @@
+//! A thread's self-timed tracer.
+//!
+//! The thread calls [`ThreadTracer::checkpoint`] after every small chunk of work (tens of µs)
+//! and wraps blocking calls in [`ThreadTracer::off_cpu`]. At each point it reads the monotonic
+//! clock, its own CPU clock, the CPU it is on and the kernel's switch counters:
+//! - wall time beyond CPU time since the last point means it was off the CPU for the
+//!   difference: preempted if the involuntary count rose, blocked if the voluntary one did;
+//! - a different CPU than before is a migration;
+//! - otherwise nothing is emitted and the current on-CPU slice simply grows.
+//!
+//! So a thread running undisturbed costs one slice, however long. Switch *counts* are the
+//! kernel's own; their *times* are known to within one chunk.
+
+use std::sync::Arc;
+
+use coreplay_shared::event::{Event, LockOp, Ns, OffReason, Role};
+
+use super::{
+    Recorder,
+    clock::{
+        SwitchCounts, current_cpu, os_tid, proc_switch_counts, thread_cpu_ns, thread_switch_counts,
+    },
+};
+
+/// Off-CPU time below this, with no switch counted, is noise (cache misses, timer interrupts).
+const OFF_THRESHOLD_NS: u64 = 20_000;
+/// Flush the local buffer at this many events…
+const FLUSH_EVENTS: usize = 512;
+/// …or when it has waited this long, so a live view is never far behind.
+const FLUSH_NS: u64 = 20_000_000;
+
+/// One thread's tracer. Create it on the thread it traces; it finishes on drop.
+#[derive(Debug)]
+pub struct ThreadTracer {
+    rec: Arc<Recorder>,
+    tid: u32,
+    enabled: bool,
+    buf: Vec<Event>,
+    cpu: u32,
+    slice_start: Ns,
+    last_wall: Ns,
+    last_cpu_ns: u64,
+    counts: SwitchCounts,
+    start_counts: SwitchCounts,
+    last_flush: Ns,
+    off_since: Option<(Ns, u64, SwitchCounts)>,
+    finished: bool,
+}
+
+impl ThreadTracer {
+    /// Registers the calling thread with the run and starts its first on-CPU slice.
+    pub fn start(rec: &Arc<Recorder>, name: &str, role: Role) -> ThreadTracer {
+        let tid = rec.next_tid();
+        let enabled = rec.enabled();
+        let mut tracer = ThreadTracer {
+            rec: Arc::clone(rec),
+            tid,
+            enabled,
+            buf: Vec::new(),
+            cpu: 0,
+            slice_start: 0,
+            last_wall: 0,
+            last_cpu_ns: 0,
+            counts: SwitchCounts::default(),
+            start_counts: SwitchCounts::default(),
+            last_flush: 0,
+            off_since: None,
+            finished: false,
+        };
+        if enabled {
+            let now = rec.now();
+            tracer.buf.reserve(FLUSH_EVENTS);
+            tracer.buf.push(Event::ThreadStart {
+                tid,
+                pid: std::process::id(),
+                os_tid: os_tid(),
+                name: name.to_string(),
+                role,
+                at: now,
+            });
+            tracer.cpu = current_cpu();
+            tracer.slice_start = now;
+            tracer.last_wall = now;
+            tracer.last_flush = now;
+            tracer.last_cpu_ns = thread_cpu_ns();
+            tracer.counts = thread_switch_counts();
+            tracer.start_counts = tracer.counts;
+        }
+        tracer
+    }
+
+    /// This thread's run-wide id.
+    pub fn tid(&self) -> u32 {
+        self.tid
+    }
+
+    /// The recorder this tracer reports to.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.rec
+    }
+
+    /// Now, in run ns.
+    pub fn now(&self) -> Ns {
+        self.rec.now()
+    }
+
+    /// Call after each chunk of work: detects preemption and migration since the last call.
+    #[inline]
+    pub fn checkpoint(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        let now = self.rec.now();
+        let cpu_ns = thread_cpu_ns();
+        let cpu = current_cpu();
+        let counts = thread_switch_counts();
+        let wall = now.saturating_sub(self.last_wall);
+        let ran = cpu_ns.saturating_sub(self.last_cpu_ns).min(wall);
+        let off = wall - ran;
+        let switched = counts != self.counts;
+        if switched || off > OFF_THRESHOLD_NS || cpu != self.cpu {
+            // Where in the chunk the thread left is unknown; put the running part first.
+            let left_at = self.last_wall + ran;
+            self.close_slice(left_at);
+            if off > 0 && (switched || off > OFF_THRESHOLD_NS) {
+                let reason = if counts.involuntary > self.counts.involuntary {
+                    OffReason::Preempted
+                } else if counts.voluntary > self.counts.voluntary {
+                    // It blocked inside a chunk, e.g. an idle pool thread waiting for work.
+                    OffReason::Sleep
+                } else {
+                    OffReason::Unknown
+                };
+                self.push(Event::OffCpu {
+                    tid: self.tid,
+                    start: left_at,
+                    end: now,
+                    reason,
+                });
+            }
+            self.note_switches(left_at, counts);
+            self.note_cpu(now, cpu);
+            self.slice_start = now;
+        }
+        self.last_wall = now;
+        self.last_cpu_ns = cpu_ns;
+        if now.saturating_sub(self.last_flush) > FLUSH_NS {
+            self.flush(now);
+        }
+    }
+
+    /// Runs a call that may block and records the time off the CPU with `reason` (only if it
+    /// really left the CPU: an uncontended lock or a ready socket costs no slice).
+    pub fn off_cpu<R>(&mut self, reason: OffReason, f: impl FnOnce() -> R) -> R {
+        self.begin_off();
+        let r = f();
+        self.end_off(reason);
+        r
+    }
+
+    /// First half of [`ThreadTracer::off_cpu`], for callers that cannot wrap a closure (event
+    /// loop park hooks).
+    pub fn begin_off(&mut self) {
+        if !self.enabled {
+            return;
+        }
+        self.checkpoint();
+        self.off_since = Some((self.last_wall, self.last_cpu_ns, self.counts));
+    }
+
+    /// Second half of [`ThreadTracer::off_cpu`].
+    pub fn end_off(&mut self, reason: OffReason) {
+        if !self.enabled {
+            return;
+        }
+        let Some((start, start_cpu_ns, _)) = self.off_since.take() else {
+            return;
+        };
+        let now = self.rec.now();
+        let cpu_ns = thread_cpu_ns();
+        let counts = thread_switch_counts();
+        let cpu = current_cpu();
+        let wall = now.saturating_sub(start);
+        let ran = cpu_ns.saturating_sub(start_cpu_ns).min(wall);
+        let switched = counts != self.counts;
+        if switched || wall - ran > OFF_THRESHOLD_NS {
+            self.close_slice(start);
+            let reason = if counts.voluntary > self.counts.voluntary || !switched {
+                reason
+            } else {
+                OffReason::Preempted
+            };
+            self.push(Event::OffCpu {
+                tid: self.tid,
+                start,
+                end: now,
+                reason,
+            });
+            self.note_switches(start, counts);
+            self.note_cpu(now, cpu);
+            self.slice_start = now;
+        } else if cpu != self.cpu {
+            self.close_slice(now);
+            self.note_cpu(now, cpu);
+            self.slice_start = now;
+        }
+        self.last_wall = now;
+        self.last_cpu_ns = cpu_ns;
+    }
+
+    /// Records a step of the global-lock protocol.
+    pub fn lock(&mut self, op: LockOp) {
+        if self.enabled {
+            let at = self.rec.now();
+            self.push(Event::Lock {
+                tid: self.tid,
+                at,
+                op,
+            });
+        }
+    }
+
+    /// Records a span of pure computation (used where the scenario must prove when it
+    /// computed, e.g. only while holding the lock).
+    pub fn compute(&mut self, start: Ns, end: Ns) {
+        if self.enabled {
+            self.push(Event::Compute {
+                tid: self.tid,
+                start,
+                end,
+            });
+        }
+    }
+
+    /// Records one request to the loopback server.
+    pub fn request(&mut self, id: u32, start: Ns, end: Ns) {
+        if self.enabled {
+            self.push(Event::Request {
+                tid: self.tid,
+                id,
+                start,
+                end,
+            });
+        }
+    }
+
+    /// Ends the thread's trace: last slice, remaining switches, and the kernel's own counts
+    /// read independently from `/proc` for reconciliation.
+    pub fn finish(mut self) {
+        self.finish_inner();
+    }
+
+    fn finish_inner(&mut self) {
+        if self.finished || !self.enabled {
+            self.finished = true;
+            return;
+        }
+        self.finished = true;
+        self.checkpoint();
+        let now = self.rec.now();
+        self.close_slice(now);
+        let kernel = proc_switch_counts().unwrap_or_else(thread_switch_counts);
+        self.push(Event::ThreadEnd {
+            tid: self.tid,
+            at: now,
+            cpu_ns: thread_cpu_ns(),
+            kernel_voluntary: kernel.voluntary.saturating_sub(self.start_counts.voluntary),
+            kernel_involuntary: kernel
+                .involuntary
+                .saturating_sub(self.start_counts.involuntary),
+        });
+        self.flush(now);
+    }
+
+    fn close_slice(&mut self, end: Ns) {
+        if end > self.slice_start {
+            self.push(Event::OnCpu {
+                tid: self.tid,
+                cpu: self.cpu,
+                start: self.slice_start,
+                end,
+            });
+        }
+        self.slice_start = end;
+    }
+
+    fn note_switches(&mut self, at: Ns, counts: SwitchCounts) {
+        let voluntary = counts.voluntary.saturating_sub(self.counts.voluntary);
+        let involuntary = counts.involuntary.saturating_sub(self.counts.involuntary);
+        if voluntary + involuntary > 0 {
+            self.push(Event::Switch {
+                tid: self.tid,
+                at,
+                voluntary: u32::try_from(voluntary).unwrap_or(u32::MAX),
+                involuntary: u32::try_from(involuntary).unwrap_or(u32::MAX),
+            });
+        }
+        self.counts = counts;
+    }
+
+    fn note_cpu(&mut self, at: Ns, cpu: u32) {
+        if cpu != self.cpu {
+            self.push(Event::Migrate {
+                tid: self.tid,
+                at,
+                from: self.cpu,
+                to: cpu,
+            });
+            self.cpu = cpu;
+        }
+    }
+
+    fn push(&mut self, event: Event) {
+        self.buf.push(event);
+        if self.buf.len() >= FLUSH_EVENTS {
+            let now = self.rec.now();
+            self.flush(now);
+        }
+    }
+
+    fn flush(&mut self, now: Ns) {
+        self.last_flush = now;
+        if !self.buf.is_empty() {
+            let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(FLUSH_EVENTS));
+            self.rec.send(batch);
+        }
+    }
+}
+
+impl Drop for ThreadTracer {
+    fn drop(&mut self) {
+        self.finish_inner();
+    }
+}

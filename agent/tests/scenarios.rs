@@ -1,0 +1,361 @@
+//! Every scenario run for real through `coreplay run … --out FILE --json`, then its trace
+//! checked for structure and for the property the scenario exists to show.
+
+mod common;
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    path::PathBuf,
+    process::Command,
+};
+
+use common::BIN;
+use coreplay_shared::{
+    Topology,
+    event::{Event, LockOp, Role},
+    summary::{Outcome, Summary},
+};
+
+struct Trace {
+    topology: Topology,
+    events: Vec<Event>,
+    summary: Summary,
+    json_summary: serde_json::Value,
+}
+
+fn run(scenario: &str, args: &[&str]) -> Trace {
+    let dir = std::env::temp_dir().join(format!("coreplay-scn-{}-{scenario}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp dir");
+    let file: PathBuf = dir.join("trace.jsonl");
+    let out = Command::new(BIN)
+        .args(["run", scenario, "--json", "--out"])
+        .arg(&file)
+        .args(args)
+        .output()
+        .expect("coreplay runs");
+    assert!(
+        out.status.success(),
+        "{scenario} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json_summary: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints JSON");
+    let text = std::fs::read_to_string(&file).expect("trace written");
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut lines = text.lines();
+    let header: serde_json::Value =
+        serde_json::from_str(lines.next().expect("header")).expect("header JSON");
+    let topology: Topology = serde_json::from_value(header["topology"].clone()).expect("topology");
+    let mut events = Vec::new();
+    let mut summary = None;
+    for line in lines {
+        let mut v: serde_json::Value = serde_json::from_str(line).expect("line JSON");
+        if let Some(e) = v.get_mut("events") {
+            let batch: Vec<Event> = serde_json::from_value(e.take()).expect("events");
+            events.extend(batch);
+        } else if let Some(s) = v.get_mut("summary") {
+            summary = Some(serde_json::from_value::<Summary>(s.take()).expect("summary"));
+        }
+    }
+    let summary = summary.expect("summary line");
+    assert_eq!(summary.outcome, Outcome::Completed, "{:?}", summary.notes);
+    let t = Trace {
+        topology,
+        events,
+        summary,
+        json_summary,
+    };
+    check_well_formed(&t);
+    t
+}
+
+/// The structure every trace must have.
+fn check_well_formed(t: &Trace) {
+    let cpus: BTreeSet<u32> = t.topology.pu_os_indices().into_iter().collect();
+    let mut started = BTreeSet::new();
+    let mut ended = BTreeSet::new();
+    let mut per_cpu: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
+    for e in &t.events {
+        match e {
+            Event::ThreadStart { tid, .. } => {
+                assert!(started.insert(*tid), "tid {tid} started twice")
+            }
+            Event::ThreadEnd { tid, .. } => assert!(ended.insert(*tid), "tid {tid} ended twice"),
+            Event::OnCpu {
+                cpu, start, end, ..
+            } => {
+                assert!(cpus.contains(cpu), "CPU {cpu} is not in the topology");
+                assert!(start < end, "empty slice");
+                per_cpu.entry(*cpu).or_default().push((*start, *end));
+            }
+            Event::Migrate { from, to, .. } => assert!(cpus.contains(from) && cpus.contains(to)),
+            _ => {}
+        }
+    }
+    assert_eq!(started, ended, "every thread that started ended");
+    assert!(!started.is_empty());
+    for (cpu, mut slices) in per_cpu {
+        slices.sort_unstable();
+        for w in slices.windows(2) {
+            assert!(
+                w[0].1 <= w[1].0,
+                "slices {:?} and {:?} overlap on CPU {cpu}",
+                w[0],
+                w[1]
+            );
+        }
+    }
+    // The --json summary carries the documented keys.
+    for key in [
+        "scenario",
+        "params",
+        "wall_ns",
+        "cpu_ns",
+        "speedup",
+        "voluntary_switches",
+        "involuntary_switches",
+        "migrations",
+        "events",
+        "dropped",
+        "fidelity",
+    ] {
+        assert!(t.json_summary.get(key).is_some(), "--json lacks {key}");
+    }
+    assert_eq!(t.summary.events as usize, t.events.len());
+    // Self-timed switch counts (getrusage deltas) agree with /proc's, read independently at
+    // each thread's end; a switch or two may fall between the two readings.
+    let mut counted: HashMap<u32, (u64, u64)> = HashMap::new();
+    for e in &t.events {
+        if let Event::Switch {
+            tid,
+            voluntary,
+            involuntary,
+            ..
+        } = e
+        {
+            let c = counted.entry(*tid).or_default();
+            c.0 += u64::from(*voluntary);
+            c.1 += u64::from(*involuntary);
+        }
+    }
+    let mut baseline: HashMap<u32, (u64, u64)> = HashMap::new();
+    for e in &t.events {
+        if let Event::ThreadEnd {
+            tid,
+            kernel_voluntary,
+            kernel_involuntary,
+            ..
+        } = e
+        {
+            let (v, i) = counted.get(tid).copied().unwrap_or_default();
+            baseline.insert(*tid, (*kernel_voluntary, *kernel_involuntary));
+            // Counts from before the thread's tracer started are not in the events.
+            assert!(
+                v <= *kernel_voluntary + 2 && i <= *kernel_involuntary + 2,
+                "tid {tid}: traced {v}/{i} > kernel {kernel_voluntary}/{kernel_involuntary}"
+            );
+            assert!(
+                kernel_voluntary - v <= 3 && kernel_involuntary.saturating_sub(i) <= 3,
+                "tid {tid}: traced {v}/{i} vs kernel {kernel_voluntary}/{kernel_involuntary}"
+            );
+        }
+    }
+}
+
+fn roles(t: &Trace) -> HashMap<u32, (Role, u32)> {
+    t.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::ThreadStart { tid, role, pid, .. } => Some((*tid, (*role, *pid))),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn parallel_compute_uses_the_pool_and_reports_speedup() {
+    let t = run("parallel-compute", &["--threads", "2", "--work", "300"]);
+    assert!(t.summary.speedup.is_some_and(|s| s > 0.0));
+    assert_eq!(roles(&t).len(), 2, "one traced thread per pool thread");
+    assert!(t.summary.result.as_deref().unwrap_or("").contains("primes"));
+}
+
+#[test]
+fn oversubscribed_threads_are_preempted() {
+    let pus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let threads = (pus * 16).to_string();
+    let t = run("oversubscribed", &["--threads", &threads, "--work", "2000"]);
+    let preemptions: u64 = t
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::Switch { involuntary, .. } => u64::from(*involuntary),
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        preemptions > 0,
+        "no involuntary switch recorded with {threads} threads"
+    );
+    assert!(t.summary.involuntary_switches > 0);
+    assert!(t.summary.baseline.is_some());
+}
+
+#[test]
+fn gil_allows_one_holder_and_computes_only_while_holding() {
+    let t = run(
+        "gil",
+        &[
+            "--threads",
+            "4",
+            "--work",
+            "600",
+            "--switch-interval-ms",
+            "2",
+        ],
+    );
+    let mut holder: Option<u32> = None;
+    let mut holdings: HashMap<u32, Vec<(u64, u64)>> = HashMap::new();
+    let mut since = 0;
+    for e in &t.events {
+        if let Event::Lock { tid, at, op } = e {
+            match op {
+                LockOp::Acquire => {
+                    assert_eq!(
+                        holder, None,
+                        "tid {tid} acquired while {holder:?} held the lock"
+                    );
+                    holder = Some(*tid);
+                    since = *at;
+                }
+                LockOp::Release => {
+                    assert_eq!(
+                        holder,
+                        Some(*tid),
+                        "tid {tid} released a lock it did not hold"
+                    );
+                    holder = None;
+                    holdings.entry(*tid).or_default().push((since, *at));
+                }
+                LockOp::Request | LockOp::DropRequest => {}
+            }
+        }
+    }
+    assert_eq!(holder, None);
+    let mut computes = 0;
+    for e in &t.events {
+        if let Event::Compute { tid, start, end } = e {
+            computes += 1;
+            let inside = holdings
+                .get(tid)
+                .is_some_and(|h| h.iter().any(|(a, r)| a <= start && end <= r));
+            assert!(
+                inside,
+                "tid {tid} computed {start}..{end} outside its holdings"
+            );
+        }
+    }
+    assert!(computes >= 4, "every thread computed");
+    assert!(
+        t.summary.lock_handovers.is_some_and(|h| h >= 3),
+        "{:?}",
+        t.summary.lock_handovers
+    );
+}
+
+#[test]
+fn process_pool_events_carry_distinct_worker_pids() {
+    let t = run("process-pool", &["--processes", "2", "--work", "300"]);
+    let pids: BTreeSet<u32> = roles(&t).values().map(|(_, pid)| *pid).collect();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(!pids.contains(&std::process::id()));
+    assert_eq!(t.summary.processes.len(), 2);
+    assert!(
+        t.summary
+            .processes
+            .iter()
+            .all(|p| p.startup_ns.is_some() && p.peak_rss_bytes.is_some())
+    );
+    let exits = t
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::ProcessExit { .. }))
+        .count();
+    assert_eq!(exits, 2);
+}
+
+#[test]
+fn io_sequential_answers_every_request_in_order() {
+    let t = run("io-sequential", &["--requests", "8", "--latency-ms", "5"]);
+    let ids: Vec<u32> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids, (0..8).collect::<Vec<u32>>());
+    let r = t.summary.requests.expect("latencies");
+    assert!(
+        r.p50_ns >= 5_000_000,
+        "answers come after the latency: {}",
+        r.p50_ns
+    );
+}
+
+#[test]
+fn io_threads_spread_requests_over_the_pool() {
+    let t = run(
+        "io-threads",
+        &["--threads", "4", "--requests", "40", "--latency-ms", "5"],
+    );
+    let tids: BTreeSet<u32> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { tid, .. } => Some(*tid),
+            _ => None,
+        })
+        .collect();
+    assert!(tids.len() > 1, "{tids:?}");
+    assert_eq!(t.summary.requests.map(|r| r.count), Some(40));
+}
+
+#[test]
+fn io_async_runs_every_request_on_one_thread() {
+    let t = run("io-async", &["--requests", "300", "--latency-ms", "20"]);
+    let r = roles(&t);
+    let tids: BTreeSet<u32> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Request { tid, .. } => Some(*tid),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tids.len(), 1, "{tids:?}");
+    let tid = tids.into_iter().next().unwrap_or_default();
+    assert_eq!(r.get(&tid).map(|(role, _)| *role), Some(Role::EventLoop));
+    assert_eq!(t.summary.requests.map(|r| r.count), Some(300));
+    // The loop waited in epoll for I/O.
+    assert!(t.events.iter().any(|e| matches!(e, Event::OffCpu { tid: x, reason: coreplay_shared::event::OffReason::Io, .. } if *x == tid)));
+}
+
+#[test]
+fn bad_run_arguments_are_clear_errors() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["run", "nope"], "unknown scenario"),
+        (&["run", "gil", "--threads", "0"], "--threads"),
+        (&["run", "gil", "--latency-ms", "5"], "latency_ms"),
+        (&["run", "io-async", "--requests", "10001"], "1..=10000"),
+    ];
+    for (args, needle) in cases {
+        let out = Command::new(BIN).args(args).output().expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,298 @@
+//! What the agent records while a scenario runs: per-thread and per-process events on one
+//! clock, nanoseconds since the run started (`CLOCK_MONOTONIC`, which is system-wide, so
+//! worker processes land on the same timeline).
+//!
+//! Threads are named by a small run-wide id (`tid`) given at [`Event::ThreadStart`]; the OS
+//! thread id travels there once. CPU numbers are OS indices, as in the topology.
+//!
+//! Encoding: externally tagged JSON, e.g. `{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}`.
+
+use serde::{Deserialize, Serialize};
+
+/// Nanoseconds since the run started.
+pub type Ns = u64;
+
+/// What a thread or process is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// The agent process itself.
+    Agent,
+    /// A compute worker (pool thread, plain thread, worker process).
+    Worker,
+    /// A thread issuing I/O requests.
+    Client,
+    /// The thread running an event loop.
+    EventLoop,
+    /// The loopback server standing in for a database.
+    Server,
+}
+
+/// Why a thread was not running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffReason {
+    /// Runnable, but the kernel ran something else (involuntary switch).
+    Preempted,
+    /// Waiting for the global lock.
+    Lock,
+    /// Waiting for I/O (a socket, the event loop's epoll).
+    Io,
+    /// Asleep by choice.
+    Sleep,
+    /// Off CPU without a switch the kernel counted (e.g. the hypervisor ran another VM).
+    Unknown,
+}
+
+/// Steps of the global-lock protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockOp {
+    /// Starts waiting for the lock.
+    Request,
+    /// Waited a whole switch interval and asks the holder to hand over.
+    DropRequest,
+    /// Holds the lock.
+    Acquire,
+    /// Gives the lock up.
+    Release,
+}
+
+/// How a process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProcessEnd {
+    /// Exited with this status code.
+    Exited {
+        /// The exit code.
+        code: i32,
+    },
+    /// Killed by this signal.
+    Signaled {
+        /// The signal number.
+        signal: i32,
+    },
+}
+
+/// One recorded fact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A process joined the run.
+    ProcessStart {
+        /// OS process id.
+        pid: u32,
+        /// When it was spawned (ns).
+        at: Ns,
+        /// Its name.
+        name: String,
+        /// What it is for.
+        role: Role,
+    },
+    /// A worker process reported ready; `startup_ns` is from spawn to its first instruction
+    /// of work.
+    ProcessReady {
+        /// OS process id.
+        pid: u32,
+        /// When (ns).
+        at: Ns,
+        /// Spawn to ready, ns.
+        startup_ns: u64,
+    },
+    /// A process left the run.
+    ProcessExit {
+        /// OS process id.
+        pid: u32,
+        /// When (ns).
+        at: Ns,
+        /// Peak resident memory (VmHWM), bytes, where known.
+        peak_rss_bytes: Option<u64>,
+        /// How it ended.
+        end: ProcessEnd,
+    },
+    /// A thread joined the run.
+    ThreadStart {
+        /// Run-wide thread id.
+        tid: u32,
+        /// OS process id.
+        pid: u32,
+        /// OS thread id.
+        os_tid: u32,
+        /// Thread name.
+        name: String,
+        /// What it is for.
+        role: Role,
+        /// When (ns).
+        at: Ns,
+    },
+    /// A thread ended; the kernel's own switch counts for it since it joined the run, read from
+    /// `/proc/thread-self/status` just before (independently of the [`Event::Switch`] events).
+    ThreadEnd {
+        /// Run-wide thread id.
+        tid: u32,
+        /// When (ns).
+        at: Ns,
+        /// CPU time the thread used, ns (`CLOCK_THREAD_CPUTIME_ID`).
+        cpu_ns: u64,
+        /// The kernel's voluntary context switches of this thread (`getrusage`).
+        kernel_voluntary: u64,
+        /// The kernel's involuntary context switches of this thread.
+        kernel_involuntary: u64,
+    },
+    /// The thread ran on `cpu` from `start` to `end`.
+    OnCpu {
+        /// Run-wide thread id.
+        tid: u32,
+        /// OS index of the hardware thread.
+        cpu: u32,
+        /// Start (ns).
+        start: Ns,
+        /// End (ns).
+        end: Ns,
+    },
+    /// The thread did not run from `start` to `end`.
+    OffCpu {
+        /// Run-wide thread id.
+        tid: u32,
+        /// Start (ns).
+        start: Ns,
+        /// End (ns).
+        end: Ns,
+        /// Why.
+        reason: OffReason,
+    },
+    /// The kernel switched the thread out (counts since the previous such event).
+    Switch {
+        /// Run-wide thread id.
+        tid: u32,
+        /// When (ns).
+        at: Ns,
+        /// Voluntary switches (it blocked).
+        voluntary: u32,
+        /// Involuntary switches (it was preempted).
+        involuntary: u32,
+    },
+    /// The thread moved from one hardware thread to another.
+    Migrate {
+        /// Run-wide thread id.
+        tid: u32,
+        /// When it was first seen on `to` (ns).
+        at: Ns,
+        /// OS index it left.
+        from: u32,
+        /// OS index it arrived on.
+        to: u32,
+    },
+    /// A step of the global-lock protocol.
+    Lock {
+        /// Run-wide thread id.
+        tid: u32,
+        /// When (ns).
+        at: Ns,
+        /// Which step.
+        op: LockOp,
+    },
+    /// A span of pure computation by one thread (recorded where a scenario must show when it
+    /// computed, e.g. only while holding the global lock).
+    Compute {
+        /// Run-wide thread id.
+        tid: u32,
+        /// Start (ns).
+        start: Ns,
+        /// End (ns).
+        end: Ns,
+    },
+    /// One request to the loopback server, from send to answer.
+    Request {
+        /// Run-wide thread id of the thread that issued it.
+        tid: u32,
+        /// Request number, 0-based.
+        id: u32,
+        /// Sent (ns).
+        start: Ns,
+        /// Answered (ns).
+        end: Ns,
+    },
+}
+
+impl Event {
+    /// The time the event is ordered by (its start for intervals).
+    pub fn time(&self) -> Ns {
+        match self {
+            Event::ProcessStart { at, .. }
+            | Event::ProcessReady { at, .. }
+            | Event::ProcessExit { at, .. }
+            | Event::ThreadStart { at, .. }
+            | Event::ThreadEnd { at, .. }
+            | Event::Switch { at, .. }
+            | Event::Migrate { at, .. }
+            | Event::Lock { at, .. } => *at,
+            Event::OnCpu { start, .. }
+            | Event::OffCpu { start, .. }
+            | Event::Compute { start, .. }
+            | Event::Request { start, .. } => *start,
+        }
+    }
+
+    /// The thread id field, for rewriting ids when merging another process's events.
+    pub fn tid_mut(&mut self) -> Option<&mut u32> {
+        match self {
+            Event::ThreadStart { tid, .. }
+            | Event::ThreadEnd { tid, .. }
+            | Event::OnCpu { tid, .. }
+            | Event::OffCpu { tid, .. }
+            | Event::Switch { tid, .. }
+            | Event::Migrate { tid, .. }
+            | Event::Lock { tid, .. }
+            | Event::Compute { tid, .. }
+            | Event::Request { tid, .. } => Some(tid),
+            Event::ProcessStart { .. } | Event::ProcessReady { .. } | Event::ProcessExit { .. } => {
+                None
+            }
+        }
+    }
+
+    /// The thread the event is about, if it is about one.
+    pub fn tid(&self) -> Option<u32> {
+        match self {
+            Event::ThreadStart { tid, .. }
+            | Event::ThreadEnd { tid, .. }
+            | Event::OnCpu { tid, .. }
+            | Event::OffCpu { tid, .. }
+            | Event::Switch { tid, .. }
+            | Event::Migrate { tid, .. }
+            | Event::Lock { tid, .. }
+            | Event::Compute { tid, .. }
+            | Event::Request { tid, .. } => Some(*tid),
+            Event::ProcessStart { .. } | Event::ProcessReady { .. } | Event::ProcessExit { .. } => {
+                None
+            }
+        }
+    }
+}
+
+/// How a stream of events was obtained, so the page can say how far to trust it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Fidelity {
+    /// From the kernel's own context-switch records.
+    Exact,
+    /// Threads timed themselves around small chunks of work (tens of µs) and read the kernel's
+    /// switch counters; switch *counts* are the kernel's, their *times* are known to a chunk.
+    SelfTimed,
+    /// Polled from `/proc` at `hz`.
+    Sampled {
+        /// Polls per second.
+        hz: u32,
+    },
+}
+
+impl std::fmt::Display for Fidelity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fidelity::Exact => f.write_str("exact"),
+            Fidelity::SelfTimed => f.write_str("self-timed"),
+            Fidelity::Sampled { hz } => write!(f, "sampled at {hz} Hz"),
+        }
+    }
+}
