@@ -138,7 +138,6 @@ fn check_well_formed(t: &Trace) {
             c.1 += u64::from(*involuntary);
         }
     }
-    let mut baseline: HashMap<u32, (u64, u64)> = HashMap::new();
     for e in &t.events {
         if let Event::ThreadEnd {
             tid,
@@ -148,14 +147,13 @@ fn check_well_formed(t: &Trace) {
         } = e
         {
             let (v, i) = counted.get(tid).copied().unwrap_or_default();
-            baseline.insert(*tid, (*kernel_voluntary, *kernel_involuntary));
-            // Counts from before the thread's tracer started are not in the events.
             assert!(
                 v <= *kernel_voluntary + 2 && i <= *kernel_involuntary + 2,
                 "tid {tid}: traced {v}/{i} > kernel {kernel_voluntary}/{kernel_involuntary}"
             );
             assert!(
-                kernel_voluntary - v <= 3 && kernel_involuntary.saturating_sub(i) <= 3,
+                kernel_voluntary.saturating_sub(v) <= 3
+                    && kernel_involuntary.saturating_sub(i) <= 3,
                 "tid {tid}: traced {v}/{i} vs kernel {kernel_voluntary}/{kernel_involuntary}"
             );
         }

@@ -133,3 +133,215 @@ fn the_page_or_its_build_hint_is_served() {
     let (status, _) = agent.get("/no-such-file.js");
     assert!(status == 404 || status == 503, "{status}");
 }
+
+async fn send_json(ws: &mut Ws, text: &str) {
+    ws.send(Message::text(text.to_string()))
+        .await
+        .expect("send");
+}
+
+/// Reads until `pred` matches, returning everything read (bounded: 60 s).
+async fn read_until(ws: &mut Ws, mut pred: impl FnMut(&ServerMsg) -> bool) -> Vec<ServerMsg> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out; saw {} messages",
+            seen.len()
+        );
+        let msg = next_msg(ws).await;
+        let done = pred(&msg);
+        seen.push(msg);
+        if done {
+            return seen;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_streams_to_every_client_and_refuses_a_second_one() {
+    let agent = Agent::start(&[]);
+    let (mut runner, _) = connect(&agent).await;
+    let (mut watcher, _) = connect(&agent).await;
+    send_json(
+        &mut runner,
+        r#"{"type":"run","scenario":"gil","params":{"threads":3,"work":400}}"#,
+    )
+    .await;
+    let first = next_msg(&mut runner).await;
+    let ServerMsg::RunStarted {
+        run, yours: true, ..
+    } = first
+    else {
+        panic!("expected run_started, got {first:?}")
+    };
+    // The watcher sees the same run, not as its own, and is refused a second one.
+    let msgs = read_until(&mut watcher, |m| matches!(m, ServerMsg::RunStarted { .. })).await;
+    assert!(
+        matches!(msgs.last(), Some(ServerMsg::RunStarted { yours: false, run: r, .. }) if *r == run)
+    );
+    send_json(
+        &mut watcher,
+        r#"{"type":"run","scenario":"parallel-compute"}"#,
+    )
+    .await;
+    let msgs = read_until(&mut watcher, |m| matches!(m, ServerMsg::Error { .. })).await;
+    assert!(matches!(
+        msgs.last(),
+        Some(ServerMsg::Error {
+            code: ErrorCode::Busy,
+            ..
+        })
+    ));
+    for ws in [&mut runner, &mut watcher] {
+        let msgs = read_until(ws, |m| matches!(m, ServerMsg::RunEnded { .. })).await;
+        let events: usize = msgs
+            .iter()
+            .map(|m| match m {
+                ServerMsg::Events { run: r, events, .. } if *r == run => events.len(),
+                _ => 0,
+            })
+            .sum();
+        let Some(ServerMsg::RunEnded { summary, .. }) = msgs.last() else {
+            panic!("no summary")
+        };
+        assert_eq!(
+            summary.outcome,
+            coreplay_shared::summary::Outcome::Completed
+        );
+        assert_eq!(
+            events as u64, summary.events,
+            "every event reached every client"
+        );
+        assert_eq!(summary.threads.len(), 3);
+    }
+}
+
+#[tokio::test]
+async fn bad_run_requests_name_the_field() {
+    let agent = Agent::start(&[]);
+    let (mut ws, _) = connect(&agent).await;
+    let cases = [
+        (
+            r#"{"type":"run","scenario":"gil","params":{"threads":0}}"#,
+            ErrorCode::BadParam,
+            "threads",
+        ),
+        (
+            r#"{"type":"run","scenario":"gil","params":{"latency_ms":3}}"#,
+            ErrorCode::BadParam,
+            "latency_ms",
+        ),
+        (
+            r#"{"type":"run","scenario":"gil","params":{"bogus":3}}"#,
+            ErrorCode::BadMessage,
+            "bogus",
+        ),
+        (
+            r#"{"type":"run","scenario":"fork-bomb"}"#,
+            ErrorCode::BadMessage,
+            "fork-bomb",
+        ),
+        (r#"{"type":"stop"}"#, ErrorCode::NoRun, "no run"),
+    ];
+    for (text, code, needle) in cases {
+        send_json(&mut ws, text).await;
+        match next_msg(&mut ws).await {
+            ServerMsg::Error {
+                code: c,
+                message,
+                field,
+            } => {
+                assert_eq!(c, code, "{text}: {message}");
+                assert!(
+                    message.contains(needle) || field.as_deref() == Some(needle),
+                    "{text}: {message}"
+                );
+            }
+            other => panic!("{text}: expected an error, got {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn synthetic_topologies_cannot_run() {
+    let agent = Agent::start(&["--synthetic", "package:2 core:16 pu:2"]);
+    let (mut ws, _) = connect(&agent).await;
+    send_json(&mut ws, r#"{"type":"run","scenario":"gil"}"#).await;
+    assert!(matches!(
+        next_msg(&mut ws).await,
+        ServerMsg::Error {
+            code: ErrorCode::CannotRun,
+            ..
+        }
+    ));
+}
+
+fn task_count(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+fn children_of(pid: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
+                // Field 4 (ppid) follows the parenthesised command name.
+                stat.rsplit_once(')')
+                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn stop_mid_run_leaves_no_thread_or_process_behind() {
+    let agent = Agent::start(&[]);
+    let pid = agent.pid();
+    let (mut ws, _) = connect(&agent).await;
+    // Let the agent settle, then count its threads.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let threads_before = task_count(pid);
+    for run in [
+        r#"{"type":"run","scenario":"process-pool","params":{"processes":3,"work":200000}}"#,
+        r#"{"type":"run","scenario":"oversubscribed","params":{"threads":200,"work":200000}}"#,
+        r#"{"type":"run","scenario":"io-threads","params":{"threads":50,"requests":10000,"latency_ms":1000}}"#,
+    ] {
+        send_json(&mut ws, run).await;
+        read_until(&mut ws, |m| matches!(m, ServerMsg::Events { .. })).await;
+        let stopped_at = std::time::Instant::now();
+        send_json(&mut ws, r#"{"type":"stop"}"#).await;
+        let msgs = read_until(&mut ws, |m| matches!(m, ServerMsg::RunEnded { .. })).await;
+        let Some(ServerMsg::RunEnded { summary, .. }) = msgs.last() else {
+            unreachable!()
+        };
+        assert_eq!(
+            summary.outcome,
+            coreplay_shared::summary::Outcome::Stopped,
+            "{run}"
+        );
+        eprintln!("{run}: stopped in {:?}", stopped_at.elapsed());
+        // Threads and children are gone once the run has ended (allow a moment for the
+        // kernel to reap exiting threads).
+        let mut settled = false;
+        for _ in 0..100 {
+            if task_count(pid) <= threads_before && children_of(pid).is_empty() {
+                settled = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(
+            settled,
+            "{run}: {} threads (was {threads_before}), children {:?}",
+            task_count(pid),
+            children_of(pid)
+        );
+    }
+}

@@ -162,12 +162,10 @@ impl Hub {
         lock(&self.clients).len()
     }
 
-    fn broadcast_control(&self, text: &str, only: Option<u64>) {
+    fn broadcast_control(&self, text: &str) {
         let text: Arc<str> = Arc::from(text);
-        for (id, q) in lock(&self.clients).iter() {
-            if only.is_none_or(|o| o == *id) {
-                q.push_control(Arc::clone(&text));
-            }
+        for (_, q) in lock(&self.clients).iter() {
+            q.push_control(Arc::clone(&text));
         }
     }
 
@@ -223,15 +221,17 @@ impl Hub {
             exe: self.exe.clone(),
             cap: self.cap,
         };
-        for (client, _) in lock(&self.clients).iter() {
+        // Each client learns whether the run is its own.
+        let clients: Vec<(u64, Arc<ClientQueue>)> = lock(&self.clients).clone();
+        for (client, queue) in clients {
             let started = ServerMsg::RunStarted {
                 run,
                 scenario: id,
                 params: params.clone(),
                 fidelity: run::fidelity(),
-                yours: *client == by,
+                yours: client == by,
             };
-            self.broadcast_control(&started.to_json(), Some(*client));
+            queue.push_control(Arc::from(started.to_json()));
         }
         let hub = Arc::clone(self);
         let spawned = std::thread::Builder::new()
@@ -246,7 +246,7 @@ impl Hub {
                     summary: Box::new(finished.summary),
                 };
                 *lock(&hub.active) = None;
-                hub.broadcast_control(&ended.to_json(), None);
+                hub.broadcast_control(&ended.to_json());
             });
         if let Err(e) = spawned {
             *lock(&self.active) = None;

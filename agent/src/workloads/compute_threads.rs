@@ -114,9 +114,13 @@ fn rayon_run(
 pub fn parallel_compute(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let threads = ctx.param(|p| p.threads);
     let work = ctx.param(|p| p.work);
+    // The traced run comes first so a live view starts at once; the reference follows.
+    let (wall, primes) = rayon_run(ctx, threads, work, &Arc::new(Totals::default()))?;
+    if ctx.rec.cancelled() {
+        return Ok(Output::stopped(wall));
+    }
     let base_totals = Arc::new(Totals::default());
     let (base_wall, base_primes) = rayon_run(&ctx.untraced(), 1, work, &base_totals)?;
-    let (wall, primes) = rayon_run(ctx, threads, work, &Arc::new(Totals::default()))?;
     let mut notes = Vec::new();
     if base_primes != primes && !ctx.rec.cancelled() {
         notes.push(format!(
@@ -190,9 +194,12 @@ fn plain_threads(
 pub fn oversubscribed(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let threads = ctx.param(|p| p.threads);
     let work = ctx.param(|p| p.work);
+    let (wall, primes) = plain_threads(ctx, threads, work, &Arc::new(Totals::default()))?;
+    if ctx.rec.cancelled() {
+        return Ok(Output::stopped(wall));
+    }
     let base_totals = Arc::new(Totals::default());
     let (base_wall, _) = plain_threads(&ctx.untraced(), ctx.pus, work, &base_totals)?;
-    let (wall, primes) = plain_threads(ctx, threads, work, &Arc::new(Totals::default()))?;
     Ok(Output {
         wall_ns: wall,
         baseline: Some(
@@ -295,9 +302,12 @@ pub fn gil(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let threads = ctx.param(|p| p.threads);
     let work = ctx.param(|p| p.work);
     let interval = Duration::from_millis(u64::from(ctx.param(|p| p.switch_interval_ms)));
+    let (wall, primes) = gil_threads(ctx, threads, work, interval, &Arc::new(Totals::default()))?;
+    if ctx.rec.cancelled() {
+        return Ok(Output::stopped(wall));
+    }
     let base_totals = Arc::new(Totals::default());
     let (base_wall, _) = gil_threads(&ctx.untraced(), 1, work, interval, &base_totals)?;
-    let (wall, primes) = gil_threads(ctx, threads, work, interval, &Arc::new(Totals::default()))?;
     Ok(Output {
         wall_ns: wall,
         baseline: Some(

@@ -74,6 +74,16 @@ pub struct Output {
     pub notes: Vec<String>,
 }
 
+impl Output {
+    /// The output of a run stopped before its end: only the time it ran.
+    pub fn stopped(wall_ns: u64) -> Output {
+        Output {
+            wall_ns,
+            ..Output::default()
+        }
+    }
+}
+
 /// Why a workload could not run.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkloadError {

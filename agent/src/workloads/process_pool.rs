@@ -232,12 +232,15 @@ fn thread_startup_ns(n: u32) -> Vec<u64> {
 pub fn run(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let processes = ctx.param(|p| p.processes);
     let work = ctx.param(|p| p.work);
-    let base_wall = run_pool(&ctx.untraced(), 1, work)?.wall_ns;
     let PoolRun {
         wall_ns: wall,
         reports,
         mut notes,
     } = run_pool(ctx, processes, work)?;
+    if ctx.rec.cancelled() {
+        return Ok(Output::stopped(wall));
+    }
+    let base_wall = run_pool(&ctx.untraced(), 1, work)?.wall_ns;
     let mut primes = 0;
     let mut complete = true;
     let mut summaries = Vec::new();
