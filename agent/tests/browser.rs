@@ -269,3 +269,96 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
     assert!(late_agent.as_array().is_some_and(|a| !a.is_empty()));
     client.close().await.expect("close session");
 }
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    client.goto(&agent.page_url()).await.expect("page loads");
+    wait_for(&client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
+
+    // Choose gil, 3 threads; first a bad value, which the page explains without sending.
+    client
+        .execute(
+            "const s = document.querySelector('[data-testid=scenario]');
+             s.value = 'gil'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![],
+        )
+        .await
+        .expect("pick gil");
+    let set_param = |name: &'static str, value: &'static str| {
+        format!(
+            "const i = document.querySelector('[data-param={name}]');
+             i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
+        )
+    };
+    wait_for(
+        &client,
+        "gil's parameters",
+        "return !!document.querySelector('[data-param=switch_interval_ms]')",
+    )
+    .await;
+    client
+        .execute(&set_param("threads", "0"), vec![])
+        .await
+        .expect("set");
+    client
+        .execute(
+            "document.querySelector('[data-testid=run]').click()",
+            vec![],
+        )
+        .await
+        .expect("click");
+    let problem = wait_for(
+        &client,
+        "the parameter problem",
+        "const p = document.querySelector('.problem'); return p && p.innerText",
+    )
+    .await;
+    assert!(
+        problem.as_str().unwrap_or_default().contains("threads"),
+        "{problem}"
+    );
+
+    client
+        .execute(&set_param("threads", "3"), vec![])
+        .await
+        .expect("set");
+    client
+        .execute(&set_param("work", "600"), vec![])
+        .await
+        .expect("set");
+    client
+        .execute(
+            "document.querySelector('[data-testid=run]').click()",
+            vec![],
+        )
+        .await
+        .expect("click");
+    let text = wait_for(
+        &client,
+        "the summary",
+        "const s = document.querySelector('[data-testid=summary]'); return s && s.innerText",
+    )
+    .await;
+    let text = text.as_str().unwrap_or_default().to_string();
+    assert!(text.contains("Summary: gil"), "{text}");
+    assert!(text.contains("completed"), "{text}");
+    assert!(text.contains("lock hand-overs"), "{text}");
+    // Three worker threads are listed.
+    let rows = client
+        .execute("return Array.from(document.querySelectorAll('table.threads td:first-child')).map(td => td.innerText)", vec![])
+        .await
+        .expect("rows");
+    let names: Vec<String> = serde_json::from_value(rows).expect("names");
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("py-thread-")).count(),
+        3,
+        "{names:?}"
+    );
+    screenshot(&client, "run-gil-summary.png").await;
+    client.close().await.expect("close session");
+}

@@ -1,11 +1,14 @@
 //! The root component: owns the state reducer and the connection, lays out the views.
 
+use std::{cell::RefCell, rc::Rc};
+
+use coreplay_shared::ClientMsg;
 use yew::prelude::*;
 
 use crate::{
-    conn,
-    state::{Action, AppState},
-    view::{status::StatusLine, topology::TopologyView},
+    conn::{self, ConnHandle},
+    state::{Action, AppState, Conn},
+    view::{run::RunPanel, status::StatusLine, summary::SummaryView, topology::TopologyView},
 };
 
 /// The whole page.
@@ -19,19 +22,39 @@ pub fn app() -> Html {
             state
         }
     });
+    let conn: Rc<RefCell<Option<ConnHandle>>> = use_mut_ref(|| None);
 
     // The connection lives while the state says it may; a final state (incompatible agent,
     // bad URL) drops the handle, which closes the socket.
     {
         let dispatcher = state.dispatcher();
         let url = state.agent_url.clone();
+        let conn = Rc::clone(&conn);
         use_effect_with(state.conn.is_final(), move |is_final| {
-            let handle = (!*is_final)
-                .then(|| conn::start(url, Callback::from(move |a| dispatcher.dispatch(a))));
-            move || drop(handle)
+            if !*is_final {
+                *conn.borrow_mut() = Some(conn::start(
+                    url,
+                    Callback::from(move |a| dispatcher.dispatch(a)),
+                ));
+            }
+            move || drop(conn.borrow_mut().take())
         });
     }
+    let send = {
+        let conn = Rc::clone(&conn);
+        Callback::from(move |msg: ClientMsg| {
+            if let Some(handle) = conn.borrow().as_ref() {
+                handle.send(&msg);
+            }
+        })
+    };
 
+    let scenarios = use_memo(state.hello.clone(), |hello| {
+        hello
+            .as_ref()
+            .map(|h| h.scenarios.clone())
+            .unwrap_or_default()
+    });
     html! {
         <>
             <header class="topbar">
@@ -45,6 +68,17 @@ pub fn app() -> Html {
             </header>
             <main>
                 if let Some(hello) = state.hello.clone() {
+                    <RunPanel
+                        scenarios={scenarios}
+                        pus={u32::try_from(hello.topology.pu_count()).unwrap_or(u32::MAX)}
+                        can_run={hello.can_run}
+                        connected={state.conn == Conn::Connected}
+                        run={state.run.clone()}
+                        {send}
+                    />
+                    if let Some(summary) = state.run.as_ref().and_then(|r| r.summary.clone()) {
+                        <SummaryView {summary} />
+                    }
                     <TopologyView {hello} />
                 } else {
                     <p class="placeholder">{ "The machine's topology appears here once an agent is connected." }</p>

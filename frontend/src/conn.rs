@@ -6,9 +6,12 @@
 
 use std::time::Duration;
 
+use coreplay_shared::ClientMsg;
 use futures::{
-    StreamExt,
+    FutureExt, SinkExt, StreamExt,
+    channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded},
     future::{AbortHandle, abortable},
+    select,
 };
 use gloo_net::websocket::{Message, futures::WebSocket};
 use yew::{Callback, platform::spawn_local, platform::time::sleep};
@@ -20,25 +23,37 @@ pub const DEFAULT_AGENT_URL: &str = "ws://127.0.0.1:7878/ws";
 
 /// Keeps the connection loop alive; dropping it stops the loop and closes the socket.
 #[derive(Debug)]
-pub struct ConnHandle(AbortHandle);
+pub struct ConnHandle {
+    abort: AbortHandle,
+    outbox: UnboundedSender<String>,
+}
+
+impl ConnHandle {
+    /// Sends a message to the agent if connected; messages are not kept across reconnects
+    /// (a run request to an agent that is gone would start a surprise run later).
+    pub fn send(&self, msg: &ClientMsg) {
+        let _ = self.outbox.unbounded_send(msg.to_json());
+    }
+}
 
 impl Drop for ConnHandle {
     fn drop(&mut self) {
-        self.0.abort();
+        self.abort.abort();
     }
 }
 
 /// Starts connecting to `url`, reporting everything through `dispatch`.
 pub fn start(url: String, dispatch: Callback<Action>) -> ConnHandle {
-    let (task, handle) = abortable(run(url, dispatch));
+    let (outbox, inbox) = unbounded();
+    let (task, abort) = abortable(run(url, dispatch, inbox));
     spawn_local(async move {
         // Aborted means the owner dropped the handle on purpose.
         let _ = task.await;
     });
-    ConnHandle(handle)
+    ConnHandle { abort, outbox }
 }
 
-async fn run(url: String, dispatch: Callback<Action>) {
+async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiver<String>) {
     let mut attempt = 0u32;
     loop {
         dispatch.emit(Action::Connecting { attempt });
@@ -50,16 +65,28 @@ async fn run(url: String, dispatch: Callback<Action>) {
                 return;
             }
         };
-        let (_write, mut read) = socket.split();
-        while let Some(frame) = read.next().await {
-            match frame {
-                Ok(Message::Text(text)) => {
-                    attempt = 0;
-                    dispatch.emit(Action::Frame(text));
-                }
-                // The protocol is text only; a binary frame means a confused peer.
-                Ok(Message::Bytes(_)) => {}
-                Err(_) => break,
+        let (mut write, mut read) = socket.split();
+        // Whatever was asked while disconnected is stale now.
+        while inbox.try_recv().is_ok() {}
+        loop {
+            select! {
+                frame = read.next().fuse() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        attempt = 0;
+                        dispatch.emit(Action::Frame(text));
+                    }
+                    // The protocol is text only; a binary frame means a confused peer.
+                    Some(Ok(Message::Bytes(_))) => {}
+                    Some(Err(_)) | None => break,
+                },
+                out = inbox.next() => match out {
+                    Some(text) => {
+                        if write.send(Message::Text(text)).await.is_err() {
+                            break;
+                        }
+                    }
+                    None => return,
+                },
             }
         }
         attempt = attempt.saturating_add(1);

@@ -3,7 +3,12 @@
 
 use std::rc::Rc;
 
-use coreplay_shared::{DecodeError, Hello, ServerMsg, decode_server};
+use coreplay_shared::{
+    DecodeError, Hello, ServerMsg, decode_server,
+    event::{Event, Fidelity, Ns},
+    scenario::{Params, ScenarioId},
+    summary::Summary,
+};
 
 /// First reconnect delay, in milliseconds.
 pub const BACKOFF_START_MS: u32 = 500;
@@ -67,6 +72,38 @@ pub enum Action {
     BadUrl(String),
 }
 
+/// The run the agent is doing or did last, as far as this page saw it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunView {
+    /// Run number.
+    pub run: u64,
+    /// Which scenario.
+    pub scenario: ScenarioId,
+    /// Its parameters.
+    pub params: Params,
+    /// How its events are obtained.
+    pub fidelity: Fidelity,
+    /// Whether this page started it.
+    pub yours: bool,
+    /// Events received.
+    pub events: u64,
+    /// Events the agent dropped for this page (it read too slowly).
+    pub dropped: u64,
+    /// Threads seen starting.
+    pub threads: u32,
+    /// Latest event time seen, ns since the run started.
+    pub latest_ns: Ns,
+    /// The summary, once the run ended.
+    pub summary: Option<Rc<Summary>>,
+}
+
+impl RunView {
+    /// Whether the run is still going.
+    pub fn running(&self) -> bool {
+        self.summary.is_none()
+    }
+}
+
 /// Everything the views draw.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppState {
@@ -78,6 +115,8 @@ pub struct AppState {
     pub hello: Option<Rc<Hello>>,
     /// The last problem with a message from the agent, for the status line.
     pub last_error: Option<String>,
+    /// The current or last run.
+    pub run: Option<RunView>,
 }
 
 impl AppState {
@@ -88,6 +127,7 @@ impl AppState {
             conn: Conn::Connecting { attempt: 0 },
             hello: None,
             last_error: None,
+            run: None,
         }
     }
 
@@ -114,6 +154,48 @@ impl AppState {
                 Ok(ServerMsg::Pong { .. }) => {}
                 Ok(ServerMsg::Error { message, .. }) => {
                     self.last_error = Some(format!("the agent reported: {message}"));
+                }
+                Ok(ServerMsg::RunStarted {
+                    run,
+                    scenario,
+                    params,
+                    fidelity,
+                    yours,
+                }) => {
+                    self.last_error = None;
+                    self.run = Some(RunView {
+                        run,
+                        scenario,
+                        params,
+                        fidelity,
+                        yours,
+                        events: 0,
+                        dropped: 0,
+                        threads: 0,
+                        latest_ns: 0,
+                        summary: None,
+                    });
+                }
+                Ok(ServerMsg::Events {
+                    run,
+                    events,
+                    dropped,
+                }) => {
+                    if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
+                        view.events += events.len() as u64;
+                        view.dropped += dropped;
+                        for e in &events {
+                            if matches!(e, Event::ThreadStart { .. }) {
+                                view.threads += 1;
+                            }
+                            view.latest_ns = view.latest_ns.max(e.time());
+                        }
+                    }
+                }
+                Ok(ServerMsg::RunEnded { run, summary }) => {
+                    if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
+                        view.summary = Some(Rc::from(summary));
+                    }
                 }
                 Err(err @ DecodeError::VersionMismatch { .. }) => {
                     self.conn = Conn::Incompatible {
@@ -176,7 +258,7 @@ mod tests {
 
     fn hello_json(version: u32) -> String {
         format!(
-            r#"{{"type":"hello","protocol_version":{version},"agent_version":"9.9.9","topology":{{
+            r#"{{"type":"hello","protocol_version":{version},"agent_version":"9.9.9","scenarios":[],"can_run":true,"fidelity":{{"kind":"self_timed"}},"topology":{{
             "machine":{{"hostname":"h","cpu_model":null,"os":null,"source":{{"kind":"live"}}}},
             "root":{{"kind":"machine","os_index":null,"pus":[0],"children":[
                 {{"kind":"pu","os_index":0,"pus":[0],"children":[]}}]}},
@@ -232,6 +314,34 @@ mod tests {
             "{:?}",
             s.last_error
         );
+    }
+
+    #[test]
+    fn a_run_is_followed_from_start_to_summary() {
+        let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::Frame(
+            r#"{"type":"run_started","run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}"#.into(),
+        ));
+        s.apply(Action::Frame(
+            r#"{"type":"events","run":4,"events":[{"thread_start":{"tid":1,"pid":9,"os_tid":9,"name":"a","role":"worker","at":5}},{"on_cpu":{"tid":1,"cpu":0,"start":5,"end":70}}],"dropped":3}"#.into(),
+        ));
+        // Events of another run are not counted.
+        s.apply(Action::Frame(
+            r#"{"type":"events","run":3,"events":[{"lock":{"tid":1,"at":1,"op":"acquire"}}]}"#
+                .into(),
+        ));
+        let view = s.run.clone().expect("run");
+        assert!(view.running() && view.yours);
+        assert_eq!(
+            (view.events, view.dropped, view.threads, view.latest_ns),
+            (2, 3, 1, 5)
+        );
+        let summary = r#"{"type":"run_ended","run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}"#;
+        s.apply(Action::Frame(summary.into()));
+        assert_eq!(s.last_error, None);
+        let view = s.run.expect("run");
+        assert!(!view.running());
+        assert_eq!(view.summary.map(|s| s.involuntary_switches), Some(2));
     }
 
     #[test]

@@ -1,4 +1,6 @@
 //! One component per picture on the page.
 
+pub mod run;
 pub mod status;
+pub mod summary;
 pub mod topology;

@@ -1,0 +1,170 @@
+//! The scenario lab's controls: pick a scenario, set its parameters (with the agent's ranges),
+//! run or stop, and follow the run's progress.
+//!
+//! Parameters are checked here with the very code the agent runs ([`scenario::resolve`]), so
+//! a mistake is explained before anything is sent; the agent checks again regardless.
+
+use std::{collections::HashMap, rc::Rc};
+
+use coreplay_shared::{
+    ClientMsg,
+    scenario::{self, ParamName, Params, ScenarioId, ScenarioInfo},
+};
+use web_sys::{HtmlInputElement, HtmlSelectElement};
+use yew::prelude::*;
+
+use crate::state::RunView;
+
+/// Properties of [`RunPanel`].
+#[derive(Debug, Properties, PartialEq)]
+pub struct RunProps {
+    /// The agent's catalog.
+    pub scenarios: Rc<Vec<ScenarioInfo>>,
+    /// Hardware threads of the machine (parameter ranges depend on it).
+    pub pus: u32,
+    /// Whether the agent can run scenarios at all.
+    pub can_run: bool,
+    /// Whether the page is connected.
+    pub connected: bool,
+    /// The current or last run.
+    pub run: Option<RunView>,
+    /// Sends a message to the agent.
+    pub send: Callback<ClientMsg>,
+}
+
+/// The run controls.
+#[function_component(RunPanel)]
+pub fn run_panel(props: &RunProps) -> Html {
+    let selected = use_state(|| ScenarioId::ParallelCompute);
+    let values = use_state(HashMap::<ParamName, String>::new);
+    let problem = use_state(|| None::<String>);
+    let info = props
+        .scenarios
+        .iter()
+        .find(|s| s.id == *selected)
+        .or(props.scenarios.first())
+        .cloned();
+    let running = props.run.as_ref().is_some_and(RunView::running);
+
+    let on_pick = {
+        let (selected, values, problem) = (selected.clone(), values.clone(), problem.clone());
+        Callback::from(move |e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            if let Some(id) = ScenarioId::from_name(&select.value()) {
+                selected.set(id);
+                values.set(HashMap::new());
+                problem.set(None);
+            }
+        })
+    };
+    let on_run = {
+        let (selected, values, problem, send, pus) = (
+            selected.clone(),
+            values.clone(),
+            problem.clone(),
+            props.send.clone(),
+            props.pus,
+        );
+        Callback::from(move |_| {
+            let mut params = Params::default();
+            for (name, text) in values.iter() {
+                match text.trim().parse::<u32>() {
+                    Ok(v) => params.set(*name, v),
+                    Err(_) if text.trim().is_empty() => {}
+                    Err(_) => {
+                        problem.set(Some(format!("{} must be a whole number", name.name())));
+                        return;
+                    }
+                }
+            }
+            match scenario::resolve(*selected, &params, pus) {
+                Ok(_) => {
+                    problem.set(None);
+                    send.emit(ClientMsg::Run {
+                        scenario: *selected,
+                        params,
+                    });
+                }
+                Err(e) => problem.set(Some(e.to_string())),
+            }
+        })
+    };
+    let on_stop = {
+        let send = props.send.clone();
+        Callback::from(move |_| send.emit(ClientMsg::Stop))
+    };
+
+    let Some(info) = info else {
+        return html! {};
+    };
+    let disabled_why = if !props.can_run {
+        Some("This agent shows a topology that is not its own machine, so it cannot run scenarios.")
+    } else if !props.connected {
+        Some("Not connected to an agent.")
+    } else {
+        None
+    };
+    html! {
+        <section class="run-panel" aria-label="Scenario lab">
+            <h2>{ "Run a scenario" }</h2>
+            <p class="caption">{ "Real workloads on this machine; every thread times itself, and the kernel's own switch counts are read alongside." }</p>
+            <div class="controls">
+                <label>{ "Scenario " }
+                    <select onchange={on_pick} data-testid="scenario" disabled={running}>
+                        { for props.scenarios.iter().map(|s| html! {
+                            <option value={s.id.name()} selected={s.id == info.id}>{ s.title.clone() }</option>
+                        }) }
+                    </select>
+                </label>
+                { for info.params.iter().map(|p| {
+                    let name = p.name;
+                    let value = values.get(&name).cloned().unwrap_or_else(|| p.default.to_string());
+                    let values = values.clone();
+                    let oninput = Callback::from(move |e: InputEvent| {
+                        let input: HtmlInputElement = e.target_unchecked_into();
+                        let mut next = (*values).clone();
+                        next.insert(name, input.value());
+                        values.set(next);
+                    });
+                    html! {
+                        <label title={p.help.clone()}>
+                            { format!("{} ", name.name().replace('_', " ")) }
+                            <input type="number" min={p.min.to_string()} max={p.max.to_string()}
+                                   value={value} {oninput} data-param={name.name()} disabled={running} />
+                            <span class="range">{ format!("{}–{}", p.min, p.max) }</span>
+                        </label>
+                    }
+                }) }
+                if running {
+                    <button onclick={on_stop} data-testid="stop">{ "Stop" }</button>
+                } else {
+                    <button onclick={on_run} data-testid="run" disabled={disabled_why.is_some()}>{ "Run" }</button>
+                }
+            </div>
+            <p class="idea">{ info.idea.clone() }</p>
+            if let Some(why) = disabled_why { <p class="help">{ why }</p> }
+            if let Some(p) = &*problem { <p class="problem" role="alert">{ p.clone() }</p> }
+            if let Some(run) = &props.run { { progress(run) } }
+        </section>
+    }
+}
+
+fn progress(run: &RunView) -> Html {
+    let who = if run.yours {
+        "your run"
+    } else {
+        "a run started by another page"
+    };
+    let state = if run.running() { "running" } else { "finished" };
+    html! {
+        <p class="progress" data-testid="progress" data-running={run.running().to_string()}>
+            { format!(
+                "Run {} ({who}, {}): {state}; {} events from {} threads, {:.1} ms of run time so far; fidelity: {}",
+                run.run, run.scenario, run.events, run.threads, run.latest_ns as f64 / 1e6, run.fidelity
+            ) }
+            if run.dropped > 0 {
+                <span class="warn">{ format!("; {} events dropped because this page read too slowly", run.dropped) }</span>
+            }
+        </p>
+    }
+}
