@@ -6,3 +6,4 @@ scripts/setup.sh
 source scripts/env.sh
 trunk build --release
 cargo bench -p coreplay --bench skeleton --locked
+cargo bench -p coreplay --bench scenarios --locked

@@ -157,6 +157,15 @@ impl Hub {
         }
     }
 
+    /// The most event batches any client has waiting (for paced producers in benchmarks).
+    pub fn max_queued_batches(&self) -> usize {
+        lock(&self.clients)
+            .iter()
+            .map(|(_, q)| lock(&q.queue).batches)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// Number of connected clients.
     pub fn client_count(&self) -> usize {
         lock(&self.clients).len()
@@ -169,7 +178,9 @@ impl Hub {
         }
     }
 
-    fn broadcast_events(&self, run: u64, events: &[Event]) {
+    /// Queues a batch of a run's events for every client (the run's collector calls this once
+    /// per tick; public for the throughput benchmark).
+    pub fn broadcast_events(&self, run: u64, events: &[Event]) {
         let Ok(events_json) = serde_json::to_string(events) else {
             return;
         };

@@ -99,6 +99,11 @@ impl BoundServer {
         self.listener.local_addr()
     }
 
+    /// The run hub (for benchmarks that feed it directly).
+    pub fn hub(&self) -> Arc<hub::Hub> {
+        Arc::clone(&self.state.hub)
+    }
+
     /// Serves until `shutdown` resolves, then lets open requests finish.
     pub async fn serve(
         self,

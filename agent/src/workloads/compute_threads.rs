@@ -55,8 +55,9 @@ impl Exited {
     }
 }
 
-/// Runs `work` units on a rayon pool of `threads`; returns (wall ns, primes).
-fn rayon_run(
+/// Runs `work` units on a rayon pool of `threads`; returns (wall ns, primes). Public for the
+/// tracing-overhead benchmark, which runs it with tracing on and off side by side.
+pub fn rayon_run(
     ctx: &Ctx,
     threads: u32,
     work: u32,

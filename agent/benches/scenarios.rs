@@ -1,0 +1,211 @@
+//! `cargo bench -p coreplay --bench scenarios`: figures for the scenario lab, each measured
+//! side by side in this one run and printed with its target.
+//!
+//! - tracing overhead: the parallel-compute job traced vs untraced, interleaved repetitions;
+//! - speedup of parallel-compute at T = PUs against T = 1;
+//! - events per second of the scenarios (which is busiest);
+//! - agent → native WebSocket client throughput through the real server and hub.
+
+use std::{
+    path::PathBuf,
+    sync::{Arc, atomic::AtomicBool},
+    time::{Duration, Instant},
+};
+
+use coreplay_agent::{
+    run::{self, RunSpec},
+    server::{self, ServerConfig},
+    topology::{self, Source},
+    trace::Recorder,
+    workloads::{Ctx, Totals, compute_threads::rayon_run},
+};
+use coreplay_shared::{
+    ServerMsg, decode_server,
+    event::Event,
+    scenario::{self, Params, ScenarioId},
+};
+use futures_util::StreamExt;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn ctx(traced: bool, pus: u32) -> (Ctx, std::sync::mpsc::Receiver<Vec<Event>>) {
+    let (rec, rx) = Recorder::new(traced, Arc::new(AtomicBool::new(false)));
+    (
+        Ctx {
+            rec,
+            params: Params::default(),
+            pus,
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_coreplay")),
+        },
+        rx,
+    )
+}
+
+/// One pool run; a traced run's events are drained as a real run's collector would.
+fn pool_once(traced: bool, threads: u32, work: u32, pus: u32) -> (f64, usize) {
+    let (c, rx) = ctx(traced, pus);
+    let drain = std::thread::spawn(move || rx.iter().map(|b| b.len()).sum::<usize>());
+    let (wall, _) = rayon_run(&c, threads, work, &Arc::new(Totals::default())).unwrap_or((0, 0));
+    drop(c);
+    let events = drain.join().unwrap_or(0);
+    (wall as f64, events)
+}
+
+fn tracing_overhead(pus: u32) {
+    let work = 20_000;
+    let reps = 7;
+    let (mut traced, mut plain, mut events) = (Vec::new(), Vec::new(), 0);
+    pool_once(false, pus, 2_000, pus); // warm-up
+    for _ in 0..reps {
+        plain.push(pool_once(false, pus, work, pus).0);
+        let (t, e) = pool_once(true, pus, work, pus);
+        traced.push(t);
+        events = e;
+    }
+    let (t, p) = (median(traced), median(plain));
+    println!(
+        "tracing overhead, parallel-compute T={pus} W={work}: traced {:.1} ms, untraced {:.1} ms, ratio {:.4} (target ≤ 1.01); {events} events per traced run",
+        t / 1e6,
+        p / 1e6,
+        t / p
+    );
+    let one = median((0..3).map(|_| pool_once(false, 1, work, pus).0).collect());
+    let speedup = one / p;
+    println!(
+        "speedup of parallel-compute at T = PUs = {pus}: {speedup:.2}× (target ≥ {:.2}×, 0.9 × PUs)",
+        0.9 * f64::from(pus)
+    );
+}
+
+fn event_rates(pus: u32) {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_coreplay"));
+    let cases: Vec<(ScenarioId, Params)> = vec![
+        (ScenarioId::ParallelCompute, Params::default()),
+        (
+            ScenarioId::Oversubscribed,
+            Params {
+                threads: Some(1000),
+                ..Params::default()
+            },
+        ),
+        (
+            ScenarioId::Gil,
+            Params {
+                threads: Some(16),
+                switch_interval_ms: Some(1),
+                ..Params::default()
+            },
+        ),
+        (ScenarioId::ProcessPool, Params::default()),
+        (
+            ScenarioId::IoThreads,
+            Params {
+                threads: Some(200),
+                requests: Some(10_000),
+                latency_ms: Some(1),
+                ..Params::default()
+            },
+        ),
+        (
+            ScenarioId::IoAsync,
+            Params {
+                requests: Some(10_000),
+                latency_ms: Some(10),
+                ..Params::default()
+            },
+        ),
+    ];
+    for (id, given) in cases {
+        let Ok(params) = scenario::resolve(id, &given, pus) else {
+            continue;
+        };
+        let spec = RunSpec {
+            scenario: id,
+            params,
+            pus,
+            exe: exe.clone(),
+            cap: Duration::from_secs(120),
+        };
+        let started = Instant::now();
+        let finished = run::execute(&spec, Arc::new(AtomicBool::new(false)), |_| {});
+        let secs = finished.summary.wall_ns as f64 / 1e9;
+        println!(
+            "events, {:<17} {:>9} events in {:>7.1} ms of measured run: {:>10.0} events/s ({} dropped; whole invocation {:.1} s)",
+            id.name(),
+            finished.summary.events,
+            secs * 1e3,
+            finished.summary.events as f64 / secs.max(1e-9),
+            finished.summary.dropped,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn websocket_throughput() {
+    let Ok(rt) = tokio::runtime::Runtime::new() else {
+        return;
+    };
+    rt.block_on(async {
+        let Ok(topology) = topology::load(&Source::Live) else { return };
+        let Ok(bound) = server::bind(ServerConfig {
+            listen: "127.0.0.1:0".parse().expect("address literal"),
+            topology,
+            exe: PathBuf::from(env!("CARGO_BIN_EXE_coreplay")),
+            run_cap: Duration::from_secs(60),
+        })
+        .await
+        else {
+            return;
+        };
+        let Ok(addr) = bound.local_addr() else { return };
+        let hub = bound.hub();
+        tokio::spawn(bound.serve(std::future::pending()));
+        let Ok((mut ws, _)) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws")).await else {
+            return;
+        };
+        let _hello = ws.next().await;
+        // Batches like a busy run's ticks.
+        let batch: Vec<Event> = (0..5_000u64)
+            .map(|i| Event::OnCpu { tid: (i % 64) as u32 + 1, cpu: (i % 2) as u32, start: i * 1000, end: i * 1000 + 900 })
+            .collect();
+        let batches = 400u64;
+        let started = Instant::now();
+        let producer = std::thread::spawn(move || {
+            // Paced so nothing is dropped: this measures what the path can carry.
+            for _ in 0..batches {
+                while hub.max_queued_batches() + 1 >= coreplay_agent::server::hub::MAX_QUEUED_BATCHES {
+                    std::thread::sleep(Duration::from_micros(100));
+                }
+                hub.broadcast_events(1, &batch);
+            }
+        });
+        let (mut received, mut dropped) = (0u64, 0u64);
+        while received + dropped < batches * 5_000 {
+            let next = tokio::time::timeout(Duration::from_secs(5), ws.next()).await;
+            let Ok(Some(Ok(tokio_tungstenite::tungstenite::Message::Text(text)))) = next else { break };
+            if let Ok(ServerMsg::Events { events, dropped: d, .. }) = decode_server(text.as_str()) {
+                received += events.len() as u64;
+                dropped += d;
+            }
+        }
+        let _ = producer.join();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "agent → native WebSocket client (encode, send, receive, decode): {:.2} M events/s ({received} received, {dropped} dropped; target ≥ 2 M/s)",
+            received as f64 / secs / 1e6
+        );
+    });
+}
+
+fn main() {
+    let pus = topology::load(&Source::Live)
+        .map(|t| t.pu_count() as u32)
+        .unwrap_or(1);
+    println!("== coreplay scenario benchmarks on {pus} hardware threads ==");
+    tracing_overhead(pus);
+    websocket_throughput();
+    event_rates(pus);
+}
