@@ -155,6 +155,8 @@ fn websocket_throughput() {
             topology,
             exe: PathBuf::from(env!("CARGO_BIN_EXE_coreplay")),
             run_cap: Duration::from_secs(60),
+            fidelity: coreplay_shared::event::Fidelity::SelfTimed,
+            fidelity_note: None,
         })
         .await
         else {

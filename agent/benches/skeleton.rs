@@ -111,6 +111,7 @@ fn main() {
             scenarios: coreplay_shared::scenario::catalog(256),
             can_run: true,
             fidelity: coreplay_shared::event::Fidelity::SelfTimed,
+            fidelity_note: None,
             topology: t,
         }));
         let json = hello.to_json();

@@ -19,7 +19,10 @@ use coreplay_agent::{
     topology::{self, Source},
     workloads,
 };
-use coreplay_shared::scenario::{self, Params, ScenarioId};
+use coreplay_shared::{
+    event::Fidelity,
+    scenario::{self, Params, ScenarioId},
+};
 
 /// See what your cores really do: coreplay probes this machine's CPU topology, runs real
 /// parallel and concurrent workloads on it and animates them in the browser.
@@ -83,6 +86,9 @@ struct RunArgs {
     /// Print the summary as one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// How events are recorded.
+    #[arg(long, value_enum, default_value_t = FidelityArg::Auto)]
+    fidelity: FidelityArg,
     /// Hard cap on the run's duration, seconds.
     #[arg(long, default_value_t = coreplay_agent::run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
     max_secs: u32,
@@ -102,6 +108,37 @@ struct WorkerCli {
     index: u32,
     #[arg(long)]
     trace: u8,
+    #[arg(long, default_value_t = 0)]
+    exact: u8,
+}
+
+/// How run events are recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FidelityArg {
+    /// Exact where the kernel permits, self-timed otherwise.
+    Auto,
+    /// The kernel's switch records (perf_event_open); refuse to run without them.
+    Exact,
+    /// Threads time themselves around chunks of work.
+    SelfTimed,
+}
+
+impl FidelityArg {
+    fn resolve(self) -> Result<(Fidelity, Option<String>), Failure> {
+        let (best, why) = run::detect_fidelity();
+        match self {
+            FidelityArg::Auto => Ok((best, why)),
+            FidelityArg::SelfTimed => Ok((
+                Fidelity::SelfTimed,
+                Some("self-timed by request (--fidelity self-timed)".into()),
+            )),
+            FidelityArg::Exact if best == Fidelity::Exact => Ok((Fidelity::Exact, None)),
+            FidelityArg::Exact => Err(Failure::BadInput(format!(
+                "--fidelity exact is not available here: {}",
+                why.unwrap_or_default()
+            ))),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +146,9 @@ struct ServeArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
     listen: SocketAddr,
+    /// How run events are recorded.
+    #[arg(long, value_enum, default_value_t = FidelityArg::Auto)]
+    fidelity: FidelityArg,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -162,6 +202,7 @@ fn main() -> ExitCode {
                 interval_ms: w.interval_ms.max(1),
                 index: w.index,
                 trace: w.trace != 0,
+                exact: w.exact != 0,
             }));
         }
         Some(Command::LoopbackDb { latency_ms }) => {
@@ -224,10 +265,12 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         pus,
         exe: std::env::current_exe().context("finding the coreplay executable")?,
         cap: Duration::from_secs(u64::from(args.max_secs)),
+        fidelity: args.fidelity.resolve()?.0,
     };
     eprintln!(
-        "coreplay: running {id} with {} on {pus} hardware threads (Ctrl-C stops it)",
-        serde_json::to_string(&spec.params).unwrap_or_default()
+        "coreplay: running {id} with {} on {pus} hardware threads, {} (Ctrl-C stops it)",
+        serde_json::to_string(&spec.params).unwrap_or_default(),
+        spec.fidelity
     );
     let cancel = Arc::new(AtomicBool::new(false));
     stop_on_ctrl_c(Arc::clone(&cancel));
@@ -318,6 +361,10 @@ fn print_topology(args: &TopologyArgs) -> Result<(), Failure> {
 fn serve(args: &ServeArgs) -> Result<(), Failure> {
     init_tracing();
     let topology = load_topology(&args.source)?;
+    let (fidelity, fidelity_note) = args.fidelity.resolve()?;
+    if let Some(note) = &fidelity_note {
+        tracing::info!("runs are self-timed: {note}");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let bound = server::bind(ServerConfig {
@@ -325,6 +372,8 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             topology,
             exe: std::env::current_exe().context("finding the coreplay executable")?,
             run_cap: Duration::from_secs(u64::from(run::DEFAULT_CAP_SECS)),
+            fidelity,
+            fidelity_note,
         })
         .await
         .map_err(|e| match e {

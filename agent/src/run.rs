@@ -48,6 +48,8 @@ pub struct RunSpec {
     pub exe: PathBuf,
     /// Hard cap on the run's duration.
     pub cap: Duration,
+    /// [`Fidelity::Exact`] to record the kernel's switch records, else self-timed.
+    pub fidelity: Fidelity,
 }
 
 /// A finished run.
@@ -59,9 +61,16 @@ pub struct Finished {
     pub events: Vec<Event>,
 }
 
-/// The fidelity of runs on this agent.
-pub fn fidelity() -> Fidelity {
-    Fidelity::SelfTimed
+/// The best fidelity this machine allows, and why it is not exact when it is not (detected
+/// once, by opening a switch-recording perf event on the calling thread).
+pub fn detect_fidelity() -> (Fidelity, Option<String>) {
+    static DETECTED: std::sync::OnceLock<(Fidelity, Option<String>)> = std::sync::OnceLock::new();
+    DETECTED
+        .get_or_init(|| match crate::trace::perf::probe() {
+            Ok(()) => (Fidelity::Exact, None),
+            Err(why) => (Fidelity::SelfTimed, Some(why)),
+        })
+        .clone()
 }
 
 /// Runs `spec` to the end (or until `cancel` is set or the cap passes). `on_batch` sees each
@@ -72,6 +81,7 @@ pub fn execute(
     mut on_batch: impl FnMut(&[Event]) + Send + 'static,
 ) -> Finished {
     let (rec, rx) = Recorder::new(true, Arc::clone(&cancel));
+    rec.set_exact(spec.fidelity == Fidelity::Exact);
     let collector = thread::Builder::new()
         .name("collector".into())
         .spawn(move || {
@@ -133,6 +143,7 @@ pub fn execute(
         let _ = w.join();
     }
     let recorder_dropped = rec.dropped();
+    let fallbacks = rec.fallbacks();
     drop(ctx);
     drop(rec);
     let (mut events, over_cap) = match collector {
@@ -153,6 +164,14 @@ pub fn execute(
         Ok(_) => Outcome::Completed,
     };
     let mut output = result.unwrap_or_default();
+    let mut fidelity = spec.fidelity;
+    if fidelity == Fidelity::Exact && fallbacks > 0 {
+        fidelity = Fidelity::SelfTimed;
+        output.notes.push(format!(
+            "{fallbacks} threads could not open exact switch recording and timed themselves, \
+             so the run as a whole is labelled self-timed"
+        ));
+    }
     if trimmed.count > 0 {
         output.notes.push(format!(
             "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' self-timed slices \
@@ -168,6 +187,7 @@ pub fn execute(
         outcome,
         recorder_dropped + over_cap,
         peak_rss_bytes(),
+        fidelity,
     );
     Finished { summary, events }
 }

@@ -6,15 +6,12 @@
 use std::collections::BTreeMap;
 
 use coreplay_shared::{
-    event::{Event, LockOp, OffReason, Role},
+    event::{Event, Fidelity, LockOp, OffReason, Role},
     scenario::ScenarioId,
     summary::{LatencyStats, Outcome, Summary, ThreadSummary},
 };
 
-use crate::{
-    run::{RunSpec, fidelity},
-    workloads::Output,
-};
+use crate::{run::RunSpec, workloads::Output};
 
 /// Builds the summary.
 pub fn summarize(
@@ -24,6 +21,7 @@ pub fn summarize(
     outcome: Outcome,
     dropped: u64,
     peak_rss_bytes: Option<u64>,
+    fidelity: Fidelity,
 ) -> Summary {
     let mut threads: BTreeMap<u32, ThreadSummary> = BTreeMap::new();
     let mut started: BTreeMap<u32, u64> = BTreeMap::new();
@@ -128,7 +126,7 @@ pub fn summarize(
         peak_rss_bytes,
         events: events.len() as u64,
         dropped,
-        fidelity: fidelity(),
+        fidelity,
         threads: threads.into_values().collect(),
         processes: output.processes,
         requests: LatencyStats::from_latencies(output.latencies),

@@ -258,7 +258,7 @@ mod tests {
 
     fn hello_json(version: u32) -> String {
         format!(
-            r#"{{"type":"hello","protocol_version":{version},"agent_version":"9.9.9","scenarios":[],"can_run":true,"fidelity":{{"kind":"self_timed"}},"topology":{{
+            r#"{{"type":"hello","protocol_version":{version},"agent_version":"9.9.9","scenarios":[],"can_run":true,"fidelity":{{"kind":"self_timed"}},"fidelity_note":null,"topology":{{
             "machine":{{"hostname":"h","cpu_model":null,"os":null,"source":{{"kind":"live"}}}},
             "root":{{"kind":"machine","os_index":null,"pus":[0],"children":[
                 {{"kind":"pu","os_index":0,"pus":[0],"children":[]}}]}},

@@ -100,6 +100,8 @@ pub struct Hello {
     pub can_run: bool,
     /// How run events are obtained on this agent.
     pub fidelity: Fidelity,
+    /// Why runs are not exact and how to make them so, when they are not.
+    pub fidelity_note: Option<String>,
 }
 
 /// Messages from the page to the agent.

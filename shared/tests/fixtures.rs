@@ -28,6 +28,7 @@ fn hello() -> ServerMsg {
         scenarios: coreplay_shared::scenario::catalog(2),
         can_run: true,
         fidelity: coreplay_shared::event::Fidelity::SelfTimed,
+        fidelity_note: Some("perf_event_open refused".into()),
         topology: Topology {
             machine: MachineInfo {
                 hostname: Some("box".into()),

@@ -18,7 +18,7 @@ use std::{
 
 use coreplay_shared::{
     ErrorCode, ServerMsg,
-    event::Event,
+    event::{Event, Fidelity},
     scenario::{self, Params, ScenarioId},
 };
 use tokio::sync::Notify;
@@ -115,6 +115,7 @@ pub struct Hub {
     pus: u32,
     exe: PathBuf,
     cap: Duration,
+    fidelity: Fidelity,
 }
 
 /// Why a run request was refused.
@@ -123,7 +124,7 @@ pub struct Refusal(pub ServerMsg);
 
 impl Hub {
     /// A hub for a machine with `pus` hardware threads.
-    pub fn new(pus: u32, exe: PathBuf, cap: Duration) -> Hub {
+    pub fn new(pus: u32, exe: PathBuf, cap: Duration, fidelity: Fidelity) -> Hub {
         Hub {
             clients: Mutex::new(Vec::new()),
             active: Mutex::new(None),
@@ -131,7 +132,13 @@ impl Hub {
             pus,
             exe,
             cap,
+            fidelity,
         }
+    }
+
+    /// How runs record events.
+    pub fn fidelity(&self) -> Fidelity {
+        self.fidelity
     }
 
     /// Adds a client; returns its id and queue.
@@ -231,6 +238,7 @@ impl Hub {
             pus: self.pus,
             exe: self.exe.clone(),
             cap: self.cap,
+            fidelity: self.fidelity,
         };
         // Each client learns whether the run is its own.
         let clients: Vec<(u64, Arc<ClientQueue>)> = lock(&self.clients).clone();
@@ -239,7 +247,7 @@ impl Hub {
                 run,
                 scenario: id,
                 params: params.clone(),
-                fidelity: run::fidelity(),
+                fidelity: self.fidelity,
                 yours: client == by,
             };
             queue.push_control(Arc::from(started.to_json()));

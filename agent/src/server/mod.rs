@@ -11,7 +11,7 @@ mod ws;
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, routing::get};
-use coreplay_shared::Topology;
+use coreplay_shared::{Topology, event::Fidelity};
 use tokio::net::TcpListener;
 
 pub use assets::{BUILD_HINT, page_is_built};
@@ -27,6 +27,10 @@ pub struct ServerConfig {
     pub exe: PathBuf,
     /// Hard cap on a run's duration.
     pub run_cap: Duration,
+    /// How runs record events.
+    pub fidelity: Fidelity,
+    /// Why runs are not exact, when they are not.
+    pub fidelity_note: Option<String>,
 }
 
 /// Shared state of the handlers.
@@ -35,6 +39,7 @@ pub(crate) struct AppState {
     pub(crate) topology: Topology,
     pub(crate) can_run: bool,
     pub(crate) hub: Arc<hub::Hub>,
+    pub(crate) fidelity_note: Option<String>,
 }
 
 /// Failures to start or run the server.
@@ -87,7 +92,9 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
                 u32::try_from(config.topology.pu_count()).unwrap_or(u32::MAX),
                 config.exe,
                 config.run_cap,
+                config.fidelity,
             )),
+            fidelity_note: config.fidelity_note,
             topology: config.topology,
         }),
     })

@@ -20,7 +20,6 @@ use coreplay_shared::{
 };
 
 use super::{AppState, hub::Hub};
-use crate::run;
 
 /// Largest frame the WebSocket layer accepts at all. Messages between the protocol limit
 /// ([`coreplay_shared::msg::MAX_CLIENT_MSG_BYTES`]) and this get a "too large" reply; beyond it
@@ -53,7 +52,8 @@ async fn session(mut socket: WebSocket, state: Arc<AppState>) {
         agent_version: env!("CARGO_PKG_VERSION").to_string(),
         can_run: state.can_run,
         scenarios: scenario::catalog(pus),
-        fidelity: run::fidelity(),
+        fidelity: state.hub.fidelity(),
+        fidelity_note: state.fidelity_note.clone(),
         topology,
     }));
     if send(&mut socket, &hello.to_json()).await.is_err() {

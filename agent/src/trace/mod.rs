@@ -7,6 +7,7 @@
 //!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
 
 pub mod clock;
+pub mod perf;
 pub mod recorder;
 pub mod selftimed;
 

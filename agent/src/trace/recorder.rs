@@ -22,6 +22,8 @@ pub const CHANNEL_BATCHES: usize = 4096;
 pub struct Recorder {
     origin_ns: u64,
     enabled: bool,
+    exact: AtomicBool,
+    fallbacks: AtomicU32,
     next_tid: AtomicU32,
     tx: SyncSender<Vec<Event>>,
     dropped: AtomicU64,
@@ -46,6 +48,8 @@ impl Recorder {
         let recorder = Recorder {
             origin_ns,
             enabled,
+            exact: AtomicBool::new(false),
+            fallbacks: AtomicU32::new(0),
             next_tid: AtomicU32::new(1),
             tx,
             dropped: AtomicU64::new(0),
@@ -57,6 +61,26 @@ impl Recorder {
     /// Whether tracers record.
     pub fn enabled(&self) -> bool {
         self.enabled
+    }
+
+    /// Asks tracers to record exact switches from the kernel (see [`super::perf`]).
+    pub fn set_exact(&self, exact: bool) {
+        self.exact.store(exact, Ordering::Relaxed);
+    }
+
+    /// Whether tracers should record exact switches.
+    pub fn exact(&self) -> bool {
+        self.exact.load(Ordering::Relaxed)
+    }
+
+    /// Counts a thread that could not open exact recording and timed itself instead.
+    pub fn note_fallback(&self) {
+        self.fallbacks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Threads that fell back to self-timing in an exact run.
+    pub fn fallbacks(&self) -> u32 {
+        self.fallbacks.load(Ordering::Relaxed)
     }
 
     /// The clock origin, `CLOCK_MONOTONIC` ns.

@@ -20,6 +20,7 @@ use super::{
     clock::{
         SwitchCounts, current_cpu, os_tid, proc_switch_counts, thread_cpu_ns, thread_switch_counts,
     },
+    perf::{PerfSwitches, SwitchRecord},
 };
 
 /// Off-CPU time below this, with no switch counted, is noise (cache misses, timer interrupts).
@@ -60,6 +61,20 @@ pub struct ThreadTracer {
     last_flush: Ns,
     off_since: Option<(Ns, u64, SwitchCounts)>,
     finished: bool,
+    exact: Option<Exact>,
+}
+
+/// Exact mode's state: the kernel's switch records and the blocking calls they fall into.
+#[derive(Debug)]
+struct Exact {
+    perf: PerfSwitches,
+    records: Vec<SwitchRecord>,
+    /// Blocking calls (start, end, reason) not yet matched with switch records.
+    windows: Vec<(Ns, Ns, OffReason)>,
+    /// Switched out at (run ns), and whether by preemption.
+    out_at: Option<(Ns, bool)>,
+    /// Start of the current blocking call.
+    window_start: Option<Ns>,
 }
 
 impl ThreadTracer {
@@ -83,6 +98,7 @@ impl ThreadTracer {
             last_flush: 0,
             off_since: None,
             finished: false,
+            exact: None,
         };
         if enabled {
             let now = rec.now();
@@ -103,6 +119,20 @@ impl ThreadTracer {
             tracer.last_cpu_ns = thread_cpu_ns();
             tracer.counts = thread_switch_counts();
             tracer.start_counts = tracer.counts;
+            if rec.exact() {
+                match PerfSwitches::open() {
+                    Ok(perf) => {
+                        tracer.exact = Some(Exact {
+                            perf,
+                            records: Vec::with_capacity(64),
+                            windows: Vec::new(),
+                            out_at: None,
+                            window_start: None,
+                        });
+                    }
+                    Err(_) => rec.note_fallback(),
+                }
+            }
         }
         tracer
     }
@@ -130,6 +160,17 @@ impl ThreadTracer {
     #[inline]
     pub fn checkpoint(&mut self) {
         if !self.enabled {
+            return;
+        }
+        if self.exact.is_some() {
+            let now = self.rec.now();
+            if now.saturating_sub(self.last_wall) >= FULL_EVERY_NS {
+                self.last_wall = now;
+                self.drain_exact();
+                if now.saturating_sub(self.last_flush) > FLUSH_NS {
+                    self.flush(now);
+                }
+            }
             return;
         }
         let now = self.rec.now();
@@ -207,6 +248,10 @@ impl ThreadTracer {
         if !self.enabled {
             return;
         }
+        if let Some(exact) = self.exact.as_mut() {
+            exact.window_start = Some(self.rec.now());
+            return;
+        }
         let now = self.rec.now();
         self.prev_wall = now;
         self.full_check(now, current_cpu());
@@ -216,6 +261,14 @@ impl ThreadTracer {
     /// Second half of [`ThreadTracer::off_cpu`].
     pub fn end_off(&mut self, reason: OffReason) {
         if !self.enabled {
+            return;
+        }
+        if let Some(exact) = self.exact.as_mut() {
+            if let Some(start) = exact.window_start.take() {
+                let end = self.rec.now();
+                exact.windows.push((start, end, reason));
+            }
+            self.drain_exact();
             return;
         }
         let Some((start, start_cpu_ns, _)) = self.off_since.take() else {
@@ -303,7 +356,11 @@ impl ThreadTracer {
         }
         self.finished = true;
         let now = self.rec.now();
-        self.full_check(now, current_cpu());
+        if self.exact.is_some() {
+            self.drain_exact();
+        } else {
+            self.full_check(now, current_cpu());
+        }
         self.close_slice(now);
         let kernel = proc_switch_counts().unwrap_or_else(thread_switch_counts);
         self.push(Event::ThreadEnd {
@@ -316,6 +373,57 @@ impl ThreadTracer {
                 .saturating_sub(self.start_counts.involuntary),
         });
         self.flush(now);
+    }
+
+    /// Turns the kernel's switch records into slices, off-CPU intervals, switches and
+    /// migrations (exact mode).
+    fn drain_exact(&mut self) {
+        let Some(mut exact) = self.exact.take() else {
+            return;
+        };
+        exact.records.clear();
+        exact.perf.drain(&mut exact.records);
+        for r in &exact.records {
+            let t = self.rec.at(r.time);
+            if r.out {
+                self.close_slice(t);
+                exact.out_at = Some((t, r.preempted));
+                self.push(Event::Switch {
+                    tid: self.tid,
+                    at: t,
+                    voluntary: u32::from(!r.preempted),
+                    involuntary: u32::from(r.preempted),
+                });
+            } else {
+                if let Some((out, preempted)) = exact.out_at.take() {
+                    let reason = if preempted {
+                        OffReason::Preempted
+                    } else {
+                        exact
+                            .windows
+                            .iter()
+                            .find(|(s, e, _)| *s <= out && out <= *e)
+                            .map_or(OffReason::Sleep, |w| w.2)
+                    };
+                    self.push(Event::OffCpu {
+                        tid: self.tid,
+                        start: out,
+                        end: t,
+                        reason,
+                    });
+                }
+                self.note_cpu(t, r.cpu);
+                self.slice_start = t;
+            }
+        }
+        // Windows that ended before the last record can no longer match anything.
+        if let Some(last) = exact.records.last().map(|r| self.rec.at(r.time)) {
+            exact.windows.retain(|(_, end, _)| *end >= last);
+        }
+        if exact.windows.len() > 1024 {
+            exact.windows.drain(..512);
+        }
+        self.exact = Some(exact);
     }
 
     fn close_slice(&mut self, end: Ns) {

@@ -50,6 +50,7 @@ impl Ctx {
     /// The same context with tracing off, for baselines measured beside the traced run.
     pub fn untraced(&self) -> Ctx {
         let (rec, _rx) = Recorder::new(false, Arc::clone(self.rec.cancel_flag()));
+        rec.set_exact(self.rec.exact());
         Ctx {
             rec,
             ..self.clone()

@@ -58,6 +58,8 @@ fn spawn_worker(
             &index.to_string(),
             "--trace",
             if trace { "1" } else { "0" },
+            "--exact",
+            if ctx.rec.exact() { "1" } else { "0" },
         ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -54,6 +54,8 @@ pub struct WorkerArgs {
     pub index: u32,
     /// Whether to record events.
     pub trace: bool,
+    /// Whether to record exact switches.
+    pub exact: bool,
 }
 
 fn write_line(out: &mut impl Write, msg: &WorkerMsg) -> bool {
@@ -66,6 +68,7 @@ fn write_line(out: &mut impl Write, msg: &WorkerMsg) -> bool {
 pub fn main(args: &WorkerArgs) -> i32 {
     let cancel = Arc::new(AtomicBool::new(false));
     let (rec, rx) = Recorder::with_origin(args.origin_ns, args.trace, Arc::clone(&cancel));
+    rec.set_exact(args.exact);
     let stdout = std::io::stdout();
     if !write_line(&mut stdout.lock(), &WorkerMsg::Ready { at: rec.now() }) {
         return 1;
