@@ -31,8 +31,16 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-fn ctx(traced: bool, pus: u32) -> (Ctx, std::sync::mpsc::Receiver<Vec<Event>>) {
-    let (rec, rx) = Recorder::new(traced, Arc::new(AtomicBool::new(false)));
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Untraced,
+    SelfTimed,
+    Exact,
+}
+
+fn ctx(mode: Mode, pus: u32) -> (Ctx, std::sync::mpsc::Receiver<Vec<Event>>) {
+    let (rec, rx) = Recorder::new(mode != Mode::Untraced, Arc::new(AtomicBool::new(false)));
+    rec.set_exact(mode == Mode::Exact);
     (
         Ctx {
             rec,
@@ -45,8 +53,8 @@ fn ctx(traced: bool, pus: u32) -> (Ctx, std::sync::mpsc::Receiver<Vec<Event>>) {
 }
 
 /// One pool run; a traced run's events are drained as a real run's collector would.
-fn pool_once(traced: bool, threads: u32, work: u32, pus: u32) -> (f64, usize) {
-    let (c, rx) = ctx(traced, pus);
+fn pool_once(mode: Mode, threads: u32, work: u32, pus: u32) -> (f64, usize) {
+    let (c, rx) = ctx(mode, pus);
     let drain = std::thread::spawn(move || rx.iter().map(|b| b.len()).sum::<usize>());
     let (wall, _) = rayon_run(&c, threads, work, &Arc::new(Totals::default())).unwrap_or((0, 0));
     drop(c);
@@ -57,22 +65,47 @@ fn pool_once(traced: bool, threads: u32, work: u32, pus: u32) -> (f64, usize) {
 fn tracing_overhead(pus: u32) {
     let work = 20_000;
     let reps = 7;
-    let (mut traced, mut plain, mut events) = (Vec::new(), Vec::new(), 0);
-    pool_once(false, pus, 2_000, pus); // warm-up
+    let exact = run::detect_fidelity().0 == coreplay_shared::event::Fidelity::Exact;
+    let (mut selftimed, mut exacts, mut plain) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ev_self, mut ev_exact) = (0, 0);
+    pool_once(Mode::Untraced, pus, 2_000, pus); // warm-up
     for _ in 0..reps {
-        plain.push(pool_once(false, pus, work, pus).0);
-        let (t, e) = pool_once(true, pus, work, pus);
-        traced.push(t);
-        events = e;
+        plain.push(pool_once(Mode::Untraced, pus, work, pus).0);
+        let (t, e) = pool_once(Mode::SelfTimed, pus, work, pus);
+        selftimed.push(t);
+        ev_self = e;
+        if exact {
+            let (t, e) = pool_once(Mode::Exact, pus, work, pus);
+            exacts.push(t);
+            ev_exact = e;
+        }
     }
-    let (t, p) = (median(traced), median(plain));
+    let p = median(plain);
+    let t = median(selftimed);
     println!(
-        "tracing overhead, parallel-compute T={pus} W={work}: traced {:.1} ms, untraced {:.1} ms, ratio {:.4} (target ≤ 1.01); {events} events per traced run",
+        "tracing overhead, parallel-compute T={pus} W={work}, medians of {reps} interleaved runs: untraced {:.1} ms",
+        p / 1e6
+    );
+    println!(
+        "  self-timed {:.1} ms, ratio {:.4} (target ≤ 1.01); {ev_self} events per run",
         t / 1e6,
-        p / 1e6,
         t / p
     );
-    let one = median((0..3).map(|_| pool_once(false, 1, work, pus).0).collect());
+    if exact {
+        let x = median(exacts);
+        println!(
+            "  exact      {:.1} ms, ratio {:.4} (target ≤ 1.01); {ev_exact} events per run",
+            x / 1e6,
+            x / p
+        );
+    } else {
+        println!("  exact mode not available here");
+    }
+    let one = median(
+        (0..3)
+            .map(|_| pool_once(Mode::Untraced, 1, work, pus).0)
+            .collect(),
+    );
     let speedup = one / p;
     println!(
         "speedup of parallel-compute at T = PUs = {pus}: {speedup:.2}× (target ≥ {:.2}×, 0.9 × PUs)",
@@ -128,6 +161,7 @@ fn event_rates(pus: u32) {
             pus,
             exe: exe.clone(),
             cap: Duration::from_secs(120),
+            fidelity: run::detect_fidelity().0,
         };
         let started = Instant::now();
         let finished = run::execute(&spec, Arc::new(AtomicBool::new(false)), |_| {});
@@ -202,12 +236,48 @@ fn websocket_throughput() {
     });
 }
 
+/// Encoding and decoding alone, to see where the WebSocket path spends its time.
+fn codec_rates() {
+    let events: Vec<Event> = (0..5_000u64)
+        .map(|i| Event::OnCpu {
+            tid: (i % 64) as u32 + 1,
+            cpu: (i % 2) as u32,
+            start: i * 1000,
+            end: i * 1000 + 900,
+        })
+        .collect();
+    let msg = ServerMsg::Events {
+        run: 1,
+        events,
+        dropped: 0,
+    };
+    let reps = 100;
+    let started = Instant::now();
+    let mut text = String::new();
+    for _ in 0..reps {
+        text = msg.to_json();
+    }
+    let enc = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for _ in 0..reps {
+        let _ = decode_server(&text);
+    }
+    let dec = started.elapsed().as_secs_f64();
+    println!(
+        "event JSON ({} bytes per event): encode {:.2} M events/s, decode {:.2} M events/s (one core each)",
+        text.len() / 5_000,
+        5_000.0 * f64::from(reps) / enc / 1e6,
+        5_000.0 * f64::from(reps) / dec / 1e6
+    );
+}
+
 fn main() {
     let pus = topology::load(&Source::Live)
         .map(|t| t.pu_count() as u32)
         .unwrap_or(1);
     println!("== coreplay scenario benchmarks on {pus} hardware threads ==");
     tracing_overhead(pus);
+    codec_rates();
     websocket_throughput();
     event_rates(pus);
 }

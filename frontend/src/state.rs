@@ -258,11 +258,11 @@ mod tests {
 
     fn hello_json(version: u32) -> String {
         format!(
-            r#"{{"type":"hello","protocol_version":{version},"agent_version":"9.9.9","scenarios":[],"can_run":true,"fidelity":{{"kind":"self_timed"}},"fidelity_note":null,"topology":{{
+            r#"{{"type":"hello","data":{{"protocol_version":{version},"agent_version":"9.9.9","scenarios":[],"can_run":true,"fidelity":{{"kind":"self_timed"}},"fidelity_note":null,"topology":{{
             "machine":{{"hostname":"h","cpu_model":null,"os":null,"source":{{"kind":"live"}}}},
             "root":{{"kind":"machine","os_index":null,"pus":[0],"children":[
                 {{"kind":"pu","os_index":0,"pus":[0],"children":[]}}]}},
-            "numa_nodes":[]}}}}"#
+            "numa_nodes":[]}}}}}}"#
         )
     }
 
@@ -320,14 +320,14 @@ mod tests {
     fn a_run_is_followed_from_start_to_summary() {
         let mut s = AppState::new("ws://x/ws".into());
         s.apply(Action::Frame(
-            r#"{"type":"run_started","run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}"#.into(),
+            r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#.into(),
         ));
         s.apply(Action::Frame(
-            r#"{"type":"events","run":4,"events":[{"thread_start":{"tid":1,"pid":9,"os_tid":9,"name":"a","role":"worker","at":5}},{"on_cpu":{"tid":1,"cpu":0,"start":5,"end":70}}],"dropped":3}"#.into(),
+            r#"{"type":"events","data":{"run":4,"events":[{"thread_start":{"tid":1,"pid":9,"os_tid":9,"name":"a","role":"worker","at":5}},{"on_cpu":{"tid":1,"cpu":0,"start":5,"end":70}}],"dropped":3}}"#.into(),
         ));
         // Events of another run are not counted.
         s.apply(Action::Frame(
-            r#"{"type":"events","run":3,"events":[{"lock":{"tid":1,"at":1,"op":"acquire"}}]}"#
+            r#"{"type":"events","data":{"run":3,"events":[{"lock":{"tid":1,"at":1,"op":"acquire"}}]}}"#
                 .into(),
         ));
         let view = s.run.clone().expect("run");
@@ -336,7 +336,7 @@ mod tests {
             (view.events, view.dropped, view.threads, view.latest_ns),
             (2, 3, 1, 5)
         );
-        let summary = r#"{"type":"run_ended","run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}"#;
+        let summary = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
         s.apply(Action::Frame(summary.into()));
         assert_eq!(s.last_error, None);
         let view = s.run.expect("run");

@@ -1,7 +1,8 @@
 //! Messages between the page and the agent, and how they are encoded.
 //!
 //! Encoding: every message is one WebSocket **text** frame holding one JSON object, tagged by
-//! its `"type"` field in `snake_case` (e.g. `{"type":"ping","id":1}`). The agent's first message
+//! its `"type"` field in `snake_case`: client messages carry their fields beside it
+//! (`{"type":"ping","id":1}`), server messages under `"data"` (`{"type":"pong","data":{"id":1}}`). The agent's first message
 //! to every client is [`ServerMsg::Hello`], which carries [`PROTOCOL_VERSION`]; a client that
 //! speaks another version must stop there and say so ([`decode_server`] does the check before
 //! it tries to read the rest, so a changed hello cannot hide a version mismatch).
@@ -28,8 +29,12 @@ pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;
 pub const MAX_SERVER_MSG_BYTES: usize = 32 * 1024 * 1024;
 
 /// Messages from the agent to the page.
+///
+/// Adjacently tagged (`{"type":"events","data":{…}}`) rather than internally: serde must
+/// buffer a whole internally tagged message before it can decode it, which made event batches
+/// decode several times slower.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First message on every connection.
     Hello(Box<Hello>),
@@ -182,30 +187,52 @@ pub enum DecodeError {
 struct VersionProbe {
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    data: Option<VersionProbeData>,
+    /// Where protocol version 1 carried it.
+    #[serde(default)]
+    protocol_version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct VersionProbeData {
+    #[serde(default)]
     protocol_version: Option<u32>,
 }
 
 /// Decodes and validates a message from the agent (the page's side).
 pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
     check_size(text, MAX_SERVER_MSG_BYTES)?;
-    if let Ok(VersionProbe {
-        kind,
-        protocol_version: Some(theirs),
-    }) = serde_json::from_str::<VersionProbe>(text)
-        && kind == "hello"
-        && theirs != PROTOCOL_VERSION
-    {
-        return Err(DecodeError::VersionMismatch {
-            ours: PROTOCOL_VERSION,
-            theirs,
-        });
+    let mismatch = |theirs| DecodeError::VersionMismatch {
+        ours: PROTOCOL_VERSION,
+        theirs,
+    };
+    match serde_json::from_str::<ServerMsg>(text) {
+        Ok(ServerMsg::Hello(hello)) if hello.protocol_version != PROTOCOL_VERSION => {
+            Err(mismatch(hello.protocol_version))
+        }
+        Ok(msg) => {
+            if let ServerMsg::Hello(hello) = &msg {
+                hello.topology.validate()?;
+            }
+            Ok(msg)
+        }
+        // Only when the message does not parse is it worth asking whether it is a hello of
+        // another version (whose shape may have changed): event batches stay one parse.
+        Err(e) => match serde_json::from_str::<VersionProbe>(text) {
+            Ok(probe) if probe.kind == "hello" => {
+                match probe
+                    .data
+                    .and_then(|d| d.protocol_version)
+                    .or(probe.protocol_version)
+                {
+                    Some(theirs) if theirs != PROTOCOL_VERSION => Err(mismatch(theirs)),
+                    _ => Err(DecodeError::Malformed(e.to_string())),
+                }
+            }
+            _ => Err(DecodeError::Malformed(e.to_string())),
+        },
     }
-    let msg: ServerMsg =
-        serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-    if let ServerMsg::Hello(hello) = &msg {
-        hello.topology.validate()?;
-    }
-    Ok(msg)
 }
 
 /// Decodes a message from a client (the agent's side).
@@ -230,7 +257,7 @@ impl ServerMsg {
         // Serialising these plain types cannot fail: no maps with non-string keys, no
         // user-defined Serialize impls that return errors.
         serde_json::to_string(self).unwrap_or_else(|e| {
-            format!(r#"{{"type":"error","code":"bad_message","message":"encode: {e}"}}"#)
+            format!(r#"{{"type":"error","data":{{"code":"bad_message","message":"encode: {e}"}}}}"#)
         })
     }
 
@@ -308,7 +335,7 @@ mod tests {
 
     #[test]
     fn other_version_hello_is_a_mismatch_even_if_its_shape_changed() {
-        let text = r#"{"type":"hello","protocol_version":99,"something_new":{}}"#;
+        let text = r#"{"type":"hello","data":{"protocol_version":99,"something_new":{}}}"#;
         assert_eq!(
             decode_server(text),
             Err(DecodeError::VersionMismatch {
@@ -318,5 +345,11 @@ mod tests {
         );
         let msg = decode_server(text).expect_err("mismatch").to_string();
         assert!(msg.contains("version 99"), "{msg}");
+        // A version-1 agent put the version at the top level.
+        let v1 = r#"{"type":"hello","protocol_version":1,"agent_version":"0.0.1"}"#;
+        assert!(matches!(
+            decode_server(v1),
+            Err(DecodeError::VersionMismatch { theirs: 1, .. })
+        ));
     }
 }

@@ -111,7 +111,7 @@ fn run_messages_are_pinned() {
     };
     assert_eq!(
         batch.to_json(),
-        r#"{"type":"events","run":3,"events":[{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}]}"#
+        r#"{"type":"events","data":{"run":3,"events":[{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}]}}"#
     );
     let bad_param = ServerMsg::Error {
         code: coreplay_shared::ErrorCode::BadParam,
@@ -120,7 +120,7 @@ fn run_messages_are_pinned() {
     };
     assert_eq!(
         bad_param.to_json(),
-        r#"{"type":"error","code":"bad_param","message":"m","field":"threads"}"#
+        r#"{"type":"error","data":{"code":"bad_param","message":"m","field":"threads"}}"#
     );
 }
 
@@ -128,7 +128,7 @@ fn run_messages_are_pinned() {
 fn the_fixture_carries_the_current_version() {
     let fixture: serde_json::Value =
         serde_json::from_str(include_str!("fixtures/hello.json")).expect("fixture is JSON");
-    assert_eq!(fixture["protocol_version"], PROTOCOL_VERSION);
+    assert_eq!(fixture["data"]["protocol_version"], PROTOCOL_VERSION);
 }
 
 #[test]
@@ -144,6 +144,6 @@ fn client_messages_are_pinned() {
     let error = ServerMsg::error(coreplay_shared::ErrorCode::TooLarge, "m");
     assert_eq!(
         error.to_json(),
-        r#"{"type":"error","code":"too_large","message":"m"}"#
+        r#"{"type":"error","data":{"code":"too_large","message":"m"}}"#
     );
 }

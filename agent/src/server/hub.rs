@@ -64,7 +64,7 @@ impl ClientQueue {
         } else {
             let dropped = std::mem::take(&mut q.dropped);
             Arc::from(format!(
-                r#"{{"type":"events","run":{run},"events":{events_json},"dropped":{dropped}}}"#
+                r#"{{"type":"events","data":{{"run":{run},"events":{events_json},"dropped":{dropped}}}}}"#
             ))
         };
         q.items.push_back(text);
@@ -192,7 +192,7 @@ impl Hub {
             return;
         };
         let shared: Arc<str> = Arc::from(format!(
-            r#"{{"type":"events","run":{run},"events":{events_json}}}"#
+            r#"{{"type":"events","data":{{"run":{run},"events":{events_json}}}}}"#
         ));
         for (_, q) in lock(&self.clients).iter() {
             q.push_batch(run, &events_json, &shared, events.len() as u64);

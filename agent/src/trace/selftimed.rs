@@ -248,13 +248,15 @@ impl ThreadTracer {
         if !self.enabled {
             return;
         }
-        if let Some(exact) = self.exact.as_mut() {
-            exact.window_start = Some(self.rec.now());
-            return;
-        }
         let now = self.rec.now();
-        self.prev_wall = now;
-        self.full_check(now, current_cpu());
+        if let Some(exact) = self.exact.as_mut() {
+            exact.window_start = Some(now);
+        } else {
+            self.prev_wall = now;
+            self.full_check(now, current_cpu());
+        }
+        // The thread may now block for long; what it recorded so far should not wait for it.
+        self.flush(now);
         self.off_since = Some((self.last_wall, self.last_cpu_ns, self.counts));
     }
 
