@@ -191,6 +191,7 @@ fn websocket_throughput() {
             run_cap: Duration::from_secs(60),
             fidelity: coreplay_shared::event::Fidelity::SelfTimed,
             fidelity_note: None,
+            access: server::guard::Access::default(),
         })
         .await
         else {

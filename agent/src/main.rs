@@ -149,6 +149,13 @@ struct ServeArgs {
     /// How run events are recorded.
     #[arg(long, value_enum, default_value_t = FidelityArg::Auto)]
     fidelity: FidelityArg,
+    /// Allow listening on a non-loopback address; an access token is then required and printed.
+    #[arg(long)]
+    allow_remote: bool,
+    /// Also accept WebSocket connections from pages of this origin (e.g. http://127.0.0.1:8080
+    /// for `trunk serve`); repeatable.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -360,6 +367,27 @@ fn print_topology(args: &TopologyArgs) -> Result<(), Failure> {
 
 fn serve(args: &ServeArgs) -> Result<(), Failure> {
     init_tracing();
+    if !args.listen.ip().is_loopback() && !args.allow_remote {
+        return Err(Failure::BadInput(format!(
+            "{} is reachable from other machines; add --allow-remote to listen there (an access \
+             token is then required and printed), or listen on 127.0.0.1",
+            args.listen
+        )));
+    }
+    for origin in &args.allow_origin {
+        if !(origin.starts_with("http://") || origin.starts_with("https://"))
+            || origin.ends_with('/')
+        {
+            return Err(Failure::BadInput(format!(
+                "--allow-origin {origin:?}: expected an origin like http://127.0.0.1:8080 (scheme, host, port; no path)"
+            )));
+        }
+    }
+    let token = if args.listen.ip().is_loopback() {
+        None
+    } else {
+        Some(server::guard::new_token().context("making an access token")?)
+    };
     let topology = load_topology(&args.source)?;
     let (fidelity, fidelity_note) = args.fidelity.resolve()?;
     if let Some(note) = &fidelity_note {
@@ -374,6 +402,10 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             run_cap: Duration::from_secs(u64::from(run::DEFAULT_CAP_SECS)),
             fidelity,
             fidelity_note,
+            access: server::guard::Access {
+                token: token.clone(),
+                allowed_origins: args.allow_origin.clone(),
+            },
         })
         .await
         .map_err(|e| match e {
@@ -381,17 +413,20 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             other => Failure::Other(other.into()),
         })?;
         let addr = bound.local_addr().context("reading the bound address")?;
-        if !addr.ip().is_loopback() {
+        if let Some(token) = &token {
             tracing::warn!(
-                "listening on {addr}, which is reachable from other machines; anyone who can \
-                 reach it can see this machine's topology"
+                "listening on {addr}, reachable from other machines; only holders of the token \
+                 in the URL below can connect"
             );
+            println!("coreplay is serving on http://{addr}/?token={token}");
         }
         if !server::page_is_built() {
             tracing::warn!("{}", server::BUILD_HINT);
         }
         // Printed on stdout, alone on its line, so scripts and tests can read the URL.
-        println!("coreplay is serving on http://{addr}/");
+        if token.is_none() {
+            println!("coreplay is serving on http://{addr}/");
+        }
         bound
             .serve(shutdown_signal())
             .await

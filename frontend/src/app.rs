@@ -74,6 +74,8 @@ pub fn app() -> Html {
                         can_run={hello.can_run}
                         connected={state.conn == Conn::Connected}
                         run={state.run.clone()}
+                        fidelity={hello.fidelity}
+                        fidelity_note={hello.fidelity_note.clone()}
                         {send}
                     />
                     if let Some(summary) = state.run.as_ref().and_then(|r| r.summary.clone()) {

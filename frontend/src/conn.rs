@@ -16,7 +16,7 @@ use futures::{
 use gloo_net::websocket::{Message, futures::WebSocket};
 use yew::{Callback, platform::spawn_local, platform::time::sleep};
 
-use crate::state::{Action, backoff_ms, validate_agent_url};
+use crate::state::{Action, backoff_ms, validate_agent_url, validate_token, with_token};
 
 /// Default agent address when the page is not served by an agent (e.g. opened from a file).
 pub const DEFAULT_AGENT_URL: &str = "ws://127.0.0.1:7878/ws";
@@ -96,22 +96,27 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
 }
 
 /// The agent URL for this page: `?agent=` if given (validated), else the agent that served
-/// the page, else [`DEFAULT_AGENT_URL`].
+/// the page, else [`DEFAULT_AGENT_URL`]; with the page's `?token=` carried along.
 pub fn agent_url_from_location() -> Result<String, String> {
     let Some(location) = web_sys::window().map(|w| w.location()) else {
         return Ok(DEFAULT_AGENT_URL.to_string());
     };
     let search = location.search().unwrap_or_default();
-    if let Ok(params) = web_sys::UrlSearchParams::new_with_str(&search)
-        && let Some(agent) = params.get("agent")
-    {
-        return validate_agent_url(&agent);
-    }
-    let protocol = location.protocol().unwrap_or_default();
-    let host = location.host().unwrap_or_default();
-    match protocol.as_str() {
-        "http:" if !host.is_empty() => Ok(format!("ws://{host}/ws")),
-        "https:" if !host.is_empty() => Ok(format!("wss://{host}/ws")),
-        _ => Ok(DEFAULT_AGENT_URL.to_string()),
+    let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
+    let get = |name: &str| params.as_ref().and_then(|p| p.get(name));
+    let base = if let Some(agent) = get("agent") {
+        validate_agent_url(&agent)?
+    } else {
+        let protocol = location.protocol().unwrap_or_default();
+        let host = location.host().unwrap_or_default();
+        match protocol.as_str() {
+            "http:" if !host.is_empty() => format!("ws://{host}/ws"),
+            "https:" if !host.is_empty() => format!("wss://{host}/ws"),
+            _ => DEFAULT_AGENT_URL.to_string(),
+        }
+    };
+    match get("token") {
+        Some(token) => Ok(with_token(&base, &validate_token(&token)?)),
+        None => Ok(base),
     }
 }

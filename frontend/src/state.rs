@@ -250,6 +250,22 @@ pub fn validate_agent_url(url: &str) -> Result<String, String> {
     Ok(url.to_string())
 }
 
+/// Checks an access token from the page's address (`?token=`): the agent makes 32 hex digits.
+pub fn validate_token(token: &str) -> Result<String, String> {
+    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            "the access token in the address is malformed; use the URL the agent printed".into(),
+        );
+    }
+    Ok(token.to_string())
+}
+
+/// `url` with `token` added as a query parameter.
+pub fn with_token(url: &str, token: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}token={token}")
+}
+
 #[cfg(test)]
 mod tests {
     use coreplay_shared::{PROTOCOL_VERSION, topology::TopologySource};
@@ -352,6 +368,19 @@ mod tests {
             [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]
         );
         assert_eq!(backoff_ms(u32::MAX), BACKOFF_MAX_MS);
+    }
+
+    #[test]
+    fn tokens_are_validated_and_carried() {
+        assert_eq!(validate_token("00ff"), Ok("00ff".into()));
+        for bad in ["", "xyz", "a b", "<script>", &"a".repeat(200)] {
+            assert!(validate_token(bad).is_err(), "{bad}");
+        }
+        assert_eq!(with_token("ws://h:1/ws", "ab"), "ws://h:1/ws?token=ab");
+        assert_eq!(
+            with_token("ws://h:1/ws?x=1", "ab"),
+            "ws://h:1/ws?x=1&token=ab"
+        );
     }
 
     #[test]

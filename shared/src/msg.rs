@@ -150,6 +150,8 @@ pub enum ErrorCode {
     CannotRun,
     /// The run could not start.
     RunFailed,
+    /// The client sent more messages per second than allowed.
+    RateLimited,
 }
 
 /// Why a message could not be decoded.

@@ -93,6 +93,11 @@ impl ClientQueue {
         }
     }
 
+    fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.notify.notify_one();
+    }
+
     /// Events dropped for this client and not yet reported.
     pub fn pending_dropped(&self) -> u64 {
         lock(&self.queue).dropped
@@ -116,6 +121,7 @@ pub struct Hub {
     exe: PathBuf,
     cap: Duration,
     fidelity: Fidelity,
+    closing: AtomicBool,
 }
 
 /// Why a run request was refused.
@@ -133,7 +139,32 @@ impl Hub {
             exe,
             cap,
             fidelity,
+            closing: AtomicBool::new(false),
         }
+    }
+
+    /// Stops the run, if any, and ends every session (their queues close), for shutdown.
+    pub fn shutdown(&self) {
+        self.closing.store(true, Ordering::Relaxed);
+        if let Some(active) = lock(&self.active).as_ref() {
+            active.cancel.store(true, Ordering::Relaxed);
+        }
+        for (_, q) in lock(&self.clients).iter() {
+            q.close();
+        }
+    }
+
+    /// Waits until no run is in progress (its threads and children are gone), at most
+    /// `timeout`; returns whether it got there.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.busy() {
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
     }
 
     /// How runs record events.
@@ -145,6 +176,9 @@ impl Hub {
     pub fn join(&self) -> (u64, Arc<ClientQueue>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = Arc::new(ClientQueue::default());
+        if self.closing.load(Ordering::Relaxed) {
+            queue.close();
+        }
         lock(&self.clients).push((id, Arc::clone(&queue)));
         (id, queue)
     }

@@ -5,6 +5,7 @@
 //! future resolves.
 
 mod assets;
+pub mod guard;
 pub mod hub;
 mod ws;
 
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub fidelity: Fidelity,
     /// Why runs are not exact, when they are not.
     pub fidelity_note: Option<String>,
+    /// Who may connect.
+    pub access: guard::Access,
 }
 
 /// Shared state of the handlers.
@@ -40,6 +43,8 @@ pub(crate) struct AppState {
     pub(crate) can_run: bool,
     pub(crate) hub: Arc<hub::Hub>,
     pub(crate) fidelity_note: Option<String>,
+    pub(crate) access: guard::Access,
+    pub(crate) local_addr: SocketAddr,
 }
 
 /// Failures to start or run the server.
@@ -84,6 +89,9 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
             ServerError::Bind { addr, source }
         }
     })?;
+    let local_addr = listener
+        .local_addr()
+        .map_err(|source| ServerError::Bind { addr, source })?;
     Ok(BoundServer {
         listener,
         state: Arc::new(AppState {
@@ -95,6 +103,8 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
                 config.fidelity,
             )),
             fidelity_note: config.fidelity_note,
+            access: config.access,
+            local_addr,
             topology: config.topology,
         }),
     })
@@ -116,10 +126,25 @@ impl BoundServer {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), ServerError> {
-        axum::serve(self.listener, router(self.state))
+        let hub = Arc::clone(&self.state.hub);
+        let closing = Arc::clone(&hub);
+        let shutdown = async move {
+            shutdown.await;
+            // Sessions end once their queues close; the run is cancelled.
+            closing.shutdown();
+        };
+        let served = axum::serve(self.listener, router(self.state))
             .with_graceful_shutdown(shutdown)
             .await
-            .map_err(ServerError::Serve)
+            .map_err(ServerError::Serve);
+        // Threads and child processes of a cancelled run end within milliseconds.
+        let idle = tokio::task::spawn_blocking(move || hub.wait_idle(Duration::from_secs(5)))
+            .await
+            .unwrap_or(false);
+        if !idle {
+            tracing::warn!("the run did not stop within 5 s of shutdown");
+        }
+        served
     }
 }
 
@@ -128,6 +153,10 @@ fn router(state: Arc<AppState>) -> Router {
         .route("/ws", get(ws::upgrade))
         .route("/api/topology", get(topology))
         .fallback(get(assets::serve))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard::guard,
+        ))
         .with_state(state)
 }
 

@@ -32,6 +32,46 @@ pub(super) async fn upgrade(ws: WebSocketUpgrade, State(state): State<Arc<AppSta
         .on_upgrade(move |socket| session(socket, state))
 }
 
+/// Messages a client may send per second on average…
+const RATE_PER_SEC: f64 = 20.0;
+/// …and in a burst.
+const RATE_BURST: f64 = 40.0;
+/// Messages over the limit after which the connection is closed.
+const RATE_STRIKES: u32 = 200;
+
+/// A token bucket: the per-client message rate limit.
+#[derive(Debug)]
+struct RateLimit {
+    tokens: f64,
+    last: std::time::Instant,
+    strikes: u32,
+}
+
+impl RateLimit {
+    fn new() -> RateLimit {
+        RateLimit {
+            tokens: RATE_BURST,
+            last: std::time::Instant::now(),
+            strikes: 0,
+        }
+    }
+
+    /// Whether one more message is allowed now.
+    fn allow(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let refill = now.duration_since(self.last).as_secs_f64() * RATE_PER_SEC;
+        self.tokens = (self.tokens + refill).min(RATE_BURST);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            self.strikes += 1;
+            false
+        }
+    }
+}
+
 /// Leaves the hub when the session ends, however it ends.
 struct Membership<'a> {
     hub: &'a Hub,
@@ -64,6 +104,7 @@ async fn session(mut socket: WebSocket, state: Arc<AppState>) {
         hub: &state.hub,
         id,
     };
+    let mut rate = RateLimit::new();
     loop {
         tokio::select! {
             outgoing = queue.next() => {
@@ -73,6 +114,21 @@ async fn session(mut socket: WebSocket, state: Arc<AppState>) {
                 }
             }
             frame = socket.recv() => {
+                let counted = matches!(frame, Some(Ok(Message::Text(_) | Message::Binary(_))));
+                if counted && !rate.allow() {
+                    if rate.strikes > RATE_STRIKES {
+                        tracing::warn!("closing a client that ignored the rate limit");
+                        break;
+                    }
+                    let limited = ServerMsg::error(
+                        ErrorCode::RateLimited,
+                        format!("rate limit: at most {RATE_PER_SEC} messages per second (bursts of {RATE_BURST}); this one was ignored"),
+                    );
+                    if send(&mut socket, &limited.to_json()).await.is_err() {
+                        break;
+                    }
+                    continue;
+                }
                 let reply = match frame {
                     Some(Ok(Message::Text(text))) => match decode_client(text.as_str()) {
                         Ok(msg) => handle(&state, id, msg),

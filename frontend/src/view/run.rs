@@ -8,6 +8,7 @@ use std::{collections::HashMap, rc::Rc};
 
 use coreplay_shared::{
     ClientMsg,
+    event::Fidelity,
     scenario::{self, ParamName, Params, ScenarioId, ScenarioInfo},
 };
 use web_sys::{HtmlInputElement, HtmlSelectElement};
@@ -30,6 +31,10 @@ pub struct RunProps {
     pub run: Option<RunView>,
     /// Sends a message to the agent.
     pub send: Callback<ClientMsg>,
+    /// How runs record events on this agent.
+    pub fidelity: Fidelity,
+    /// Why runs are not exact, when they are not.
+    pub fidelity_note: Option<String>,
 }
 
 /// The run controls.
@@ -107,7 +112,14 @@ pub fn run_panel(props: &RunProps) -> Html {
     html! {
         <section class="run-panel" aria-label="Scenario lab">
             <h2>{ "Run a scenario" }</h2>
-            <p class="caption">{ "Real workloads on this machine; every thread times itself, and the kernel's own switch counts are read alongside." }</p>
+            <p class="caption" data-testid="fidelity">
+                { "Real workloads on this machine. " }
+                { match props.fidelity {
+                    Fidelity::Exact => "Fidelity: exact — context switches come from the kernel's own switch records (perf_event_open).".to_string(),
+                    other => format!("Fidelity: {other} — every thread times itself around ~50 µs chunks of work and reads the kernel's switch counters."),
+                } }
+                if let Some(note) = &props.fidelity_note { <span class="help">{ format!(" {note}") }</span> }
+            </p>
             <div class="controls">
                 <label>{ "Scenario " }
                     <select onchange={on_pick} data-testid="scenario" disabled={running}>
