@@ -31,7 +31,7 @@ use crate::{
 /// How often the collector hands a batch on, ms.
 pub const TICK_MS: u64 = 25;
 /// Most events kept per run; beyond, events are dropped and counted.
-pub const MAX_EVENTS: usize = 20_000_000;
+pub const MAX_EVENTS: usize = 4_000_000;
 /// Default hard cap on a run's duration, seconds.
 pub const DEFAULT_CAP_SECS: u32 = 120;
 

@@ -25,8 +25,10 @@ use tokio::sync::Notify;
 
 use crate::run::{self, RunSpec};
 
-/// Event batches a client may have waiting before further ones are dropped for it.
+/// Event batches a client may have waiting before further ones are dropped for it…
 pub const MAX_QUEUED_BATCHES: usize = 64;
+/// …and bytes of them (a busy tick can carry tens of thousands of events).
+pub const MAX_QUEUED_BYTES: usize = 8 << 20;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -36,7 +38,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Queue {
     items: VecDeque<Arc<str>>,
     batches: usize,
+    bytes: usize,
     dropped: u64,
+    /// The run whose events were dropped last (the report names it).
+    dropped_run: u64,
     closed: bool,
 }
 
@@ -49,14 +54,25 @@ pub struct ClientQueue {
 
 impl ClientQueue {
     fn push_control(&self, text: Arc<str>) {
-        lock(&self.queue).items.push_back(text);
+        let mut q = lock(&self.queue);
+        // Drops are reported with the next batch; if none comes (the run ended), an empty
+        // batch carries the count, so the client always learns what it missed.
+        if q.dropped > 0 {
+            let (run, dropped) = (q.dropped_run, std::mem::take(&mut q.dropped));
+            q.items.push_back(Arc::from(format!(
+                r#"{{"type":"events","data":{{"run":{run},"events":[],"dropped":{dropped}}}}}"#
+            )));
+        }
+        q.items.push_back(text);
+        drop(q);
         self.notify.notify_one();
     }
 
     fn push_batch(&self, run: u64, events_json: &str, shared: &Arc<str>, count: u64) {
         let mut q = lock(&self.queue);
-        if q.batches >= MAX_QUEUED_BATCHES {
+        if q.batches >= MAX_QUEUED_BATCHES || q.bytes + shared.len() > MAX_QUEUED_BYTES {
             q.dropped += count;
+            q.dropped_run = run;
             return;
         }
         let text = if q.dropped == 0 {
@@ -67,6 +83,7 @@ impl ClientQueue {
                 r#"{{"type":"events","data":{{"run":{run},"events":{events_json},"dropped":{dropped}}}}}"#
             ))
         };
+        q.bytes += text.len();
         q.items.push_back(text);
         q.batches += 1;
         drop(q);
@@ -82,6 +99,7 @@ impl ClientQueue {
                 if let Some(item) = q.items.pop_front() {
                     if item.starts_with(r#"{"type":"events""#) {
                         q.batches = q.batches.saturating_sub(1);
+                        q.bytes = q.bytes.saturating_sub(item.len());
                     }
                     return Some(item);
                 }

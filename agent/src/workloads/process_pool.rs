@@ -166,8 +166,10 @@ fn run_pool(ctx: &Ctx, processes: u32, work: u32) -> Result<PoolRun, WorkloadErr
     // Wait for every worker; on cancel, kill them all.
     let mut notes = Vec::new();
     let mut pending = children;
+    let mut broken = false;
     while !pending.is_empty() {
-        if rec.cancelled() {
+        // Like Python's BrokenProcessPool: one worker dying ends the pool.
+        if rec.cancelled() || broken {
             for (_, c) in &mut pending {
                 let _ = c.kill();
             }
@@ -182,7 +184,18 @@ fn run_pool(ctx: &Ctx, processes: u32, work: u32) -> Result<PoolRun, WorkloadErr
                         (None, None) => ProcessEnd::Exited { code: -1 },
                     };
                     if !rec.cancelled() && end != (ProcessEnd::Exited { code: 0 }) {
-                        notes.push(format!("worker process {pid} ended abnormally: {end:?}"));
+                        let how = match end {
+                            ProcessEnd::Signaled { signal } => {
+                                format!("was killed by signal {signal}")
+                            }
+                            ProcessEnd::Exited { code } => format!("exited with status {code}"),
+                        };
+                        if !broken {
+                            notes.push(format!(
+                                "worker process {pid} ended abnormally: it {how}; the pool was stopped"
+                            ));
+                        }
+                        broken = true;
                     }
                     rec.emit(Event::ProcessExit {
                         pid,
@@ -241,6 +254,10 @@ pub fn run(ctx: &Ctx) -> Result<Output, WorkloadError> {
     } = run_pool(ctx, processes, work)?;
     if ctx.rec.cancelled() {
         return Ok(Output::stopped(wall));
+    }
+    // A worker that crashed or was killed fails the run, saying which and how.
+    if let Some(abnormal) = notes.iter().find(|n| n.contains("ended abnormally")) {
+        return Err(WorkloadError::Peer(abnormal.clone()));
     }
     let base_wall = run_pool(&ctx.untraced(), 1, work)?.wall_ns;
     let mut primes = 0;

@@ -49,6 +49,18 @@ impl Agent {
         self.child.id()
     }
 
+    /// Waits for the agent to exit by itself; its exit code, or `None` on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = std::time::Instant::now() + timeout;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
     /// The agent's WebSocket URL.
     pub fn ws_url(&self) -> String {
         format!("ws://{}/ws", self.addr)
