@@ -257,7 +257,14 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
     .await;
     let late_agent = {
         let mut child = Command::new(common::BIN)
-            .args(["serve", "--listen", &late.to_string()])
+            // The page comes from the first agent, so this one must accept its origin.
+            .args([
+                "serve",
+                "--listen",
+                &late.to_string(),
+                "--allow-origin",
+                &format!("http://{}", agent.addr),
+            ])
             .stdout(Stdio::null())
             .spawn()
             .expect("late agent starts");
