@@ -1,6 +1,5 @@
 //! Text and file output of runs: the summary table, the catalog listing, and the recorded
-//! events as a JSON Lines file (a provisional format until the record/replay work settles one:
-//! a header line, then lines of up to 10 000 events, then the summary line).
+//! events as a trace file (format and reader: [`coreplay_shared::trace_file`]).
 
 use std::{
     fmt::Write as _,
@@ -10,15 +9,13 @@ use std::{
 };
 
 use coreplay_shared::{
-    PROTOCOL_VERSION, Topology,
+    Topology,
     event::Event,
     scenario::ScenarioInfo,
     summary::{Outcome, Summary},
+    trace_file,
 };
 use serde::Serialize;
-
-/// Format name in the header line.
-pub const TRACE_FORMAT: &str = "coreplay-trace-jsonl";
 
 fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
@@ -150,15 +147,6 @@ pub fn catalog_text(catalog: &[ScenarioInfo]) -> String {
 }
 
 #[derive(Serialize)]
-struct Header<'a> {
-    format: &'static str,
-    protocol_version: u32,
-    agent_version: &'static str,
-    topology: &'a Topology,
-    summary_follows: bool,
-}
-
-#[derive(Serialize)]
 struct EventsLine<'a> {
     events: &'a [Event],
 }
@@ -176,14 +164,7 @@ pub fn write_trace(
     events: &[Event],
 ) -> io::Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
-    let header = Header {
-        format: TRACE_FORMAT,
-        protocol_version: PROTOCOL_VERSION,
-        agent_version: env!("CARGO_PKG_VERSION"),
-        topology,
-        summary_follows: true,
-    };
-    serde_json::to_writer(&mut out, &header)?;
+    out.write_all(trace_file::header_line(env!("CARGO_PKG_VERSION"), topology).as_bytes())?;
     out.write_all(b"\n")?;
     for chunk in events.chunks(10_000) {
         serde_json::to_writer(&mut out, &EventsLine { events: chunk })?;

@@ -47,22 +47,14 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
         serde_json::from_slice(&out.stdout).expect("--json prints JSON");
     let text = std::fs::read_to_string(&file).expect("trace written");
     let _ = std::fs::remove_dir_all(&dir);
-    let mut lines = text.lines();
-    let header: serde_json::Value =
-        serde_json::from_str(lines.next().expect("header")).expect("header JSON");
-    let topology: Topology = serde_json::from_value(header["topology"].clone()).expect("topology");
-    let mut events = Vec::new();
-    let mut summary = None;
-    for line in lines {
-        let mut v: serde_json::Value = serde_json::from_str(line).expect("line JSON");
-        if let Some(e) = v.get_mut("events") {
-            let batch: Vec<Event> = serde_json::from_value(e.take()).expect("events");
-            events.extend(batch);
-        } else if let Some(s) = v.get_mut("summary") {
-            summary = Some(serde_json::from_value::<Summary>(s.take()).expect("summary"));
-        }
-    }
-    let summary = summary.expect("summary line");
+    // Read back through the validating reader: the write → read round trip.
+    let trace = coreplay_shared::trace_file::read(&text).expect("the trace reads back");
+    let (topology, events, summary) = (trace.header.topology, trace.events, trace.summary);
+    assert_eq!(
+        serde_json::to_value(&summary).expect("summary JSON"),
+        json_summary,
+        "file and --json agree"
+    );
     assert_eq!(summary.outcome, Outcome::Completed, "{:?}", summary.notes);
     let t = Trace {
         topology,

@@ -8,12 +8,14 @@
 //! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
 //! - [`scenario`]: the catalog of workloads, their parameters and validation.
 //! - [`event`]: what is recorded during a run; [`summary`]: the figures of a finished run.
+//! - [`trace_file`]: the recorded-run file and its validating reader.
 
 pub mod event;
 pub mod msg;
 pub mod scenario;
 pub mod summary;
 pub mod topology;
+pub mod trace_file;
 
 pub use msg::{
     ClientMsg, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client,

@@ -4,7 +4,10 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use coreplay_shared::{decode_client, decode_server};
+use coreplay_shared::{
+    decode_client, decode_server,
+    trace_file::{self, TraceError},
+};
 use proptest::prelude::*;
 
 static EXECUTIONS: AtomicU64 = AtomicU64::new(0);
@@ -55,6 +58,14 @@ fn mutate(seed: &[u8], ops: &[(usize, u8, u8)]) -> Vec<u8> {
     v
 }
 
+fn trace_seed() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/corpus-trace/io-sequential.jsonl"
+    ))
+    .expect("trace corpus")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 3_000, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -69,6 +80,36 @@ proptest! {
     fn random_text_never_panics(text in ".{0,256}") {
         decode_both(text.as_bytes());
     }
+
+    #[test]
+    fn mutated_trace_files_never_panic(ops in mutations()) {
+        EXECUTIONS.fetch_add(1, Ordering::Relaxed);
+        let input = mutate(trace_seed().as_bytes(), &ops);
+        let _ = trace_file::read(&String::from_utf8_lossy(&input));
+    }
+}
+
+#[test]
+fn trace_files_read_back_and_damage_is_reported() {
+    let text = trace_seed();
+    let trace = trace_file::read(&text).expect("the corpus trace reads");
+    assert!(!trace.events.is_empty());
+    // Cut anywhere before the summary: truncated, with the events read so far.
+    let cut = text.rfind("{\"summary\"").expect("summary line");
+    assert!(matches!(
+        trace_file::read(&text[..cut]),
+        Err(TraceError::Truncated { .. })
+    ));
+    assert!(matches!(
+        trace_file::read(&text[..cut + 20]),
+        Err(TraceError::Truncated { .. })
+    ));
+    // A damaged line in the middle is named by number.
+    let damaged = text.replacen("{\"events\":[", "{\"events\":[garbage", 1);
+    assert!(matches!(
+        trace_file::read(&damaged),
+        Err(TraceError::BadLine { line: 2, .. })
+    ));
 }
 
 #[test]
