@@ -9,11 +9,7 @@ use std::{
 };
 
 use coreplay_shared::{
-    Topology,
-    event::Event,
-    scenario::ScenarioInfo,
-    summary::{Outcome, Summary},
-    trace_file,
+    Topology, event::Event, scenario::ScenarioInfo, summary::Summary, trace_file,
 };
 use serde::Serialize;
 
@@ -30,15 +26,7 @@ pub fn summary_table(s: &Summary) -> String {
         "parameters",
         serde_json::to_string(&s.params).unwrap_or_default(),
     );
-    row(
-        "outcome",
-        match &s.outcome {
-            Outcome::Completed => "completed".into(),
-            Outcome::Stopped => "stopped".into(),
-            Outcome::TimedOut { cap_secs } => format!("timed out after {cap_secs} s"),
-            Outcome::Failed { message } => format!("failed: {message}"),
-        },
-    );
+    row("outcome", s.outcome.to_string());
     row("wall time", ms(s.wall_ns));
     row("CPU time (all threads)", ms(s.cpu_ns));
     if let Some(b) = &s.baseline {

@@ -10,7 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Agent, BIN};
+use common::{Agent, BIN, children_of, task_count};
 use coreplay_shared::{ErrorCode, ServerMsg, decode_server, summary::Outcome};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{
@@ -186,27 +186,6 @@ async fn floods_are_rate_limited_and_the_client_stays_served() {
         .await
         .expect("send");
     assert_eq!(next_msg(&mut ws).await, ServerMsg::Pong { id: 7 });
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(pid)
-            })
-        })
-        .collect()
-}
-
-fn task_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.count())
-        .unwrap_or(0)
 }
 
 #[tokio::test]

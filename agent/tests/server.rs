@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::Agent;
+use common::{Agent, children_of, task_count};
 use coreplay_shared::{ErrorCode, PROTOCOL_VERSION, ServerMsg, Topology, decode_server};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
@@ -276,28 +276,6 @@ async fn synthetic_topologies_cannot_run() {
             ..
         }
     ));
-}
-
-fn task_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/task"))
-        .map(|d| d.count())
-        .unwrap_or(0)
-}
-
-fn children_of(pid: u32) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|stat| {
-                // Field 4 (ppid) follows the parenthesised command name.
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(pid)
-            })
-        })
-        .collect()
 }
 
 #[tokio::test]

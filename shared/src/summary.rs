@@ -27,6 +27,17 @@ pub enum Outcome {
     },
 }
 
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Completed => f.write_str("completed"),
+            Outcome::Stopped => f.write_str("stopped"),
+            Outcome::TimedOut { cap_secs } => write!(f, "timed out after {cap_secs} s"),
+            Outcome::Failed { message } => write!(f, "failed: {message}"),
+        }
+    }
+}
+
 /// The figures of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {

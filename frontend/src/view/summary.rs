@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use coreplay_shared::summary::{Outcome, Summary};
+use coreplay_shared::summary::Summary;
 use yew::prelude::*;
 
 /// Threads listed before the table is cut (the rest are counted).
@@ -28,15 +28,7 @@ fn mib(bytes: u64) -> String {
 pub fn summary_view(props: &SummaryProps) -> Html {
     let s = &props.summary;
     let mut rows: Vec<(&str, String)> = vec![
-        (
-            "outcome",
-            match &s.outcome {
-                Outcome::Completed => "completed".into(),
-                Outcome::Stopped => "stopped".into(),
-                Outcome::TimedOut { cap_secs } => format!("timed out after {cap_secs} s"),
-                Outcome::Failed { message } => format!("failed: {message}"),
-            },
-        ),
+        ("outcome", s.outcome.to_string()),
         ("wall time", ms(s.wall_ns)),
         ("CPU time, all threads", ms(s.cpu_ns)),
     ];
