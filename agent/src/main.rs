@@ -80,6 +80,9 @@ struct RunArgs {
     /// Work units (about 50 µs of one core each).
     #[arg(long)]
     work: Option<u32>,
+    /// How long the blocking task computes without awaiting, ms (event-loop-blocked).
+    #[arg(long)]
+    block_ms: Option<u32>,
     /// Write the recorded events and summary to FILE (JSON Lines).
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -263,6 +266,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         latency_ms: args.latency_ms,
         switch_interval_ms: args.switch_interval_ms,
         work: args.work,
+        block_ms: args.block_ms,
     };
     let params = scenario::resolve(id, &given, pus)
         .map_err(|e| Failure::BadInput(format!("--{}: {e}", e.field().replace('_', "-"))))?;

@@ -3,12 +3,12 @@
 //! Switch counts are the kernel's, as read by each thread at its end; the stand-in server's
 //! threads are listed but not counted in the totals, which describe the scenario's own work.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use coreplay_shared::{
     event::{Event, Fidelity, LockOp, OffReason, Role},
     scenario::ScenarioId,
-    summary::{LatencyStats, Outcome, Summary, ThreadSummary},
+    summary::{LatencyStats, Outcome, Summary, TaskTotals, ThreadSummary},
 };
 
 use crate::{run::RunSpec, workloads::Output};
@@ -101,6 +101,7 @@ pub fn summarize(
             _ => {}
         }
     }
+    let tasks = task_totals(events);
     let counted = || threads.values().filter(|t| t.role != Role::Server);
     let sum = |f: fn(&ThreadSummary) -> u64| counted().map(f).sum::<u64>();
     let lock_scenario = matches!(spec.scenario, ScenarioId::Gil | ScenarioId::ProcessPool);
@@ -132,6 +133,72 @@ pub fn summarize(
         requests: LatencyStats::from_latencies(output.latencies),
         result: output.result,
         notes: output.notes,
+        variants: output.variants,
+        tasks,
         outcome,
     }
+}
+
+/// Per-task totals from the event-loop events: busy (polled), scheduled (woken, waiting to be
+/// polled), idle (parked on I/O or a timer); `None` when the run had no traced tasks.
+fn task_totals(events: &[Event]) -> Option<TaskTotals> {
+    #[derive(Default)]
+    struct Task {
+        queued_since: Option<u64>,
+        idle_since: Option<u64>,
+    }
+    let mut tasks: HashMap<u32, Task> = HashMap::new();
+    let mut t = TaskTotals {
+        tasks: 0,
+        polls: 0,
+        wakes: 0,
+        busy_ns: 0,
+        scheduled_ns: 0,
+        idle_ns: 0,
+        longest_poll_ns: 0,
+        max_ready: 0,
+    };
+    for e in events {
+        match e {
+            Event::TaskSpawn { task, at, .. } => {
+                t.tasks += 1;
+                tasks.insert(
+                    *task,
+                    Task {
+                        queued_since: Some(*at),
+                        idle_since: None,
+                    },
+                );
+            }
+            Event::Wake { task, at, .. } => {
+                t.wakes += 1;
+                let s = tasks.entry(*task).or_default();
+                if let Some(idle) = s.idle_since.take() {
+                    t.idle_ns += at.saturating_sub(idle);
+                }
+                s.queued_since.get_or_insert(*at);
+            }
+            Event::Poll {
+                task,
+                start,
+                end,
+                ready,
+                ..
+            } => {
+                t.polls += 1;
+                t.busy_ns += end.saturating_sub(*start);
+                t.longest_poll_ns = t.longest_poll_ns.max(end.saturating_sub(*start));
+                let s = tasks.entry(*task).or_default();
+                if let Some(q) = s.queued_since.take() {
+                    t.scheduled_ns += start.saturating_sub(q);
+                }
+                if !ready {
+                    s.idle_since = Some(*end);
+                }
+            }
+            Event::QueueDepth { ready, .. } => t.max_ready = t.max_ready.max(*ready),
+            _ => {}
+        }
+    }
+    (t.tasks > 0).then_some(t)
 }

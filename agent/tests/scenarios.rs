@@ -414,3 +414,186 @@ fn bad_run_arguments_are_clear_errors() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+/// The event-loop properties every loop run must have.
+fn check_event_loop(t: &Trace) {
+    use coreplay_shared::event::Event as E;
+    let loop_tids: BTreeSet<u32> = roles(t)
+        .into_iter()
+        .filter(|(_, (role, _))| *role == Role::EventLoop)
+        .map(|(tid, _)| tid)
+        .collect();
+    // Each task's lifecycle: spawn → (poll → pending → wake)* → poll → ready.
+    #[derive(PartialEq, Debug, Clone, Copy)]
+    enum S {
+        Ready,
+        Parked,
+        Done,
+    }
+    let mut tasks: HashMap<u32, S> = HashMap::new();
+    let mut polls_by_tid: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
+    for e in &t.events {
+        match e {
+            E::TaskSpawn { task, .. } => assert!(
+                tasks.insert(*task, S::Ready).is_none(),
+                "task {task} spawned twice"
+            ),
+            E::Wake { task, .. } => {
+                let s = tasks.get_mut(task).expect("wake of a spawned task");
+                assert_ne!(*s, S::Done, "task {task} woken after it finished");
+                *s = S::Ready;
+            }
+            E::Poll {
+                task,
+                tid,
+                start,
+                end,
+                ready,
+                ..
+            } => {
+                let s = tasks.get_mut(task).expect("poll of a spawned task");
+                assert_eq!(*s, S::Ready, "task {task} polled without being woken");
+                *s = if *ready { S::Done } else { S::Parked };
+                assert!(
+                    loop_tids.contains(tid),
+                    "poll on a thread that is not the loop"
+                );
+                polls_by_tid.entry(*tid).or_default().push((*start, *end));
+            }
+            _ => {}
+        }
+    }
+    // Wakes during a task's own poll are recorded before the poll's end is: the state machine
+    // above sees them as a wake of a Ready task, which is allowed.
+    assert!(tasks.values().all(|s| *s == S::Done), "every task finished");
+    for (tid, polls) in &polls_by_tid {
+        for w in polls.windows(2) {
+            assert!(
+                w[0].1 <= w[1].0,
+                "polls overlap on loop thread {tid}: {w:?}"
+            );
+        }
+    }
+    // The recorded queue depth equals the woken-but-not-yet-polled tasks rebuilt from events.
+    let mut ordered: Vec<(u64, u8, &E)> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            E::TaskSpawn { at, .. } | E::Wake { at, .. } => Some((*at, 0, e)),
+            E::Poll { start, .. } => Some((*start, 0, e)),
+            E::QueueDepth { at, .. } => Some((*at, 1, e)),
+            _ => None,
+        })
+        .collect();
+    ordered.sort_by_key(|(t, p, _)| (*t, *p));
+    let mut ready: BTreeSet<u32> = BTreeSet::new();
+    let mut checked = 0;
+    for (_, _, e) in ordered {
+        match e {
+            E::TaskSpawn { task, .. } | E::Wake { task, .. } => {
+                ready.insert(*task);
+            }
+            E::Poll { task, .. } => {
+                ready.remove(task);
+            }
+            E::QueueDepth { ready: depth, .. } => {
+                assert_eq!(
+                    *depth as usize,
+                    ready.len(),
+                    "queue depth disagrees with the events"
+                );
+                checked += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(checked > 0);
+    let totals = t.summary.tasks.clone().expect("task totals");
+    assert_eq!(totals.tasks as usize, tasks.len());
+}
+
+#[test]
+fn io_async_tasks_have_valid_lifecycles_and_queues() {
+    let t = run("io-async", &["--requests", "100", "--latency-ms", "10"]);
+    check_event_loop(&t);
+    assert!(
+        t.events
+            .iter()
+            .any(|e| matches!(e, Event::LoopWait { woken, .. } if *woken > 0)),
+        "the selector woke tasks"
+    );
+    assert!(t.events.iter().any(|e| matches!(
+        e,
+        Event::Wake {
+            by: coreplay_shared::event::WakeBy::Io,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn a_blocking_task_stalls_the_loop() {
+    let t = run(
+        "event-loop-blocked",
+        &["--requests", "50", "--latency-ms", "10", "--block-ms", "40"],
+    );
+    check_event_loop(&t);
+    let labels: HashMap<u32, String> = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::TaskSpawn { task, label, .. } => Some((*task, label.clone())),
+            _ => None,
+        })
+        .collect();
+    // The blocker's long poll: no other task is polled while it runs (checked above as no
+    // overlap on the loop thread), and it is the longest.
+    let (blocker_poll, blocker_tid) = t
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Poll {
+                task,
+                start,
+                end,
+                tid,
+                ..
+            } if labels.get(task).is_some_and(|l| l == "blocker") => Some(((*start, *end), *tid)),
+            _ => None,
+        })
+        .max_by_key(|((s, e), _)| e - s)
+        .expect("the blocker was polled");
+    assert!(
+        blocker_poll.1 - blocker_poll.0 >= 40_000_000,
+        "{blocker_poll:?}"
+    );
+    let others_inside = t.events.iter().any(|e| matches!(e, Event::Poll { start, tid, .. } if *tid == blocker_tid && *start > blocker_poll.0 && *start < blocker_poll.1));
+    assert!(!others_inside, "a task was polled while the blocker ran");
+    let [clean, blocked] = &t.summary.variants[..] else {
+        panic!("two variants")
+    };
+    let (c, b) = (
+        clean.requests.clone().expect("latencies"),
+        blocked.requests.clone().expect("latencies"),
+    );
+    assert!(
+        b.p50_ns > c.p50_ns + 20_000_000,
+        "latency jumps by the block: {c:?} → {b:?}"
+    );
+}
+
+#[test]
+fn async_vs_threads_compares_the_two() {
+    let t = run(
+        "async-vs-threads",
+        &["--requests", "100", "--threads", "10", "--latency-ms", "10"],
+    );
+    check_event_loop(&t);
+    let [on_loop, on_threads] = &t.summary.variants[..] else {
+        panic!("two variants")
+    };
+    assert_eq!(on_loop.threads, 1);
+    assert_eq!(on_threads.threads, 10);
+    assert_eq!(on_loop.requests.as_ref().map(|r| r.count), Some(100));
+    assert_eq!(on_threads.requests.as_ref().map(|r| r.count), Some(100));
+}

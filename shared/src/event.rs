@@ -58,6 +58,33 @@ pub enum LockOp {
     Release,
 }
 
+/// What a task waits for when it is parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitKind {
+    /// A socket's readiness.
+    Io,
+    /// A timer.
+    Timer,
+}
+
+/// Who woke a task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WakeBy {
+    /// The selector reported its socket ready.
+    Io,
+    /// Its timer fired.
+    Timer,
+    /// Another task (or itself, yielding).
+    Task {
+        /// The waking task's id.
+        task: u32,
+    },
+    /// Something else (another thread).
+    Other,
+}
+
 /// How a process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -202,6 +229,70 @@ pub enum Event {
         /// End (ns).
         end: Ns,
     },
+    /// An event-loop task was spawned.
+    TaskSpawn {
+        /// Task id, unique in the run.
+        task: u32,
+        /// When (ns).
+        at: Ns,
+        /// What it is, e.g. `req-17` or `ticker`.
+        label: String,
+        /// What it waits for when it is not running.
+        waits_on: WaitKind,
+    },
+    /// The loop polled a task once.
+    Poll {
+        /// Task id.
+        task: u32,
+        /// Run-wide id of the loop's OS thread.
+        tid: u32,
+        /// OS index of the CPU the poll ran on.
+        cpu: u32,
+        /// Start (ns).
+        start: Ns,
+        /// End (ns).
+        end: Ns,
+        /// The task finished in this poll (its future resolved); else it is pending.
+        ready: bool,
+    },
+    /// A task was woken: it joins the ready queue.
+    Wake {
+        /// Task id.
+        task: u32,
+        /// When (ns).
+        at: Ns,
+        /// Who woke it.
+        by: WakeBy,
+    },
+    /// A task ended without finishing (the loop was stopped).
+    TaskCancelled {
+        /// Task id.
+        task: u32,
+        /// When (ns).
+        at: Ns,
+    },
+    /// The loop blocked in the selector (epoll) waiting for readiness.
+    LoopWait {
+        /// Run-wide id of the loop's OS thread.
+        tid: u32,
+        /// Start (ns).
+        start: Ns,
+        /// End (ns).
+        end: Ns,
+        /// Tasks the readiness events and timers it returned woke.
+        woken: u32,
+    },
+    /// The loop's queues changed.
+    QueueDepth {
+        /// When (ns).
+        at: Ns,
+        /// Woken tasks waiting to be polled.
+        ready: u32,
+        /// Tasks parked waiting for I/O.
+        io: u32,
+        /// Tasks parked waiting for a timer.
+        timers: u32,
+    },
     /// One request to the loopback server, from send to answer.
     Request {
         /// Run-wide thread id of the thread that issued it.
@@ -226,10 +317,16 @@ impl Event {
             | Event::ThreadEnd { at, .. }
             | Event::Switch { at, .. }
             | Event::Migrate { at, .. }
-            | Event::Lock { at, .. } => *at,
+            | Event::Lock { at, .. }
+            | Event::TaskSpawn { at, .. }
+            | Event::Wake { at, .. }
+            | Event::TaskCancelled { at, .. }
+            | Event::QueueDepth { at, .. } => *at,
             Event::OnCpu { start, .. }
             | Event::OffCpu { start, .. }
             | Event::Compute { start, .. }
+            | Event::Poll { start, .. }
+            | Event::LoopWait { start, .. }
             | Event::Request { start, .. } => *start,
         }
     }
@@ -245,10 +342,16 @@ impl Event {
             | Event::Migrate { tid, .. }
             | Event::Lock { tid, .. }
             | Event::Compute { tid, .. }
+            | Event::Poll { tid, .. }
+            | Event::LoopWait { tid, .. }
             | Event::Request { tid, .. } => Some(tid),
-            Event::ProcessStart { .. } | Event::ProcessReady { .. } | Event::ProcessExit { .. } => {
-                None
-            }
+            Event::ProcessStart { .. }
+            | Event::ProcessReady { .. }
+            | Event::ProcessExit { .. }
+            | Event::TaskSpawn { .. }
+            | Event::Wake { .. }
+            | Event::TaskCancelled { .. }
+            | Event::QueueDepth { .. } => None,
         }
     }
 
@@ -263,10 +366,16 @@ impl Event {
             | Event::Migrate { tid, .. }
             | Event::Lock { tid, .. }
             | Event::Compute { tid, .. }
+            | Event::Poll { tid, .. }
+            | Event::LoopWait { tid, .. }
             | Event::Request { tid, .. } => Some(*tid),
-            Event::ProcessStart { .. } | Event::ProcessReady { .. } | Event::ProcessExit { .. } => {
-                None
-            }
+            Event::ProcessStart { .. }
+            | Event::ProcessReady { .. }
+            | Event::ProcessExit { .. }
+            | Event::TaskSpawn { .. }
+            | Event::Wake { .. }
+            | Event::TaskCancelled { .. }
+            | Event::QueueDepth { .. } => None,
         }
     }
 }

@@ -24,11 +24,15 @@ pub enum ScenarioId {
     IoThreads,
     /// Requests as tasks on one single-threaded event loop.
     IoAsync,
+    /// The event loop with one task that computes without awaiting.
+    EventLoopBlocked,
+    /// The same requests on the event loop and on a thread pool, compared.
+    AsyncVsThreads,
 }
 
 impl ScenarioId {
     /// Every scenario, in catalog order.
-    pub const ALL: [ScenarioId; 7] = [
+    pub const ALL: [ScenarioId; 9] = [
         ScenarioId::ParallelCompute,
         ScenarioId::Oversubscribed,
         ScenarioId::Gil,
@@ -36,6 +40,8 @@ impl ScenarioId {
         ScenarioId::IoSequential,
         ScenarioId::IoThreads,
         ScenarioId::IoAsync,
+        ScenarioId::EventLoopBlocked,
+        ScenarioId::AsyncVsThreads,
     ];
 
     /// The name used on the command line and the wire.
@@ -48,6 +54,8 @@ impl ScenarioId {
             ScenarioId::IoSequential => "io-sequential",
             ScenarioId::IoThreads => "io-threads",
             ScenarioId::IoAsync => "io-async",
+            ScenarioId::EventLoopBlocked => "event-loop-blocked",
+            ScenarioId::AsyncVsThreads => "async-vs-threads",
         }
     }
 
@@ -79,6 +87,8 @@ pub enum ParamName {
     SwitchIntervalMs,
     /// Work units (each about 50 µs of one core).
     Work,
+    /// How long a task computes without awaiting, ms.
+    BlockMs,
 }
 
 impl ParamName {
@@ -91,6 +101,7 @@ impl ParamName {
             ParamName::LatencyMs => "latency_ms",
             ParamName::SwitchIntervalMs => "switch_interval_ms",
             ParamName::Work => "work",
+            ParamName::BlockMs => "block_ms",
         }
     }
 }
@@ -145,6 +156,9 @@ pub struct Params {
     /// Work units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work: Option<u32>,
+    /// How long the blocking task computes, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_ms: Option<u32>,
 }
 
 impl Params {
@@ -157,6 +171,7 @@ impl Params {
             ParamName::LatencyMs => self.latency_ms,
             ParamName::SwitchIntervalMs => self.switch_interval_ms,
             ParamName::Work => self.work,
+            ParamName::BlockMs => self.block_ms,
         }
     }
 
@@ -168,6 +183,7 @@ impl Params {
             ParamName::LatencyMs => &mut self.latency_ms,
             ParamName::SwitchIntervalMs => &mut self.switch_interval_ms,
             ParamName::Work => &mut self.work,
+            ParamName::BlockMs => &mut self.block_ms,
         }
     }
 
@@ -184,6 +200,7 @@ impl Params {
             ParamName::LatencyMs,
             ParamName::SwitchIntervalMs,
             ParamName::Work,
+            ParamName::BlockMs,
         ]
         .into_iter()
         .filter_map(|n| self.get(n).map(|v| (n, v)))
@@ -360,6 +377,36 @@ pub fn info(id: ScenarioId, pus: u32) -> ScenarioInfo {
                     10_000,
                     1_000,
                 ),
+                latency.clone(),
+            ],
+        ),
+        ScenarioId::EventLoopBlocked => (
+            "Event loop blocked by one task",
+            "One task that computes without awaiting stalls every other task on the loop: their latency jumps by that much.",
+            vec![
+                spec(
+                    ParamName::Requests,
+                    "requests (K), one task each",
+                    1,
+                    10_000,
+                    200,
+                ),
+                latency.clone(),
+                spec(
+                    ParamName::BlockMs,
+                    "how long the blocking task computes without awaiting, ms",
+                    1,
+                    2_000,
+                    100,
+                ),
+            ],
+        ),
+        ScenarioId::AsyncVsThreads => (
+            "Event loop vs thread pool",
+            "The same requests on one event loop thread and on a pool of threads: similar time, very different cost.",
+            vec![
+                spec(ParamName::Requests, "requests (K)", 1, 10_000, 1_000),
+                spec(ParamName::Threads, "threads in the pool (T)", 1, 1_000, 100),
                 latency,
             ],
         ),

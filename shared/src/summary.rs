@@ -85,6 +85,55 @@ pub struct Summary {
     pub result: Option<String>,
     /// Anything worth telling the reader about this run.
     pub notes: Vec<String>,
+    /// Variants measured side by side in this run (with and without a blocking task; event
+    /// loop against threads).
+    #[serde(default)]
+    pub variants: Vec<Variant>,
+    /// Per event-loop task totals (scenarios with an event loop).
+    #[serde(default)]
+    pub tasks: Option<TaskTotals>,
+}
+
+/// One variant of a comparison.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// What it was.
+    pub label: String,
+    /// Wall time, ns.
+    pub wall_ns: u64,
+    /// CPU time of its threads, ns.
+    pub cpu_ns: u64,
+    /// OS threads it used.
+    pub threads: u32,
+    /// Voluntary context switches (kernel's count).
+    pub voluntary_switches: u64,
+    /// Involuntary context switches (kernel's count).
+    pub involuntary_switches: u64,
+    /// How much the agent's resident memory grew while it ran, bytes.
+    pub rss_growth_bytes: Option<u64>,
+    /// Its request latencies.
+    pub requests: Option<LatencyStats>,
+}
+
+/// Event-loop task figures, summed over the run's tasks (and the largest single task).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskTotals {
+    /// Tasks spawned.
+    pub tasks: u64,
+    /// Polls.
+    pub polls: u64,
+    /// Wakes.
+    pub wakes: u64,
+    /// Time being polled (busy), ns.
+    pub busy_ns: u64,
+    /// Time woken but waiting in the ready queue, ns.
+    pub scheduled_ns: u64,
+    /// Time parked awaiting I/O or a timer, ns.
+    pub idle_ns: u64,
+    /// Longest single poll, ns (a task that does not await shows here).
+    pub longest_poll_ns: u64,
+    /// Deepest ready queue seen.
+    pub max_ready: u32,
 }
 
 /// The reference run a scenario compares itself with.

@@ -104,6 +104,9 @@ fn trace_files_read_back_and_damage_is_reported() {
         trace_file::read(&text[..cut + 20]),
         Err(TraceError::Truncated { .. })
     ));
+    // A file from an older protocol is refused as such.
+    let old = include_str!("fixtures/trace-protocol-2.jsonl");
+    assert_eq!(trace_file::read(old).map(|_| ()), Err(TraceError::Older(2)));
     // A damaged line in the middle is named by number.
     let damaged = text.replacen("{\"events\":[", "{\"events\":[garbage", 1);
     assert!(matches!(

@@ -10,6 +10,7 @@ pub mod clock;
 pub mod perf;
 pub mod recorder;
 pub mod selftimed;
+pub mod tasks;
 
 pub use recorder::Recorder;
 pub use selftimed::ThreadTracer;

@@ -25,6 +25,7 @@ pub struct Recorder {
     exact: AtomicBool,
     fallbacks: AtomicU32,
     next_tid: AtomicU32,
+    next_task: AtomicU32,
     tx: SyncSender<Vec<Event>>,
     dropped: AtomicU64,
     cancel: Arc<AtomicBool>,
@@ -51,6 +52,7 @@ impl Recorder {
             exact: AtomicBool::new(false),
             fallbacks: AtomicU32::new(0),
             next_tid: AtomicU32::new(1),
+            next_task: AtomicU32::new(1),
             tx,
             dropped: AtomicU64::new(0),
             cancel,
@@ -101,6 +103,11 @@ impl Recorder {
     /// A new run-wide thread id.
     pub fn next_tid(&self) -> u32 {
         self.next_tid.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A new run-wide event-loop task id.
+    pub fn next_task(&self) -> u32 {
+        self.next_task.fetch_add(1, Ordering::Relaxed)
     }
 
     /// Whether the run was asked to stop.

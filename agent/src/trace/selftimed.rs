@@ -309,6 +309,13 @@ impl ThreadTracer {
         self.last_cpu_ns = cpu_ns;
     }
 
+    /// Records an event about this thread's work (event-loop tasks and the like).
+    pub fn record(&mut self, event: Event) {
+        if self.enabled {
+            self.push(event);
+        }
+    }
+
     /// Records a step of the global-lock protocol.
     pub fn lock(&mut self, op: LockOp) {
         if self.enabled {

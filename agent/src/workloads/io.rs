@@ -5,7 +5,6 @@
 //! request at once, so no client needs to poll (polling would add wake-ups to the trace).
 
 use std::{
-    cell::RefCell,
     io::{BufRead, BufReader, Write},
     net::{SocketAddr, TcpStream},
     sync::{
@@ -16,23 +15,25 @@ use std::{
     time::Duration,
 };
 
-use coreplay_shared::event::{OffReason, Role};
+use coreplay_shared::event::{OffReason, Role, WaitKind};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use super::{
-    Ctx, Output, WorkloadError,
+    Ctx, Output, Totals, WorkloadError, compute,
     loopback_db::{LoopbackDb, raise_fd_limit},
 };
-use crate::trace::{ThreadTracer, clock::monotonic_ns};
+use crate::trace::{ThreadTracer, clock::monotonic_ns, tasks};
 
 /// Kills the server when the run is cancelled; stops watching when dropped.
-struct CancelWatch {
+#[derive(Debug)]
+pub struct CancelWatch {
     done: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<()>>,
 }
 
 impl CancelWatch {
-    fn new(ctx: &Ctx, db: &LoopbackDb) -> CancelWatch {
+    /// Watches `ctx`'s cancel flag for as long as it lives.
+    pub fn new(ctx: &Ctx, db: &LoopbackDb) -> CancelWatch {
         let done = Arc::new(AtomicBool::new(false));
         let (d, cancel, pid) = (
             Arc::clone(&done),
@@ -99,23 +100,34 @@ fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
 
 /// Runs `clients` blocking client threads taking request ids from one counter.
 fn blocking_clients(ctx: &Ctx, clients: u32) -> Result<Output, WorkloadError> {
-    let requests = ctx.param(|p| p.requests);
     let latency = ctx.param(|p| p.latency_ms);
     let db = LoopbackDb::start(&ctx.exe, latency)?;
     let _watch = CancelWatch::new(ctx, &db);
+    let run = blocking_requests(ctx, db.addr, clients, &Arc::new(Totals::default()))?;
+    io_output(ctx, run.wall_ns, run.latencies, run.failed)
+}
+
+/// The requests on `clients` blocking threads against the server at `addr`.
+pub fn blocking_requests(
+    ctx: &Ctx,
+    addr: SocketAddr,
+    clients: u32,
+    totals: &Arc<Totals>,
+) -> Result<LoopRun, WorkloadError> {
+    let requests = ctx.param(|p| p.requests);
     let next = Arc::new(AtomicU32::new(0));
     let latencies = Arc::new(Mutex::new(Vec::with_capacity(requests as usize)));
     let failed = Arc::new(AtomicBool::new(false));
     let start = monotonic_ns();
     let mut handles = Vec::new();
     for i in 0..clients {
-        let (rec, next, latencies, failed) = (
+        let (rec, next, latencies, failed, totals) = (
             Arc::clone(&ctx.rec),
             Arc::clone(&next),
             Arc::clone(&latencies),
             Arc::clone(&failed),
+            Arc::clone(totals),
         );
-        let addr = db.addr;
         let name = format!("client-{i}");
         let spawned = thread::Builder::new()
             .name(name.clone())
@@ -141,6 +153,7 @@ fn blocking_clients(ctx: &Ctx, clients: u32) -> Result<Output, WorkloadError> {
                     failed.store(true, Ordering::Relaxed);
                 }
                 tracer.finish();
+                totals.add_current_thread();
                 latencies
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -160,12 +173,16 @@ fn blocking_clients(ctx: &Ctx, clients: u32) -> Result<Output, WorkloadError> {
     for h in handles {
         let _ = h.join();
     }
-    let wall = monotonic_ns() - start;
+    let wall_ns = monotonic_ns() - start;
     let latencies = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
-    io_output(ctx, wall, latencies, failed.load(Ordering::Relaxed))
+    Ok(LoopRun {
+        wall_ns,
+        latencies,
+        failed: failed.load(Ordering::Relaxed),
+    })
 }
 
-fn io_output(
+pub fn io_output(
     ctx: &Ctx,
     wall: u64,
     latencies: Vec<u64>,
@@ -211,107 +228,189 @@ pub fn threads(ctx: &Ctx) -> Result<Output, WorkloadError> {
     blocking_clients(ctx, t)
 }
 
-thread_local! {
-    /// The event loop thread's tracer, reached from the runtime's park hooks and its tasks.
-    static LOOP_TRACER: RefCell<Option<ThreadTracer>> = const { RefCell::new(None) };
+/// One event loop's run: wall time, latencies, whether requests failed, its thread's totals.
+#[derive(Debug)]
+pub struct LoopRun {
+    /// Wall time, ns.
+    pub wall_ns: u64,
+    /// Request latencies, ns.
+    pub latencies: Vec<u64>,
+    /// Some request failed.
+    pub failed: bool,
 }
 
-fn with_loop_tracer(f: impl FnOnce(&mut ThreadTracer)) {
-    LOOP_TRACER.with(|t| {
-        if let Ok(mut t) = t.try_borrow_mut()
-            && let Some(t) = t.as_mut()
-        {
-            f(t);
-        }
-    });
+/// Runs `requests` request tasks (and a 1 ms ticker, and optionally a task that computes for
+/// `block_ms` without awaiting, starting half a latency in) on one current-thread tokio
+/// runtime on a new thread named `name`.
+pub fn loop_run(
+    ctx: &Ctx,
+    name: &str,
+    addr: SocketAddr,
+    requests: u32,
+    latency_ms: u32,
+    block_ms: Option<u32>,
+    totals: &Arc<Totals>,
+) -> Result<LoopRun, WorkloadError> {
+    let rec = Arc::clone(&ctx.rec);
+    let totals = Arc::clone(totals);
+    let thread_name = name.to_string();
+    let start = monotonic_ns();
+    let handle = thread::Builder::new()
+        .name(thread_name.clone())
+        .spawn(move || {
+            tasks::enter(
+                ThreadTracer::start(&rec, &thread_name, Role::EventLoop),
+                true,
+            );
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .on_thread_park(tasks::park)
+                .on_thread_unpark(tasks::unpark)
+                .build();
+            let result = match runtime {
+                Ok(rt) => rt.block_on(async_requests(addr, requests, latency_ms, block_ms)),
+                Err(e) => Err(e.to_string()),
+            };
+            if let Some(tracer) = tasks::exit() {
+                tracer.finish();
+            }
+            totals.add_current_thread();
+            result
+        })
+        .map_err(|source| WorkloadError::Spawn {
+            what: format!("the {name} thread"),
+            source,
+        })?;
+    let result = handle
+        .join()
+        .map_err(|_| WorkloadError::Peer(format!("the {name} thread panicked")))?;
+    let wall_ns = monotonic_ns() - start;
+    match result {
+        Ok((latencies, failed)) => Ok(LoopRun {
+            wall_ns,
+            latencies,
+            failed,
+        }),
+        Err(e) => Err(WorkloadError::Peer(format!("the event loop failed: {e}"))),
+    }
 }
 
-/// `io-async`: K tasks on one single-threaded tokio runtime.
-pub fn event_loop(ctx: &Ctx) -> Result<Output, WorkloadError> {
-    let requests = ctx.param(|p| p.requests);
+pub fn check_fd_limit(requests: u32) -> Result<(), WorkloadError> {
     let limit = raise_fd_limit();
     if u64::from(requests) + 64 > limit {
         return Err(WorkloadError::Peer(format!(
             "{requests} concurrent connections need more open files than this process may have ({limit}); raise `ulimit -n`"
         )));
     }
-    let db = LoopbackDb::start(&ctx.exe, ctx.param(|p| p.latency_ms))?;
+    Ok(())
+}
+
+/// `io-async`: K tasks on one single-threaded tokio runtime.
+pub fn event_loop(ctx: &Ctx) -> Result<Output, WorkloadError> {
+    let requests = ctx.param(|p| p.requests);
+    check_fd_limit(requests)?;
+    let latency = ctx.param(|p| p.latency_ms);
+    let db = LoopbackDb::start(&ctx.exe, latency)?;
     let _watch = CancelWatch::new(ctx, &db);
-    let addr = db.addr;
-    let rec = Arc::clone(&ctx.rec);
-    let start = monotonic_ns();
-    let handle = thread::Builder::new()
-        .name("event-loop".into())
-        .spawn(move || {
-            LOOP_TRACER.with(|t| {
-                *t.borrow_mut() = Some(ThreadTracer::start(&rec, "event-loop", Role::EventLoop))
+    let run = loop_run(
+        ctx,
+        "event-loop",
+        db.addr,
+        requests,
+        latency,
+        None,
+        &Arc::new(Totals::default()),
+    )?;
+    io_output(ctx, run.wall_ns, run.latencies, run.failed)
+}
+
+/// The ticker stops once every request has been answered.
+type Remaining = std::rc::Rc<std::cell::Cell<u32>>;
+
+async fn async_requests(
+    addr: SocketAddr,
+    requests: u32,
+    latency_ms: u32,
+    block_ms: Option<u32>,
+) -> Result<(Vec<u64>, bool), String> {
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async move {
+            let remaining: Remaining = std::rc::Rc::new(std::cell::Cell::new(requests));
+            let mut handles = Vec::with_capacity(requests as usize);
+            for id in 0..requests {
+                let remaining = remaining.clone();
+                let spawned = monotonic_ns();
+                handles.push(tokio::task::spawn_local(tasks::traced(
+                    &format!("req-{id}"),
+                    WaitKind::Io,
+                    async move {
+                        let answer = request(addr, id).await.map(|end| end - spawned);
+                        remaining.set(remaining.get().saturating_sub(1));
+                        answer
+                    },
+                )));
+            }
+            let ticking = remaining.clone();
+            let ticker =
+                tokio::task::spawn_local(tasks::traced("ticker", WaitKind::Timer, async move {
+                    while ticking.get() > 0 {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                    }
+                }));
+            let blocker = block_ms.map(|ms| {
+                tokio::task::spawn_local(tasks::traced("blocker", WaitKind::Timer, async move {
+                    tokio::time::sleep(Duration::from_micros(u64::from(latency_ms) * 500)).await;
+                    // The classic mistake: CPU work inside a task, no await until it is done.
+                    let until = monotonic_ns() + u64::from(ms) * 1_000_000;
+                    let mut i = 0;
+                    while monotonic_ns() < until {
+                        std::hint::black_box(compute::unit(i));
+                        i += 1;
+                    }
+                }))
             });
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .on_thread_park(|| with_loop_tracer(ThreadTracer::begin_off))
-                .on_thread_unpark(|| with_loop_tracer(|t| t.end_off(OffReason::Io)))
-                .build();
-            let result = match runtime {
-                Ok(rt) => rt.block_on(async_requests(addr, requests)),
-                Err(e) => Err(e.to_string()),
-            };
-            if let Some(tracer) = LOOP_TRACER.with(|t| t.borrow_mut().take()) {
-                tracer.finish();
+            let mut latencies = Vec::with_capacity(requests as usize);
+            let mut failed = false;
+            for h in handles {
+                match h.await {
+                    Ok(Some(latency)) => latencies.push(latency),
+                    _ => failed = true,
+                }
             }
-            result
+            let _ = ticker.await;
+            if let Some(b) = blocker {
+                let _ = b.await;
+            }
+            Ok((latencies, failed))
         })
-        .map_err(|source| WorkloadError::Spawn {
-            what: "the event loop thread".into(),
-            source,
-        })?;
-    let result = handle
-        .join()
-        .map_err(|_| WorkloadError::Peer("the event loop thread panicked".into()))?;
-    let wall = monotonic_ns() - start;
-    match result {
-        Ok((latencies, failed)) => io_output(ctx, wall, latencies, failed),
-        Err(e) => Err(WorkloadError::Peer(format!("the event loop failed: {e}"))),
-    }
+        .await
 }
 
-async fn async_requests(addr: SocketAddr, requests: u32) -> Result<(Vec<u64>, bool), String> {
-    let mut tasks = tokio::task::JoinSet::new();
-    for id in 0..requests {
-        tasks.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-            let _ = stream.set_nodelay(true);
-            let (read, mut write) = stream.into_split();
-            let start = now_run_ns();
-            write
-                .write_all(format!("GET {id}\n").as_bytes())
-                .await
-                .ok()?;
-            let mut line = String::new();
-            let n = tokio::io::BufReader::new(read)
-                .read_line(&mut line)
-                .await
-                .ok()?;
-            if n == 0 {
-                return None;
-            }
-            let end = now_run_ns();
-            with_loop_tracer(|t| t.request(id, start, end));
-            Some(end.saturating_sub(start))
-        });
+/// One request as a task: connect, send, await the answer; when the answer came
+/// (`CLOCK_MONOTONIC` ns). Its latency counts from the task's spawn, as a caller of an async
+/// service would see it: connecting and waiting for the loop are part of it.
+async fn request(addr: SocketAddr, id: u32) -> Option<u64> {
+    let stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let start = monotonic_ns();
+    write
+        .write_all(format!("GET {id}\n").as_bytes())
+        .await
+        .ok()?;
+    let mut line = String::new();
+    let n = tokio::io::BufReader::new(read)
+        .read_line(&mut line)
+        .await
+        .ok()?;
+    if n == 0 {
+        return None;
     }
-    let mut latencies = Vec::with_capacity(requests as usize);
-    let mut failed = false;
-    while let Some(done) = tasks.join_next().await {
-        match done {
-            Ok(Some(latency)) => latencies.push(latency),
-            _ => failed = true,
-        }
-    }
-    Ok((latencies, failed))
-}
-
-fn now_run_ns() -> u64 {
-    let mut now = 0;
-    with_loop_tracer(|t| now = t.now());
-    now
+    let end = monotonic_ns();
+    tasks::with(|s| {
+        let (rs, re) = (s.tracer.recorder().at(start), s.tracer.recorder().at(end));
+        s.tracer.request(id, rs, re);
+    });
+    Some(end)
 }

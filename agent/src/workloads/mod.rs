@@ -4,6 +4,7 @@
 
 pub mod compute;
 pub mod compute_threads;
+pub mod event_loop;
 pub mod gil;
 pub mod io;
 pub mod loopback_db;
@@ -73,6 +74,8 @@ pub struct Output {
     pub latencies: Vec<u64>,
     /// Remarks for the reader.
     pub notes: Vec<String>,
+    /// Variants compared side by side.
+    pub variants: Vec<coreplay_shared::summary::Variant>,
 }
 
 impl Output {
@@ -106,15 +109,41 @@ pub enum WorkloadError {
 #[derive(Debug, Default)]
 pub struct Totals {
     cpu_ns: AtomicU64,
+    voluntary: AtomicU64,
     involuntary: AtomicU64,
+    threads: AtomicU64,
 }
 
 impl Totals {
     /// Adds the calling thread's CPU time and involuntary switches.
     pub fn add_current_thread(&self) {
+        let counts = thread_switch_counts();
         self.cpu_ns.fetch_add(thread_cpu_ns(), Ordering::Relaxed);
+        self.voluntary
+            .fetch_add(counts.voluntary, Ordering::Relaxed);
         self.involuntary
-            .fetch_add(thread_switch_counts().involuntary, Ordering::Relaxed);
+            .fetch_add(counts.involuntary, Ordering::Relaxed);
+        self.threads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A comparison variant from these totals.
+    pub fn variant(
+        &self,
+        label: String,
+        wall_ns: u64,
+        rss_growth_bytes: Option<u64>,
+        latencies: Vec<u64>,
+    ) -> coreplay_shared::summary::Variant {
+        coreplay_shared::summary::Variant {
+            label,
+            wall_ns,
+            cpu_ns: self.cpu_ns.load(Ordering::Relaxed),
+            threads: self.threads.load(Ordering::Relaxed) as u32,
+            voluntary_switches: self.voluntary.load(Ordering::Relaxed),
+            involuntary_switches: self.involuntary.load(Ordering::Relaxed),
+            rss_growth_bytes,
+            requests: coreplay_shared::summary::LatencyStats::from_latencies(latencies),
+        }
     }
 
     /// A baseline from these totals.
@@ -138,6 +167,8 @@ pub fn run(scenario: ScenarioId, ctx: &Ctx) -> Result<Output, WorkloadError> {
         ScenarioId::IoSequential => io::sequential(ctx),
         ScenarioId::IoThreads => io::threads(ctx),
         ScenarioId::IoAsync => io::event_loop(ctx),
+        ScenarioId::EventLoopBlocked => event_loop::blocked(ctx),
+        ScenarioId::AsyncVsThreads => event_loop::async_vs_threads(ctx),
     }
 }
 
