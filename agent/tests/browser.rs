@@ -369,3 +369,68 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
     screenshot(&client, "run-gil-summary.png").await;
     client.close().await.expect("close session");
 }
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_event_loop_is_shown_for_an_async_run() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    client.goto(&agent.page_url()).await.expect("page loads");
+    wait_for(&client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
+    client
+        .execute(
+            "const s = document.querySelector('[data-testid=scenario]');
+             s.value = 'event-loop-blocked'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+            vec![],
+        )
+        .await
+        .expect("pick");
+    wait_for(
+        &client,
+        "its parameters",
+        "return !!document.querySelector('[data-param=block_ms]')",
+    )
+    .await;
+    client
+        .execute(
+            "for (const [k, v] of [['requests', '150'], ['latency_ms', '20'], ['block_ms', '60']]) {
+               const i = document.querySelector(`[data-param=${k}]`);
+               i.value = v; i.dispatchEvent(new InputEvent('input', {bubbles: true}));
+             }
+             document.querySelector('[data-testid=run]').click();",
+            vec![],
+        )
+        .await
+        .expect("run");
+    wait_for(
+        &client,
+        "the summary",
+        "return !!document.querySelector('[data-testid=summary]')",
+    )
+    .await;
+    // Two loops of 150 requests plus a ticker each and one blocker: 303 futures resolved.
+    let completed = wait_for(
+        &client,
+        "the completed count",
+        "const c = document.querySelector('[data-testid=completed]'); return c && c.innerText",
+    )
+    .await;
+    assert_eq!(completed, json!("303 futures resolved"));
+    let variants = client
+        .execute(
+            "return document.querySelector('[data-testid=variants]').innerText",
+            vec![],
+        )
+        .await
+        .expect("variants");
+    let variants = variants.as_str().unwrap_or_default().to_string();
+    assert!(
+        variants.contains("without the blocking task")
+            && variants.contains("60 ms without awaiting"),
+        "{variants}"
+    );
+    screenshot(&client, "event-loop-blocked.png").await;
+    client.close().await.expect("close session");
+}

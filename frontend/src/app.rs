@@ -8,7 +8,10 @@ use yew::prelude::*;
 use crate::{
     conn::{self, ConnHandle},
     state::{Action, AppState, Conn},
-    view::{run::RunPanel, status::StatusLine, summary::SummaryView, topology::TopologyView},
+    view::{
+        event_loop::EventLoopView, run::RunPanel, status::StatusLine, summary::SummaryView,
+        topology::TopologyView,
+    },
 };
 
 /// The whole page.
@@ -78,6 +81,9 @@ pub fn app() -> Html {
                         fidelity_note={hello.fidelity_note.clone()}
                         {send}
                     />
+                    if let Some(event_loop) = state.run.as_ref().and_then(|r| r.event_loop.clone()) {
+                        <EventLoopView {event_loop} />
+                    }
                     if let Some(summary) = state.run.as_ref().and_then(|r| r.summary.clone()) {
                         <SummaryView {summary} />
                     }

@@ -1,11 +1,14 @@
 //! The page's state as a pure reducer: connection events and agent messages go in, the state
 //! the views draw comes out. Nothing here touches the browser, so it is tested natively.
 
-use std::rc::Rc;
+use std::{
+    collections::{HashMap, VecDeque},
+    rc::Rc,
+};
 
 use coreplay_shared::{
     DecodeError, Hello, ServerMsg, decode_server,
-    event::{Event, Fidelity, Ns},
+    event::{Event, Fidelity, Ns, WaitKind},
     scenario::{Params, ScenarioId},
     summary::Summary,
 };
@@ -95,6 +98,192 @@ pub struct RunView {
     pub latest_ns: Ns,
     /// The summary, once the run ended.
     pub summary: Option<Rc<Summary>>,
+    /// The event loop, when the run has one.
+    pub event_loop: Option<Rc<LoopView>>,
+}
+
+/// Where an event-loop task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskState {
+    /// In the ready queue.
+    Ready,
+    /// Parked until its socket is ready.
+    ParkedIo,
+    /// Parked until its timer fires.
+    ParkedTimer,
+    /// Its future resolved.
+    Done,
+    /// Dropped before it finished.
+    Cancelled,
+}
+
+/// One task as the page knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskView {
+    /// Its label.
+    pub label: String,
+    /// Where it is.
+    pub state: TaskState,
+    waits_on: WaitKind,
+    last_wake: Ns,
+}
+
+/// The event loop's latest state, folded from task events.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoopView {
+    /// Every task by id.
+    pub tasks: HashMap<u32, TaskView>,
+    /// Ready task ids in wake order (entries of tasks no longer ready are skipped).
+    pub ready_order: VecDeque<u32>,
+    /// The agent's own counts: (ready, parked on I/O, parked on timers).
+    pub depth: (u32, u32, u32),
+    /// The last poll: task, duration ns, whether it finished the task.
+    pub last_poll: Option<(u32, Ns, bool)>,
+    /// Polls so far.
+    pub polls: u64,
+    /// Selector waits so far, and the last one's sleep (ns) and woken tasks.
+    pub waits: u64,
+    /// The last selector wait: slept ns, tasks woken.
+    pub last_wait: Option<(Ns, u32)>,
+    /// Tasks finished.
+    pub done: u32,
+}
+
+impl LoopView {
+    /// Folds one event in; returns false for events that are not about the loop.
+    fn apply(&mut self, e: &Event) -> bool {
+        match e {
+            Event::TaskSpawn {
+                task,
+                at,
+                label,
+                waits_on,
+            } => {
+                self.tasks.insert(
+                    *task,
+                    TaskView {
+                        label: label.clone(),
+                        state: TaskState::Ready,
+                        waits_on: *waits_on,
+                        last_wake: *at,
+                    },
+                );
+                self.ready_order.push_back(*task);
+            }
+            Event::Wake { task, at, .. } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.last_wake = *at;
+                    if t.state != TaskState::Ready {
+                        t.state = TaskState::Ready;
+                        self.ready_order.push_back(*task);
+                    }
+                }
+            }
+            Event::Poll {
+                task,
+                start,
+                end,
+                ready,
+                ..
+            } => {
+                self.polls += 1;
+                self.last_poll = Some((*task, end.saturating_sub(*start), *ready));
+                if let Some(t) = self.tasks.get_mut(task) {
+                    let woken_during = t.last_wake >= *start;
+                    t.state = if *ready {
+                        self.done += 1;
+                        TaskState::Done
+                    } else if woken_during {
+                        TaskState::Ready
+                    } else {
+                        match t.waits_on {
+                            WaitKind::Io => TaskState::ParkedIo,
+                            WaitKind::Timer => TaskState::ParkedTimer,
+                        }
+                    };
+                }
+                self.compact();
+            }
+            Event::TaskCancelled { task, .. } => {
+                if let Some(t) = self.tasks.get_mut(task) {
+                    t.state = TaskState::Cancelled;
+                }
+            }
+            Event::LoopWait {
+                start, end, woken, ..
+            } => {
+                self.waits += 1;
+                self.last_wait = Some((end.saturating_sub(*start), *woken));
+            }
+            Event::QueueDepth {
+                ready, io, timers, ..
+            } => self.depth = (*ready, *io, *timers),
+            _ => return false,
+        }
+        true
+    }
+
+    /// Drops queue entries of tasks that are no longer ready (the queue is nearly FIFO).
+    fn compact(&mut self) {
+        while let Some(front) = self.ready_order.front() {
+            if self
+                .tasks
+                .get(front)
+                .is_some_and(|t| t.state == TaskState::Ready)
+            {
+                break;
+            }
+            self.ready_order.pop_front();
+        }
+        if self.ready_order.len() > 2 * self.tasks.len().max(64) {
+            let tasks = &self.tasks;
+            self.ready_order
+                .retain(|id| tasks.get(id).is_some_and(|t| t.state == TaskState::Ready));
+        }
+    }
+
+    /// Up to `n` labels of tasks in `state`, in id order, and how many there are.
+    pub fn sample(&self, state: TaskState, n: usize) -> (Vec<String>, usize) {
+        let mut ids: Vec<u32> = self
+            .tasks
+            .iter()
+            .filter(|(_, t)| t.state == state)
+            .map(|(id, _)| *id)
+            .collect();
+        ids.sort_unstable();
+        let count = ids.len();
+        (
+            ids.into_iter()
+                .take(n)
+                .filter_map(|id| self.tasks.get(&id).map(|t| t.label.clone()))
+                .collect(),
+            count,
+        )
+    }
+
+    /// Up to `n` labels from the front of the ready queue.
+    pub fn ready_front(&self, n: usize) -> Vec<String> {
+        let mut seen = std::collections::HashSet::new();
+        self.ready_order
+            .iter()
+            .filter(|id| {
+                self.tasks
+                    .get(id)
+                    .is_some_and(|t| t.state == TaskState::Ready)
+                    && seen.insert(**id)
+            })
+            .take(n)
+            .filter_map(|id| self.tasks.get(id).map(|t| t.label.clone()))
+            .collect()
+    }
+
+    /// A task's label.
+    pub fn label(&self, task: u32) -> String {
+        self.tasks
+            .get(&task)
+            .map(|t| t.label.clone())
+            .unwrap_or_else(|| format!("task {task}"))
+    }
 }
 
 impl RunView {
@@ -174,6 +363,7 @@ impl AppState {
                         threads: 0,
                         latest_ns: 0,
                         summary: None,
+                        event_loop: None,
                     });
                 }
                 Ok(ServerMsg::Events {
@@ -184,12 +374,20 @@ impl AppState {
                     if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
                         view.events += events.len() as u64;
                         view.dropped += dropped;
+                        let mut event_loop = view.event_loop.as_deref().cloned();
                         for e in &events {
                             if matches!(e, Event::ThreadStart { .. }) {
                                 view.threads += 1;
                             }
                             view.latest_ns = view.latest_ns.max(e.time());
+                            if matches!(e, Event::TaskSpawn { .. }) && event_loop.is_none() {
+                                event_loop = Some(LoopView::default());
+                            }
+                            if let Some(l) = event_loop.as_mut() {
+                                l.apply(e);
+                            }
                         }
+                        view.event_loop = event_loop.map(Rc::new);
                     }
                 }
                 Ok(ServerMsg::RunEnded { run, summary }) => {
@@ -358,6 +556,67 @@ mod tests {
         let view = s.run.expect("run");
         assert!(!view.running());
         assert_eq!(view.summary.map(|s| s.involuntary_switches), Some(2));
+    }
+
+    #[test]
+    fn the_event_loop_view_follows_tasks_through_their_lifecycle() {
+        use coreplay_shared::event::WakeBy;
+        let mut l = LoopView::default();
+        let spawn = |task, label: &str, waits_on| Event::TaskSpawn {
+            task,
+            at: 0,
+            label: label.into(),
+            waits_on,
+        };
+        let poll = |task, start, end, ready| Event::Poll {
+            task,
+            tid: 1,
+            cpu: 0,
+            start,
+            end,
+            ready,
+        };
+        for e in [
+            spawn(1, "req-1", WaitKind::Io),
+            spawn(2, "ticker", WaitKind::Timer),
+            spawn(3, "req-3", WaitKind::Io),
+        ] {
+            l.apply(&e);
+        }
+        assert_eq!(l.ready_front(10), ["req-1", "ticker", "req-3"]);
+        l.apply(&poll(1, 10, 20, false));
+        l.apply(&poll(2, 20, 30, false));
+        assert_eq!(l.ready_front(10), ["req-3"]);
+        assert_eq!(
+            l.sample(TaskState::ParkedIo, 10),
+            (vec!["req-1".to_string()], 1)
+        );
+        assert_eq!(l.sample(TaskState::ParkedTimer, 10).1, 1);
+        // Task 3 wakes itself during its poll (a yield): it stays ready.
+        l.apply(&Event::Wake {
+            task: 3,
+            at: 35,
+            by: WakeBy::Task { task: 3 },
+        });
+        l.apply(&poll(3, 31, 40, false));
+        assert_eq!(l.ready_front(10), ["req-3"]);
+        l.apply(&Event::LoopWait {
+            tid: 1,
+            start: 40,
+            end: 90,
+            woken: 1,
+        });
+        l.apply(&Event::Wake {
+            task: 1,
+            at: 90,
+            by: WakeBy::Io,
+        });
+        assert_eq!(l.ready_front(10), ["req-3", "req-1"]);
+        l.apply(&poll(3, 91, 95, true));
+        l.apply(&poll(1, 95, 99, true));
+        assert_eq!((l.done, l.polls, l.waits), (2, 5, 1));
+        assert_eq!(l.last_poll, Some((1, 4, true)));
+        assert!(l.ready_front(10).is_empty());
     }
 
     #[test]

@@ -78,17 +78,47 @@ pub fn summary_view(props: &SummaryProps) -> Html {
     if let Some(r) = &s.result {
         rows.push(("result", r.clone()));
     }
+    if let Some(t) = &s.tasks {
+        rows.push((
+            "event-loop tasks",
+            format!(
+                "{} tasks, {} polls, {} wakes; busy {}, waiting in the ready queue {}, parked {} (summed over tasks); longest poll {}; deepest ready queue {}",
+                t.tasks, t.polls, t.wakes, ms(t.busy_ns), ms(t.scheduled_ns), ms(t.idle_ns), ms(t.longest_poll_ns), t.max_ready
+            ),
+        ));
+    }
     let mut threads = s.threads.clone();
     threads.sort_by_key(|t| std::cmp::Reverse(t.cpu_ns));
     let hidden = threads.len().saturating_sub(MAX_THREAD_ROWS);
     html! {
         <section class="summary" aria-label="Run summary" data-testid="summary">
             <h2>{ format!("Summary: {}", s.scenario) }</h2>
-            <p class="caption">{ "Measured on this machine. Switch counts are the kernel's; on/off-CPU times are self-timed around chunks of work of about 50 µs." }</p>
+            <p class="caption">{ match s.fidelity {
+                coreplay_shared::event::Fidelity::Exact => "Measured on this machine. Context switches and on/off-CPU times come from the kernel's switch records.".to_string(),
+                other => format!("Measured on this machine ({other}). Switch counts are the kernel's; on/off-CPU times are known to one ~50 µs chunk of work."),
+            } }</p>
             <table class="figures">
                 { for rows.into_iter().map(|(k, v)| html! { <tr><th>{ k }</th><td>{ v }</td></tr> }) }
             </table>
             { for s.notes.iter().map(|n| html! { <p class="note">{ n.clone() }</p> }) }
+            if !s.variants.is_empty() {
+                <table class="threads" data-testid="variants">
+                    <tr>
+                        <th>{ "variant" }</th><th>{ "wall" }</th><th>{ "threads" }</th><th>{ "CPU" }</th>
+                        <th>{ "vol." }</th><th>{ "invol." }</th><th>{ "memory growth" }</th>
+                        <th>{ "latency p50" }</th><th>{ "p99" }</th>
+                    </tr>
+                    { for s.variants.iter().map(|v| html! {
+                        <tr>
+                            <td>{ v.label.clone() }</td><td>{ ms(v.wall_ns) }</td><td>{ v.threads }</td>
+                            <td>{ ms(v.cpu_ns) }</td><td>{ v.voluntary_switches }</td><td>{ v.involuntary_switches }</td>
+                            <td>{ v.rss_growth_bytes.map(mib).unwrap_or_else(|| "—".into()) }</td>
+                            <td>{ v.requests.as_ref().map(|r| ms(r.p50_ns)).unwrap_or_default() }</td>
+                            <td>{ v.requests.as_ref().map(|r| ms(r.p99_ns)).unwrap_or_default() }</td>
+                        </tr>
+                    }) }
+                </table>
+            }
             if !s.processes.is_empty() {
                 <table class="threads">
                     <tr><th>{ "worker process" }</th><th>{ "start-up" }</th><th>{ "peak memory" }</th></tr>
