@@ -213,7 +213,7 @@ fn websocket_throughput() {
         let producer = std::thread::spawn(move || {
             // Paced so nothing is dropped: this measures what the path can carry.
             for _ in 0..batches {
-                while hub.max_queued_batches() + 1 >= coreplay_agent::server::hub::MAX_QUEUED_BATCHES {
+                while hub.max_queued_batches() >= 16 {
                     std::thread::sleep(Duration::from_micros(100));
                 }
                 hub.broadcast_events(1, &batch);
@@ -235,6 +235,78 @@ fn websocket_throughput() {
             received as f64 / secs / 1e6
         );
     });
+}
+
+/// One current-thread loop running `tasks` tasks that yield `yields` times each; wall ns.
+fn loop_once(instrument: bool, tasks: u32, yields: u32) -> (f64, usize) {
+    use coreplay_agent::trace::{ThreadTracer, tasks as loop_tasks};
+    let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
+    let drain = std::thread::spawn(move || rx.iter().map(|b| b.len()).sum::<usize>());
+    let started = Instant::now();
+    if instrument {
+        loop_tasks::enter(
+            ThreadTracer::start(&rec, "bench-loop", coreplay_shared::event::Role::EventLoop),
+            true,
+        );
+    }
+    if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async move {
+            let mut handles = Vec::new();
+            for i in 0..tasks {
+                let work = async move {
+                    for _ in 0..yields {
+                        tokio::task::yield_now().await;
+                    }
+                };
+                handles.push(if instrument {
+                    tokio::task::spawn_local(async move {
+                        loop_tasks::traced(
+                            &format!("t{i}"),
+                            coreplay_shared::event::WaitKind::Io,
+                            work,
+                        )
+                        .await
+                    })
+                } else {
+                    tokio::task::spawn_local(work)
+                });
+            }
+            for h in handles {
+                let _ = h.await;
+            }
+        });
+    }
+    let wall = started.elapsed().as_secs_f64() * 1e9;
+    if let Some(t) = loop_tasks::exit() {
+        t.finish();
+    }
+    drop(rec);
+    (wall, drain.join().unwrap_or(0))
+}
+
+fn poll_cost() {
+    let (tasks, yields) = (2_000u32, 50u32);
+    let polls = f64::from(tasks) * f64::from(yields + 1);
+    let (mut plain, mut traced, mut events) = (Vec::new(), Vec::new(), 0);
+    loop_once(false, 200, 10);
+    for _ in 0..5 {
+        plain.push(loop_once(false, tasks, yields).0);
+        let (t, e) = loop_once(true, tasks, yields);
+        traced.push(t);
+        events = e;
+    }
+    let (p, t) = (median(plain), median(traced));
+    println!(
+        "event-loop task tracing: {:.0} polls, uninstrumented {:.1} ms, instrumented {:.1} ms: {:.0} ns per poll (target ≤ 50 ns; tokio-console ≈ 320 ns); {events} events",
+        polls,
+        p / 1e6,
+        t / 1e6,
+        (t - p) / polls
+    );
 }
 
 /// Encoding and decoding alone, to see where the WebSocket path spends its time.
@@ -278,6 +350,7 @@ fn main() {
         .unwrap_or(1);
     println!("== coreplay scenario benchmarks on {pus} hardware threads ==");
     tracing_overhead(pus);
+    poll_cost();
     codec_rates();
     websocket_throughput();
     event_rates(pus);

@@ -10,7 +10,6 @@
 
 use std::{
     cell::RefCell,
-    collections::{HashMap, HashSet},
     future::Future,
     pin::Pin,
     sync::Arc,
@@ -21,15 +20,25 @@ use coreplay_shared::event::{Event, Ns, OffReason, WaitKind, WakeBy};
 
 use super::{ThreadTracer, clock::current_cpu};
 
-/// The loop thread's tracing state.
+/// Where a task is, as the loop's state sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum At {
+    Ready,
+    Running,
+    Waiting,
+    Gone,
+}
+
+/// The loop thread's tracing state. Tasks live in a vector indexed by id (ids of one loop are
+/// consecutive), which keeps a poll's bookkeeping to a few array accesses.
 #[derive(Debug)]
 pub struct LoopState {
     /// The loop thread's tracer (events go through its buffer).
     pub tracer: ThreadTracer,
     instrument: bool,
-    kinds: HashMap<u32, WaitKind>,
-    ready: HashSet<u32>,
-    waiting: HashMap<u32, WaitKind>,
+    base: Option<u32>,
+    slots: Vec<(WaitKind, At)>,
+    ready: u32,
     io: u32,
     timers: u32,
     current: Option<u32>,
@@ -48,9 +57,9 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
         *l.borrow_mut() = Some(LoopState {
             tracer,
             instrument,
-            kinds: HashMap::new(),
-            ready: HashSet::new(),
-            waiting: HashMap::new(),
+            base: None,
+            slots: Vec::new(),
+            ready: 0,
             io: 0,
             timers: 0,
             current: None,
@@ -93,48 +102,133 @@ pub fn unpark() {
                 end,
                 woken,
             });
+            s.depth(end);
         }
     });
 }
 
 impl LoopState {
+    /// Records the queue depths (after each poll and each selector wait; the changes in
+    /// between follow from the spawn, wake and poll events).
     fn depth(&mut self, at: Ns) {
         if self.instrument {
             self.tracer.record(Event::QueueDepth {
                 at,
-                ready: self.ready.len() as u32,
+                ready: self.ready,
                 io: self.io,
                 timers: self.timers,
             });
         }
     }
 
-    fn unpark_task(&mut self, task: u32) {
-        match self.waiting.remove(&task) {
-            Some(WaitKind::Io) => self.io -= 1,
-            Some(WaitKind::Timer) => self.timers -= 1,
-            None => {}
+    fn slot(&mut self, task: u32) -> Option<&mut (WaitKind, At)> {
+        let index = task.checked_sub(self.base?)? as usize;
+        self.slots.get_mut(index)
+    }
+
+    fn spawn(&mut self, task: u32, kind: WaitKind) {
+        let base = *self.base.get_or_insert(task);
+        let Some(index) = task.checked_sub(base).map(|i| i as usize) else {
+            return;
+        };
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, (kind, At::Gone));
+        }
+        self.slots[index] = (kind, At::Ready);
+        self.ready += 1;
+    }
+
+    fn leave(&mut self, kind: WaitKind, at: At) {
+        match (at, kind) {
+            (At::Ready, _) => self.ready -= 1,
+            (At::Waiting, WaitKind::Io) => self.io -= 1,
+            (At::Waiting, WaitKind::Timer) => self.timers -= 1,
+            _ => {}
         }
     }
 
     fn wake(&mut self, task: u32) {
-        if !self.kinds.contains_key(&task) || self.ready.contains(&task) {
-            // Finished, or already queued: the runtime ignores it too.
+        let current = self.current;
+        let Some((kind, at)) = self.slot(task).map(|s| *s) else {
+            return;
+        };
+        if !matches!(at, At::Waiting | At::Running) {
+            // Already queued, or finished: the runtime ignores it too.
             return;
         }
-        let by = match (self.current, self.waiting.get(&task)) {
+        self.leave(kind, at);
+        if let Some(slot) = self.slot(task) {
+            slot.1 = At::Ready;
+        }
+        self.ready += 1;
+        let by = match (current, kind) {
             (Some(waker), _) => WakeBy::Task { task: waker },
-            (None, Some(WaitKind::Io)) => WakeBy::Io,
-            (None, Some(WaitKind::Timer)) => WakeBy::Timer,
-            (None, None) => WakeBy::Other,
+            (None, WaitKind::Io) => WakeBy::Io,
+            (None, WaitKind::Timer) => WakeBy::Timer,
         };
-        self.unpark_task(task);
-        self.ready.insert(task);
         if self.wait_start.is_some() {
             self.woken_in_wait += 1;
         }
         let at = self.tracer.now();
         self.tracer.record(Event::Wake { task, at, by });
+    }
+
+    fn begin_poll(&mut self, task: u32) -> Ns {
+        if let Some(slot) = self.slot(task)
+            && slot.1 == At::Ready
+        {
+            slot.1 = At::Running;
+            self.ready -= 1;
+        }
+        self.current = Some(task);
+        self.tracer.now()
+    }
+
+    fn end_poll(&mut self, task: u32, start: Ns, ready: bool) {
+        let end = self.tracer.now();
+        self.current = None;
+        let tid = self.tracer.tid();
+        self.tracer.record(Event::Poll {
+            task,
+            tid,
+            cpu: current_cpu(),
+            start,
+            end,
+            ready,
+        });
+        if let Some((kind, at)) = self.slot(task).map(|s| *s) {
+            if ready {
+                self.leave(kind, at);
+                if let Some(slot) = self.slot(task) {
+                    slot.1 = At::Gone;
+                }
+            } else if at == At::Running {
+                // Not re-woken during its own poll: it waits.
+                if let Some(slot) = self.slot(task) {
+                    slot.1 = At::Waiting;
+                }
+                match kind {
+                    WaitKind::Io => self.io += 1,
+                    WaitKind::Timer => self.timers += 1,
+                }
+            }
+        }
+        self.depth(end);
+    }
+
+    fn cancel(&mut self, task: u32) {
+        let Some((kind, at)) = self.slot(task).map(|s| *s) else {
+            return;
+        };
+        if at == At::Gone {
+            return;
+        }
+        self.leave(kind, at);
+        if let Some(slot) = self.slot(task) {
+            slot.1 = At::Gone;
+        }
+        let at = self.tracer.now();
+        self.tracer.record(Event::TaskCancelled { task, at });
         self.depth(at);
     }
 }
@@ -177,8 +271,7 @@ pub fn traced<F: Future>(label: &str, kind: WaitKind, fut: F) -> Traced<F> {
             return None;
         }
         let task = s.tracer.recorder().next_task();
-        s.kinds.insert(task, kind);
-        s.ready.insert(task);
+        s.spawn(task, kind);
         let at = s.tracer.now();
         s.tracer.record(Event::TaskSpawn {
             task,
@@ -186,7 +279,6 @@ pub fn traced<F: Future>(label: &str, kind: WaitKind, fut: F) -> Traced<F> {
             label: label.to_string(),
             waits_on: kind,
         });
-        s.depth(at);
         Some(task)
     })
     .flatten();
@@ -216,52 +308,17 @@ impl<F: Future> Future for Traced<F> {
             }));
             self.waker = Some((cx.waker().clone(), ours));
         }
-        let start = with(|s| {
-            s.ready.remove(&task);
-            s.current = Some(task);
-            let at = s.tracer.now();
-            s.depth(at);
-            at
-        })
-        .unwrap_or(0);
-        let waker = self
-            .waker
-            .as_ref()
-            .map(|(_, w)| w.clone())
-            .unwrap_or_else(|| cx.waker().clone());
-        let result = self.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        let start = with(|s| s.begin_poll(task)).unwrap_or(0);
+        let this = &mut *self;
+        let result = match &this.waker {
+            Some((_, ours)) => this.inner.as_mut().poll(&mut Context::from_waker(ours)),
+            None => this.inner.as_mut().poll(cx),
+        };
         let ready = result.is_ready();
         if ready {
-            self.done = true;
+            this.done = true;
         }
-        with(|s| {
-            let end = s.tracer.now();
-            s.current = None;
-            let tid = s.tracer.tid();
-            s.tracer.record(Event::Poll {
-                task,
-                tid,
-                cpu: current_cpu(),
-                start,
-                end,
-                ready,
-            });
-            let kind = s.kinds.get(&task).copied();
-            if ready {
-                s.kinds.remove(&task);
-                s.ready.remove(&task);
-            } else if !s.ready.contains(&task)
-                && let Some(kind) = kind
-            {
-                // Not re-woken during its own poll: it waits.
-                s.waiting.insert(task, kind);
-                match kind {
-                    WaitKind::Io => s.io += 1,
-                    WaitKind::Timer => s.timers += 1,
-                }
-            }
-            s.depth(end);
-        });
+        with(|s| s.end_poll(task, start, ready));
         result
     }
 }
@@ -271,14 +328,7 @@ impl<F: Future> Drop for Traced<F> {
         if let Some(task) = self.task
             && !self.done
         {
-            with(|s| {
-                s.unpark_task(task);
-                s.ready.remove(&task);
-                s.kinds.remove(&task);
-                let at = s.tracer.now();
-                s.tracer.record(Event::TaskCancelled { task, at });
-                s.depth(at);
-            });
+            with(|s| s.cancel(task));
         }
     }
 }
