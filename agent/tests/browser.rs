@@ -9,6 +9,7 @@ mod common;
 
 use std::{
     net::TcpListener,
+    os::unix::process::CommandExt,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -35,7 +36,10 @@ impl Driver {
             .expect("free port")
             .port();
         let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        // Its own process group, so dropping the driver also ends the browser it started,
+        // even when a test panics before closing its session.
         let child = Command::new(&bin)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -88,6 +92,10 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling the process group we created for chromedriver.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
@@ -255,8 +263,16 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
         "return !!document.querySelector('[data-conn=unreachable]')",
     )
     .await;
-    let late_agent = {
-        let mut child = Command::new(common::BIN)
+    // Killed on drop, even if the wait below panics.
+    struct Late(std::process::Child);
+    impl Drop for Late {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _late = Late(
+        Command::new(common::BIN)
             // The page comes from the first agent, so this one must accept its origin.
             .args([
                 "serve",
@@ -267,12 +283,9 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
             ])
             .stdout(Stdio::null())
             .spawn()
-            .expect("late agent starts");
-        let started = wait_for(&client, "the reconnect", CONNECTED_PUS).await;
-        let _ = child.kill();
-        let _ = child.wait();
-        started
-    };
+            .expect("late agent starts"),
+    );
+    let late_agent = wait_for(&client, "the reconnect", CONNECTED_PUS).await;
     assert!(late_agent.as_array().is_some_and(|a| !a.is_empty()));
     client.close().await.expect("close session");
 }
