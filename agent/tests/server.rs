@@ -323,3 +323,25 @@ async fn stop_mid_run_leaves_no_thread_or_process_behind() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_client_joining_mid_run_is_told_about_it_and_follows_it() {
+    let agent = Agent::start(&[]);
+    let (mut runner, _) = connect(&agent).await;
+    send_json(
+        &mut runner,
+        r#"{"type":"run","scenario":"gil","params":{"threads":3,"work":3000}}"#,
+    )
+    .await;
+    read_until(&mut runner, |m| matches!(m, ServerMsg::Events { .. })).await;
+    let (mut late, _) = connect(&agent).await;
+    let first = next_msg(&mut late).await;
+    let ServerMsg::RunStarted {
+        yours: false, run, ..
+    } = first
+    else {
+        panic!("expected the ongoing run first, got {first:?}")
+    };
+    let msgs = read_until(&mut late, |m| matches!(m, ServerMsg::RunEnded { .. })).await;
+    assert!(matches!(msgs.last(), Some(ServerMsg::RunEnded { run: r, .. }) if *r == run));
+}

@@ -336,6 +336,11 @@ impl AppState {
             Action::BadUrl(message) => self.conn = Conn::BadUrl { message },
             Action::Frame(text) => match decode_server(&text) {
                 Ok(ServerMsg::Hello(hello)) => {
+                    // A run seen running before a reconnect may have ended meanwhile; if it
+                    // still runs, the agent says so again right after the hello.
+                    if self.run.as_ref().is_some_and(RunView::running) {
+                        self.run = None;
+                    }
                     self.hello = Some(Rc::from(hello));
                     self.conn = Conn::Connected;
                     self.last_error = None;
@@ -374,7 +379,28 @@ impl AppState {
                     if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
                         view.events += events.len() as u64;
                         view.dropped += dropped;
-                        let mut event_loop = view.event_loop.as_deref().cloned();
+                        // Copy the loop's state only when this batch changes it.
+                        let touches_loop = events.iter().any(|e| {
+                            matches!(
+                                e,
+                                Event::TaskSpawn { .. }
+                                    | Event::Wake { .. }
+                                    | Event::Poll { .. }
+                                    | Event::TaskCancelled { .. }
+                                    | Event::LoopWait { .. }
+                                    | Event::QueueDepth { .. }
+                            )
+                        });
+                        let mut event_loop = if touches_loop {
+                            view.event_loop.as_deref().cloned()
+                        } else {
+                            None
+                        };
+                        let unchanged = if touches_loop {
+                            None
+                        } else {
+                            view.event_loop.take()
+                        };
                         for e in &events {
                             if matches!(e, Event::ThreadStart { .. }) {
                                 view.threads += 1;
@@ -387,7 +413,7 @@ impl AppState {
                                 l.apply(e);
                             }
                         }
-                        view.event_loop = event_loop.map(Rc::new);
+                        view.event_loop = unchanged.or(event_loop.map(Rc::new));
                     }
                 }
                 Ok(ServerMsg::RunEnded { run, summary }) => {

@@ -29,6 +29,8 @@ use crate::run::{self, RunSpec};
 pub const MAX_QUEUED_BATCHES: usize = 64;
 /// …and bytes of them (a busy tick can carry tens of thousands of events).
 pub const MAX_QUEUED_BYTES: usize = 8 << 20;
+/// Messages of any kind waiting for one client beyond which it is disconnected.
+pub const MAX_QUEUED_CONTROL: usize = 1_000;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -59,9 +61,24 @@ impl ClientQueue {
         // batch carries the count, so the client always learns what it missed.
         if q.dropped > 0 {
             let (run, dropped) = (q.dropped_run, std::mem::take(&mut q.dropped));
-            q.items.push_back(Arc::from(format!(
+            let report: Arc<str> = Arc::from(format!(
                 r#"{{"type":"events","data":{{"run":{run},"events":[],"dropped":{dropped}}}}}"#
-            )));
+            ));
+            // Counted like any batch, since `next` uncounts it like one.
+            q.batches += 1;
+            q.bytes += report.len();
+            q.items.push_back(report);
+        }
+        if q.items.len() >= MAX_QUEUED_CONTROL {
+            // A client this far behind is not reading at all: let it go rather than hold
+            // summaries for it without bound.
+            q.closed = true;
+            q.items.clear();
+            q.batches = 0;
+            q.bytes = 0;
+            drop(q);
+            self.notify.notify_one();
+            return;
         }
         q.items.push_back(text);
         drop(q);
@@ -70,7 +87,10 @@ impl ClientQueue {
 
     fn push_batch(&self, run: u64, events_json: &str, shared: &Arc<str>, count: u64) {
         let mut q = lock(&self.queue);
-        if q.batches >= MAX_QUEUED_BATCHES || q.bytes + shared.len() > MAX_QUEUED_BYTES {
+        // One batch always fits an empty queue, however large a busy tick made it.
+        let full = q.batches >= MAX_QUEUED_BATCHES
+            || (q.batches > 0 && q.bytes + shared.len() > MAX_QUEUED_BYTES);
+        if full || q.closed {
             q.dropped += count;
             q.dropped_run = run;
             return;
@@ -126,7 +146,23 @@ impl ClientQueue {
 struct Active {
     run: u64,
     scenario: ScenarioId,
+    params: Params,
     cancel: Arc<AtomicBool>,
+}
+
+impl Active {
+    fn started(&self, fidelity: Fidelity, yours: bool) -> Arc<str> {
+        Arc::from(
+            ServerMsg::RunStarted {
+                run: self.run,
+                scenario: self.scenario,
+                params: self.params.clone(),
+                fidelity,
+                yours,
+            }
+            .to_json(),
+        )
+    }
 }
 
 /// Shared by all sessions.
@@ -191,13 +227,20 @@ impl Hub {
     }
 
     /// Adds a client; returns its id and queue.
+    ///
+    /// A client joining during a run is told about it first, so it can follow it. (Locks are
+    /// always taken in the order `active`, then `clients`.)
     pub fn join(&self) -> (u64, Arc<ClientQueue>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let queue = Arc::new(ClientQueue::default());
+        let active = lock(&self.active);
+        let mut clients = lock(&self.clients);
         if self.closing.load(Ordering::Relaxed) {
             queue.close();
+        } else if let Some(a) = active.as_ref() {
+            queue.push_control(a.started(self.fidelity, false));
         }
-        lock(&self.clients).push((id, Arc::clone(&queue)));
+        clients.push((id, Arc::clone(&queue)));
         (id, queue)
     }
 
@@ -266,6 +309,12 @@ impl Hub {
             })
         })?;
         let mut active = lock(&self.active);
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Refusal(ServerMsg::error(
+                ErrorCode::RunFailed,
+                "the agent is shutting down",
+            )));
+        }
         if let Some(a) = active.as_ref() {
             return Err(Refusal(ServerMsg::error(
                 ErrorCode::Busy,
@@ -278,12 +327,6 @@ impl Hub {
         }
         let run = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cancel = Arc::new(AtomicBool::new(false));
-        *active = Some(Active {
-            run,
-            scenario: id,
-            cancel: Arc::clone(&cancel),
-        });
-        drop(active);
         let spec = RunSpec {
             scenario: id,
             params: params.clone(),
@@ -292,40 +335,43 @@ impl Hub {
             cap: self.cap,
             fidelity: self.fidelity,
         };
-        // Each client learns whether the run is its own.
-        let clients: Vec<(u64, Arc<ClientQueue>)> = lock(&self.clients).clone();
-        for (client, queue) in clients {
-            let started = ServerMsg::RunStarted {
-                run,
-                scenario: id,
-                params: params.clone(),
-                fidelity: self.fidelity,
-                yours: client == by,
-            };
-            queue.push_control(Arc::from(started.to_json()));
-        }
         let hub = Arc::clone(self);
+        let run_cancel = Arc::clone(&cancel);
+        // The run thread waits for `active` (held here) before it starts, so every client has
+        // its run_started queued before any event of the run.
         let spawned = std::thread::Builder::new()
             .name(format!("run-{run}"))
             .spawn(move || {
+                drop(lock(&hub.active));
                 let events_hub = Arc::clone(&hub);
-                let finished = run::execute(&spec, cancel, move |batch| {
+                let finished = run::execute(&spec, run_cancel, move |batch| {
                     events_hub.broadcast_events(run, batch);
                 });
                 let ended = ServerMsg::RunEnded {
                     run,
                     summary: Box::new(finished.summary),
                 };
-                *lock(&hub.active) = None;
+                // Queue the summary before the next run can be started.
+                let mut active = lock(&hub.active);
                 hub.broadcast_control(&ended.to_json());
+                *active = None;
             });
         if let Err(e) = spawned {
-            *lock(&self.active) = None;
             return Err(Refusal(ServerMsg::error(
                 ErrorCode::RunFailed,
                 format!("could not start the run: {e}"),
             )));
         }
+        let new = Active {
+            run,
+            scenario: id,
+            params,
+            cancel,
+        };
+        for (client, queue) in lock(&self.clients).iter() {
+            queue.push_control(new.started(self.fidelity, *client == by));
+        }
+        *active = Some(new);
         Ok(run)
     }
 

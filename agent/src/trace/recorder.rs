@@ -138,6 +138,12 @@ impl Recorder {
         self.send(vec![event]);
     }
 
+    /// Counts events lost before they reached the recorder (e.g. the kernel's perf buffer
+    /// overflowed).
+    pub fn note_dropped(&self, events: u64) {
+        self.dropped.fetch_add(events, Ordering::Relaxed);
+    }
+
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)

@@ -391,7 +391,14 @@ impl ThreadTracer {
             return;
         };
         exact.records.clear();
+        let lost_before = exact.perf.lost;
         exact.perf.drain(&mut exact.records);
+        if exact.perf.lost > lost_before {
+            // Switch records were lost: count them, and do not pair a switch-out with a
+            // switch-in that may not be its own.
+            self.rec.note_dropped(exact.perf.lost - lost_before);
+            exact.out_at = None;
+        }
         for r in &exact.records {
             let t = self.rec.at(r.time);
             if r.out {
