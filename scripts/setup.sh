@@ -3,6 +3,8 @@
 # Called by scripts/run.sh and scripts/test.sh; safe to run again (it skips what is already there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The tools this installs must be found by the checks below (cargo's bin, .tools/).
+source scripts/env.sh
 
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132
