@@ -290,6 +290,59 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
     client.close().await.expect("close session");
 }
 
+/// Opens the page on `agent` and waits until it is connected with its run controls shown.
+async fn open_lab(client: &Client, agent: &Agent) {
+    client.goto(&agent.page_url()).await.expect("page loads");
+    wait_for(client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
+}
+
+/// Picks `scenario` in the page's picker and waits for one of its parameters, `shown`.
+async fn pick(client: &Client, scenario: &str, shown: &str) {
+    client
+        .execute(
+            &format!(
+                "const s = document.querySelector('[data-testid=scenario]');
+                 s.value = '{scenario}'; s.dispatchEvent(new Event('change', {{bubbles: true}}));"
+            ),
+            vec![],
+        )
+        .await
+        .expect("pick a scenario");
+    wait_for(
+        client,
+        "the scenario's parameters",
+        &format!("return !!document.querySelector('[data-param={shown}]')"),
+    )
+    .await;
+}
+
+/// Types parameter values into the page's inputs.
+async fn set_params(client: &Client, values: &[(&str, &str)]) {
+    for (name, value) in values {
+        client
+            .execute(
+                &format!(
+                    "const i = document.querySelector('[data-param={name}]');
+                     i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
+                ),
+                vec![],
+            )
+            .await
+            .expect("set a parameter");
+    }
+}
+
+/// Clicks Run.
+async fn click_run(client: &Client) {
+    client
+        .execute(
+            "document.querySelector('[data-testid=run]').click()",
+            vec![],
+        )
+        .await
+        .expect("click run");
+}
+
 #[tokio::test]
 #[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
 async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
@@ -297,41 +350,12 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
     let driver = Driver::start();
     let client = driver.client().await;
     let agent = Agent::start(&[]);
-    client.goto(&agent.page_url()).await.expect("page loads");
-    wait_for(&client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
+    open_lab(&client, &agent).await;
 
     // Choose gil, 3 threads; first a bad value, which the page explains without sending.
-    client
-        .execute(
-            "const s = document.querySelector('[data-testid=scenario]');
-             s.value = 'gil'; s.dispatchEvent(new Event('change', {bubbles: true}));",
-            vec![],
-        )
-        .await
-        .expect("pick gil");
-    let set_param = |name: &'static str, value: &'static str| {
-        format!(
-            "const i = document.querySelector('[data-param={name}]');
-             i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
-        )
-    };
-    wait_for(
-        &client,
-        "gil's parameters",
-        "return !!document.querySelector('[data-param=switch_interval_ms]')",
-    )
-    .await;
-    client
-        .execute(&set_param("threads", "0"), vec![])
-        .await
-        .expect("set");
-    client
-        .execute(
-            "document.querySelector('[data-testid=run]').click()",
-            vec![],
-        )
-        .await
-        .expect("click");
+    pick(&client, "gil", "switch_interval_ms").await;
+    set_params(&client, &[("threads", "0")]).await;
+    click_run(&client).await;
     let problem = wait_for(
         &client,
         "the parameter problem",
@@ -343,21 +367,8 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
         "{problem}"
     );
 
-    client
-        .execute(&set_param("threads", "3"), vec![])
-        .await
-        .expect("set");
-    client
-        .execute(&set_param("work", "600"), vec![])
-        .await
-        .expect("set");
-    client
-        .execute(
-            "document.querySelector('[data-testid=run]').click()",
-            vec![],
-        )
-        .await
-        .expect("click");
+    set_params(&client, &[("threads", "3"), ("work", "600")]).await;
+    click_run(&client).await;
     let text = wait_for(
         &client,
         "the summary",
@@ -390,33 +401,18 @@ async fn the_event_loop_is_shown_for_an_async_run() {
     let driver = Driver::start();
     let client = driver.client().await;
     let agent = Agent::start(&[]);
-    client.goto(&agent.page_url()).await.expect("page loads");
-    wait_for(&client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
-    client
-        .execute(
-            "const s = document.querySelector('[data-testid=scenario]');
-             s.value = 'event-loop-blocked'; s.dispatchEvent(new Event('change', {bubbles: true}));",
-            vec![],
-        )
-        .await
-        .expect("pick");
-    wait_for(
+    open_lab(&client, &agent).await;
+    pick(&client, "event-loop-blocked", "block_ms").await;
+    set_params(
         &client,
-        "its parameters",
-        "return !!document.querySelector('[data-param=block_ms]')",
+        &[
+            ("requests", "150"),
+            ("latency_ms", "20"),
+            ("block_ms", "60"),
+        ],
     )
     .await;
-    client
-        .execute(
-            "for (const [k, v] of [['requests', '150'], ['latency_ms', '20'], ['block_ms', '60']]) {
-               const i = document.querySelector(`[data-param=${k}]`);
-               i.value = v; i.dispatchEvent(new InputEvent('input', {bubbles: true}));
-             }
-             document.querySelector('[data-testid=run]').click();",
-            vec![],
-        )
-        .await
-        .expect("run");
+    click_run(&client).await;
     wait_for(
         &client,
         "the summary",

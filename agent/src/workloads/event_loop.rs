@@ -14,8 +14,7 @@ use std::{
 
 use super::{
     Ctx, Output, Totals, WorkloadError,
-    io::{CancelWatch, blocking_requests, check_fd_limit, io_output, loop_run},
-    loopback_db::LoopbackDb,
+    io::{Loopback, blocking_requests, check_fd_limit, io_output, loop_run},
 };
 use crate::trace::clock::rss_bytes;
 
@@ -68,13 +67,12 @@ pub fn blocked(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let latency = ctx.param(|p| p.latency_ms);
     let block = ctx.param(|p| p.block_ms);
     check_fd_limit(requests)?;
-    let db = LoopbackDb::start(&ctx.exe, latency)?;
-    let _watch = CancelWatch::new(ctx, &db);
+    let server = Loopback::start(ctx, latency)?;
     let clean_totals = Arc::new(Totals::default());
     let clean = loop_run(
         ctx,
         "event-loop",
-        db.addr,
+        server.db.addr,
         requests,
         latency,
         None,
@@ -87,7 +85,7 @@ pub fn blocked(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let blocked = loop_run(
         ctx,
         "event-loop-blocked",
-        db.addr,
+        server.db.addr,
         requests,
         latency,
         Some(block),
@@ -127,14 +125,13 @@ pub fn async_vs_threads(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let threads = ctx.param(|p| p.threads).min(requests);
     let latency = ctx.param(|p| p.latency_ms);
     check_fd_limit(requests)?;
-    let db = LoopbackDb::start(&ctx.exe, latency)?;
-    let _watch = CancelWatch::new(ctx, &db);
+    let server = Loopback::start(ctx, latency)?;
     let loop_totals = Arc::new(Totals::default());
     let rss = RssWatch::start();
     let on_loop = loop_run(
         ctx,
         "event-loop",
-        db.addr,
+        server.db.addr,
         requests,
         latency,
         None,
@@ -146,7 +143,7 @@ pub fn async_vs_threads(ctx: &Ctx) -> Result<Output, WorkloadError> {
     }
     let thread_totals = Arc::new(Totals::default());
     let rss = RssWatch::start();
-    let on_threads = blocking_requests(ctx, db.addr, threads, &thread_totals)?;
+    let on_threads = blocking_requests(ctx, server.db.addr, threads, &thread_totals)?;
     let threads_rss = rss.growth();
     let wall = on_loop.wall_ns + on_threads.wall_ns;
     let mut all = on_loop.latencies.clone();

@@ -26,14 +26,14 @@ use crate::trace::{ThreadTracer, clock::monotonic_ns, tasks};
 
 /// Kills the server when the run is cancelled; stops watching when dropped.
 #[derive(Debug)]
-pub struct CancelWatch {
+struct CancelWatch {
     done: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<()>>,
 }
 
 impl CancelWatch {
     /// Watches `ctx`'s cancel flag for as long as it lives.
-    pub fn new(ctx: &Ctx, db: &LoopbackDb) -> CancelWatch {
+    fn new(ctx: &Ctx, db: &LoopbackDb) -> CancelWatch {
         let done = Arc::new(AtomicBool::new(false));
         let (d, cancel, pid) = (
             Arc::clone(&done),
@@ -64,6 +64,26 @@ impl Drop for CancelWatch {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The stand-in server with its cancel watch: the server dies when the run is cancelled.
+#[derive(Debug)]
+pub struct Loopback {
+    // Declared first so it is dropped first: the watch must end before the server is reaped.
+    _watch: CancelWatch,
+    /// The server.
+    pub db: LoopbackDb,
+}
+
+impl Loopback {
+    /// Starts the server for `ctx`'s run, answering after `latency_ms`.
+    pub fn start(ctx: &Ctx, latency_ms: u32) -> Result<Loopback, WorkloadError> {
+        let db = LoopbackDb::start(&ctx.exe, latency_ms)?;
+        Ok(Loopback {
+            _watch: CancelWatch::new(ctx, &db),
+            db,
+        })
     }
 }
 
@@ -101,9 +121,8 @@ fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
 /// Runs `clients` blocking client threads taking request ids from one counter.
 fn blocking_clients(ctx: &Ctx, clients: u32) -> Result<Output, WorkloadError> {
     let latency = ctx.param(|p| p.latency_ms);
-    let db = LoopbackDb::start(&ctx.exe, latency)?;
-    let _watch = CancelWatch::new(ctx, &db);
-    let run = blocking_requests(ctx, db.addr, clients, &Arc::new(Totals::default()))?;
+    let server = Loopback::start(ctx, latency)?;
+    let run = blocking_requests(ctx, server.db.addr, clients, &Arc::new(Totals::default()))?;
     io_output(ctx, run.wall_ns, run.latencies, run.failed)
 }
 
@@ -310,12 +329,11 @@ pub fn event_loop(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let requests = ctx.param(|p| p.requests);
     check_fd_limit(requests)?;
     let latency = ctx.param(|p| p.latency_ms);
-    let db = LoopbackDb::start(&ctx.exe, latency)?;
-    let _watch = CancelWatch::new(ctx, &db);
+    let server = Loopback::start(ctx, latency)?;
     let run = loop_run(
         ctx,
         "event-loop",
-        db.addr,
+        server.db.addr,
         requests,
         latency,
         None,
