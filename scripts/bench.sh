@@ -7,3 +7,4 @@ source scripts/env.sh
 trunk build --release
 cargo bench -p coreplay --bench skeleton --locked
 cargo bench -p coreplay --bench scenarios --locked
+cargo bench -p coreplay --bench watch --locked

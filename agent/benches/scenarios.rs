@@ -192,6 +192,7 @@ fn websocket_throughput() {
             fidelity: coreplay_shared::event::Fidelity::SelfTimed,
             fidelity_note: None,
             access: server::guard::Access::default(),
+            watch_programs: Vec::new(),
         })
         .await
         else {

@@ -112,6 +112,7 @@ fn main() {
             can_run: true,
             fidelity: coreplay_shared::event::Fidelity::SelfTimed,
             fidelity_note: None,
+            watch_programs: coreplay_agent::watch::default_programs(),
             topology: t,
         }));
         let json = hello.to_json();

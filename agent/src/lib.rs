@@ -2,12 +2,15 @@
 //! tracing, the run orchestrator and the server, so that integration tests and benchmarks
 //! drive the same code the `coreplay` binary runs.
 
+pub mod export;
+pub mod record;
 pub mod report;
 pub mod run;
 pub mod server;
 pub mod summarize;
 pub mod topology;
 pub mod trace;
+pub mod watch;
 pub mod workloads;
 
 /// The address the agent listens on unless told otherwise.

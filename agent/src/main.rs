@@ -13,7 +13,7 @@ use std::{
 };
 
 use coreplay_agent::{
-    DEFAULT_LISTEN, report,
+    DEFAULT_LISTEN, export, record, report,
     run::{self, RunSpec},
     server::{self, ServerConfig, ServerError},
     topology::{self, Source},
@@ -46,6 +46,11 @@ enum Command {
     Run(RunArgs),
     /// List the scenarios with their parameters, ranges and defaults.
     Scenarios,
+    /// Convert a trace file (from `run --out`) for other tools.
+    Export(ExportArgs),
+    /// Start a program (or follow a running one, --pid) and watch its threads and processes
+    /// on the cores until it exits.
+    Watch(WatchArgs),
     /// (internal) A process-pool worker.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerCli),
@@ -83,7 +88,8 @@ struct RunArgs {
     /// How long the blocking task computes without awaiting, ms (event-loop-blocked).
     #[arg(long)]
     block_ms: Option<u32>,
-    /// Write the recorded events and summary to FILE (JSON Lines).
+    /// Write the run to FILE as a trace (gzip-compressed JSON Lines; see docs/trace-format.md),
+    /// e.g. run.coreplay.gz.
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
     /// Print the summary as one JSON object instead of a table.
@@ -95,6 +101,25 @@ struct RunArgs {
     /// Hard cap on the run's duration, seconds.
     #[arg(long, default_value_t = coreplay_agent::run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
     max_secs: u32,
+}
+
+#[derive(Debug, Args)]
+struct ExportArgs {
+    /// The trace file (as written by `coreplay run … --out FILE`).
+    file: PathBuf,
+    /// What to convert it to.
+    #[arg(long, value_enum)]
+    format: ExportFormat,
+    /// Write to OUT instead of standard output.
+    #[arg(long, value_name = "OUT")]
+    out: Option<PathBuf>,
+}
+
+/// Export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ExportFormat {
+    /// Chrome Trace Event JSON, for Perfetto UI (ui.perfetto.dev) and chrome://tracing.
+    ChromeTrace,
 }
 
 #[derive(Debug, Args)]
@@ -159,6 +184,10 @@ struct ServeArgs {
     /// for `trunk serve`); repeatable.
     #[arg(long, value_name = "ORIGIN")]
     allow_origin: Vec<String>,
+    /// Offer this program to the page's watch list, as NAME=COMMAND (split at spaces, no
+    /// shell); repeatable. The Python examples are offered by default when python3 is found.
+    #[arg(long, value_name = "NAME=CMD")]
+    watch_program: Vec<String>,
     #[command(flatten)]
     source: SourceArgs,
 }
@@ -204,6 +233,8 @@ fn main() -> ExitCode {
         Some(Command::Serve(args)) => serve(&args),
         Some(Command::Run(args)) => run_scenario(&args),
         Some(Command::Scenarios) => list_scenarios(),
+        Some(Command::Export(args)) => export_trace(&args),
+        Some(Command::Watch(args)) => watch_program(&args),
         Some(Command::Worker(w)) => {
             return exit_code(workloads::worker::main(&workloads::worker::WorkerArgs {
                 origin_ns: w.origin_ns,
@@ -305,7 +336,8 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         finished.summary.events
     );
     if let Some(path) = &args.out {
-        report::write_trace(path, &topology, &finished.summary, &finished.events)
+        let header = record::header_for(&topology, &finished.summary);
+        record::write_file(path, &header, &finished.events, &finished.summary)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
             "coreplay: wrote {} events to {}",
@@ -320,6 +352,44 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         );
     } else {
         print!("{}", report::summary_table(&finished.summary));
+    }
+    Ok(())
+}
+
+fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
+    let trace = record::read_file(&args.file).map_err(|e| match e {
+        record::ReadError::Io { .. } => Failure::Other(e.into()),
+        _ => Failure::BadInput(e.to_string()),
+    })?;
+    // `coreplay export … | head` is not an error.
+    let quiet_pipe = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    };
+    let ExportFormat::ChromeTrace = args.format;
+    match &args.out {
+        Some(path) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            let mut out = std::io::BufWriter::new(file);
+            export::chrome_trace(&trace, &mut out)
+                .and_then(|()| std::io::Write::flush(&mut out))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "coreplay: wrote {} ({} events; open it in https://ui.perfetto.dev or chrome://tracing)",
+                path.display(),
+                trace.events.len()
+            );
+        }
+        None => {
+            let stdout = std::io::stdout().lock();
+            let mut out = std::io::BufWriter::new(stdout);
+            quiet_pipe(
+                export::chrome_trace(&trace, &mut out)
+                    .and_then(|()| std::io::Write::flush(&mut out)),
+            )
+            .context("writing to standard output")?;
+        }
     }
     Ok(())
 }
@@ -397,9 +467,11 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
     if let Some(note) = &fidelity_note {
         tracing::info!("runs are self-timed: {note}");
     }
+    let watch_programs = watch_programs(&args.watch_program)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let bound = server::bind(ServerConfig {
+            watch_programs,
             listen: args.listen,
             topology,
             exe: std::env::current_exe().context("finding the coreplay executable")?,
@@ -467,4 +539,125 @@ async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("shutting down");
+}
+
+#[derive(Debug, Args)]
+struct WatchArgs {
+    /// Follow this running process (and the processes it starts from now on) instead of
+    /// starting a command; it is left running when the watch stops.
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
+    /// Samples of /proc per second (10..=10000).
+    #[arg(long, value_name = "N", default_value_t = coreplay_shared::watch::DEFAULT_HZ)]
+    hz: u32,
+    /// How events are recorded.
+    #[arg(long, value_enum, default_value_t = WatchFidelityArg::Auto)]
+    fidelity: WatchFidelityArg,
+    /// Write the watch to FILE as a trace, like `run --out`.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Print the summary as one JSON object instead of tables.
+    #[arg(long)]
+    json: bool,
+    /// Hard cap on the watch's duration, seconds (a started program is killed then).
+    #[arg(long, default_value_t = run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    max_secs: u32,
+    /// The program to start and its arguments, after `--`.
+    #[arg(last = true, value_name = "COMMAND")]
+    command: Vec<String>,
+}
+
+/// How a watch is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum WatchFidelityArg {
+    /// The kernel's switch records where permitted, /proc samples otherwise.
+    Auto,
+    /// The kernel's switch records (perf_event_open); refuse without them.
+    Exact,
+    /// /proc samples.
+    Sampled,
+}
+
+fn watch_programs(given: &[String]) -> Result<Vec<coreplay_shared::watch::WatchProgram>, Failure> {
+    let mut programs = coreplay_agent::watch::default_programs();
+    for spec in given {
+        let p = coreplay_agent::watch::parse_program(spec)
+            .map_err(|e| Failure::BadInput(format!("--watch-program {e}")))?;
+        programs.retain(|q| q.name != p.name);
+        programs.push(p);
+    }
+    Ok(programs)
+}
+
+fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
+    use coreplay_agent::watch::{self, FidelityChoice, ProgramOutput, Target, WatchSpec};
+    let target = match (args.pid, args.command.is_empty()) {
+        (Some(pid), true) => Target::Pid(pid),
+        (None, false) => Target::Command(args.command.clone()),
+        (Some(_), false) => {
+            return Err(Failure::BadInput(
+                "give either --pid PID or a command after `--`, not both".into(),
+            ));
+        }
+        (None, true) => {
+            return Err(Failure::BadInput(
+                "nothing to watch: give a command after `--` (coreplay watch -- python3 app.py) \
+                 or --pid PID"
+                    .into(),
+            ));
+        }
+    };
+    let topology = topology::load(&Source::Live).map_err(|e| Failure::Other(e.into()))?;
+    let spec = WatchSpec {
+        target,
+        program: None,
+        hz: args.hz,
+        fidelity: match args.fidelity {
+            WatchFidelityArg::Auto => FidelityChoice::Auto,
+            WatchFidelityArg::Exact => FidelityChoice::Exact,
+            WatchFidelityArg::Sampled => FidelityChoice::Sampled,
+        },
+        cap: Duration::from_secs(u64::from(args.max_secs)),
+        output: ProgramOutput::Inherit,
+    };
+    let watched = watch::start(&spec).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let target = watched.target();
+    eprintln!(
+        "coreplay: watching {} (pid {}), {} (Ctrl-C stops it)",
+        if target.command.is_empty() {
+            format!("process {}", target.pid)
+        } else {
+            target.command.join(" ")
+        },
+        target.pid,
+        watched.fidelity()
+    );
+    if let Some(note) = watched.fidelity_note() {
+        eprintln!("coreplay: {note}");
+    }
+    let cancel = Arc::new(AtomicBool::new(false));
+    stop_on_ctrl_c(Arc::clone(&cancel));
+    let done = watched.run(cancel, |_| {});
+    let finished = done.finished;
+    if let Some(path) = &args.out {
+        let header = record::header_for(&topology, &finished.summary);
+        record::write_file(path, &header, &finished.events, &finished.summary)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "coreplay: wrote {} events to {}",
+            finished.events.len(),
+            path.display()
+        );
+    }
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&finished.summary).context("encoding the summary")?
+        );
+    } else {
+        print!("{}", report::summary_table(&finished.summary));
+        println!();
+        print!("{}", watch::thread_table(&finished.summary));
+    }
+    Ok(())
 }

@@ -1,17 +1,9 @@
-//! Text and file output of runs: the summary table, the catalog listing, and the recorded
-//! events as a trace file (format and reader: [`coreplay_shared::trace_file`]).
+//! Text output of runs: the summary table and the catalog listing (trace files:
+//! [`crate::record`]).
 
-use std::{
-    fmt::Write as _,
-    fs::File,
-    io::{self, BufWriter, Write},
-    path::Path,
-};
+use std::fmt::Write as _;
 
-use coreplay_shared::{
-    Topology, event::Event, scenario::ScenarioInfo, summary::Summary, trace_file,
-};
-use serde::Serialize;
+use coreplay_shared::{scenario::ScenarioInfo, summary::Summary};
 
 fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
@@ -132,33 +124,4 @@ pub fn catalog_text(catalog: &[ScenarioInfo]) -> String {
         out.push('\n');
     }
     out
-}
-
-#[derive(Serialize)]
-struct EventsLine<'a> {
-    events: &'a [Event],
-}
-
-#[derive(Serialize)]
-struct SummaryLine<'a> {
-    summary: &'a Summary,
-}
-
-/// Writes a run to `path` as JSON Lines.
-pub fn write_trace(
-    path: &Path,
-    topology: &Topology,
-    summary: &Summary,
-    events: &[Event],
-) -> io::Result<()> {
-    let mut out = BufWriter::new(File::create(path)?);
-    out.write_all(trace_file::header_line(env!("CARGO_PKG_VERSION"), topology).as_bytes())?;
-    out.write_all(b"\n")?;
-    for chunk in events.chunks(10_000) {
-        serde_json::to_writer(&mut out, &EventsLine { events: chunk })?;
-        out.write_all(b"\n")?;
-    }
-    serde_json::to_writer(&mut out, &SummaryLine { summary })?;
-    out.write_all(b"\n")?;
-    out.flush()
 }

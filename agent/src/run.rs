@@ -25,7 +25,7 @@ use coreplay_shared::{
 use crate::{
     summarize,
     trace::{Recorder, clock::peak_rss_bytes},
-    workloads::{self, Ctx},
+    workloads::{self, Ctx, Output},
 };
 
 /// How often the collector hands a batch on, ms.
@@ -78,10 +78,85 @@ pub fn detect_fidelity() -> (Fidelity, Option<String>) {
 pub fn execute(
     spec: &RunSpec,
     cancel: Arc<AtomicBool>,
-    mut on_batch: impl FnMut(&[Event]) + Send + 'static,
+    on_batch: impl FnMut(&[Event]) + Send + 'static,
 ) -> Finished {
+    let ctx_spec = spec.clone();
+    let mut recorded = record(
+        spec.cap,
+        spec.fidelity == Fidelity::Exact,
+        cancel,
+        on_batch,
+        move |rec| {
+            let ctx = Ctx {
+                rec: Arc::clone(rec),
+                params: ctx_spec.params.clone(),
+                pus: ctx_spec.pus,
+                exe: ctx_spec.exe.clone(),
+            };
+            workloads::run(ctx_spec.scenario, &ctx)
+        },
+    );
+    let trimmed = resolve_cpu_overlaps(&mut recorded.events);
+    let mut fidelity = spec.fidelity;
+    if fidelity == Fidelity::Exact && recorded.fallbacks > 0 {
+        fidelity = Fidelity::SelfTimed;
+        recorded.output.notes.push(format!(
+            "{} threads could not open exact switch recording and timed themselves, \
+             so the run as a whole is labelled self-timed",
+            recorded.fallbacks
+        ));
+    }
+    if trimmed.count > 0 {
+        recorded.output.notes.push(format!(
+            "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' self-timed slices \
+             overlapped on one CPU (times are known to one chunk of work)",
+            trimmed.count,
+            trimmed.max_ns as f64 / 1e3
+        ));
+    }
+    let summary = summarize::summarize(
+        spec.scenario,
+        &spec.params,
+        &recorded.events,
+        recorded.output,
+        recorded.outcome,
+        recorded.dropped,
+        peak_rss_bytes(),
+        fidelity,
+    );
+    Finished {
+        summary,
+        events: recorded.events,
+    }
+}
+
+/// What [`record`] gathered.
+#[derive(Debug)]
+pub struct Recorded {
+    /// Every event kept, ordered by time.
+    pub events: Vec<Event>,
+    /// How the work ended.
+    pub outcome: Outcome,
+    /// What the work reported (only the time it ran when it failed).
+    pub output: Output,
+    /// Events lost (buffers full, the run's event cap).
+    pub dropped: u64,
+    /// Threads that fell back from exact to self-timed recording.
+    pub fallbacks: u32,
+}
+
+/// The run machinery shared by scenarios and watches: creates the run's [`Recorder`], starts
+/// the collector (one batch per tick to `on_batch`, all kept) and the watchdog (the cap, via
+/// `cancel`), runs `work` on the calling thread, and gathers the events when it returns.
+pub fn record<E: std::fmt::Display>(
+    cap: Duration,
+    exact: bool,
+    cancel: Arc<AtomicBool>,
+    mut on_batch: impl FnMut(&[Event]) + Send + 'static,
+    work: impl FnOnce(&Arc<Recorder>) -> Result<Output, E>,
+) -> Recorded {
     let (rec, rx) = Recorder::new(true, Arc::clone(&cancel));
-    rec.set_exact(spec.fidelity == Fidelity::Exact);
+    rec.set_exact(exact);
     let collector = thread::Builder::new()
         .name("collector".into())
         .spawn(move || {
@@ -110,11 +185,10 @@ pub fn execute(
     let timed_out = Arc::new(AtomicBool::new(false));
     let finished = Arc::new(AtomicBool::new(false));
     let watchdog = {
-        let (cancel, timed_out, finished, cap) = (
+        let (cancel, timed_out, finished) = (
             Arc::clone(&cancel),
             Arc::clone(&timed_out),
             Arc::clone(&finished),
-            spec.cap,
         );
         thread::Builder::new()
             .name("watchdog".into())
@@ -131,65 +205,37 @@ pub fn execute(
             })
     };
 
-    let ctx = Ctx {
-        rec: Arc::clone(&rec),
-        params: spec.params.clone(),
-        pus: spec.pus,
-        exe: spec.exe.clone(),
-    };
-    let result = workloads::run(spec.scenario, &ctx);
+    let result = work(&rec);
     finished.store(true, Ordering::Relaxed);
     if let Ok(w) = watchdog {
         let _ = w.join();
     }
     let recorder_dropped = rec.dropped();
     let fallbacks = rec.fallbacks();
-    drop(ctx);
     drop(rec);
     let (mut events, over_cap) = match collector {
         Ok(c) => c.join().unwrap_or_default(),
         Err(_) => (Vec::new(), 0),
     };
     events.sort_by_key(Event::time);
-    let trimmed = resolve_cpu_overlaps(&mut events);
 
     let outcome = match &result {
         Err(e) => Outcome::Failed {
             message: e.to_string(),
         },
         Ok(_) if timed_out.load(Ordering::Relaxed) => Outcome::TimedOut {
-            cap_secs: u32::try_from(spec.cap.as_secs()).unwrap_or(u32::MAX),
+            cap_secs: u32::try_from(cap.as_secs()).unwrap_or(u32::MAX),
         },
         Ok(_) if cancel.load(Ordering::Relaxed) => Outcome::Stopped,
         Ok(_) => Outcome::Completed,
     };
-    let mut output = result.unwrap_or_default();
-    let mut fidelity = spec.fidelity;
-    if fidelity == Fidelity::Exact && fallbacks > 0 {
-        fidelity = Fidelity::SelfTimed;
-        output.notes.push(format!(
-            "{fallbacks} threads could not open exact switch recording and timed themselves, \
-             so the run as a whole is labelled self-timed"
-        ));
-    }
-    if trimmed.count > 0 {
-        output.notes.push(format!(
-            "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' self-timed slices \
-             overlapped on one CPU (times are known to one chunk of work)",
-            trimmed.count,
-            trimmed.max_ns as f64 / 1e3
-        ));
-    }
-    let summary = summarize::summarize(
-        spec,
-        &events,
-        output,
+    Recorded {
+        events,
         outcome,
-        recorder_dropped + over_cap,
-        peak_rss_bytes(),
-        fidelity,
-    );
-    Finished { summary, events }
+        output: result.unwrap_or_default(),
+        dropped: recorder_dropped + over_cap,
+        fallbacks,
+    }
 }
 
 /// How many slices [`resolve_cpu_overlaps`] trimmed, and by how much at most.

@@ -7,15 +7,17 @@ use std::collections::{BTreeMap, HashMap};
 
 use coreplay_shared::{
     event::{Event, Fidelity, LockOp, OffReason, Role},
-    scenario::ScenarioId,
+    scenario::{Params, ScenarioId},
     summary::{LatencyStats, Outcome, Summary, TaskTotals, ThreadSummary},
 };
 
-use crate::{run::RunSpec, workloads::Output};
+use crate::workloads::Output;
 
 /// Builds the summary.
+#[allow(clippy::too_many_arguments)]
 pub fn summarize(
-    spec: &RunSpec,
+    scenario: ScenarioId,
+    params: &Params,
     events: &[Event],
     output: Output,
     outcome: Outcome,
@@ -104,15 +106,15 @@ pub fn summarize(
     let tasks = task_totals(events);
     let counted = || threads.values().filter(|t| t.role != Role::Server);
     let sum = |f: fn(&ThreadSummary) -> u64| counted().map(f).sum::<u64>();
-    let lock_scenario = matches!(spec.scenario, ScenarioId::Gil | ScenarioId::ProcessPool);
+    let lock_scenario = matches!(scenario, ScenarioId::Gil | ScenarioId::ProcessPool);
     let speedup = output
         .baseline
         .as_ref()
         .filter(|_| output.wall_ns > 0 && outcome == Outcome::Completed)
         .map(|b| b.wall_ns as f64 / output.wall_ns as f64);
     Summary {
-        scenario: spec.scenario,
-        params: spec.params.clone(),
+        scenario,
+        params: params.clone(),
         wall_ns: output.wall_ns,
         cpu_ns: sum(|t| t.cpu_ns),
         speedup,
@@ -123,7 +125,7 @@ pub fn summarize(
         runnable_wait_ns: sum(|t| t.runnable_wait_ns),
         lock_wait_ns: lock_scenario.then(|| sum(|t| t.lock_wait_ns)),
         // Each worker process has its own lock: hand-overs only mean something for one shared lock.
-        lock_handovers: (spec.scenario == ScenarioId::Gil).then_some(lock_handovers),
+        lock_handovers: (scenario == ScenarioId::Gil).then_some(lock_handovers),
         peak_rss_bytes,
         events: events.len() as u64,
         dropped,
@@ -136,6 +138,7 @@ pub fn summarize(
         variants: output.variants,
         tasks,
         outcome,
+        watch: None,
     }
 }
 

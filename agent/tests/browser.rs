@@ -6,123 +6,21 @@
 //! green; the test script runs them with `--ignored`, where a missing browser fails loudly.
 
 mod common;
+#[path = "common/driver.rs"]
+mod driver;
 
 use std::{
     net::TcpListener,
-    os::unix::process::CommandExt,
     path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 use common::Agent;
 use coreplay_shared::Topology;
-use fantoccini::{Client, ClientBuilder};
-use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-/// A chromedriver process on a free port, killed on drop.
-struct Driver {
-    child: Child,
-    url: String,
-    profile: PathBuf,
-}
-
-impl Driver {
-    fn start() -> Driver {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
-        // Its own process group, so dropping the driver also ends the browser it started,
-        // even when a test panics before closing its session.
-        let child = Command::new(&bin)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("cannot start {bin} ({e}); run scripts/test.sh, which installs it")
-            });
-        let profile = std::env::temp_dir().join(format!("coreplay-chromium-{port}"));
-        Driver {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            profile,
-        }
-    }
-
-    async fn client(&self) -> Client {
-        let caps = json!({
-            "goog:chromeOptions": {
-                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
-                    format!("--user-data-dir={}", self.profile.display()),
-                ]
-            }
-        });
-        let caps = match caps {
-            Value::Object(map) => map,
-            _ => unreachable!("a JSON object literal"),
-        };
-        let start = Instant::now();
-        loop {
-            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-            match ClientBuilder::new(connector)
-                .capabilities(caps.clone())
-                .connect(&self.url)
-                .await
-            {
-                Ok(client) => return client,
-                Err(e) if start.elapsed() < WAIT => {
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                Err(e) => panic!("no WebDriver session: {e}"),
-            }
-        }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        if let Ok(pgid) = i32::try_from(self.child.id()) {
-            // SAFETY: signalling the process group we created for chromedriver.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.profile);
-    }
-}
-
-/// Evaluates `script` until it returns something other than `null`/`false`, or panics.
-async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
-    let start = Instant::now();
-    loop {
-        let value = client.execute(script, vec![]).await.expect("script runs");
-        if !value.is_null() && value != Value::Bool(false) {
-            return value;
-        }
-        if start.elapsed() > WAIT {
-            let status = client
-                .execute(
-                    "return document.querySelector('.status')?.innerText",
-                    vec![],
-                )
-                .await
-                .unwrap_or_default();
-            panic!("timed out waiting for {what}; status line: {status}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+use driver::{Driver, wait_for};
+use fantoccini::Client;
+use serde_json::json;
 
 const CONNECTED_PUS: &str = "
     if (!document.querySelector('[data-conn=connected]')) return null;
@@ -441,5 +339,195 @@ async fn the_event_loop_is_shown_for_an_async_run() {
         "{variants}"
     );
     screenshot(&client, "event-loop-blocked.png").await;
+    view_shot(&client, "[data-testid=event-loop]", "view-event-loop.png").await;
     client.close().await.expect("close session");
+}
+
+/// Records every event of the next run over a WebSocket client of its own, independently of
+/// the page, until the run ends.
+fn record_next_run(agent: &Agent) -> tokio::task::JoinHandle<Vec<coreplay_shared::event::Event>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::{connect_async, tungstenite::Message};
+    let url = agent.ws_url();
+    tokio::spawn(async move {
+        let (mut ws, _) = connect_async(url).await.expect("ws connects");
+        let mut events = Vec::new();
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            match coreplay_shared::decode_server(&text) {
+                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
+                    events.extend(batch)
+                }
+                Ok(coreplay_shared::ServerMsg::RunEnded { .. }) => break,
+                _ => {}
+            }
+        }
+        events
+    })
+}
+
+/// The lock holder at `t` by a plain fold over the lock steps (independent of the page's
+/// index): each thread's last step at or before `t`, releases ordered before acquires.
+fn holder_at(events: &[coreplay_shared::event::Event], t: u64) -> Option<u32> {
+    use coreplay_shared::event::{Event, LockOp};
+    let mut steps: Vec<(u64, u8, u32, LockOp)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Lock { tid, at, op } if *at <= t => {
+                let rank = match op {
+                    LockOp::Release => 0,
+                    LockOp::Request => 1,
+                    LockOp::DropRequest => 2,
+                    LockOp::Acquire => 3,
+                };
+                Some((*at, rank, *tid, *op))
+            }
+            _ => None,
+        })
+        .collect();
+    steps.sort_by_key(|s| (s.0, s.1));
+    let mut last = std::collections::HashMap::new();
+    for (_, _, tid, op) in steps {
+        last.insert(tid, op);
+    }
+    last.into_iter()
+        .find(|(_, op)| *op == LockOp::Acquire)
+        .map(|(tid, _)| tid)
+}
+
+async fn click(client: &Client, testid: &str) {
+    client
+        .execute(
+            &format!("document.querySelector('[data-testid={testid}]').click()"),
+            vec![],
+        )
+        .await
+        .expect("click");
+}
+
+/// Screenshot of one element (a view), so each view is an artifact of its own.
+async fn view_shot(client: &Client, selector: &str, name: &str) {
+    let el = client
+        .find(fantoccini::Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector} shown: {e}"));
+    let png = el.screenshot().await.expect("element screenshot");
+    std::fs::write(artifact(name), png).expect("write screenshot");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    open_lab(&client, &agent).await;
+    pick(&client, "gil", "switch_interval_ms").await;
+    set_params(&client, &[("threads", "4"), ("work", "6000")]).await;
+    let recorder = record_next_run(&agent);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    click_run(&client).await;
+    // Live: the lock is drawn once the first steps arrive; then pause and step.
+    wait_for(
+        &client,
+        "a lock holder on the live run",
+        "const h = document.querySelector('[data-testid=lock-holder]'); return h && h.dataset.tid !== '' && document.querySelector('[data-testid=progress]').dataset.running === 'true'",
+    )
+    .await;
+    click(&client, "play").await;
+    let mut seen: Vec<(u64, Option<u32>)> = Vec::new();
+    for _ in 0..25 {
+        click(&client, "step").await;
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        let v = client
+            .execute(
+                "return [document.querySelector('[data-testid=clock]').dataset.t,
+                         document.querySelector('[data-testid=lock-holder]').dataset.tid]",
+                vec![],
+            )
+            .await
+            .expect("read clock and holder");
+        let t: u64 = v[0].as_str().and_then(|s| s.parse().ok()).expect("clock");
+        let holder = v[1].as_str().and_then(|s| s.parse().ok());
+        seen.push((t, holder));
+    }
+    view_shot(&client, "[data-testid=cores]", "view-cores-gil.png").await;
+    view_shot(&client, "[data-testid=timeline]", "view-timeline-gil.png").await;
+    let events = tokio::time::timeout(Duration::from_secs(60), recorder)
+        .await
+        .expect("the run ends")
+        .expect("recorder");
+    assert!(
+        seen.windows(2).all(|w| w[1].0 >= w[0].0),
+        "steps move forwards: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .map(|s| s.0)
+            .collect::<std::collections::HashSet<_>>()
+            .len()
+            > 5,
+        "steps land on distinct times: {seen:?}"
+    );
+    assert!(seen.iter().any(|s| s.1.is_some()), "someone holds the lock");
+    for (t, shown) in &seen {
+        assert_eq!(
+            *shown,
+            holder_at(&events, *t),
+            "holder shown at t = {t} ns differs from the trace"
+        );
+    }
+    client.close().await.expect("close session");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn every_core_shows_a_worker_during_parallel_compute() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    open_lab(&client, &agent).await;
+    let pus = agent_pus(&client).await;
+    pick(&client, "parallel-compute", "work").await;
+    set_params(
+        &client,
+        &[("threads", &pus.len().to_string()), ("work", "60000")],
+    )
+    .await;
+    click_run(&client).await;
+    // While it runs, every hardware thread shows a rayon worker (the page follows live).
+    let names = wait_for(
+        &client,
+        "a worker on every core",
+        "if (document.querySelector('[data-testid=progress]')?.dataset.running !== 'true') return null;
+         const cells = Array.from(document.querySelectorAll('.pu.live'));
+         if (!cells.length) return null;
+         const names = cells.map(c => c.querySelector('.tok.running')?.getAttribute('title') || '');
+         return names.every(n => n.startsWith('rayon-')) ? names : null;",
+    )
+    .await;
+    assert_eq!(
+        names.as_array().map(Vec::len),
+        Some(pus.len()),
+        "one cell per hardware thread: {names}"
+    );
+    screenshot(&client, "run-parallel-compute-live.png").await;
+    view_shot(&client, "[data-testid=cores]", "view-cores-parallel.png").await;
+    click(&client, "stop").await;
+    wait_for(
+        &client,
+        "the run to stop",
+        "return document.querySelector('[data-testid=progress]')?.dataset.running === 'false'",
+    )
+    .await;
+    view_shot(&client, "[data-testid=compare]", "view-compare.png").await;
+    client.close().await.expect("close session");
+}
+
+/// The hardware threads of the agent's machine, as the page lists them before any run.
+async fn agent_pus(client: &Client) -> Vec<u32> {
+    let pus = wait_for(client, "the topology", CONNECTED_PUS).await;
+    serde_json::from_value(pus).expect("indices")
 }

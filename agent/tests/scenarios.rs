@@ -31,7 +31,7 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
         std::process::id()
     ));
     std::fs::create_dir_all(&dir).expect("tmp dir");
-    let file: PathBuf = dir.join("trace.jsonl");
+    let file: PathBuf = dir.join("trace.coreplay.gz");
     let out = Command::new(BIN)
         .args(["run", scenario, "--json", "--out"])
         .arg(&file)
@@ -45,10 +45,9 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
     );
     let json_summary: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("--json prints JSON");
-    let text = std::fs::read_to_string(&file).expect("trace written");
-    let _ = std::fs::remove_dir_all(&dir);
     // Read back through the validating reader: the write → read round trip.
-    let trace = coreplay_shared::trace_file::read(&text).expect("the trace reads back");
+    let trace = coreplay_agent::record::read_file(&file).expect("the trace reads back");
+    let _ = std::fs::remove_dir_all(&dir);
     let (topology, events, summary) = (trace.header.topology, trace.events, trace.summary);
     assert_eq!(
         serde_json::to_value(&summary).expect("summary JSON"),

@@ -1,17 +1,19 @@
 //! The page's state as a pure reducer: connection events and agent messages go in, the state
 //! the views draw comes out. Nothing here touches the browser, so it is tested natively.
 
-use std::{
-    collections::{HashMap, VecDeque},
-    rc::Rc,
-};
+use std::rc::Rc;
 
 use coreplay_shared::{
-    DecodeError, Hello, ServerMsg, decode_server,
-    event::{Event, Fidelity, Ns, WaitKind},
+    DecodeError, Hello, ServerMsg, Topology, decode_server,
+    event::{Event, Fidelity, Ns},
+    replay::Replay,
     scenario::{Params, ScenarioId},
     summary::Summary,
+    trace_file::{Header, Item, StreamReader, TraceError},
+    watch::WatchTarget,
 };
+
+use crate::playback::{Command, Playback, Span};
 
 /// First reconnect delay, in milliseconds.
 pub const BACKOFF_START_MS: u32 = 500;
@@ -42,6 +44,9 @@ pub enum Conn {
         /// What to tell the user.
         message: String,
     },
+    /// Not connecting on purpose: the page plays recorded runs (embed or `?trace=` without
+    /// `?agent=`).
+    Offline,
     /// The `?agent=` parameter is not a usable WebSocket URL.
     BadUrl {
         /// What to tell the user.
@@ -52,7 +57,10 @@ pub enum Conn {
 impl Conn {
     /// Whether the connection loop should stop for good.
     pub fn is_final(&self) -> bool {
-        matches!(self, Conn::Incompatible { .. } | Conn::BadUrl { .. })
+        matches!(
+            self,
+            Conn::Incompatible { .. } | Conn::BadUrl { .. } | Conn::Offline
+        )
     }
 }
 
@@ -73,6 +81,8 @@ pub enum Action {
     },
     /// The agent URL is unusable.
     BadUrl(String),
+    /// The page will not connect (it plays recorded runs).
+    Offline,
 }
 
 /// The run the agent is doing or did last, as far as this page saw it.
@@ -98,191 +108,140 @@ pub struct RunView {
     pub latest_ns: Ns,
     /// The summary, once the run ended.
     pub summary: Option<Rc<Summary>>,
-    /// The event loop, when the run has one.
-    pub event_loop: Option<Rc<LoopView>>,
+    /// Where the run came from.
+    pub source: RunSource,
+    /// For a watch run, the program followed.
+    pub watch: Option<WatchTarget>,
 }
 
-/// Where an event-loop task is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TaskState {
-    /// In the ready queue.
-    Ready,
-    /// Parked until its socket is ready.
-    ParkedIo,
-    /// Parked until its timer fires.
-    ParkedTimer,
-    /// Its future resolved.
-    Done,
-    /// Dropped before it finished.
-    Cancelled,
-}
-
-/// One task as the page knows it.
+/// Where a run's events came from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TaskView {
-    /// Its label.
-    pub label: String,
-    /// Where it is.
-    pub state: TaskState,
-    waits_on: WaitKind,
-    last_wake: Ns,
+pub enum RunSource {
+    /// Streamed live by the connected agent.
+    Live,
+    /// Read from a recorded trace (a file, a URL, the gallery), named so.
+    Recorded {
+        /// The file or URL it came from.
+        name: String,
+        /// The URL, when it came from one (so it can be embedded).
+        url: Option<String>,
+    },
 }
 
-/// The event loop's latest state, folded from task events.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LoopView {
-    /// Every task by id.
-    pub tasks: HashMap<u32, TaskView>,
-    /// Ready task ids in wake order (entries of tasks no longer ready are skipped).
-    pub ready_order: VecDeque<u32>,
-    /// The agent's own counts: (ready, parked on I/O, parked on timers).
-    pub depth: (u32, u32, u32),
-    /// The last poll: task, duration ns, whether it finished the task.
-    pub last_poll: Option<(u32, Ns, bool)>,
-    /// Polls so far.
-    pub polls: u64,
-    /// Selector waits so far, and the last one's sleep (ns) and woken tasks.
-    pub waits: u64,
-    /// The last selector wait: slept ns, tasks woken.
-    pub last_wait: Option<(Ns, u32)>,
-    /// Tasks finished.
-    pub done: u32,
+/// A run with its events, indexed for the animation.
+#[derive(Debug, Clone)]
+pub struct RunRecord {
+    /// What it is.
+    pub view: RunView,
+    /// Its events, indexed.
+    pub replay: Replay,
+    /// Its events as received, for downloading the run as a trace file.
+    pub events: Vec<Event>,
+    /// The machine it ran on (the agent's, for live runs; the file's, for recorded ones).
+    pub topology: Option<Rc<Topology>>,
+    /// The machine in one line, for recorded runs.
+    pub machine: Option<String>,
+    /// When it was recorded, for recorded runs.
+    pub recorded_at: Option<String>,
 }
 
-impl LoopView {
-    /// Folds one event in; returns false for events that are not about the loop.
-    fn apply(&mut self, e: &Event) -> bool {
-        match e {
-            Event::TaskSpawn {
-                task,
-                at,
-                label,
-                waits_on,
-            } => {
-                self.tasks.insert(
-                    *task,
-                    TaskView {
-                        label: label.clone(),
-                        state: TaskState::Ready,
-                        waits_on: *waits_on,
-                        last_wake: *at,
-                    },
-                );
-                self.ready_order.push_back(*task);
-            }
-            Event::Wake { task, at, .. } => {
-                if let Some(t) = self.tasks.get_mut(task) {
-                    t.last_wake = *at;
-                    if t.state != TaskState::Ready {
-                        t.state = TaskState::Ready;
-                        self.ready_order.push_back(*task);
-                    }
-                }
-            }
-            Event::Poll {
-                task,
-                start,
-                end,
-                ready,
-                ..
-            } => {
-                self.polls += 1;
-                self.last_poll = Some((*task, end.saturating_sub(*start), *ready));
-                if let Some(t) = self.tasks.get_mut(task) {
-                    let woken_during = t.last_wake >= *start;
-                    t.state = if *ready {
-                        self.done += 1;
-                        TaskState::Done
-                    } else if woken_during {
-                        TaskState::Ready
-                    } else {
-                        match t.waits_on {
-                            WaitKind::Io => TaskState::ParkedIo,
-                            WaitKind::Timer => TaskState::ParkedTimer,
-                        }
-                    };
-                }
-                self.compact();
-            }
-            Event::TaskCancelled { task, .. } => {
-                if let Some(t) = self.tasks.get_mut(task) {
-                    t.state = TaskState::Cancelled;
-                }
-            }
-            Event::LoopWait {
-                start, end, woken, ..
-            } => {
-                self.waits += 1;
-                self.last_wait = Some((end.saturating_sub(*start), *woken));
-            }
-            Event::QueueDepth {
-                ready, io, timers, ..
-            } => self.depth = (*ready, *io, *timers),
-            _ => return false,
-        }
-        true
-    }
+/// How long loading a trace took, by stage (shown on the page as data attributes, which
+/// the page benchmark reads).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LoadStats {
+    /// Bytes read (compressed).
+    pub bytes: u32,
+    /// Bytes of text after decompression.
+    pub text_bytes: u32,
+    /// Reading and decompressing, ms.
+    pub read_ms: f64,
+    /// Decoding the JSON lines into events, ms.
+    pub decode_ms: f64,
+    /// Folding the events into the time index, ms.
+    pub apply_ms: f64,
+}
 
-    /// Drops queue entries of tasks that are no longer ready (the queue is nearly FIFO).
-    fn compact(&mut self) {
-        while let Some(front) = self.ready_order.front() {
-            if self
-                .tasks
-                .get(front)
-                .is_some_and(|t| t.state == TaskState::Ready)
-            {
-                break;
-            }
-            self.ready_order.pop_front();
-        }
-        if self.ready_order.len() > 2 * self.tasks.len().max(64) {
-            let tasks = &self.tasks;
-            self.ready_order
-                .retain(|id| tasks.get(id).is_some_and(|t| t.state == TaskState::Ready));
+/// A trace file read in the page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loaded {
+    /// Its header.
+    pub header: Header,
+    /// Its events.
+    pub events: Vec<Event>,
+    /// Its summary (absent when the file was cut short).
+    pub summary: Option<Summary>,
+    /// What was wrong with it, when it could still be shown (cut short).
+    pub problem: Option<String>,
+}
+
+/// Reads a trace file's text (already decompressed). A file cut short is still shown, with a
+/// note; any other problem is an error whose text is meant for the user.
+pub fn parse_trace(text: &str) -> Result<Loaded, String> {
+    let mut reader = StreamReader::new();
+    let mut header = None;
+    let mut events = Vec::new();
+    let mut summary = None;
+    for line in text.split('\n') {
+        match reader.push_line(line).map_err(|e| e.to_string())? {
+            Some(Item::Header(h)) => header = Some(*h),
+            Some(Item::Events(batch)) => events.extend(batch),
+            Some(Item::Summary(s)) => summary = Some(*s),
+            None => {}
         }
     }
+    let problem = match reader.finish() {
+        Ok(()) => None,
+        Err(e @ TraceError::Truncated { .. }) if header.is_some() => Some(e.to_string()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let header = header.ok_or_else(|| TraceError::NotATrace.to_string())?;
+    Ok(Loaded {
+        header,
+        events,
+        summary,
+        problem,
+    })
+}
 
-    /// Up to `n` labels of tasks in `state`, in id order, and how many there are.
-    pub fn sample(&self, state: TaskState, n: usize) -> (Vec<String>, usize) {
-        let mut ids: Vec<u32> = self
-            .tasks
-            .iter()
-            .filter(|(_, t)| t.state == state)
-            .map(|(id, _)| *id)
-            .collect();
-        ids.sort_unstable();
-        let count = ids.len();
-        (
-            ids.into_iter()
-                .take(n)
-                .filter_map(|id| self.tasks.get(&id).map(|t| t.label.clone()))
-                .collect(),
-            count,
-        )
+/// Longest `?trace=` URL accepted.
+pub const MAX_TRACE_URL_LEN: usize = 2048;
+
+/// Checks a trace URL from the page's address (`?trace=`): a path on this site or an
+/// `http(s)://` URL; nothing that runs code.
+pub fn validate_trace_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err("the trace URL is empty".into());
     }
-
-    /// Up to `n` labels from the front of the ready queue.
-    pub fn ready_front(&self, n: usize) -> Vec<String> {
-        let mut seen = std::collections::HashSet::new();
-        self.ready_order
-            .iter()
-            .filter(|id| {
-                self.tasks
-                    .get(id)
-                    .is_some_and(|t| t.state == TaskState::Ready)
-                    && seen.insert(**id)
-            })
-            .take(n)
-            .filter_map(|id| self.tasks.get(id).map(|t| t.label.clone()))
-            .collect()
+    if url.len() > MAX_TRACE_URL_LEN {
+        return Err(format!(
+            "the trace URL is longer than {MAX_TRACE_URL_LEN} characters"
+        ));
     }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("the trace URL contains spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let scheme = lower
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| !s.contains('/') && !s.contains('?') && !s.contains('#'));
+    match scheme {
+        None | Some("http" | "https") => Ok(url.to_string()),
+        Some(other) => Err(format!(
+            "the trace URL must be a path or an http(s) URL, not {other}:"
+        )),
+    }
+}
 
-    /// A task's label.
-    pub fn label(&self, task: u32) -> String {
-        self.tasks
-            .get(&task)
-            .map(|t| t.label.clone())
-            .unwrap_or_else(|| format!("task {task}"))
+impl RunRecord {
+    /// The span playback moves over.
+    pub fn span(&self) -> Span {
+        Span {
+            start: self.replay.start(),
+            end: self.replay.end(),
+            live: self.view.running() && self.view.source == RunSource::Live,
+        }
     }
 }
 
@@ -294,7 +253,7 @@ impl RunView {
 }
 
 /// Everything the views draw.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct AppState {
     /// The agent's WebSocket URL.
     pub agent_url: String,
@@ -304,9 +263,65 @@ pub struct AppState {
     pub hello: Option<Rc<Hello>>,
     /// The last problem with a message from the agent, for the status line.
     pub last_error: Option<String>,
-    /// The current or last run.
-    pub run: Option<RunView>,
+    /// Runs kept for replay and comparison, oldest first; the newest is the live one.
+    pub runs: Vec<RunRecord>,
+    /// The run being shown (its run number), or the newest when `None`.
+    pub selected: Option<u64>,
+    /// The playback clock of the shown run.
+    pub playback: Playback,
+    /// Whether something changed since the last draw.
+    pub dirty: bool,
+    /// Counts changes to the runs' events (the timelines redraw on it).
+    pub rev: u64,
+    /// The timeline's window, ns; `None` shows the whole run.
+    pub window: Option<(Ns, Ns)>,
+    next_recorded: u64,
+    /// Where the next recorded run starts playing (the page's `t=`), once.
+    pub pending_start: Option<Ns>,
+    /// How long loading the last trace took.
+    pub last_load: Option<LoadStats>,
 }
+
+/// Recorded runs are numbered from here, apart from the agent's run numbers.
+pub const RECORDED_RUN_BASE: u64 = 1 << 40;
+
+/// A summary for a file cut short before its summary line: what the events tell.
+fn incomplete_summary(h: &Header, end: Ns, events: usize) -> Summary {
+    Summary {
+        scenario: h.scenario,
+        params: h.params.clone(),
+        outcome: coreplay_shared::summary::Outcome::Failed {
+            message: "the trace file was cut short before its summary".into(),
+        },
+        wall_ns: end,
+        cpu_ns: 0,
+        speedup: None,
+        baseline: None,
+        voluntary_switches: 0,
+        involuntary_switches: 0,
+        migrations: 0,
+        runnable_wait_ns: 0,
+        lock_wait_ns: None,
+        lock_handovers: None,
+        peak_rss_bytes: None,
+        events: events as u64,
+        dropped: 0,
+        fidelity: h.fidelity,
+        threads: Vec::new(),
+        processes: Vec::new(),
+        requests: None,
+        result: None,
+        notes: vec!["Figures are missing: the file ends before its summary.".into()],
+        variants: Vec::new(),
+        tasks: None,
+        watch: None,
+    }
+}
+
+/// Runs kept at most (older ones are forgotten first).
+pub const MAX_KEPT_RUNS: usize = 8;
+/// Events kept over all runs at most; older runs are forgotten to stay under it.
+pub const MAX_KEPT_EVENTS: u64 = 4_000_000;
 
 impl AppState {
     /// The state before anything happened.
@@ -316,12 +331,174 @@ impl AppState {
             conn: Conn::Connecting { attempt: 0 },
             hello: None,
             last_error: None,
-            run: None,
+            runs: Vec::new(),
+            selected: None,
+            playback: Playback::default(),
+            dirty: true,
+            rev: 0,
+            window: None,
+            next_recorded: 0,
+            pending_start: None,
+            last_load: None,
         }
+    }
+
+    /// The newest run (the live one, while a run goes on).
+    pub fn run(&self) -> Option<&RunView> {
+        self.runs.last().map(|r| &r.view)
+    }
+
+    /// The run being shown.
+    pub fn shown(&self) -> Option<&RunRecord> {
+        match self.selected {
+            Some(n) => self.runs.iter().find(|r| r.view.run == n),
+            None => self.runs.last(),
+        }
+    }
+
+    /// Shows another kept run, from its start.
+    pub fn select(&mut self, run: u64) {
+        if self.runs.iter().any(|r| r.view.run == run) {
+            let newest = self.runs.last().map(|r| r.view.run);
+            self.selected = (newest != Some(run)).then_some(run);
+            self.window = None;
+            self.rev += 1;
+            if let Some(span) = self.shown().map(RunRecord::span) {
+                self.playback.reset(span, false);
+            }
+            self.dirty = true;
+        }
+    }
+
+    /// Applies a playback command to the shown run.
+    pub fn control(&mut self, cmd: Command) {
+        let rec = match self.selected {
+            Some(n) => self.runs.iter_mut().find(|r| r.view.run == n),
+            None => self.runs.last_mut(),
+        };
+        let Some(rec) = rec else { return };
+        rec.replay.prepare();
+        let span = rec.span();
+        let replay = &rec.replay;
+        self.playback.command(cmd, span, |t, forward| {
+            if forward {
+                replay.next_change(t)
+            } else {
+                replay.prev_change(t)
+            }
+        });
+        self.dirty = true;
+    }
+
+    /// One animation frame at screen time `now_ms`: indexes new events and moves the clock.
+    /// Returns whether anything needs drawing.
+    pub fn tick(&mut self, now_ms: f64) -> bool {
+        let mut changed = std::mem::take(&mut self.dirty);
+        let playback = &mut self.playback;
+        let rec = match self.selected {
+            Some(n) => self.runs.iter_mut().find(|r| r.view.run == n),
+            None => self.runs.last_mut(),
+        };
+        if let Some(rec) = rec {
+            rec.replay.prepare();
+            changed |= playback.tick(now_ms, rec.span());
+        }
+        changed
+    }
+
+    /// Adds a run (live or recorded) and forgets old ones beyond the caps.
+    pub fn add_run(&mut self, view: RunView, replay: Replay, autoplay: bool) {
+        self.runs.retain(|r| r.view.run != view.run);
+        self.runs.push(RunRecord {
+            view,
+            replay,
+            events: Vec::new(),
+            topology: self.hello.as_ref().map(|h| Rc::new(h.topology.clone())),
+            machine: None,
+            recorded_at: None,
+        });
+        self.selected = None;
+        self.window = None;
+        self.rev += 1;
+        self.forget_old();
+        if let Some(span) = self.runs.last().map(RunRecord::span) {
+            self.playback.reset(span, autoplay);
+        }
+        self.dirty = true;
+    }
+
+    /// Adds a run read from a trace file named `name`.
+    pub fn add_recorded(
+        &mut self,
+        name: String,
+        url: Option<String>,
+        loaded: Loaded,
+        autoplay: bool,
+    ) {
+        self.next_recorded += 1;
+        let mut replay = Replay::new();
+        replay.extend(&loaded.events);
+        let h = loaded.header;
+        let threads = loaded
+            .events
+            .iter()
+            .filter(|e| matches!(e, Event::ThreadStart { .. }))
+            .count();
+        let view = RunView {
+            run: RECORDED_RUN_BASE + self.next_recorded,
+            scenario: h.scenario,
+            params: h.params.clone(),
+            fidelity: h.fidelity,
+            yours: false,
+            events: loaded.events.len() as u64,
+            dropped: loaded.summary.as_ref().map_or(0, |s| s.dropped),
+            threads: u32::try_from(threads).unwrap_or(u32::MAX),
+            latest_ns: replay.end(),
+            summary: Some(Rc::new(loaded.summary.unwrap_or_else(|| {
+                incomplete_summary(&h, replay.end(), loaded.events.len())
+            }))),
+            source: RunSource::Recorded { name, url },
+            watch: None,
+        };
+        self.last_error = loaded.problem;
+        self.add_run(view, replay, autoplay);
+        if let Some(rec) = self.runs.last_mut() {
+            rec.machine = Some(h.machine_line());
+            rec.recorded_at = Some(h.recorded_at.clone());
+            rec.topology = Some(Rc::new(h.topology));
+            rec.events = loaded.events;
+        }
+        if let Some(t) = self.pending_start.take() {
+            let playing = self.playback.playing;
+            self.control(Command::Seek(t));
+            self.playback.playing = playing;
+        }
+    }
+
+    fn forget_old(&mut self) {
+        while self.runs.len() > MAX_KEPT_RUNS
+            || (self.runs.len() > 1
+                && self
+                    .runs
+                    .iter()
+                    .map(|r| r.replay.event_count())
+                    .sum::<u64>()
+                    > MAX_KEPT_EVENTS)
+        {
+            self.runs.remove(0);
+        }
+    }
+
+    fn live_run(&mut self, run: u64) -> Option<&mut RunRecord> {
+        self.runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.view.run == run && r.view.source == RunSource::Live)
     }
 
     /// Folds one action into the state.
     pub fn apply(&mut self, action: Action) {
+        self.dirty = true;
         if self.conn.is_final() {
             return;
         }
@@ -334,12 +511,18 @@ impl AppState {
                 }
             }
             Action::BadUrl(message) => self.conn = Conn::BadUrl { message },
+            Action::Offline => self.conn = Conn::Offline,
             Action::Frame(text) => match decode_server(&text) {
                 Ok(ServerMsg::Hello(hello)) => {
                     // A run seen running before a reconnect may have ended meanwhile; if it
                     // still runs, the agent says so again right after the hello.
-                    if self.run.as_ref().is_some_and(RunView::running) {
-                        self.run = None;
+                    if self
+                        .runs
+                        .last()
+                        .is_some_and(|r| r.view.running() && r.view.source == RunSource::Live)
+                    {
+                        self.runs.pop();
+                        self.selected = None;
                     }
                     self.hello = Some(Rc::from(hello));
                     self.conn = Conn::Connected;
@@ -355,9 +538,10 @@ impl AppState {
                     params,
                     fidelity,
                     yours,
+                    watch,
                 }) => {
                     self.last_error = None;
-                    self.run = Some(RunView {
+                    let view = RunView {
                         run,
                         scenario,
                         params,
@@ -368,57 +552,35 @@ impl AppState {
                         threads: 0,
                         latest_ns: 0,
                         summary: None,
-                        event_loop: None,
-                    });
+                        source: RunSource::Live,
+                        watch,
+                    };
+                    self.add_run(view, Replay::new(), false);
                 }
                 Ok(ServerMsg::Events {
                     run,
                     events,
                     dropped,
                 }) => {
-                    if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
+                    if let Some(rec) = self.live_run(run) {
+                        let view = &mut rec.view;
                         view.events += events.len() as u64;
                         view.dropped += dropped;
-                        // Copy the loop's state only when this batch changes it.
-                        let touches_loop = events.iter().any(|e| {
-                            matches!(
-                                e,
-                                Event::TaskSpawn { .. }
-                                    | Event::Wake { .. }
-                                    | Event::Poll { .. }
-                                    | Event::TaskCancelled { .. }
-                                    | Event::LoopWait { .. }
-                                    | Event::QueueDepth { .. }
-                            )
-                        });
-                        let mut event_loop = if touches_loop {
-                            view.event_loop.as_deref().cloned()
-                        } else {
-                            None
-                        };
-                        let unchanged = if touches_loop {
-                            None
-                        } else {
-                            view.event_loop.take()
-                        };
                         for e in &events {
                             if matches!(e, Event::ThreadStart { .. }) {
                                 view.threads += 1;
                             }
                             view.latest_ns = view.latest_ns.max(e.time());
-                            if matches!(e, Event::TaskSpawn { .. }) && event_loop.is_none() {
-                                event_loop = Some(LoopView::default());
-                            }
-                            if let Some(l) = event_loop.as_mut() {
-                                l.apply(e);
-                            }
                         }
-                        view.event_loop = unchanged.or(event_loop.map(Rc::new));
+                        rec.replay.extend(&events);
+                        rec.events.extend(events);
+                        self.rev += 1;
                     }
                 }
                 Ok(ServerMsg::RunEnded { run, summary }) => {
-                    if let Some(view) = self.run.as_mut().filter(|v| v.run == run) {
-                        view.summary = Some(Rc::from(summary));
+                    if let Some(rec) = self.live_run(run) {
+                        rec.view.summary = Some(Rc::from(summary));
+                        self.dirty = true;
                     }
                 }
                 Err(err @ DecodeError::VersionMismatch { .. }) => {
@@ -429,16 +591,6 @@ impl AppState {
                 Err(err) => self.last_error = Some(format!("ignored a message: {err}")),
             },
         }
-    }
-}
-
-impl yew::Reducible for AppState {
-    type Action = Action;
-
-    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
-        let mut next = (*self).clone();
-        next.apply(action);
-        Rc::new(next)
     }
 }
 
@@ -570,7 +722,7 @@ mod tests {
             r#"{"type":"events","data":{"run":3,"events":[{"lock":{"tid":1,"at":1,"op":"acquire"}}]}}"#
                 .into(),
         ));
-        let view = s.run.clone().expect("run");
+        let view = s.run().cloned().expect("run");
         assert!(view.running() && view.yours);
         assert_eq!(
             (view.events, view.dropped, view.threads, view.latest_ns),
@@ -579,70 +731,12 @@ mod tests {
         let summary = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
         s.apply(Action::Frame(summary.into()));
         assert_eq!(s.last_error, None);
-        let view = s.run.expect("run");
+        let view = s.run().cloned().expect("run");
         assert!(!view.running());
         assert_eq!(view.summary.map(|s| s.involuntary_switches), Some(2));
-    }
-
-    #[test]
-    fn the_event_loop_view_follows_tasks_through_their_lifecycle() {
-        use coreplay_shared::event::WakeBy;
-        let mut l = LoopView::default();
-        let spawn = |task, label: &str, waits_on| Event::TaskSpawn {
-            task,
-            at: 0,
-            label: label.into(),
-            waits_on,
-        };
-        let poll = |task, start, end, ready| Event::Poll {
-            task,
-            tid: 1,
-            cpu: 0,
-            start,
-            end,
-            ready,
-        };
-        for e in [
-            spawn(1, "req-1", WaitKind::Io),
-            spawn(2, "ticker", WaitKind::Timer),
-            spawn(3, "req-3", WaitKind::Io),
-        ] {
-            l.apply(&e);
-        }
-        assert_eq!(l.ready_front(10), ["req-1", "ticker", "req-3"]);
-        l.apply(&poll(1, 10, 20, false));
-        l.apply(&poll(2, 20, 30, false));
-        assert_eq!(l.ready_front(10), ["req-3"]);
-        assert_eq!(
-            l.sample(TaskState::ParkedIo, 10),
-            (vec!["req-1".to_string()], 1)
-        );
-        assert_eq!(l.sample(TaskState::ParkedTimer, 10).1, 1);
-        // Task 3 wakes itself during its poll (a yield): it stays ready.
-        l.apply(&Event::Wake {
-            task: 3,
-            at: 35,
-            by: WakeBy::Task { task: 3 },
-        });
-        l.apply(&poll(3, 31, 40, false));
-        assert_eq!(l.ready_front(10), ["req-3"]);
-        l.apply(&Event::LoopWait {
-            tid: 1,
-            start: 40,
-            end: 90,
-            woken: 1,
-        });
-        l.apply(&Event::Wake {
-            task: 1,
-            at: 90,
-            by: WakeBy::Io,
-        });
-        assert_eq!(l.ready_front(10), ["req-3", "req-1"]);
-        l.apply(&poll(3, 91, 95, true));
-        l.apply(&poll(1, 95, 99, true));
-        assert_eq!((l.done, l.polls, l.waits), (2, 5, 1));
-        assert_eq!(l.last_poll, Some((1, 4, true)));
-        assert!(l.ready_front(10).is_empty());
+        // The events are kept for replay.
+        let rec = s.shown().expect("shown");
+        assert_eq!(rec.replay.event_count(), 2);
     }
 
     #[test]

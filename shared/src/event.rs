@@ -99,6 +99,9 @@ pub enum ProcessEnd {
         /// The signal number.
         signal: i32,
     },
+    /// It ended, but its status went to its own parent before it could be read (a watched
+    /// program's grandchildren).
+    Unknown,
 }
 
 /// One recorded fact.

@@ -8,14 +8,18 @@
 //! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
 //! - [`scenario`]: the catalog of workloads, their parameters and validation.
 //! - [`event`]: what is recorded during a run; [`summary`]: the figures of a finished run.
+//! - [`replay`]: a run indexed by time, for the animation, still frames and tests.
 //! - [`trace_file`]: the recorded-run file and its validating reader.
+//! - [`watch`]: watching a real program: the operator's program list, sampling rates.
 
 pub mod event;
 pub mod msg;
+pub mod replay;
 pub mod scenario;
 pub mod summary;
 pub mod topology;
 pub mod trace_file;
+pub mod watch;
 
 pub use msg::{
     ClientMsg, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client,

@@ -16,11 +16,12 @@ use crate::{
     scenario::{Params, ScenarioId, ScenarioInfo},
     summary::Summary,
     topology::{Topology, TopologyError},
+    watch::{WatchProgram, WatchTarget},
 };
 
 /// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
 /// versions refuse each other with a readable message.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Largest client message the agent reads, in bytes.
 pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;
@@ -65,6 +66,9 @@ pub enum ServerMsg {
         fidelity: Fidelity,
         /// Whether this client asked for it.
         yours: bool,
+        /// For a watch run (`scenario` is [`ScenarioId::Watch`]): the program followed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        watch: Option<WatchTarget>,
     },
     /// A batch of the run's events (one per tick, events of one thread in time order).
     Events {
@@ -107,6 +111,10 @@ pub struct Hello {
     pub fidelity: Fidelity,
     /// Why runs are not exact and how to make them so, when they are not.
     pub fidelity_note: Option<String>,
+    /// Programs the page may start and watch ([`ClientMsg::Watch`]), fixed by the agent's
+    /// operator. Watches are sampled from `/proc` unless runs here are exact.
+    #[serde(default)]
+    pub watch_programs: Vec<WatchProgram>,
 }
 
 /// Messages from the page to the agent.
@@ -125,6 +133,12 @@ pub enum ClientMsg {
         /// Parameters; missing ones take their defaults.
         #[serde(default)]
         params: Params,
+    },
+    /// Start one of the agent's [`Hello::watch_programs`] and watch it as a run (refused
+    /// with [`ErrorCode::BadParam`], field `program`, for a name not in the list).
+    Watch {
+        /// The program's name.
+        program: String,
     },
     /// Stop the current run.
     Stop,

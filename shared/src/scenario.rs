@@ -28,6 +28,9 @@ pub enum ScenarioId {
     EventLoopBlocked,
     /// The same requests on the event loop and on a thread pool, compared.
     AsyncVsThreads,
+    /// Not a scenario: a real program watched (`coreplay watch`, or a program from the
+    /// agent's list started by the page). Not in [`ScenarioId::ALL`] and takes no parameters.
+    Watch,
 }
 
 impl ScenarioId {
@@ -56,10 +59,11 @@ impl ScenarioId {
             ScenarioId::IoAsync => "io-async",
             ScenarioId::EventLoopBlocked => "event-loop-blocked",
             ScenarioId::AsyncVsThreads => "async-vs-threads",
+            ScenarioId::Watch => "watch",
         }
     }
 
-    /// Looks a scenario up by its name.
+    /// Looks a scenario up by its name (a scenario of the catalog: never [`ScenarioId::Watch`]).
     pub fn from_name(name: &str) -> Option<ScenarioId> {
         ScenarioId::ALL.into_iter().find(|s| s.name() == name)
     }
@@ -409,6 +413,11 @@ pub fn info(id: ScenarioId, pus: u32) -> ScenarioInfo {
                 spec(ParamName::Threads, "threads in the pool (T)", 1, 1_000, 100),
                 latency,
             ],
+        ),
+        ScenarioId::Watch => (
+            "Watch a program",
+            "A real program's threads and processes, followed on the cores as they run.",
+            vec![],
         ),
     };
     ScenarioInfo {

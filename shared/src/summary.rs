@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     event::{Fidelity, Role},
     scenario::{Params, ScenarioId},
+    watch::WatchTarget,
 };
 
 /// How a run ended.
@@ -92,6 +93,9 @@ pub struct Summary {
     /// Per event-loop task totals (scenarios with an event loop).
     #[serde(default)]
     pub tasks: Option<TaskTotals>,
+    /// For a watch run: the program followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub watch: Option<WatchTarget>,
 }
 
 /// One variant of a comparison.

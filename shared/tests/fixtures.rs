@@ -29,6 +29,11 @@ fn hello() -> ServerMsg {
         can_run: true,
         fidelity: coreplay_shared::event::Fidelity::SelfTimed,
         fidelity_note: Some("perf_event_open refused".into()),
+        watch_programs: vec![coreplay_shared::watch::WatchProgram {
+            name: "cpu_threads".into(),
+            title: "CPU-bound work on 4 threads (the GIL)".into(),
+            command: vec!["python3".into(), "examples/python/cpu_threads.py".into()],
+        }],
         topology: Topology {
             machine: MachineInfo {
                 hostname: Some("box".into()),
@@ -99,6 +104,30 @@ fn run_messages_are_pinned() {
         })
     );
     assert_eq!(decode_client(r#"{"type":"stop"}"#), Ok(ClientMsg::Stop));
+    assert_eq!(
+        decode_client(r#"{"type":"watch","program":"pools"}"#),
+        Ok(ClientMsg::Watch {
+            program: "pools".into()
+        })
+    );
+    assert!(decode_client(r#"{"type":"watch","command":["sh"]}"#).is_err());
+    let started = ServerMsg::RunStarted {
+        run: 2,
+        scenario: ScenarioId::Watch,
+        params: Params::default(),
+        fidelity: coreplay_shared::event::Fidelity::Sampled { hz: 1000 },
+        yours: true,
+        watch: Some(coreplay_shared::watch::WatchTarget {
+            program: Some("pools".into()),
+            command: vec!["python3".into(), "pools.py".into()],
+            pid: 42,
+        }),
+    };
+    assert_eq!(
+        started.to_json(),
+        r#"{"type":"run_started","data":{"run":2,"scenario":"watch","params":{},"fidelity":{"kind":"sampled","hz":1000},"yours":true,"watch":{"program":"pools","command":["python3","pools.py"],"pid":42}}}"#
+    );
+    assert_eq!(decode_server(&started.to_json()), Ok(started));
     let batch = ServerMsg::Events {
         run: 3,
         events: vec![Event::OnCpu {

@@ -20,10 +20,14 @@ use coreplay_shared::{
     ErrorCode, ServerMsg,
     event::{Event, Fidelity},
     scenario::{self, Params, ScenarioId},
+    watch::{self as watch_protocol, WatchProgram, WatchTarget},
 };
 use tokio::sync::Notify;
 
-use crate::run::{self, RunSpec};
+use crate::{
+    run::{self, RunSpec},
+    watch::{self, FidelityChoice, ProgramOutput, Target, WatchSpec},
+};
 
 /// Event batches a client may have waiting before further ones are dropped for it…
 pub const MAX_QUEUED_BATCHES: usize = 64;
@@ -148,20 +152,35 @@ struct Active {
     scenario: ScenarioId,
     params: Params,
     cancel: Arc<AtomicBool>,
+    fidelity: Fidelity,
+    watch: Option<WatchTarget>,
 }
 
 impl Active {
-    fn started(&self, fidelity: Fidelity, yours: bool) -> Arc<str> {
+    fn started(&self, yours: bool) -> Arc<str> {
         Arc::from(
             ServerMsg::RunStarted {
                 run: self.run,
                 scenario: self.scenario,
                 params: self.params.clone(),
-                fidelity,
+                fidelity: self.fidelity,
                 yours,
+                watch: self.watch.clone(),
             }
             .to_json(),
         )
+    }
+
+    fn describe(&self) -> String {
+        match &self.watch {
+            Some(w) => format!(
+                "a watch of {}",
+                w.program
+                    .clone()
+                    .unwrap_or_else(|| format!("pid {}", w.pid))
+            ),
+            None => self.scenario.to_string(),
+        }
     }
 }
 
@@ -176,11 +195,13 @@ pub struct Hub {
     cap: Duration,
     fidelity: Fidelity,
     closing: AtomicBool,
+    watch_programs: Vec<WatchProgram>,
+    watch_hz: u32,
 }
 
 /// Why a run request was refused.
 #[derive(Debug)]
-pub struct Refusal(pub ServerMsg);
+pub struct Refusal(pub Box<ServerMsg>);
 
 impl Hub {
     /// A hub for a machine with `pus` hardware threads.
@@ -194,7 +215,20 @@ impl Hub {
             cap,
             fidelity,
             closing: AtomicBool::new(false),
+            watch_programs: Vec::new(),
+            watch_hz: watch_protocol::DEFAULT_HZ,
         }
+    }
+
+    /// The same hub offering `programs` to watch ([`Hub::start_watch`]).
+    pub fn with_watch_programs(mut self, programs: Vec<WatchProgram>) -> Hub {
+        self.watch_programs = programs;
+        self
+    }
+
+    /// The programs clients may start and watch.
+    pub fn watch_programs(&self) -> &[WatchProgram] {
+        &self.watch_programs
     }
 
     /// Stops the run, if any, and ends every session (their queues close), for shutdown.
@@ -238,7 +272,7 @@ impl Hub {
         if self.closing.load(Ordering::Relaxed) {
             queue.close();
         } else if let Some(a) = active.as_ref() {
-            queue.push_control(a.started(self.fidelity, false));
+            queue.push_control(a.started(false));
         }
         clients.push((id, Arc::clone(&queue)));
         (id, queue)
@@ -302,29 +336,14 @@ impl Hub {
         params: &Params,
     ) -> Result<u64, Refusal> {
         let params = scenario::resolve(id, params, self.pus).map_err(|e| {
-            Refusal(ServerMsg::Error {
+            Refusal(Box::new(ServerMsg::Error {
                 code: ErrorCode::BadParam,
                 message: e.to_string(),
                 field: Some(e.field().to_string()),
-            })
+            }))
         })?;
         let mut active = lock(&self.active);
-        if self.closing.load(Ordering::Relaxed) {
-            return Err(Refusal(ServerMsg::error(
-                ErrorCode::RunFailed,
-                "the agent is shutting down",
-            )));
-        }
-        if let Some(a) = active.as_ref() {
-            return Err(Refusal(ServerMsg::error(
-                ErrorCode::Busy,
-                format!(
-                    "busy: run {} ({}) is in progress; one run at a time, every client watches it \
-                     and any client may stop it",
-                    a.run, a.scenario
-                ),
-            )));
-        }
+        self.check_free(active.as_ref())?;
         let run = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cancel = Arc::new(AtomicBool::new(false));
         let spec = RunSpec {
@@ -357,19 +376,117 @@ impl Hub {
                 *active = None;
             });
         if let Err(e) = spawned {
-            return Err(Refusal(ServerMsg::error(
+            return Err(Refusal(Box::new(ServerMsg::error(
                 ErrorCode::RunFailed,
                 format!("could not start the run: {e}"),
-            )));
+            ))));
         }
         let new = Active {
             run,
             scenario: id,
             params,
             cancel,
+            fidelity: self.fidelity,
+            watch: None,
         };
         for (client, queue) in lock(&self.clients).iter() {
-            queue.push_control(new.started(self.fidelity, *client == by));
+            queue.push_control(new.started(*client == by));
+        }
+        *active = Some(new);
+        Ok(run)
+    }
+
+    fn check_free(&self, active: Option<&Active>) -> Result<(), Refusal> {
+        if self.closing.load(Ordering::Relaxed) {
+            return Err(Refusal(Box::new(ServerMsg::error(
+                ErrorCode::RunFailed,
+                "the agent is shutting down",
+            ))));
+        }
+        if let Some(a) = active {
+            return Err(Refusal(Box::new(ServerMsg::error(
+                ErrorCode::Busy,
+                format!(
+                    "busy: run {} ({}) is in progress; one run at a time, every client watches it \
+                     and any client may stop it",
+                    a.run,
+                    a.describe()
+                ),
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Starts one of the operator's programs for client `by` and watches it as a run (never
+    /// a command from the client: only a name from [`Hub::watch_programs`]).
+    pub fn start_watch(self: &Arc<Self>, by: u64, program: &str) -> Result<u64, Refusal> {
+        let chosen = watch_protocol::find_program(&self.watch_programs, program)
+            .map_err(|message| {
+                Refusal(Box::new(ServerMsg::Error {
+                    code: ErrorCode::BadParam,
+                    message,
+                    field: Some("program".into()),
+                }))
+            })?
+            .clone();
+        let mut active = lock(&self.active);
+        self.check_free(active.as_ref())?;
+        let spec = WatchSpec {
+            target: Target::Command(chosen.command.clone()),
+            program: Some(chosen.name.clone()),
+            hz: self.watch_hz,
+            // An operator who chose self-timed runs gets sampled watches.
+            fidelity: if self.fidelity == Fidelity::Exact {
+                FidelityChoice::Auto
+            } else {
+                FidelityChoice::Sampled
+            },
+            cap: self.cap,
+            output: ProgramOutput::Capture,
+        };
+        let watched = watch::start(&spec).map_err(|e| {
+            Refusal(Box::new(ServerMsg::error(
+                ErrorCode::RunFailed,
+                format!("could not watch {}: {e}", chosen.name),
+            )))
+        })?;
+        let run = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let cancel = Arc::new(AtomicBool::new(false));
+        let new = Active {
+            run,
+            scenario: ScenarioId::Watch,
+            params: Params::default(),
+            cancel: Arc::clone(&cancel),
+            fidelity: watched.fidelity(),
+            watch: Some(watched.target()),
+        };
+        let hub = Arc::clone(self);
+        // As for scenarios, the run thread waits for `active` so that run_started comes first.
+        let spawned = std::thread::Builder::new()
+            .name(format!("run-{run}"))
+            .spawn(move || {
+                drop(lock(&hub.active));
+                let events_hub = Arc::clone(&hub);
+                let done = watched.run(cancel, move |batch| {
+                    events_hub.broadcast_events(run, batch);
+                });
+                let ended = ServerMsg::RunEnded {
+                    run,
+                    summary: Box::new(done.finished.summary),
+                };
+                let mut active = lock(&hub.active);
+                hub.broadcast_control(&ended.to_json());
+                *active = None;
+            });
+        if let Err(e) = spawned {
+            // The closure, and with it `watched`, is dropped: that ends the program it started.
+            return Err(Refusal(Box::new(ServerMsg::error(
+                ErrorCode::RunFailed,
+                format!("could not start the run: {e}"),
+            ))));
+        }
+        for (client, queue) in lock(&self.clients).iter() {
+            queue.push_control(new.started(*client == by));
         }
         *active = Some(new);
         Ok(run)
@@ -382,10 +499,10 @@ impl Hub {
                 a.cancel.store(true, Ordering::Relaxed);
                 Ok(a.run)
             }
-            None => Err(Refusal(ServerMsg::error(
+            None => Err(Refusal(Box::new(ServerMsg::error(
                 ErrorCode::NoRun,
                 "no run is in progress",
-            ))),
+            )))),
         }
     }
 

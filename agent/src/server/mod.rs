@@ -12,7 +12,7 @@ mod ws;
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 
 use axum::{Json, Router, extract::State, routing::get};
-use coreplay_shared::{Topology, event::Fidelity};
+use coreplay_shared::{Topology, event::Fidelity, watch::WatchProgram};
 use tokio::net::TcpListener;
 
 pub use assets::{BUILD_HINT, page_is_built};
@@ -34,6 +34,9 @@ pub struct ServerConfig {
     pub fidelity_note: Option<String>,
     /// Who may connect.
     pub access: guard::Access,
+    /// Programs the page may start and watch (fixed by the operator; see
+    /// [`crate::watch::default_programs`]).
+    pub watch_programs: Vec<WatchProgram>,
 }
 
 /// Shared state of the handlers.
@@ -96,12 +99,15 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
         listener,
         state: Arc::new(AppState {
             can_run: config.topology.machine.source.is_live(),
-            hub: Arc::new(hub::Hub::new(
-                u32::try_from(config.topology.pu_count()).unwrap_or(u32::MAX),
-                config.exe,
-                config.run_cap,
-                config.fidelity,
-            )),
+            hub: Arc::new(
+                hub::Hub::new(
+                    u32::try_from(config.topology.pu_count()).unwrap_or(u32::MAX),
+                    config.exe,
+                    config.run_cap,
+                    config.fidelity,
+                )
+                .with_watch_programs(config.watch_programs),
+            ),
             fidelity_note: config.fidelity_note,
             access: config.access,
             local_addr,

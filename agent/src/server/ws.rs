@@ -94,6 +94,11 @@ async fn session(mut socket: WebSocket, state: Arc<AppState>) {
         scenarios: scenario::catalog(pus),
         fidelity: state.hub.fidelity(),
         fidelity_note: state.fidelity_note.clone(),
+        watch_programs: if state.can_run {
+            state.hub.watch_programs().to_vec()
+        } else {
+            Vec::new()
+        },
         topology,
     }));
     if send(&mut socket, &hello.to_json()).await.is_err() {
@@ -172,9 +177,19 @@ fn handle(state: &Arc<AppState>, client: u64, msg: ClientMsg) -> Option<ServerMs
                 .hub
                 .start(client, scenario, &params)
                 .err()
-                .map(|r| r.0)
+                .map(|r| *r.0)
         }
-        ClientMsg::Stop => state.hub.stop().err().map(|r| r.0),
+        ClientMsg::Watch { program } => {
+            if !state.can_run {
+                return Some(ServerMsg::error(
+                    ErrorCode::CannotRun,
+                    "this agent shows a topology that is not the machine it runs on (--synthetic \
+                     or --topology-xml); start it without those to watch programs",
+                ));
+            }
+            state.hub.start_watch(client, &program).err().map(|r| *r.0)
+        }
+        ClientMsg::Stop => state.hub.stop().err().map(|r| *r.0),
     }
 }
 

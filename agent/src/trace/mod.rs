@@ -5,9 +5,11 @@
 //! - [`recorder`]: one run's clock origin, thread ids and event sink, with drop counting.
 //! - [`selftimed`]: a thread's tracer: it times itself around small chunks of work and around
 //!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
+//! - [`procfs`]: another program's threads read from `/proc` (for `coreplay watch`).
 
 pub mod clock;
 pub mod perf;
+pub mod procfs;
 pub mod recorder;
 pub mod selftimed;
 pub mod tasks;

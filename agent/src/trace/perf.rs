@@ -91,6 +91,15 @@ unsafe impl Send for PerfSwitches {}
 impl PerfSwitches {
     /// Opens switch recording for the calling thread.
     pub fn open() -> io::Result<PerfSwitches> {
+        PerfSwitches::open_thread(0)
+    }
+
+    /// Opens switch recording for the thread with OS id `tid` (0: the calling thread). For
+    /// another process's thread the kernel also asks for ptrace-like access to it (the same
+    /// user and `perf_event_paranoid` ≤ 1, CAP_PERFMON, or root).
+    pub fn open_thread(tid: u32) -> io::Result<PerfSwitches> {
+        let pid = libc::pid_t::try_from(tid)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "thread id out of range"))?;
         let attr = PerfEventAttr {
             type_: PERF_TYPE_SOFTWARE,
             size: std::mem::size_of::<PerfEventAttr>() as u32,
@@ -106,12 +115,12 @@ impl PerfSwitches {
             ..PerfEventAttr::default()
         };
         // SAFETY: `attr` is a valid, initialised perf_event_attr of the size it declares;
-        // pid 0 and cpu -1 mean "this thread, any CPU"; no group.
+        // pid (0: this thread) and cpu -1 mean "that thread, any CPU"; no group.
         let fd = unsafe {
             libc::syscall(
                 libc::SYS_perf_event_open,
                 &attr as *const PerfEventAttr,
-                0 as libc::pid_t,
+                pid,
                 -1 as libc::c_int,
                 -1 as libc::c_int,
                 PERF_FLAG_FD_CLOEXEC,
@@ -177,6 +186,13 @@ impl PerfSwitches {
 
     fn bytes<const N: usize>(&self, pos: u64) -> [u8; N] {
         std::array::from_fn(|i| self.byte(pos + i as u64))
+    }
+
+    /// Whether the kernel wrote records since the last [`PerfSwitches::drain`] (two loads from
+    /// shared memory, no system call).
+    pub fn has_records(&self) -> bool {
+        let (head, tail) = self.head_tail();
+        head.load(Ordering::Acquire) != tail.load(Ordering::Relaxed)
     }
 
     /// Takes every record the kernel wrote since the last call, appending to `out`.

@@ -169,6 +169,9 @@ pub fn run(scenario: ScenarioId, ctx: &Ctx) -> Result<Output, WorkloadError> {
         ScenarioId::IoAsync => io::event_loop(ctx),
         ScenarioId::EventLoopBlocked => event_loop::blocked(ctx),
         ScenarioId::AsyncVsThreads => event_loop::async_vs_threads(ctx),
+        ScenarioId::Watch => Err(WorkloadError::Peer(
+            "watch is not a scenario: use `coreplay watch` or a watch request".into(),
+        )),
     }
 }
 

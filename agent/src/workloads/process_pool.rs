@@ -189,6 +189,7 @@ fn run_pool(ctx: &Ctx, processes: u32, work: u32) -> Result<PoolRun, WorkloadErr
                                 format!("was killed by signal {signal}")
                             }
                             ProcessEnd::Exited { code } => format!("exited with status {code}"),
+                            ProcessEnd::Unknown => "ended".to_string(),
                         };
                         if !broken {
                             notes.push(format!(

@@ -4,25 +4,27 @@
 
 use std::rc::Rc;
 
+use coreplay_shared::event::Fidelity;
 use yew::prelude::*;
 
-use crate::state::{LoopView, TaskState};
-
-/// Tokens drawn per group before the rest is only counted.
-const SAMPLE: usize = 40;
+use crate::{frame::LoopCell, view::cores::trust};
 
 /// Properties of [`EventLoopView`].
 #[derive(Debug, Properties, PartialEq)]
 pub struct LoopProps {
-    /// The loop's state.
-    pub event_loop: Rc<LoopView>,
+    /// The loop at the cursor.
+    pub event_loop: Rc<LoopCell>,
+    /// How the events were obtained.
+    pub fidelity: Fidelity,
+    /// Events lost, if any.
+    pub dropped: u64,
 }
 
-fn tokens(labels: Vec<String>, count: usize, class: &'static str) -> Html {
-    let more = count.saturating_sub(labels.len());
+fn tokens(labels: &[String], count: u32, class: &'static str) -> Html {
+    let more = (count as usize).saturating_sub(labels.len());
     html! {
         <div class="tokens">
-            { for labels.into_iter().map(|l| html! { <span class={classes!("token", class)}>{ l }</span> }) }
+            { for labels.iter().map(|l| html! { <span class={classes!("token", class)}>{ l.clone() }</span> }) }
             if more > 0 { <span class="more">{ format!("+{more} more") }</span> }
             if count == 0 { <span class="empty">{ "none" }</span> }
         </div>
@@ -30,72 +32,70 @@ fn tokens(labels: Vec<String>, count: usize, class: &'static str) -> Html {
 }
 
 fn us(ns: u64) -> String {
-    if ns >= 1_000_000 {
-        format!("{:.1} ms", ns as f64 / 1e6)
-    } else {
-        format!("{:.0} µs", ns as f64 / 1e3)
-    }
+    crate::playback::duration(ns)
 }
 
 /// The event-loop picture.
 #[function_component(EventLoopView)]
 pub fn event_loop_view(props: &LoopProps) -> Html {
     let l = &props.event_loop;
-    let (ready, io, timers) = l.depth;
-    let (io_sample, io_count) = l.sample(TaskState::ParkedIo, SAMPLE);
-    let (timer_sample, timer_count) = l.sample(TaskState::ParkedTimer, SAMPLE);
-    let polled = match l.last_poll {
-        Some((task, dur, true)) => format!(
-            "{} ran {} and finished: its future resolved",
-            l.label(task),
-            us(dur)
-        ),
-        Some((task, dur, false)) => format!(
-            "{} ran {} until it awaited (pending)",
-            l.label(task),
-            us(dur)
-        ),
-        None => "nothing yet".into(),
+    let running = match &l.running {
+        Some((label, for_ns)) => html! {
+            <p data-testid="polled" class="polling">{ format!("polling {label} — {} so far, runs until it awaits", us(*for_ns)) }</p>
+        },
+        None => html! { <p data-testid="polled" class="empty">{ "no task is being polled" }</p> },
     };
-    let selector = match l.last_wait {
-        Some((slept, woken)) => format!(
-            "{} waits so far; the last slept {} and returned readiness that woke {woken} task(s)",
-            l.waits,
-            us(slept)
-        ),
-        None => "the loop has not waited yet".into(),
+    let selector = match (l.waiting, l.last_wait) {
+        (Some((for_ns, woken)), _) => html! {
+            <p class="selecting" data-testid="selector">
+                { format!("waiting for readiness (epoll_wait) for {} so far; it will return readiness that wakes {woken} task(s)", us(for_ns)) }
+            </p>
+        },
+        (None, Some((slept, woken))) => html! {
+            <p data-testid="selector">{ format!("not waiting; the last wait slept {} and woke {woken} task(s)", us(slept)) }</p>
+        },
+        (None, None) => html! { <p data-testid="selector">{ "the loop has not waited yet" }</p> },
     };
+    let agent_counts = l
+        .depth
+        .map(|(r, io, t)| format!("the loop's own counts: {r} ready, {io} on I/O, {t} on timers"));
     html! {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
             <h2>{ "Event loop" }</h2>
-            <p class="caption">{ "One thread runs one task at a time until it awaits; parked tasks wait for the OS (epoll) or a timer to make them ready again. From the real tokio runtime; exact order, self-timed durations." }</p>
+            <p class="caption">
+                { "One thread runs one task at a time until it awaits; parked tasks wait for the OS (epoll) or a timer to make them ready again. From the real tokio runtime." }
+                { trust(props.fidelity, props.dropped) }
+            </p>
             <div class="loop-grid">
                 <div class="loop-box">
-                    <h3>{ format!("Ready queue ({ready})") }</h3>
-                    { tokens(l.ready_front(SAMPLE), ready as usize, "ready") }
+                    <h3>{ format!("Ready queue ({})", l.ready_count) }</h3>
+                    { tokens(&l.ready, l.ready_count, "ready") }
                 </div>
-                <div class="loop-box running">
-                    <h3>{ "Polled last" }</h3>
-                    <p data-testid="polled">{ polled }</p>
-                    <p class="note">{ format!("{} polls", l.polls) }</p>
+                <div class={classes!("loop-box", l.running.is_some().then_some("running"))}>
+                    <h3>{ "Running task" }</h3>
+                    { running }
+                    <p class="note">{ format!("{} polls so far", l.polls) }</p>
                 </div>
-                <div class="loop-box">
-                    <h3>{ "Selector (epoll wait)" }</h3>
-                    <p>{ selector }</p>
-                </div>
-                <div class="loop-box">
-                    <h3>{ format!("Parked on I/O ({io})") }</h3>
-                    { tokens(io_sample, io_count, "io") }
+                <div class={classes!("loop-box", l.waiting.is_some().then_some("selecting"))}>
+                    <h3>{ format!("Selector (epoll wait) · {} waits", l.waits) }</h3>
+                    { selector }
                 </div>
                 <div class="loop-box">
-                    <h3>{ format!("Parked on timers ({timers})") }</h3>
-                    { tokens(timer_sample, timer_count, "timer") }
+                    <h3>{ format!("Parked on I/O ({})", l.io.0) }</h3>
+                    { tokens(&l.io.1, l.io.0, "io") }
                 </div>
                 <div class="loop-box">
-                    <h3>{ "Completed" }</h3>
-                    <p data-testid="completed">{ format!("{} futures resolved", l.done) }</p>
+                    <h3>{ format!("Parked on timers ({})", l.timers.0) }</h3>
+                    { tokens(&l.timers.1, l.timers.0, "timer") }
+                </div>
+                <div class="loop-box">
+                    <h3>{ format!("Completed: futures resolved ({})", l.done.0) }</h3>
+                    <p data-testid="completed">{ format!("{} futures resolved", l.done.0) }</p>
+                    { tokens(&l.done.1, l.done.0, "done") }
+                    if l.cancelled > 0 { <p class="note">{ format!("{} cancelled", l.cancelled) }</p> }
                 </div>
             </div>
+            if let Some(c) = agent_counts { <p class="note">{ c }</p> }
         </section>
     }
 }

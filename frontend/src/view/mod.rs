@@ -1,7 +1,11 @@
 //! One component per picture on the page.
 
+pub mod compare;
+pub mod controls;
+pub mod cores;
 pub mod event_loop;
 pub mod run;
 pub mod status;
 pub mod summary;
+pub mod timeline;
 pub mod topology;

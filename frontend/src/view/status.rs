@@ -52,6 +52,15 @@ pub fn status_line(props: &StatusProps) -> Html {
                 </span>
             },
         ),
+        Conn::Offline => (
+            "offline",
+            "No agent: playing recorded runs".to_string(),
+            html! {
+                <span class="help">
+                    { "To watch your own machine, run " }<code>{ "coreplay serve" }</code>{ " and open the page it prints." }
+                </span>
+            },
+        ),
         Conn::Incompatible { message } => (
             "incompatible",
             "This page cannot talk to that agent".to_string(),

@@ -13,6 +13,9 @@ const MAX_THREAD_ROWS: usize = 64;
 pub struct SummaryProps {
     /// The summary.
     pub summary: Rc<Summary>,
+    /// Where it was measured, for recorded runs (else: this machine).
+    #[prop_or_default]
+    pub recorded_on: Option<String>,
 }
 
 fn ms(ns: u64) -> String {
@@ -93,10 +96,16 @@ pub fn summary_view(props: &SummaryProps) -> Html {
     html! {
         <section class="summary" aria-label="Run summary" data-testid="summary">
             <h2>{ format!("Summary: {}", s.scenario) }</h2>
-            <p class="caption">{ match s.fidelity {
-                coreplay_shared::event::Fidelity::Exact => "Measured on this machine. Context switches and on/off-CPU times come from the kernel's switch records.".to_string(),
-                other => format!("Measured on this machine ({other}). Switch counts are the kernel's; on/off-CPU times are known to one ~50 µs chunk of work."),
-            } }</p>
+            <p class="caption">
+                { match &props.recorded_on {
+                    Some(m) => format!("Recorded on {m}. "),
+                    None => "On this machine. ".to_string(),
+                } }
+                { match s.fidelity {
+                coreplay_shared::event::Fidelity::Exact => "Measured. Context switches and on/off-CPU times come from the kernel's switch records.".to_string(),
+                other => format!("Measured ({other}). Switch counts are the kernel's; on/off-CPU times are known to one ~50 µs chunk of work."),
+            } }
+            </p>
             <table class="figures">
                 { for rows.into_iter().map(|(k, v)| html! { <tr><th>{ k }</th><td>{ v }</td></tr> }) }
             </table>

@@ -30,18 +30,19 @@ pub fn topology_view(props: &TopologyProps) -> Html {
                 { "What hwloc found: packages (sockets) hold caches and cores; each core runs one \
                    or more hardware threads (PU), numbered as the OS numbers CPUs." }
             </p>
-            { machine_header(topology) }
+            { machine_header(topology, None) }
             <div class={classes!("machine", density)} data-pus={pus.to_string()}>
                 { numa_row(topology) }
                 <div class="kids">
-                    { for topology.root.children.iter().map(|n| node_view(n, pus > 32)) }
+                    { for topology.root.children.iter().map(|n| node_view(n, pus > 32, &plain_pu)) }
                 </div>
             </div>
         </section>
     }
 }
 
-fn density_class(pus: usize) -> &'static str {
+/// The density class for a machine of `pus` hardware threads.
+pub fn density_class(pus: usize) -> &'static str {
     match pus {
         0..=8 => "d1",
         9..=32 => "d2",
@@ -50,9 +51,13 @@ fn density_class(pus: usize) -> &'static str {
     }
 }
 
-fn machine_header(t: &Topology) -> Html {
+/// The machine's name, model, counts and where the topology came from.
+pub fn machine_header(t: &Topology, recorded_on: Option<&str>) -> Html {
     let m = &t.machine;
     let source = match &m.source {
+        _ if recorded_on.is_some() => html! {
+            <span class="badge other" title={recorded_on.unwrap_or_default().to_string()}>{ "recorded: the machine the run was recorded on" }</span>
+        },
         TopologySource::Live => {
             html! { <span class="badge live">{ "live: the machine the agent runs on" }</span> }
         }
@@ -80,7 +85,8 @@ fn machine_header(t: &Topology) -> Html {
     }
 }
 
-fn numa_row(t: &Topology) -> Html {
+/// The NUMA nodes row.
+pub fn numa_row(t: &Topology) -> Html {
     if t.numa_nodes.is_empty() {
         return html! {};
     }
@@ -100,22 +106,25 @@ fn numa_row(t: &Topology) -> Html {
     }
 }
 
-fn node_view(node: &Node, dense: bool) -> Html {
-    let kids = || html! { <div class="kids">{ for node.children.iter().map(|c| node_view(c, dense)) }</div> };
+fn plain_pu(idx: u32, dense: bool) -> Html {
+    let text = if dense {
+        idx.to_string()
+    } else {
+        format!("PU {idx}")
+    };
+    html! {
+        <div class="pu" data-pu={idx.to_string()} title={format!("PU {idx}: hardware thread, OS CPU {idx}")}>
+            { text }
+        </div>
+    }
+}
+
+/// Draws a topology node and its children; `pu` draws each hardware thread (by OS index), so
+/// the static picture and the animated cores view share the layout.
+pub fn node_view(node: &Node, dense: bool, pu: &dyn Fn(u32, bool) -> Html) -> Html {
+    let kids = || html! { <div class="kids">{ for node.children.iter().map(|c| node_view(c, dense, pu)) }</div> };
     match &node.kind {
-        NodeKind::Pu => {
-            let idx = node.os_index.unwrap_or_default();
-            let text = if dense {
-                idx.to_string()
-            } else {
-                format!("PU {idx}")
-            };
-            html! {
-                <div class="pu" data-pu={idx.to_string()} title={format!("PU {idx}: hardware thread, OS CPU {idx}")}>
-                    { text }
-                </div>
-            }
-        }
+        NodeKind::Pu => pu(node.os_index.unwrap_or_default(), dense),
         NodeKind::Core => html! {
             <div class="obj core" title={format!("{}: PUs {}", node.label(), cpu_list(&node.pus))}>
                 <div class="label">{ if dense { short_core(node) } else { node.label() } }</div>

@@ -1,0 +1,382 @@
+//! `cargo bench -p coreplay --bench page` (or `scripts/bench.sh`): the page's own speed,
+//! measured in headless Chromium, printed with its targets (figures, not assertions):
+//!
+//! - events decoded and applied per second when the page opens a large trace (target ≥ 1 M/s);
+//! - frame rate while animating a synthetic 256-hardware-thread machine with 1 000 threads and
+//!   10 000 event-loop tasks (target ≥ 55 fps);
+//! - frame rate while following a live run of the busiest scenario (io-threads).
+//!
+//! Needs chromium, chromedriver and the built page (`trunk build --release`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../tests/common/driver.rs"]
+mod driver;
+
+use std::{io::Write as _, path::PathBuf, time::Duration};
+
+use common::Agent;
+use coreplay_shared::{
+    event::{Event, Fidelity, LockOp, OffReason, Role, WaitKind, WakeBy},
+    scenario::{Params, ScenarioId},
+    summary::{Outcome, Summary},
+    trace_file::{Header, Machine, to_text},
+};
+use driver::{Driver, wait_for};
+use fantoccini::{Client, Locator};
+use flate2::{Compression, write::GzEncoder};
+use serde_json::Value;
+
+const PUS_DESC: &str = "pack:2 core:64 pu:2";
+const THREADS: u32 = 1_000;
+const TASKS: u32 = 10_000;
+const QUANTUM_NS: u64 = 200_000;
+const QUANTA: u64 = 1_000;
+
+/// A synthetic but well-formed run: 1 000 threads in 8 processes taking turns on 256
+/// hardware threads in 200 µs quanta, four of them sharing a lock, and an event loop that
+/// polls 10 000 tasks three times each.
+fn synthetic_events(pus: u32) -> Vec<Event> {
+    let mut ev = Vec::new();
+    for p in 0..8u32 {
+        ev.push(Event::ProcessStart {
+            pid: 1000 + p,
+            at: 0,
+            name: format!("proc-{p}"),
+            role: Role::Worker,
+        });
+    }
+    for tid in 0..THREADS {
+        ev.push(Event::ThreadStart {
+            tid,
+            pid: 1000 + tid % 8,
+            os_tid: 5000 + tid,
+            name: format!("worker-{tid}"),
+            role: Role::Worker,
+            at: 0,
+        });
+    }
+    // Quantum k: hardware thread c runs thread (c + pus·k) mod THREADS; the others wait.
+    let mut last_on: Vec<Option<u64>> = vec![None; THREADS as usize];
+    for k in 0..QUANTA {
+        let (start, end) = (k * QUANTUM_NS, (k + 1) * QUANTUM_NS);
+        for c in 0..pus {
+            let tid = (c as u64 + u64::from(pus) * k) % u64::from(THREADS);
+            let tid = tid as u32;
+            if let Some(prev_end) = last_on[tid as usize]
+                && prev_end < start
+            {
+                let reason = match tid % 4 {
+                    0 => OffReason::Sleep,
+                    1 => OffReason::Io,
+                    2 => OffReason::Lock,
+                    _ => OffReason::Preempted,
+                };
+                ev.push(Event::OffCpu {
+                    tid,
+                    start: prev_end,
+                    end: start,
+                    reason,
+                });
+            }
+            ev.push(Event::OnCpu {
+                tid,
+                cpu: c,
+                start,
+                end,
+            });
+            last_on[tid as usize] = Some(end);
+        }
+        // A lock handed round four threads every quantum.
+        let holder = (k % 4) as u32;
+        ev.push(Event::Lock {
+            tid: holder,
+            at: start,
+            op: LockOp::Acquire,
+        });
+        ev.push(Event::Lock {
+            tid: holder,
+            at: end - 1,
+            op: LockOp::Release,
+        });
+        ev.push(Event::Lock {
+            tid: (holder + 1) % 4,
+            at: start + 10,
+            op: LockOp::Request,
+        });
+    }
+    // The event loop: spawn everything, then three rounds of 5 µs polls with a selector
+    // wait between rounds; each pending task is woken by I/O before the next round.
+    let loop_tid = THREADS - 1;
+    for task in 0..TASKS {
+        ev.push(Event::TaskSpawn {
+            task,
+            at: u64::from(task),
+            label: format!("req-{task}"),
+            waits_on: if task % 10 == 0 {
+                WaitKind::Timer
+            } else {
+                WaitKind::Io
+            },
+        });
+    }
+    let mut t = u64::from(TASKS);
+    for round in 0..3 {
+        for task in 0..TASKS {
+            ev.push(Event::Poll {
+                task,
+                tid: loop_tid,
+                cpu: 0,
+                start: t,
+                end: t + 5_000,
+                ready: round == 2,
+            });
+            t += 5_000;
+            if task % 100 == 0 {
+                ev.push(Event::QueueDepth {
+                    at: t,
+                    ready: TASKS - task,
+                    io: task,
+                    timers: 0,
+                });
+            }
+        }
+        if round < 2 {
+            ev.push(Event::LoopWait {
+                tid: loop_tid,
+                start: t,
+                end: t + 1_000_000,
+                woken: TASKS,
+            });
+            t += 1_000_000;
+            for task in 0..TASKS {
+                ev.push(Event::Wake {
+                    task,
+                    at: t,
+                    by: WakeBy::Io,
+                });
+            }
+        }
+    }
+    ev
+}
+
+fn summary(events: u64) -> Summary {
+    Summary {
+        scenario: ScenarioId::IoAsync,
+        params: Params::default(),
+        outcome: Outcome::Completed,
+        wall_ns: QUANTA * QUANTUM_NS,
+        cpu_ns: 0,
+        speedup: None,
+        baseline: None,
+        voluntary_switches: 0,
+        involuntary_switches: 0,
+        migrations: 0,
+        runnable_wait_ns: 0,
+        lock_wait_ns: None,
+        lock_handovers: None,
+        peak_rss_bytes: None,
+        events,
+        dropped: 0,
+        fidelity: Fidelity::Exact,
+        threads: Vec::new(),
+        processes: Vec::new(),
+        requests: None,
+        result: None,
+        notes: vec!["synthetic load for the page benchmark".into()],
+        variants: Vec::new(),
+        tasks: None,
+        watch: None,
+    }
+}
+
+fn write_trace() -> (PathBuf, usize, usize) {
+    let topology = coreplay_agent::topology::synthetic(PUS_DESC).expect("synthetic topology");
+    let pus = u32::try_from(topology.pu_count()).expect("fits");
+    let events = synthetic_events(pus);
+    let header = Header::new(
+        "bench",
+        "2026-01-01T00:00:00Z".into(),
+        Machine {
+            cpu_model: Some(format!("synthetic {PUS_DESC}")),
+            ..Machine::default()
+        },
+        &topology,
+        ScenarioId::IoAsync,
+        Params::default(),
+        Fidelity::Exact,
+    );
+    let text = to_text(&header, &events, &summary(events.len() as u64));
+    let dir = std::env::temp_dir().join(format!("coreplay-page-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("synthetic-256.coreplay.gz");
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(text.as_bytes()).expect("gzip");
+    let bytes = gz.finish().expect("gzip");
+    std::fs::write(&path, &bytes).expect("write trace");
+    (path, events.len(), text.len())
+}
+
+/// Counts animation frames for `ms` milliseconds in the page: frames per second, and the
+/// 95th percentile and worst frame interval.
+async fn measure_fps(client: &Client, ms: u32) -> (f64, f64, f64) {
+    let v = client
+        .execute_async(
+            &format!(
+                "const done = arguments[arguments.length - 1];
+                 const times = [];
+                 const end = performance.now() + {ms};
+                 function f(t) {{ times.push(t); if (t < end) requestAnimationFrame(f); else done(times); }}
+                 requestAnimationFrame(f);"
+            ),
+            vec![],
+        )
+        .await
+        .expect("frame timing");
+    let times: Vec<f64> = serde_json::from_value(v).unwrap_or_default();
+    if times.len() < 2 {
+        return (0.0, 0.0, 0.0);
+    }
+    let mut gaps: Vec<f64> = times.windows(2).map(|w| w[1] - w[0]).collect();
+    let span = times[times.len() - 1] - times[0];
+    gaps.sort_by(f64::total_cmp);
+    let p95 = gaps[(gaps.len() * 95 / 100).min(gaps.len() - 1)];
+    let worst = gaps[gaps.len() - 1];
+    ((times.len() - 1) as f64 / span * 1000.0, p95, worst)
+}
+
+fn main() {
+    let dist = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../dist/index.html");
+    if !dist.exists() {
+        eprintln!("page benchmark skipped: build the page first (trunk build --release)");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let (path, events, text_bytes) = write_trace();
+        let gz_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        println!(
+            "synthetic trace: {events} events, {:.1} MB JSON, {:.1} MB gzip ({PUS_DESC}, {THREADS} threads, {TASKS} tasks)",
+            text_bytes as f64 / 1e6,
+            gz_bytes as f64 / 1e6
+        );
+        let driver = Driver::start();
+        let client = driver.client().await;
+        let agent = Agent::start(&[]);
+        client.goto(&agent.page_url()).await.expect("page loads");
+        wait_for(
+            &client,
+            "the page",
+            "return !!document.querySelector('[data-conn=connected]')",
+        )
+        .await;
+
+        // 1. Decode and apply, through the page's own file picker.
+        let input = client
+            .find(Locator::Css("[data-testid=open-trace]"))
+            .await
+            .expect("file input");
+        input
+            .send_keys(&path.display().to_string())
+            .await
+            .expect("pick the file");
+        let load = wait_for(
+            &client,
+            "the synthetic trace to load",
+            "const s = document.querySelector('.now-showing'); return s && s.dataset.load",
+        )
+        .await;
+        let load: Value = serde_json::from_str(load.as_str().unwrap_or("{}")).unwrap_or_default();
+        let f = |k: &str| load[k].as_f64().unwrap_or(0.0);
+        let n = f("events");
+        let decode_apply_ms = f("decode_ms") + f("apply_ms");
+        let rate = n / (decode_apply_ms / 1000.0).max(1e-9);
+        println!(
+            "page: read+gunzip {:>8.1} ms   decode {:>8.1} ms   apply {:>8.1} ms   for {n} events",
+            f("read_ms"),
+            f("decode_ms"),
+            f("apply_ms")
+        );
+        println!(
+            "page: events decoded and applied per second {:>12.0}   target ≥ 1 000 000: {}",
+            rate,
+            if rate >= 1e6 { "met" } else { "NOT met" }
+        );
+
+        // 2. Animating 256 hardware threads, 1 000 threads and 10 000 tasks.
+        client
+            .execute(
+                "const s = document.querySelector('[data-testid=speed]');
+                 s.value = '6'; s.dispatchEvent(new Event('change', {bubbles: true}));
+                 document.querySelector('[data-testid=play]').click();",
+                vec![],
+            )
+            .await
+            .expect("play");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (fps, p95, worst) = measure_fps(&client, 4000).await;
+        let cells = client
+            .execute("return document.querySelectorAll('.pu.live').length", vec![])
+            .await
+            .unwrap_or_default();
+        println!(
+            "page: animating {cells} hardware threads, {THREADS} threads, {TASKS} tasks: {fps:>5.1} fps (p95 frame {p95:.1} ms, worst {worst:.1} ms)   target ≥ 55: {}",
+            if fps >= 55.0 { "met" } else { "NOT met" }
+        );
+
+        // 3. Following a live run of the busiest scenario.
+        client.goto(&agent.page_url()).await.expect("page loads");
+        wait_for(
+            &client,
+            "the run controls",
+            "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')",
+        )
+        .await;
+        client
+            .execute(
+                "const s = document.querySelector('[data-testid=scenario]');
+                 s.value = 'io-threads'; s.dispatchEvent(new Event('change', {bubbles: true}));",
+                vec![],
+            )
+            .await
+            .expect("pick");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        client
+            .execute(
+                "document.querySelector('[data-testid=run]').click()",
+                vec![],
+            )
+            .await
+            .expect("run");
+        wait_for(
+            &client,
+            "the live run",
+            "return document.querySelector('[data-testid=progress]')?.dataset.running === 'true'",
+        )
+        .await;
+        let (fps, p95, worst) = measure_fps(&client, 3000).await;
+        let progress = client
+            .execute(
+                "return document.querySelector('[data-testid=progress]')?.innerText",
+                vec![],
+            )
+            .await
+            .unwrap_or_default();
+        println!(
+            "page: following a live io-threads run: {fps:>5.1} fps (p95 frame {p95:.1} ms, worst {worst:.1} ms); {}",
+            progress.as_str().unwrap_or_default()
+        );
+        let _ = client
+            .execute(
+                "document.querySelector('[data-testid=stop]')?.click()",
+                vec![],
+            )
+            .await;
+        let _ = client.close().await;
+        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+    });
+}

@@ -1,0 +1,923 @@
+//! Export of a trace file to the Chrome Trace Event format (the JSON object form), so that a
+//! run opens in Perfetto UI (ui.perfetto.dev) and chrome://tracing.
+//!
+//! What goes where:
+//!
+//! - one process per OS process of the run (named after it; the agent is `coreplay agent`),
+//!   one thread track per traced thread with its on-CPU slices (`X`, cat `on_cpu`), its
+//!   off-CPU intervals named by reason (`X`, cat `off_cpu`), and its context switches,
+//!   migrations and lock steps (instants, `i`); beside it, tracks `NAME · compute`,
+//!   `NAME · lock` (waiting for and holding the lock), `NAME · event loop` (every poll, named
+//!   by task, and every selector wait) and `NAME · requests` (one slice per request);
+//! - a process `CPUs` with one track `CPU n` per hardware thread, carrying the on-CPU slices
+//!   labelled by thread name;
+//! - a process `tasks` (event-loop scenarios) with one track per task: its polls, the time it
+//!   was queued (woken, waiting for a poll) and parked (waiting for I/O or a timer), spawn,
+//!   wake and cancellation instants, and the loop's queue depths as a counter (`C`);
+//! - process start-up and exit as process-scoped instants.
+//!
+//! Complete (`X`) events on one track must not overlap unless nested, or the viewers drop
+//! them; where they would (e.g. concurrent requests), the track is split into lanes
+//! `NAME (2)`, `NAME (3)`… Times are microseconds (floats, nanosecond precision) from the
+//! run's start; `displayTimeUnit` is `ns`.
+
+use std::{
+    cmp::Reverse,
+    collections::{BTreeMap, BinaryHeap, HashMap, HashSet},
+    io::{self, Write},
+};
+
+use coreplay_shared::{
+    event::{Event, LockOp, OffReason, ProcessEnd, Role, WaitKind, WakeBy},
+    trace_file::TraceFile,
+};
+use serde_json::{Value, json};
+
+/// Process id of the synthetic `CPUs` process (above Linux's largest pid, 2^22).
+pub const CPUS_PID: u64 = 5_000_000;
+/// Process id of the synthetic `tasks` process.
+pub const TASKS_PID: u64 = 5_000_001;
+const CPU_TID_BASE: u64 = 6_000_000;
+const TASK_TID_BASE: u64 = 7_000_000;
+const LANE_TID_BASE: u64 = 10_000_000;
+
+/// A complete event before it is placed on a lane.
+#[derive(Debug)]
+struct Span {
+    start: u64,
+    end: u64,
+    name: String,
+    cat: &'static str,
+    /// The `args` object, already encoded (a `Value` per span costs several times more memory).
+    args: String,
+}
+
+/// One logical track: a name in a process; its spans are packed into lanes (thread ids).
+#[derive(Debug)]
+struct Track {
+    pid: u64,
+    name: String,
+    /// The thread id of its first lane.
+    tid: u64,
+    sort: u64,
+    spans: Vec<Span>,
+}
+
+/// Assigns thread ids and collects the output.
+struct Builder {
+    tracks: Vec<Track>,
+    by_key: HashMap<TrackKey, usize>,
+    next_lane_tid: u64,
+    /// Instant and counter events, encoded.
+    other: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum TrackKey {
+    Thread(u32),
+    Sub(u32, Sub),
+    Cpu(u32),
+    Task(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Sub {
+    Compute,
+    Lock,
+    Loop,
+    Requests,
+}
+
+impl Sub {
+    fn label(self) -> &'static str {
+        match self {
+            Sub::Compute => "compute",
+            Sub::Lock => "lock",
+            Sub::Loop => "event loop",
+            Sub::Requests => "requests",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct ThreadInfo {
+    pid: u64,
+    tid: u64,
+    name: String,
+}
+
+fn us(ns: u64) -> f64 {
+    ns as f64 / 1000.0
+}
+
+impl Builder {
+    fn new() -> Builder {
+        Builder {
+            tracks: Vec::new(),
+            by_key: HashMap::new(),
+            next_lane_tid: LANE_TID_BASE,
+            other: Vec::new(),
+        }
+    }
+
+    fn fresh_tid(&mut self) -> u64 {
+        self.next_lane_tid += 1;
+        self.next_lane_tid
+    }
+
+    /// The track for `key`, made with `make` (pid, name, tid or none for a fresh one, sort).
+    fn track(
+        &mut self,
+        key: TrackKey,
+        make: impl FnOnce() -> (u64, String, Option<u64>, u64),
+    ) -> usize {
+        if let Some(&i) = self.by_key.get(&key) {
+            return i;
+        }
+        let (pid, name, tid, sort) = make();
+        let tid = match tid {
+            Some(t) => t,
+            None => self.fresh_tid(),
+        };
+        self.tracks.push(Track {
+            pid,
+            name,
+            tid,
+            sort,
+            spans: Vec::new(),
+        });
+        self.by_key.insert(key, self.tracks.len() - 1);
+        self.tracks.len() - 1
+    }
+
+    fn span(
+        &mut self,
+        track: usize,
+        start: u64,
+        end: u64,
+        name: String,
+        cat: &'static str,
+        args: Value,
+    ) {
+        self.tracks[track].spans.push(Span {
+            start,
+            end: end.max(start),
+            name,
+            cat,
+            args: args.to_string(),
+        });
+    }
+
+    fn instant(&mut self, track: usize, at: u64, name: String, cat: &'static str, args: Value) {
+        let t = &self.tracks[track];
+        let v = json!({
+            "name": name, "cat": cat, "ph": "i", "s": "t", "ts": us(at),
+            "pid": t.pid, "tid": t.tid, "args": args,
+        });
+        self.push_other(&v);
+    }
+
+    fn push_other(&mut self, v: &Value) {
+        self.other.push(v.to_string());
+    }
+}
+
+fn off_label(reason: OffReason) -> &'static str {
+    match reason {
+        OffReason::Preempted => "preempted",
+        OffReason::Lock => "waiting for the lock",
+        OffReason::Io => "waiting for I/O",
+        OffReason::Sleep => "asleep",
+        OffReason::Unknown => "off CPU (unknown)",
+    }
+}
+
+fn role_label(role: Role) -> &'static str {
+    match role {
+        Role::Agent => "agent",
+        Role::Worker => "worker",
+        Role::Client => "client",
+        Role::EventLoop => "event loop",
+        Role::Server => "server",
+    }
+}
+
+/// Writes `trace` as Chrome Trace Event JSON (`{"traceEvents":[…],"displayTimeUnit":"ns",
+/// "metadata":{…}}`).
+pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> {
+    let events = &trace.events;
+    // Processes and threads first: every later event refers to them.
+    let mut process_names: BTreeMap<u64, String> = BTreeMap::new();
+    let mut threads: HashMap<u32, ThreadInfo> = HashMap::new();
+    let mut used_tids: HashSet<u64> = HashSet::new();
+    let mut b = Builder::new();
+    for e in events {
+        match e {
+            Event::ProcessStart { pid, name, .. } => {
+                process_names.insert(u64::from(*pid), name.clone());
+            }
+            Event::ThreadStart {
+                tid,
+                pid,
+                os_tid,
+                name,
+                ..
+            } => {
+                // OS thread ids can be reused within a run; a reused one gets a lane id.
+                let os = u64::from(*os_tid);
+                let chrome_tid = if used_tids.insert(os) {
+                    os
+                } else {
+                    b.fresh_tid()
+                };
+                threads.entry(*tid).or_insert(ThreadInfo {
+                    pid: u64::from(*pid),
+                    tid: chrome_tid,
+                    name: name.clone(),
+                });
+            }
+            _ => {}
+        }
+    }
+    for info in threads.values() {
+        process_names
+            .entry(info.pid)
+            .or_insert_with(|| "coreplay agent".to_string());
+    }
+    let unknown = |tid: u32| ThreadInfo {
+        pid: 0,
+        tid: LANE_TID_BASE - 1 - u64::from(tid),
+        name: format!("thread {tid}"),
+    };
+    let thread = |tid: u32| threads.get(&tid).cloned().unwrap_or_else(|| unknown(tid));
+    let thread_track = |b: &mut Builder, tid: u32| {
+        let info = thread(tid);
+        b.track(TrackKey::Thread(tid), || {
+            (info.pid, info.name, Some(info.tid), u64::from(tid) * 8)
+        })
+    };
+    let sub_track = |b: &mut Builder, tid: u32, sub: Sub| {
+        let info = thread(tid);
+        b.track(TrackKey::Sub(tid, sub), || {
+            (
+                info.pid,
+                format!("{} · {}", info.name, sub.label()),
+                None,
+                u64::from(tid) * 8 + 1 + sub as u64,
+            )
+        })
+    };
+    let cpu_track = |b: &mut Builder, cpu: u32| {
+        b.track(TrackKey::Cpu(cpu), || {
+            (
+                CPUS_PID,
+                format!("CPU {cpu}"),
+                Some(CPU_TID_BASE + u64::from(cpu)),
+                u64::from(cpu),
+            )
+        })
+    };
+    let mut task_labels: HashMap<u32, (String, WaitKind)> = HashMap::new();
+    for e in events {
+        if let Event::TaskSpawn {
+            task,
+            label,
+            waits_on,
+            ..
+        } = e
+        {
+            task_labels.insert(*task, (label.clone(), *waits_on));
+        }
+    }
+    let task_track = |b: &mut Builder, task: u32| {
+        let label = task_labels
+            .get(&task)
+            .map(|(l, _)| l.clone())
+            .unwrap_or_else(|| "task".into());
+        b.track(TrackKey::Task(task), || {
+            (
+                TASKS_PID,
+                format!("{label} (task {task})"),
+                Some(TASK_TID_BASE + u64::from(task)),
+                u64::from(task),
+            )
+        })
+    };
+    let task_name = |task: u32| {
+        task_labels
+            .get(&task)
+            .map(|(l, _)| l.clone())
+            .unwrap_or_else(|| format!("task {task}"))
+    };
+
+    // Lock steps per thread: (request time, acquire time).
+    let mut lock_state: HashMap<u32, (Option<u64>, Option<u64>)> = HashMap::new();
+    // Per task: its polls and wakes, for queued/parked intervals.
+    let mut task_timeline: BTreeMap<u32, Vec<TaskStep>> = BTreeMap::new();
+    let mut has_tasks = false;
+    for e in events {
+        match e {
+            Event::ProcessStart {
+                pid,
+                at,
+                name,
+                role,
+            } => {
+                b.push_other(&process_instant(
+                    *pid,
+                    *at,
+                    format!("{name} spawned"),
+                    json!({"role": role_label(*role)}),
+                ));
+            }
+            Event::ProcessReady {
+                pid,
+                at,
+                startup_ns,
+            } => {
+                b.push_other(&process_instant(
+                    *pid,
+                    *at,
+                    "ready".into(),
+                    json!({"startup_ms": *startup_ns as f64 / 1e6}),
+                ));
+            }
+            Event::ProcessExit {
+                pid,
+                at,
+                peak_rss_bytes,
+                end,
+            } => {
+                let how = match end {
+                    ProcessEnd::Exited { code } => format!("exited with {code}"),
+                    ProcessEnd::Signaled { signal } => format!("killed by signal {signal}"),
+                    ProcessEnd::Unknown => "exited".to_string(),
+                };
+                b.push_other(&process_instant(
+                    *pid,
+                    *at,
+                    how,
+                    json!({"peak_rss_bytes": peak_rss_bytes}),
+                ));
+            }
+            Event::ThreadStart {
+                tid,
+                role,
+                at,
+                os_tid,
+                ..
+            } => {
+                let t = thread_track(&mut b, *tid);
+                b.instant(
+                    t,
+                    *at,
+                    "thread start".into(),
+                    "thread",
+                    json!({"role": role_label(*role), "os_tid": os_tid}),
+                );
+            }
+            Event::ThreadEnd {
+                tid,
+                at,
+                cpu_ns,
+                kernel_voluntary,
+                kernel_involuntary,
+            } => {
+                let t = thread_track(&mut b, *tid);
+                b.instant(
+                    t,
+                    *at,
+                    "thread end".into(),
+                    "thread",
+                    json!({
+                        "cpu_ms": *cpu_ns as f64 / 1e6,
+                        "kernel_voluntary_switches": kernel_voluntary,
+                        "kernel_involuntary_switches": kernel_involuntary,
+                    }),
+                );
+            }
+            Event::OnCpu {
+                tid,
+                cpu,
+                start,
+                end,
+            } => {
+                let info = thread(*tid);
+                let t = thread_track(&mut b, *tid);
+                b.span(
+                    t,
+                    *start,
+                    *end,
+                    format!("on CPU {cpu}"),
+                    "on_cpu",
+                    json!({"cpu": cpu}),
+                );
+                let c = cpu_track(&mut b, *cpu);
+                b.span(
+                    c,
+                    *start,
+                    *end,
+                    info.name,
+                    "on_cpu",
+                    json!({"thread": tid, "os_tid": info.tid, "pid": info.pid}),
+                );
+            }
+            Event::OffCpu {
+                tid,
+                start,
+                end,
+                reason,
+            } => {
+                let t = thread_track(&mut b, *tid);
+                b.span(
+                    t,
+                    *start,
+                    *end,
+                    off_label(*reason).into(),
+                    "off_cpu",
+                    json!({"reason": reason}),
+                );
+            }
+            Event::Switch {
+                tid,
+                at,
+                voluntary,
+                involuntary,
+            } => {
+                let t = thread_track(&mut b, *tid);
+                let name = if *involuntary > 0 {
+                    "switch (preempted)"
+                } else {
+                    "switch (blocked)"
+                };
+                b.instant(
+                    t,
+                    *at,
+                    name.into(),
+                    "switch",
+                    json!({"voluntary": voluntary, "involuntary": involuntary}),
+                );
+            }
+            Event::Migrate { tid, at, from, to } => {
+                let t = thread_track(&mut b, *tid);
+                b.instant(
+                    t,
+                    *at,
+                    format!("migrate CPU {from} → {to}"),
+                    "migration",
+                    json!({"from": from, "to": to}),
+                );
+            }
+            Event::Lock { tid, at, op } => {
+                let t = thread_track(&mut b, *tid);
+                let name = match op {
+                    LockOp::Request => "lock request",
+                    LockOp::DropRequest => "lock drop request",
+                    LockOp::Acquire => "lock acquire",
+                    LockOp::Release => "lock release",
+                };
+                b.instant(t, *at, name.into(), "lock", json!({"op": op}));
+                let state = lock_state.entry(*tid).or_default();
+                match op {
+                    LockOp::Request => state.0 = Some(*at),
+                    LockOp::DropRequest => {}
+                    LockOp::Acquire => {
+                        let requested = state.0.take();
+                        state.1 = Some(*at);
+                        if let Some(since) = requested {
+                            let l = sub_track(&mut b, *tid, Sub::Lock);
+                            b.span(
+                                l,
+                                since,
+                                *at,
+                                "waiting for the lock".into(),
+                                "lock",
+                                json!({}),
+                            );
+                        }
+                    }
+                    LockOp::Release => {
+                        if let Some(since) = state.1.take() {
+                            let l = sub_track(&mut b, *tid, Sub::Lock);
+                            b.span(l, since, *at, "holds the lock".into(), "lock", json!({}));
+                        }
+                    }
+                }
+            }
+            Event::Compute { tid, start, end } => {
+                let t = sub_track(&mut b, *tid, Sub::Compute);
+                b.span(t, *start, *end, "compute".into(), "compute", json!({}));
+            }
+            Event::TaskSpawn {
+                task,
+                at,
+                label,
+                waits_on,
+            } => {
+                has_tasks = true;
+                let t = task_track(&mut b, *task);
+                b.instant(
+                    t,
+                    *at,
+                    "spawn".into(),
+                    "task",
+                    json!({"label": label, "waits_on": waits_on}),
+                );
+                task_timeline
+                    .entry(*task)
+                    .or_default()
+                    .push(TaskStep::Spawn(*at));
+            }
+            Event::Poll {
+                task,
+                tid,
+                cpu,
+                start,
+                end,
+                ready,
+            } => {
+                has_tasks = true;
+                let name = task_name(*task);
+                let args = json!({"task": task, "cpu": cpu, "ready": ready});
+                let l = sub_track(&mut b, *tid, Sub::Loop);
+                b.span(
+                    l,
+                    *start,
+                    *end,
+                    format!("poll {name}"),
+                    "poll",
+                    args.clone(),
+                );
+                let t = task_track(&mut b, *task);
+                b.span(t, *start, *end, "poll".into(), "poll", args);
+                task_timeline
+                    .entry(*task)
+                    .or_default()
+                    .push(TaskStep::Poll(*start, *end, *ready));
+            }
+            Event::Wake { task, at, by } => {
+                has_tasks = true;
+                let t = task_track(&mut b, *task);
+                b.instant(t, *at, wake_label(*by), "wake", json!({"by": by}));
+                task_timeline
+                    .entry(*task)
+                    .or_default()
+                    .push(TaskStep::Wake(*at, *by));
+            }
+            Event::TaskCancelled { task, at } => {
+                has_tasks = true;
+                let t = task_track(&mut b, *task);
+                b.instant(t, *at, "cancelled".into(), "task", json!({}));
+                task_timeline
+                    .entry(*task)
+                    .or_default()
+                    .push(TaskStep::Cancel(*at));
+            }
+            Event::LoopWait {
+                tid,
+                start,
+                end,
+                woken,
+            } => {
+                let l = sub_track(&mut b, *tid, Sub::Loop);
+                b.span(
+                    l,
+                    *start,
+                    *end,
+                    "selector wait".into(),
+                    "loop",
+                    json!({"woken": woken}),
+                );
+            }
+            Event::QueueDepth {
+                at,
+                ready,
+                io,
+                timers,
+            } => {
+                has_tasks = true;
+                b.push_other(&json!({
+                    "name": "queue depth", "cat": "loop", "ph": "C", "ts": us(*at),
+                    "pid": TASKS_PID, "tid": TASK_TID_BASE,
+                    "args": {"ready": ready, "parked on I/O": io, "parked on timers": timers},
+                }));
+            }
+            Event::Request {
+                tid,
+                id,
+                start,
+                end,
+            } => {
+                let t = sub_track(&mut b, *tid, Sub::Requests);
+                b.span(
+                    t,
+                    *start,
+                    *end,
+                    format!("request {id}"),
+                    "request",
+                    json!({"id": id, "latency_ms": end.saturating_sub(*start) as f64 / 1e6}),
+                );
+            }
+        }
+    }
+    for (task, steps) in task_timeline {
+        let waits_on = task_labels.get(&task).map(|(_, w)| *w);
+        let t = task_track(&mut b, task);
+        for (start, end, name) in task_waits(steps, waits_on) {
+            let cat = if name == "queued" {
+                "task_queued"
+            } else {
+                "task_parked"
+            };
+            b.span(t, start, end, name, cat, json!({}));
+        }
+    }
+
+    // Metadata: names and order of processes and tracks.
+    let mut meta: Vec<Value> = Vec::new();
+    let mut name_process = |pid: u64, name: &str, sort: i64| {
+        meta.push(json!({"name": "process_name", "ph": "M", "ts": 0, "pid": pid, "tid": pid, "args": {"name": name}}));
+        meta.push(json!({"name": "process_sort_index", "ph": "M", "ts": 0, "pid": pid, "tid": pid, "args": {"sort_index": sort}}));
+    };
+    if b.by_key.keys().any(|k| matches!(k, TrackKey::Cpu(_))) {
+        name_process(CPUS_PID, "CPUs", -2);
+    }
+    if has_tasks {
+        name_process(TASKS_PID, "tasks (event loop)", -1);
+    }
+    for (i, (pid, name)) in process_names.iter().enumerate() {
+        name_process(*pid, &format!("{name} (pid {pid})"), i as i64);
+    }
+
+    let h = &trace.header;
+    let s = &trace.summary;
+    let metadata = json!({
+        "source": format!("coreplay {} export of a trace-format {} file", env!("CARGO_PKG_VERSION"), h.format_version),
+        "scenario": h.scenario,
+        "params": h.params,
+        "fidelity": h.fidelity.to_string(),
+        "recorded_at": h.recorded_at,
+        "recorded_by": format!("coreplay {}", h.agent_version),
+        "machine": h.machine_line(),
+        "outcome": s.outcome.to_string(),
+        "wall_ms": s.wall_ns as f64 / 1e6,
+        "events": events.len(),
+        "clock": "CLOCK_MONOTONIC, microseconds from the run's start",
+    });
+
+    out.write_all(b"{\"traceEvents\":[\n")?;
+    let mut first = true;
+    let mut sep = |out: &mut W| -> io::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.write_all(b",\n")?;
+        }
+        Ok(())
+    };
+    // Each track's spans, packed into non-overlapping lanes.
+    let mut tracks = std::mem::take(&mut b.tracks);
+    for track in &mut tracks {
+        let mut spans = std::mem::take(&mut track.spans);
+        spans.sort_by_key(|s| (s.start, Reverse(s.end)));
+        let mut lane_tids = vec![track.tid];
+        // (end of the lane's last span, lane index), smallest end first.
+        let mut free: BinaryHeap<Reverse<(u64, usize)>> = BinaryHeap::new();
+        for s in spans {
+            let lane = match free.peek() {
+                None => 0,
+                Some(&Reverse((end, lane))) if end <= s.start => {
+                    free.pop();
+                    lane
+                }
+                Some(_) => {
+                    lane_tids.push(b.fresh_tid());
+                    lane_tids.len() - 1
+                }
+            };
+            free.push(Reverse((s.end, lane)));
+            sep(out)?;
+            out.write_all(b"{\"name\":")?;
+            serde_json::to_writer(&mut *out, &s.name)?;
+            write!(
+                out,
+                ",\"cat\":\"{}\",\"ph\":\"X\",\"ts\":{},\"dur\":{},\"pid\":{},\"tid\":{},\"args\":{}}}",
+                s.cat,
+                us(s.start),
+                us(s.end - s.start),
+                track.pid,
+                lane_tids[lane],
+                s.args
+            )?;
+        }
+        for (lane, tid) in lane_tids.iter().enumerate() {
+            let name = if lane == 0 {
+                track.name.clone()
+            } else {
+                format!("{} ({})", track.name, lane + 1)
+            };
+            meta.push(json!({"name": "thread_name", "ph": "M", "ts": 0, "pid": track.pid, "tid": tid, "args": {"name": name}}));
+            meta.push(json!({"name": "thread_sort_index", "ph": "M", "ts": 0, "pid": track.pid, "tid": tid, "args": {"sort_index": track.sort * 64 + lane as u64}}));
+        }
+    }
+    for v in &meta {
+        sep(out)?;
+        serde_json::to_writer(&mut *out, v)?;
+    }
+    for v in &b.other {
+        sep(out)?;
+        out.write_all(v.as_bytes())?;
+    }
+    out.write_all(b"\n],\"displayTimeUnit\":\"ns\",\"metadata\":")?;
+    serde_json::to_writer(&mut *out, &metadata)?;
+    out.write_all(b"}\n")
+}
+
+fn process_instant(pid: u32, at: u64, name: String, args: Value) -> Value {
+    json!({
+        "name": name, "cat": "process", "ph": "i", "s": "p", "ts": us(at),
+        "pid": pid, "tid": pid, "args": args,
+    })
+}
+
+fn wake_label(by: WakeBy) -> String {
+    match by {
+        WakeBy::Io => "woken by I/O".into(),
+        WakeBy::Timer => "woken by a timer".into(),
+        WakeBy::Task { task } => format!("woken by task {task}"),
+        WakeBy::Other => "woken by another thread".into(),
+    }
+}
+
+/// A step in one task's life, for its queued and parked intervals.
+#[derive(Debug, Clone, Copy)]
+enum TaskStep {
+    Spawn(u64),
+    /// Start, end, ready.
+    Poll(u64, u64, bool),
+    Wake(u64, WakeBy),
+    Cancel(u64),
+}
+
+impl TaskStep {
+    fn at(self) -> u64 {
+        match self {
+            TaskStep::Spawn(t)
+            | TaskStep::Poll(t, _, _)
+            | TaskStep::Wake(t, _)
+            | TaskStep::Cancel(t) => t,
+        }
+    }
+}
+
+/// One task's waits: `queued` from spawn or wake to its next poll, `parked …` from a pending
+/// poll to the wake that ended it (or to its cancellation).
+fn task_waits(mut steps: Vec<TaskStep>, waits_on: Option<WaitKind>) -> Vec<(u64, u64, String)> {
+    #[derive(Clone, Copy)]
+    enum State {
+        Start,
+        Queued(u64),
+        /// After a pending poll that ended at this time; woken during it or not.
+        AfterPoll(u64, bool),
+        Done,
+    }
+    steps.sort_by_key(|s| s.at());
+    let parked = |by: Option<WakeBy>| match (by, waits_on) {
+        (Some(WakeBy::Io), _) => "parked on I/O".to_string(),
+        (Some(WakeBy::Timer), _) => "parked on a timer".to_string(),
+        (Some(WakeBy::Task { task }), _) => format!("parked until task {task} woke it"),
+        (Some(WakeBy::Other), _) => "parked".to_string(),
+        (None, Some(WaitKind::Io)) => "parked on I/O".to_string(),
+        (None, Some(WaitKind::Timer)) => "parked on a timer".to_string(),
+        (None, None) => "parked".to_string(),
+    };
+    let mut out = Vec::new();
+    let mut state = State::Start;
+    for step in steps {
+        state = match (state, step) {
+            (State::Done, _) => State::Done,
+            (_, TaskStep::Spawn(at)) => State::Queued(at),
+            (State::Queued(since), TaskStep::Poll(start, end, ready)) => {
+                out.push((since, start, "queued".to_string()));
+                if ready {
+                    State::Done
+                } else {
+                    State::AfterPoll(end, false)
+                }
+            }
+            (State::AfterPoll(prev_end, woken), TaskStep::Poll(start, end, ready)) => {
+                if woken {
+                    out.push((prev_end, start, "queued".to_string()));
+                }
+                if ready {
+                    State::Done
+                } else {
+                    State::AfterPoll(end, false)
+                }
+            }
+            (State::Start, TaskStep::Poll(_, end, ready)) => {
+                if ready {
+                    State::Done
+                } else {
+                    State::AfterPoll(end, false)
+                }
+            }
+            (State::AfterPoll(end, _), TaskStep::Wake(at, _)) if at <= end => {
+                State::AfterPoll(end, true)
+            }
+            (State::AfterPoll(end, true), TaskStep::Wake(..)) => State::AfterPoll(end, true),
+            (State::AfterPoll(end, false), TaskStep::Wake(at, by)) => {
+                out.push((end, at, parked(Some(by))));
+                State::Queued(at)
+            }
+            (State::AfterPoll(end, false), TaskStep::Cancel(at)) => {
+                out.push((end, at, parked(None)));
+                State::Done
+            }
+            (State::Queued(since), TaskStep::Cancel(at)) => {
+                out.push((since, at, "queued".to_string()));
+                State::Done
+            }
+            (_, TaskStep::Cancel(_)) => State::Done,
+            (s @ (State::Start | State::Queued(_)), TaskStep::Wake(..)) => s,
+        };
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_waits_follow_the_task() {
+        use TaskStep::*;
+        // Spawned at 0, polled 10..20 (pending), woken by I/O at 50, polled 60..70 (pending),
+        // woken by itself during that poll, polled 80..90 (ready).
+        let steps = vec![
+            Spawn(0),
+            Poll(10, 20, false),
+            Wake(50, WakeBy::Io),
+            Poll(60, 70, false),
+            Wake(65, WakeBy::Task { task: 1 }),
+            Poll(80, 90, true),
+            Wake(95, WakeBy::Io),
+        ];
+        assert_eq!(
+            task_waits(steps, Some(WaitKind::Io)),
+            vec![
+                (0, 10, "queued".to_string()),
+                (20, 50, "parked on I/O".to_string()),
+                (50, 60, "queued".to_string()),
+                (70, 80, "queued".to_string()),
+            ]
+        );
+        // Cancelled while parked.
+        assert_eq!(
+            task_waits(
+                vec![Spawn(0), Poll(1, 2, false), Cancel(9)],
+                Some(WaitKind::Timer)
+            ),
+            vec![
+                (0, 1, "queued".to_string()),
+                (2, 9, "parked on a timer".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn overlapping_spans_get_lanes_and_nested_ones_do_not_count_as_overlap() {
+        use coreplay_shared::trace_file;
+        let text = include_str!("../../shared/tests/fixtures/trace-v2.jsonl");
+        let mut t = trace_file::read(text).expect("fixture reads");
+        // Three requests from one thread, two of them concurrent.
+        let tid = t.events.iter().find_map(Event::tid).expect("a thread");
+        t.events.retain(|e| !matches!(e, Event::Request { .. }));
+        for (id, start, end) in [(0, 100, 200), (1, 150, 250), (2, 300, 400)] {
+            t.events.push(Event::Request {
+                tid,
+                id,
+                start,
+                end,
+            });
+        }
+        let mut out = Vec::new();
+        chrome_trace(&t, &mut out).expect("exports");
+        let doc: Value = serde_json::from_slice(&out).expect("JSON");
+        let list = doc["traceEvents"].as_array().expect("array");
+        let lane = |id: u32| {
+            list.iter()
+                .find(|e| e["cat"] == "request" && e["args"]["id"] == id)
+                .map(|e| e["tid"].clone())
+                .expect("exported")
+        };
+        assert_ne!(lane(0), lane(1));
+        assert_eq!(lane(0), lane(2));
+        let names: Vec<&str> = list
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .filter_map(|e| e["args"]["name"].as_str())
+            .filter(|n| n.contains("requests"))
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(names.iter().any(|n| n.ends_with("requests (2)")));
+    }
+}

@@ -1,0 +1,116 @@
+//! A chromedriver-driven headless Chromium for the browser tests and the page benchmark.
+
+use std::{
+    net::TcpListener,
+    os::unix::process::CommandExt,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder};
+use serde_json::{Value, json};
+
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// A chromedriver process on a free port, killed on drop.
+pub struct Driver {
+    child: Child,
+    url: String,
+    profile: PathBuf,
+}
+
+impl Driver {
+    pub fn start() -> Driver {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let bin = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        // Its own process group, so dropping the driver also ends the browser it started,
+        // even when a test panics before closing its session.
+        let child = Command::new(&bin)
+            .process_group(0)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {bin} ({e}); run scripts/test.sh, which installs it")
+            });
+        let profile = std::env::temp_dir().join(format!("coreplay-chromium-{port}"));
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            profile,
+        }
+    }
+
+    pub async fn client(&self) -> Client {
+        let caps = json!({
+            "goog:chromeOptions": {
+                "binary": std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into()),
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1280,900",
+                    format!("--user-data-dir={}", self.profile.display()),
+                ]
+            }
+        });
+        let caps = match caps {
+            Value::Object(map) => map,
+            _ => unreachable!("a JSON object literal"),
+        };
+        let start = Instant::now();
+        loop {
+            let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            match ClientBuilder::new(connector)
+                .capabilities(caps.clone())
+                .connect(&self.url)
+                .await
+            {
+                Ok(client) => return client,
+                Err(e) if start.elapsed() < WAIT => {
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no WebDriver session: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Ok(pgid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling the process group we created for chromedriver.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Evaluates `script` until it returns something other than `null`/`false`, or panics.
+pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let value = client.execute(script, vec![]).await.expect("script runs");
+        if !value.is_null() && value != Value::Bool(false) {
+            return value;
+        }
+        if start.elapsed() > WAIT {
+            let status = client
+                .execute(
+                    "return document.querySelector('.status')?.innerText",
+                    vec![],
+                )
+                .await
+                .unwrap_or_default();
+            panic!("timed out waiting for {what}; status line: {status}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,447 @@
+//! What the animation draws at one instant, resolved from a run's [`Replay`]: names, colours,
+//! who runs where, who waits for what. Pure, so the views stay thin and this is tested
+//! natively.
+
+use std::{collections::HashMap, rc::Rc};
+
+use coreplay_shared::{
+    event::{Ns, OffReason, Role},
+    replay::{Replay, TaskState, ThreadState},
+};
+
+/// Tokens drawn per waiting area, queue or process before the rest is only counted.
+pub const SAMPLE: usize = 24;
+
+/// A thread's token: stable colour and short name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// Run-wide id.
+    pub tid: u32,
+    /// Its name.
+    pub name: Rc<str>,
+    /// Hue, degrees.
+    pub hue: u16,
+}
+
+/// A stable, well-spread hue for a thread.
+pub fn hue(tid: u32) -> u16 {
+    // The golden angle spreads consecutive ids around the wheel.
+    ((u64::from(tid) * 137_508 / 1000) % 360) as u16
+}
+
+/// One hardware thread at the instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CpuCell {
+    /// Running thread and since when.
+    pub running: Option<(Token, Ns)>,
+    /// A thread that left this core recently: who, whether it was preempted, how long ago.
+    pub leaving: Option<(Token, bool, Ns)>,
+    /// Where the running thread came from, when it migrated here recently.
+    pub migrated_from: Option<u32>,
+    /// Runnable threads waiting for this core.
+    pub queue: Vec<Token>,
+    /// How many wait (the queue may be a sample).
+    pub queued: usize,
+    /// Switches in so far.
+    pub switches: u32,
+    /// Busy share of the time so far, 0..=1.
+    pub utilisation: f64,
+}
+
+/// A waiting area: threads off the CPU for one reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Area {
+    /// What they wait for.
+    pub title: &'static str,
+    /// CSS class.
+    pub class: &'static str,
+    /// How many.
+    pub count: usize,
+    /// A sample of them.
+    pub tokens: Vec<Token>,
+}
+
+/// The global lock.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LockCell {
+    /// The holder.
+    pub holder: Option<Token>,
+    /// Waiters in order.
+    pub waiters: Vec<Token>,
+    /// A waiter asked for a hand-over.
+    pub drop_requested: bool,
+    /// Hand-overs so far.
+    pub handovers: u32,
+}
+
+/// A process box.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessBox {
+    /// OS pid.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Whether it has exited by now.
+    pub exited: bool,
+    /// Threads (a sample) with where they are.
+    pub threads: Vec<(Token, ThreadState)>,
+    /// Threads alive in it now.
+    pub alive: usize,
+    /// Threads running now.
+    pub running: usize,
+}
+
+/// The event loop at the instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopCell {
+    /// The task being polled: label and for how long so far.
+    pub running: Option<(String, Ns)>,
+    /// Ready queue front (labels), in order.
+    pub ready: Vec<String>,
+    /// Counts per state.
+    pub ready_count: u32,
+    /// Parked on I/O.
+    pub io: (u32, Vec<String>),
+    /// Parked on timers.
+    pub timers: (u32, Vec<String>),
+    /// Finished (futures resolved).
+    pub done: (u32, Vec<String>),
+    /// Cancelled.
+    pub cancelled: u32,
+    /// The selector wait in progress: for how long so far, and how many it will wake.
+    pub waiting: Option<(Ns, u32)>,
+    /// The last selector wait: slept, woken.
+    pub last_wait: Option<(Ns, u32)>,
+    /// Polls so far.
+    pub polls: u32,
+    /// Selector waits so far.
+    pub waits: u32,
+    /// The agent's own counts: ready, io, timers.
+    pub depth: Option<(u32, u32, u32)>,
+}
+
+/// Everything drawn at one instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// The instant, ns.
+    pub t: Ns,
+    /// Hardware threads that ran something, by OS index.
+    pub cpus: HashMap<u32, CpuCell>,
+    /// Waiting areas (lock, I/O, sleep, …), only those with threads or always-shown ones.
+    pub areas: Vec<Area>,
+    /// The lock, when the run has one.
+    pub lock: Option<LockCell>,
+    /// Processes grouping their threads.
+    pub processes: Vec<ProcessBox>,
+    /// The event loop, when the run has one.
+    pub event_loop: Option<LoopCell>,
+    /// Requests answered and in flight.
+    pub requests: (u32, u32),
+}
+
+fn area_of(state: ThreadState) -> Option<(usize, &'static str, &'static str)> {
+    Some(match state {
+        ThreadState::Off(OffReason::Lock) => (0, "Waiting for the lock", "lock"),
+        ThreadState::Off(OffReason::Io) => (1, "Blocked on I/O", "io"),
+        ThreadState::Off(OffReason::Sleep) => (2, "Asleep or blocked", "sleep"),
+        ThreadState::Off(OffReason::Unknown) => (3, "Off CPU, no switch counted", "unknown"),
+        ThreadState::Between => (4, "Alive, between recorded spans", "between"),
+        _ => return None,
+    })
+}
+
+/// Resolves the instant `t`. `recent` is how long ago (run time) a hand-over or migration
+/// still counts as happening now, so that it stays visible for a moment on screen.
+pub fn build(replay: &Replay, t: Ns, recent: Ns) -> Frame {
+    let mut tokens: HashMap<u32, Token> = HashMap::new();
+    for th in replay.threads() {
+        tokens.insert(
+            th.tid,
+            Token {
+                tid: th.tid,
+                name: Rc::from(th.name.as_str()),
+                hue: hue(th.tid),
+            },
+        );
+    }
+    let token = |tid: u32| {
+        tokens.get(&tid).cloned().unwrap_or_else(|| Token {
+            tid,
+            name: Rc::from(format!("thread {tid}")),
+            hue: hue(tid),
+        })
+    };
+    let cpus = replay
+        .cpus_at(t)
+        .into_iter()
+        .map(|c| {
+            let leaving = c
+                .last_out
+                .filter(|h| t.saturating_sub(h.at) <= recent)
+                .filter(|h| c.running.is_none_or(|(tid, _)| tid != h.tid))
+                .map(|h| (token(h.tid), h.involuntary(), t.saturating_sub(h.at)));
+            let migrated_from = c.migrated_from.filter(|_| {
+                c.running
+                    .is_some_and(|(_, s)| t.saturating_sub(s) <= recent)
+            });
+            let queued = c.queue.len();
+            (
+                c.cpu,
+                CpuCell {
+                    running: c.running.map(|(tid, s)| (token(tid), s)),
+                    leaving,
+                    migrated_from,
+                    queue: c.queue.iter().take(SAMPLE).map(|&q| token(q)).collect(),
+                    queued,
+                    switches: c.switches,
+                    utilisation: if t == 0 {
+                        0.0
+                    } else {
+                        c.busy_ns as f64 / t as f64
+                    },
+                },
+            )
+        })
+        .collect();
+
+    let mut areas: Vec<Area> = [
+        ("Waiting for the lock", "lock"),
+        ("Blocked on I/O", "io"),
+        ("Asleep or blocked", "sleep"),
+        ("Off CPU, no switch counted", "unknown"),
+        ("Alive, between recorded spans", "between"),
+    ]
+    .into_iter()
+    .map(|(title, class)| Area {
+        title,
+        class,
+        count: 0,
+        tokens: Vec::new(),
+    })
+    .collect();
+    let mut by_pid: HashMap<u32, ProcessBox> = HashMap::new();
+    for p in replay.processes() {
+        by_pid.insert(
+            p.pid,
+            ProcessBox {
+                pid: p.pid,
+                name: p.name.clone(),
+                role: p.role,
+                exited: p.end.is_some_and(|e| e <= t),
+                threads: Vec::new(),
+                alive: 0,
+                running: 0,
+            },
+        );
+    }
+    for th in replay.threads() {
+        let state = replay.thread_state(th.tid, t);
+        if let Some((i, _, _)) = area_of(state) {
+            let a = &mut areas[i];
+            a.count += 1;
+            if a.tokens.len() < SAMPLE {
+                a.tokens.push(token(th.tid));
+            }
+        }
+        let b = by_pid.entry(th.pid).or_insert_with(|| ProcessBox {
+            pid: th.pid,
+            name: format!("process {}", th.pid),
+            role: th.role,
+            exited: false,
+            threads: Vec::new(),
+            alive: 0,
+            running: 0,
+        });
+        if !matches!(state, ThreadState::NotStarted | ThreadState::Ended) {
+            b.alive += 1;
+        }
+        if matches!(state, ThreadState::Running { .. }) {
+            b.running += 1;
+        }
+        if b.threads.len() < 2 * SAMPLE {
+            b.threads.push((token(th.tid), state));
+        }
+    }
+    // The lock area is shown whenever the run has a lock, even when empty.
+    let has_lock = replay.has_lock();
+    areas.retain(|a| a.count > 0 || (a.class == "lock" && has_lock));
+    let mut processes: Vec<ProcessBox> = by_pid.into_values().collect();
+    processes.sort_by_key(|p| (p.role != Role::Agent, p.pid));
+    processes.retain(|p| !p.threads.is_empty());
+
+    let lock = replay.lock_at(t).map(|l| LockCell {
+        holder: l.holder.map(|(tid, _)| token(tid)),
+        waiters: l.waiters.iter().take(SAMPLE).map(|&w| token(w)).collect(),
+        drop_requested: l.drop_requested,
+        handovers: l.handovers,
+    });
+
+    let label = |task: u32| {
+        replay
+            .task(task)
+            .map_or_else(|| format!("task {task}"), |t| t.label.clone())
+    };
+    let event_loop = replay.loop_at(t, SAMPLE).map(|l| {
+        let sample = |s: TaskState| {
+            (
+                l.count(s),
+                l.samples
+                    .get(&s)
+                    .map(|v| v.iter().map(|&id| label(id)).collect())
+                    .unwrap_or_default(),
+            )
+        };
+        LoopCell {
+            running: l
+                .running
+                .map(|(task, s)| (label(task), t.saturating_sub(s))),
+            ready: l.ready.iter().map(|&id| label(id)).collect(),
+            ready_count: l.count(TaskState::Ready),
+            io: sample(TaskState::ParkedIo),
+            timers: sample(TaskState::ParkedTimer),
+            done: sample(TaskState::Done),
+            cancelled: l.count(TaskState::Cancelled),
+            waiting: l.waiting.map(|(s, n)| (t.saturating_sub(s), n)),
+            last_wait: l.last_wait,
+            polls: l.polls,
+            waits: l.waits,
+            depth: l.depth,
+        }
+    });
+    Frame {
+        t,
+        cpus,
+        areas,
+        lock,
+        processes,
+        event_loop,
+        requests: replay.requests_at(t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coreplay_shared::event::{Event, LockOp};
+
+    use super::*;
+
+    fn gil_run() -> Replay {
+        let mut r = Replay::new();
+        let mut events = vec![Event::ProcessStart {
+            pid: 7,
+            at: 0,
+            name: "coreplay".into(),
+            role: Role::Agent,
+        }];
+        for tid in 1..=3 {
+            events.push(Event::ThreadStart {
+                tid,
+                pid: 7,
+                os_tid: 70 + tid,
+                name: format!("py-{tid}"),
+                role: Role::Worker,
+                at: 0,
+            });
+        }
+        events.extend([
+            Event::Lock {
+                tid: 1,
+                at: 0,
+                op: LockOp::Acquire,
+            },
+            Event::OnCpu {
+                tid: 1,
+                cpu: 0,
+                start: 0,
+                end: 5_000,
+            },
+            Event::Lock {
+                tid: 2,
+                at: 10,
+                op: LockOp::Request,
+            },
+            Event::OffCpu {
+                tid: 2,
+                start: 10,
+                end: 5_000,
+                reason: OffReason::Lock,
+            },
+            Event::OnCpu {
+                tid: 3,
+                cpu: 1,
+                start: 0,
+                end: 1_000,
+            },
+            Event::OffCpu {
+                tid: 3,
+                start: 1_000,
+                end: 3_000,
+                reason: OffReason::Preempted,
+            },
+            Event::Lock {
+                tid: 1,
+                at: 5_000,
+                op: LockOp::Release,
+            },
+            Event::Lock {
+                tid: 2,
+                at: 5_000,
+                op: LockOp::Acquire,
+            },
+            Event::OnCpu {
+                tid: 2,
+                cpu: 0,
+                start: 5_000,
+                end: 9_000,
+            },
+        ]);
+        r.extend(&events);
+        r.prepare();
+        r
+    }
+
+    #[test]
+    fn frame_names_holder_waiters_and_queues() {
+        let r = gil_run();
+        let f = build(&r, 2_000, 100);
+        let lock = f.lock.expect("lock");
+        assert_eq!(lock.holder.map(|t| t.name.to_string()), Some("py-1".into()));
+        assert_eq!(lock.waiters.len(), 1);
+        assert_eq!(&*lock.waiters[0].name, "py-2");
+        let lock_area = f
+            .areas
+            .iter()
+            .find(|a| a.class == "lock")
+            .expect("lock area");
+        assert_eq!(lock_area.count, 1);
+        // py-3 was preempted on cpu 1 and queues there.
+        assert_eq!(f.cpus[&1].queued, 1);
+        assert_eq!(&*f.cpus[&1].queue[0].name, "py-3");
+        assert_eq!(f.cpus[&0].running.as_ref().map(|r| r.0.tid), Some(1));
+        assert_eq!(f.processes.len(), 1);
+        assert_eq!(f.processes[0].alive, 3);
+        assert_eq!(f.processes[0].running, 1);
+    }
+
+    #[test]
+    fn handover_is_visible_for_a_moment_then_gone() {
+        let r = gil_run();
+        let f = build(&r, 5_050, 100);
+        let c0 = &f.cpus[&0];
+        assert_eq!(c0.running.as_ref().map(|r| &*r.0.name), Some("py-2"));
+        let (who, involuntary, ago) = c0.leaving.clone().expect("py-1 just left");
+        assert_eq!((&*who.name, involuntary, ago), ("py-1", false, 50));
+        assert_eq!(f.lock.expect("lock").handovers, 1);
+        let f = build(&r, 5_500, 100);
+        assert!(f.cpus[&0].leaving.is_none());
+    }
+
+    #[test]
+    fn hues_are_stable_and_spread() {
+        assert_eq!(hue(1), hue(1));
+        let hues: std::collections::HashSet<u16> = (0..32).map(hue).collect();
+        assert!(hues.len() >= 30);
+    }
+}

@@ -1,0 +1,83 @@
+//! The few browser calls the page needs that `web-sys` has no stable binding for (the
+//! Compression Streams API) or that read much shorter in JavaScript. Each returns a promise
+//! that rejects with an `Error` whose message is shown to the user as is.
+
+use js_sys::Uint8Array;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen(inline_js = r#"
+export async function fetch_bytes(url, limit) {
+  const r = await fetch(url);
+  if (!r.ok) throw new Error(`the server answered ${r.status} ${r.statusText}`.trim());
+  const len = Number(r.headers.get('content-length') || 0);
+  if (len > limit) throw new Error(`the file is ${len} bytes, more than the ${limit} this page reads`);
+  const buf = await r.arrayBuffer();
+  if (buf.byteLength > limit) throw new Error(`the file is more than the ${limit} bytes this page reads`);
+  return new Uint8Array(buf);
+}
+export async function file_bytes(file, limit) {
+  if (file.size > limit) throw new Error(`${file.name} is ${file.size} bytes, more than the ${limit} this page reads`);
+  return new Uint8Array(await file.arrayBuffer());
+}
+export async function gunzip_text(bytes, limit) {
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'));
+  const reader = stream.getReader();
+  const chunks = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) { reader.cancel(); throw new Error(`the trace is more than ${limit} bytes uncompressed, more than this page reads`); }
+    chunks.push(value);
+  }
+  return new TextDecoder('utf-8', { fatal: false }).decode(await new Blob(chunks).arrayBuffer());
+}
+export async function download_gzip(name, text) {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
+  const blob = await new Response(stream).blob();
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
+export async function copy_text(text) {
+  await navigator.clipboard.writeText(text);
+}
+export function now_ms() { return performance.now(); }
+export function post_to_parent(msg) {
+  if (window.parent && window.parent !== window) window.parent.postMessage(msg, '*');
+}
+"#)]
+extern "C" {
+    /// GETs `url` (at most `limit` bytes).
+    #[wasm_bindgen(catch)]
+    pub async fn fetch_bytes(url: &str, limit: f64) -> Result<JsValue, JsValue>;
+    /// Reads a picked or dropped `File` (at most `limit` bytes).
+    #[wasm_bindgen(catch)]
+    pub async fn file_bytes(file: &web_sys::File, limit: f64) -> Result<JsValue, JsValue>;
+    /// Decompresses gzip bytes into text (at most `limit` bytes of it).
+    #[wasm_bindgen(catch)]
+    pub async fn gunzip_text(bytes: &Uint8Array, limit: f64) -> Result<JsValue, JsValue>;
+    /// Offers `text`, gzip-compressed, as a download named `name`.
+    #[wasm_bindgen(catch)]
+    pub async fn download_gzip(name: &str, text: &str) -> Result<JsValue, JsValue>;
+    /// Puts `text` on the clipboard.
+    #[wasm_bindgen(catch)]
+    pub async fn copy_text(text: &str) -> Result<JsValue, JsValue>;
+    /// `performance.now()`.
+    pub fn now_ms() -> f64;
+    /// Posts a message to the embedding page, if any.
+    pub fn post_to_parent(msg: &JsValue);
+}
+
+/// The message of a rejected promise.
+pub fn error_text(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| "unknown error".into())
+}

@@ -1,0 +1,201 @@
+//! Loading recorded runs into the page: from a URL (`?trace=`, the gallery), a file picker
+//! or a drop. gzip files are decompressed by the browser (`DecompressionStream`); plain text
+//! is read as is. Whatever goes wrong ends as a message on the status line; the page keeps
+//! its runs and keeps working.
+
+use coreplay_shared::trace_file::MAX_TRACE_BYTES;
+use js_sys::Uint8Array;
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+
+use crate::{
+    app::Store,
+    js,
+    state::{Loaded, parse_trace},
+};
+
+pub use crate::state::LoadStats;
+
+/// Largest file fetched or opened, bytes (compressed traces are far smaller).
+pub const MAX_FILE_BYTES: usize = 128 << 20;
+
+/// Largest gallery index read, bytes.
+const MAX_INDEX_BYTES: usize = 256 << 10;
+
+/// One entry of `gallery/index.json`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct GalleryEntry {
+    /// File name inside `gallery/`.
+    pub file: String,
+    /// Scenario id.
+    pub scenario: String,
+    /// What it shows.
+    pub title: String,
+    /// The machine it was recorded on, in one line.
+    pub machine: String,
+    /// When.
+    #[serde(default)]
+    pub recorded_at: String,
+    /// Events in it.
+    #[serde(default)]
+    pub events: u64,
+    /// Its size, bytes.
+    #[serde(default)]
+    pub bytes: u64,
+}
+
+/// Checks a gallery index (untrusted: it is a file on a web server) and keeps only entries
+/// whose file names are plain names inside `gallery/`.
+pub fn parse_gallery(text: &str) -> Result<Vec<GalleryEntry>, String> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Index {
+        List(Vec<GalleryEntry>),
+        Wrapped { traces: Vec<GalleryEntry> },
+    }
+    let entries = match serde_json::from_str::<Index>(text) {
+        Ok(Index::List(l) | Index::Wrapped { traces: l }) => l,
+        Err(e) => return Err(format!("the gallery index is not valid: {e}")),
+    };
+    Ok(entries
+        .into_iter()
+        .filter(|e| {
+            !e.file.is_empty()
+                && e.file.len() <= 128
+                && e.file
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && !e.file.starts_with('.')
+        })
+        .take(64)
+        .collect())
+}
+
+fn bytes_of(v: &wasm_bindgen::JsValue) -> Result<Uint8Array, String> {
+    v.dyn_ref::<Uint8Array>()
+        .cloned()
+        .ok_or_else(|| "the browser returned no bytes".to_string())
+}
+
+/// Bytes to text: gzip (by its magic number) is decompressed, anything else must be UTF-8.
+async fn text_of(bytes: Uint8Array) -> Result<String, String> {
+    let gzip = bytes.length() >= 2 && bytes.get_index(0) == 0x1f && bytes.get_index(1) == 0x8b;
+    if gzip {
+        let text = js::gunzip_text(&bytes, MAX_TRACE_BYTES as f64)
+            .await
+            .map_err(|e| format!("cannot decompress it: {}", js::error_text(&e)))?;
+        text.as_string()
+            .ok_or_else(|| "decompressing gave no text".to_string())
+    } else {
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| "it is neither gzip nor UTF-8 text, so not a coreplay trace".to_string())
+    }
+}
+
+async fn read(bytes: wasm_bindgen::JsValue, t0: f64) -> Result<(Loaded, LoadStats), String> {
+    let bytes = bytes_of(&bytes)?;
+    let n = bytes.length();
+    let text = text_of(bytes).await?;
+    let t1 = js::now_ms();
+    let loaded = parse_trace(&text)?;
+    let t2 = js::now_ms();
+    let stats = LoadStats {
+        bytes: n,
+        text_bytes: u32::try_from(text.len()).unwrap_or(u32::MAX),
+        read_ms: t1 - t0,
+        decode_ms: t2 - t1,
+        apply_ms: 0.0,
+    };
+    Ok((loaded, stats))
+}
+
+/// Fetches and reads a trace.
+pub async fn from_url(url: &str) -> Result<(Loaded, LoadStats), String> {
+    let t0 = js::now_ms();
+    let bytes = js::fetch_bytes(url, MAX_FILE_BYTES as f64)
+        .await
+        .map_err(|e| js::error_text(&e))?;
+    read(bytes, t0).await
+}
+
+/// Reads a picked or dropped file.
+pub async fn from_file(file: &web_sys::File) -> Result<(Loaded, LoadStats), String> {
+    let t0 = js::now_ms();
+    let bytes = js::file_bytes(file, MAX_FILE_BYTES as f64)
+        .await
+        .map_err(|e| js::error_text(&e))?;
+    read(bytes, t0).await
+}
+
+/// Fetches the gallery index next to the page.
+pub async fn gallery() -> Result<Vec<GalleryEntry>, String> {
+    let bytes = js::fetch_bytes("gallery/index.json", MAX_INDEX_BYTES as f64)
+        .await
+        .map_err(|e| js::error_text(&e))?;
+    let text = String::from_utf8(bytes_of(&bytes)?.to_vec())
+        .map_err(|_| "the gallery index is not UTF-8".to_string())?;
+    parse_gallery(&text)
+}
+
+/// Loads a trace into the store in the background; `name` labels it; problems go to the
+/// status line.
+pub fn spawn_url(store: Store, url: String, name: String, autoplay: bool) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = from_url(&url).await;
+        finish(&store, name, Some(url), result, autoplay);
+    });
+}
+
+/// Loads a picked or dropped file into the store in the background.
+pub fn spawn_file(store: Store, file: web_sys::File) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let name = file.name();
+        let result = from_file(&file).await;
+        finish(&store, name, None, result, false);
+    });
+}
+
+fn finish(
+    store: &Store,
+    name: String,
+    url: Option<String>,
+    result: Result<(Loaded, LoadStats), String>,
+    autoplay: bool,
+) {
+    let mut st = store.0.borrow_mut();
+    match result {
+        Ok((loaded, mut stats)) => {
+            let t0 = js::now_ms();
+            st.add_recorded(name, url, loaded, autoplay);
+            if let Some(rec) = st.runs.last_mut() {
+                rec.replay.prepare();
+            }
+            stats.apply_ms = js::now_ms() - t0;
+            st.last_load = Some(stats);
+        }
+        Err(e) => {
+            st.last_error = Some(format!("could not open the trace {name}: {e}"));
+            st.dirty = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gallery_index_keeps_only_plain_names() {
+        let text = r#"[
+            {"file":"gil.coreplay.gz","scenario":"gil","title":"GIL","machine":"m"},
+            {"file":"../secret","scenario":"gil","title":"x","machine":"m"},
+            {"file":"https://evil/x","scenario":"gil","title":"x","machine":"m"}
+        ]"#;
+        let g = parse_gallery(text).expect("valid");
+        assert_eq!(g.len(), 1);
+        assert_eq!(g[0].file, "gil.coreplay.gz");
+        assert!(parse_gallery("{").is_err());
+        let wrapped = r#"{"traces":[{"file":"a.gz","scenario":"gil","title":"t","machine":"m"}]}"#;
+        assert_eq!(parse_gallery(wrapped).map(|g| g.len()), Ok(1));
+    }
+}

@@ -1,0 +1,1168 @@
+//! A run's events indexed by time, so that the state at any instant — which thread runs on
+//! which hardware thread, who queues for which core, who holds the lock, where every
+//! event-loop task is — can be asked for in logarithmic time, forwards or backwards.
+//!
+//! The page (live and replayed runs), `coreplay render` and the tests all use this one model,
+//! so what a still frame, a test and the animation show cannot drift apart.
+//!
+//! Events may arrive in any order (each thread flushes its own buffer); [`Replay::apply`] only
+//! appends, and [`Replay::prepare`] sorts what changed since the last call. Queries need a
+//! prepared replay (they answer from what was prepared).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::event::{Event, LockOp, Ns, OffReason, Role, WaitKind};
+
+/// A slice of running on one hardware thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    /// Start, ns.
+    pub start: Ns,
+    /// End, ns.
+    pub end: Ns,
+    /// Run-wide thread id.
+    pub tid: u32,
+}
+
+/// A span off the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffSpan {
+    /// Start, ns.
+    pub start: Ns,
+    /// End, ns.
+    pub end: Ns,
+    /// Why.
+    pub reason: OffReason,
+}
+
+/// A thread as the replay knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreadInfo {
+    /// Run-wide id.
+    pub tid: u32,
+    /// OS process id.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub role: Role,
+    /// When it joined.
+    pub start: Ns,
+    /// When it ended, if it did.
+    pub end: Option<Ns>,
+    /// Running spans: (start, end, cpu), sorted once prepared.
+    on: Vec<(Ns, Ns, u32)>,
+    /// Off-CPU spans, sorted once prepared.
+    off: Vec<OffSpan>,
+    /// Lock steps (at, op), sorted once prepared.
+    lock: Vec<(Ns, LockOp)>,
+    dirty: bool,
+}
+
+/// A process as the replay knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessInfo {
+    /// OS process id.
+    pub pid: u32,
+    /// Its name.
+    pub name: String,
+    /// What it is for.
+    pub role: Role,
+    /// Spawned at.
+    pub start: Ns,
+    /// Exited at, if it did.
+    pub end: Option<Ns>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Lane {
+    slices: Vec<Slice>,
+    /// `busy[i]` = running time of `slices[..i]`, once prepared.
+    busy: Vec<Ns>,
+    dirty: bool,
+}
+
+/// Where an event-loop task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TaskState {
+    /// Woken (or new), waiting in the ready queue.
+    Ready,
+    /// Being polled.
+    Running,
+    /// Parked until its socket is ready.
+    ParkedIo,
+    /// Parked until its timer fires.
+    ParkedTimer,
+    /// Its future resolved.
+    Done,
+    /// Dropped before it finished.
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Spawn,
+    Wake,
+    PollStart,
+    PollEnd { ready: bool },
+    Cancel,
+}
+
+/// An event-loop task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TaskInfo {
+    /// Task id.
+    pub task: u32,
+    /// Its label.
+    pub label: String,
+    /// What it waits for when parked.
+    pub waits_on: WaitKind,
+    steps: Vec<(Ns, Step)>,
+    /// Derived once prepared: (from, state), sorted.
+    states: Vec<(Ns, TaskState)>,
+    dirty: bool,
+}
+
+impl TaskInfo {
+    fn derive(&mut self) {
+        self.steps.sort_by_key(|s| (s.0, step_rank(s.1)));
+        self.states.clear();
+        let mut state = None;
+        let mut woken_in_poll = false;
+        for &(at, step) in &self.steps {
+            let next = match step {
+                Step::Spawn => TaskState::Ready,
+                Step::Wake => {
+                    if state == Some(TaskState::Running) {
+                        woken_in_poll = true;
+                        continue;
+                    }
+                    if matches!(state, Some(TaskState::Done | TaskState::Cancelled)) {
+                        continue;
+                    }
+                    TaskState::Ready
+                }
+                Step::PollStart => {
+                    woken_in_poll = false;
+                    TaskState::Running
+                }
+                Step::PollEnd { ready: true } => TaskState::Done,
+                Step::PollEnd { ready: false } if woken_in_poll => TaskState::Ready,
+                Step::PollEnd { ready: false } => match self.waits_on {
+                    WaitKind::Io => TaskState::ParkedIo,
+                    WaitKind::Timer => TaskState::ParkedTimer,
+                },
+                Step::Cancel => TaskState::Cancelled,
+            };
+            if state != Some(next) || next == TaskState::Ready {
+                self.states.push((at, next));
+                state = Some(next);
+            }
+        }
+        self.dirty = false;
+    }
+
+    /// Where the task is at `t` and since when (`None` before it was spawned).
+    pub fn state_at(&self, t: Ns) -> Option<(TaskState, Ns)> {
+        let i = self.states.partition_point(|s| s.0 <= t);
+        let (since, state) = *self.states.get(i.checked_sub(1)?)?;
+        Some((state, since))
+    }
+}
+
+/// Orders steps that share a timestamp so that a zero-length poll still ends after it starts.
+fn step_rank(s: Step) -> u8 {
+    match s {
+        Step::Spawn => 0,
+        Step::Wake => 1,
+        Step::PollStart => 2,
+        Step::PollEnd { .. } => 3,
+        Step::Cancel => 4,
+    }
+}
+
+/// Everything recorded of one run, indexed for time queries.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Replay {
+    threads: Vec<ThreadInfo>,
+    by_tid: HashMap<u32, usize>,
+    processes: Vec<ProcessInfo>,
+    lanes: BTreeMap<u32, Lane>,
+    /// Every lock step, (at, tid, op), sorted once prepared.
+    lock: Vec<(Ns, u32, LockOp)>,
+    tasks: Vec<TaskInfo>,
+    by_task: HashMap<u32, usize>,
+    /// Polls of the event loop: (start, end, task), sorted once prepared.
+    polls: Vec<(Ns, Ns, u32)>,
+    /// Selector waits: (start, end, woken), sorted once prepared.
+    waits: Vec<(Ns, Ns, u32)>,
+    /// The agent's queue counts: (at, ready, io, timers), sorted once prepared.
+    depth: Vec<(Ns, u32, u32, u32)>,
+    /// Requests: (start, end, tid).
+    requests: Vec<(Ns, Ns, u32)>,
+    events: u64,
+    end: Ns,
+    dirty: bool,
+}
+
+/// What one hardware thread does at an instant.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CpuFrame {
+    /// OS index.
+    pub cpu: u32,
+    /// The thread running, and since when.
+    pub running: Option<(u32, Ns)>,
+    /// The last hand-over on this core up to now: the thread that left, when, and whether it
+    /// left voluntarily (blocked) or was preempted; `None` when the core was idle before.
+    pub last_out: Option<Handover>,
+    /// The hardware thread the running thread ran on before, when it moved here.
+    pub migrated_from: Option<u32>,
+    /// Threads that are runnable but preempted, waiting for this core (the one they last ran
+    /// on, where Linux queues them).
+    pub queue: Vec<u32>,
+    /// Slices started on this core so far (each is a switch in).
+    pub switches: u32,
+    /// Running time on this core so far, ns.
+    pub busy_ns: Ns,
+}
+
+/// A thread leaving a core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handover {
+    /// Who left.
+    pub tid: u32,
+    /// When.
+    pub at: Ns,
+    /// Why, where known (`Preempted` is an involuntary switch; the others are voluntary).
+    pub reason: Option<OffReason>,
+}
+
+impl Handover {
+    /// Whether the switch was involuntary (the kernel preempted the thread).
+    pub fn involuntary(&self) -> bool {
+        self.reason == Some(OffReason::Preempted)
+    }
+}
+
+/// Where a thread is at an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadState {
+    /// Not started yet.
+    NotStarted,
+    /// Running on this hardware thread.
+    Running {
+        /// OS index.
+        cpu: u32,
+    },
+    /// Off the CPU for this reason.
+    Off(OffReason),
+    /// Alive, but between recorded spans.
+    Between,
+    /// Ended.
+    Ended,
+}
+
+/// The global lock at an instant.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LockFrame {
+    /// Who holds it, since when.
+    pub holder: Option<(u32, Ns)>,
+    /// Who waits, in the order they asked.
+    pub waiters: Vec<u32>,
+    /// Whether a waiter has asked the holder to drop it (waited a whole switch interval).
+    pub drop_requested: bool,
+    /// Hand-overs from one thread to another so far.
+    pub handovers: u32,
+}
+
+/// The event loop at an instant.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoopFrame {
+    /// The task being polled, and since when.
+    pub running: Option<(u32, Ns)>,
+    /// Ready task ids, in the order they became ready (up to the sample size).
+    pub ready: Vec<u32>,
+    /// Tasks by state.
+    pub counts: HashMap<TaskState, u32>,
+    /// Up to the sample size of tasks in each parked or finished state, by id.
+    pub samples: HashMap<TaskState, Vec<u32>>,
+    /// The selector wait in progress: its start and how many tasks it will wake.
+    pub waiting: Option<(Ns, u32)>,
+    /// The last finished selector wait before now: slept ns, tasks woken.
+    pub last_wait: Option<(Ns, u32)>,
+    /// Polls and selector waits so far.
+    pub polls: u32,
+    /// Selector waits so far.
+    pub waits: u32,
+    /// The agent's own queue counts at this instant: (ready, io, timers).
+    pub depth: Option<(u32, u32, u32)>,
+}
+
+impl LoopFrame {
+    /// Tasks in `state`.
+    pub fn count(&self, state: TaskState) -> u32 {
+        self.counts.get(&state).copied().unwrap_or(0)
+    }
+}
+
+fn lower(v: &[(Ns, Ns, u32)], t: Ns) -> usize {
+    v.partition_point(|x| x.0 <= t)
+}
+
+impl Replay {
+    /// An empty replay.
+    pub fn new() -> Replay {
+        Replay::default()
+    }
+
+    /// Folds a batch in (append only; call [`Replay::prepare`] before querying).
+    pub fn extend<'a>(&mut self, events: impl IntoIterator<Item = &'a Event>) {
+        for e in events {
+            self.apply(e);
+        }
+    }
+
+    /// Folds one event in.
+    pub fn apply(&mut self, e: &Event) {
+        self.events += 1;
+        self.dirty = true;
+        let end = match e {
+            Event::OnCpu { end, .. }
+            | Event::OffCpu { end, .. }
+            | Event::Compute { end, .. }
+            | Event::Poll { end, .. }
+            | Event::LoopWait { end, .. }
+            | Event::Request { end, .. } => *end,
+            other => other.time(),
+        };
+        self.end = self.end.max(end);
+        match e {
+            Event::ProcessStart {
+                pid,
+                at,
+                name,
+                role,
+            } => {
+                if let Some(p) = self.processes.iter_mut().find(|p| p.pid == *pid) {
+                    p.name.clone_from(name);
+                    p.start = *at;
+                } else {
+                    self.processes.push(ProcessInfo {
+                        pid: *pid,
+                        name: name.clone(),
+                        role: *role,
+                        start: *at,
+                        end: None,
+                    });
+                }
+            }
+            Event::ProcessExit { pid, at, .. } => {
+                if let Some(p) = self.processes.iter_mut().find(|p| p.pid == *pid) {
+                    p.end = Some(*at);
+                }
+            }
+            Event::ProcessReady { .. } | Event::Switch { .. } | Event::Migrate { .. } => {}
+            Event::ThreadStart {
+                tid,
+                pid,
+                name,
+                role,
+                at,
+                ..
+            } => {
+                let t = self.thread_mut(*tid);
+                t.pid = *pid;
+                t.name.clone_from(name);
+                t.role = *role;
+                t.start = *at;
+                if !self.processes.iter().any(|p| p.pid == *pid) {
+                    self.processes.push(ProcessInfo {
+                        pid: *pid,
+                        name: format!("process {pid}"),
+                        role: *role,
+                        start: *at,
+                        end: None,
+                    });
+                }
+            }
+            Event::ThreadEnd { tid, at, .. } => self.thread_mut(*tid).end = Some(*at),
+            Event::OnCpu {
+                tid,
+                cpu,
+                start,
+                end,
+            } => {
+                let t = self.thread_mut(*tid);
+                t.on.push((*start, *end, *cpu));
+                t.dirty = true;
+                let lane = self.lanes.entry(*cpu).or_default();
+                lane.slices.push(Slice {
+                    start: *start,
+                    end: *end,
+                    tid: *tid,
+                });
+                lane.dirty = true;
+            }
+            Event::OffCpu {
+                tid,
+                start,
+                end,
+                reason,
+            } => {
+                let t = self.thread_mut(*tid);
+                t.off.push(OffSpan {
+                    start: *start,
+                    end: *end,
+                    reason: *reason,
+                });
+                t.dirty = true;
+            }
+            Event::Lock { tid, at, op } => {
+                let t = self.thread_mut(*tid);
+                t.lock.push((*at, *op));
+                t.dirty = true;
+                self.lock.push((*at, *tid, *op));
+            }
+            Event::Compute { .. } => {}
+            Event::TaskSpawn {
+                task,
+                at,
+                label,
+                waits_on,
+            } => {
+                let t = self.task_mut(*task);
+                t.label.clone_from(label);
+                t.waits_on = *waits_on;
+                t.steps.push((*at, Step::Spawn));
+            }
+            Event::Poll {
+                task,
+                start,
+                end,
+                ready,
+                ..
+            } => {
+                self.polls.push((*start, *end, *task));
+                let t = self.task_mut(*task);
+                t.steps.push((*start, Step::PollStart));
+                t.steps.push((*end, Step::PollEnd { ready: *ready }));
+            }
+            Event::Wake { task, at, .. } => self.task_mut(*task).steps.push((*at, Step::Wake)),
+            Event::TaskCancelled { task, at } => {
+                self.task_mut(*task).steps.push((*at, Step::Cancel))
+            }
+            Event::LoopWait {
+                start, end, woken, ..
+            } => self.waits.push((*start, *end, *woken)),
+            Event::QueueDepth {
+                at,
+                ready,
+                io,
+                timers,
+            } => self.depth.push((*at, *ready, *io, *timers)),
+            Event::Request {
+                tid, start, end, ..
+            } => self.requests.push((*start, *end, *tid)),
+        }
+    }
+
+    fn thread_mut(&mut self, tid: u32) -> &mut ThreadInfo {
+        let i = *self.by_tid.entry(tid).or_insert_with(|| {
+            self.threads.push(ThreadInfo {
+                tid,
+                pid: 0,
+                name: format!("thread {tid}"),
+                role: Role::Worker,
+                start: 0,
+                end: None,
+                on: Vec::new(),
+                off: Vec::new(),
+                lock: Vec::new(),
+                dirty: false,
+            });
+            self.threads.len() - 1
+        });
+        &mut self.threads[i]
+    }
+
+    fn task_mut(&mut self, task: u32) -> &mut TaskInfo {
+        let i = *self.by_task.entry(task).or_insert_with(|| {
+            self.tasks.push(TaskInfo {
+                task,
+                label: format!("task {task}"),
+                waits_on: WaitKind::Io,
+                steps: Vec::new(),
+                states: Vec::new(),
+                dirty: true,
+            });
+            self.tasks.len() - 1
+        });
+        let t = &mut self.tasks[i];
+        t.dirty = true;
+        t
+    }
+
+    /// Sorts and indexes what arrived since the last call (cheap when nothing did).
+    pub fn prepare(&mut self) {
+        if !self.dirty {
+            return;
+        }
+        for lane in self.lanes.values_mut().filter(|l| l.dirty) {
+            lane.slices.sort_by_key(|s| (s.start, s.end));
+            lane.busy.clear();
+            lane.busy.reserve(lane.slices.len() + 1);
+            let mut sum = 0;
+            lane.busy.push(0);
+            for s in &lane.slices {
+                sum += s.end.saturating_sub(s.start);
+                lane.busy.push(sum);
+            }
+            lane.dirty = false;
+        }
+        for t in self.threads.iter_mut().filter(|t| t.dirty) {
+            t.on.sort_unstable();
+            t.off.sort_by_key(|o| (o.start, o.end));
+            t.lock.sort_by_key(|l| (l.0, lock_rank(l.1)));
+            t.dirty = false;
+        }
+        for t in self.tasks.iter_mut().filter(|t| t.dirty) {
+            t.derive();
+        }
+        self.lock.sort_by_key(|l| (l.0, lock_rank(l.2)));
+        self.polls.sort_unstable();
+        self.waits.sort_unstable();
+        self.depth.sort_unstable();
+        self.requests.sort_unstable();
+        self.dirty = false;
+    }
+
+    /// Events folded in.
+    pub fn event_count(&self) -> u64 {
+        self.events
+    }
+
+    /// The latest time any event reaches, ns.
+    pub fn end(&self) -> Ns {
+        self.end
+    }
+
+    /// Threads, in the order they were first seen.
+    pub fn threads(&self) -> &[ThreadInfo] {
+        &self.threads
+    }
+
+    /// A thread by run-wide id.
+    pub fn thread(&self, tid: u32) -> Option<&ThreadInfo> {
+        self.by_tid.get(&tid).map(|&i| &self.threads[i])
+    }
+
+    /// Processes, in the order they were first seen.
+    pub fn processes(&self) -> &[ProcessInfo] {
+        &self.processes
+    }
+
+    /// Event-loop tasks, in the order they were first seen.
+    pub fn tasks(&self) -> &[TaskInfo] {
+        &self.tasks
+    }
+
+    /// A task by id.
+    pub fn task(&self, task: u32) -> Option<&TaskInfo> {
+        self.by_task.get(&task).map(|&i| &self.tasks[i])
+    }
+
+    /// Whether the run has an event loop.
+    pub fn has_event_loop(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// Whether the run has a global lock.
+    pub fn has_lock(&self) -> bool {
+        !self.lock.is_empty()
+    }
+
+    /// Hardware threads that ran something, by OS index.
+    pub fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
+        self.lanes.keys().copied()
+    }
+
+    /// The slices of one hardware thread overlapping `[from, to)`, in time order.
+    pub fn slices(&self, cpu: u32, from: Ns, to: Ns) -> &[Slice] {
+        let Some(lane) = self.lanes.get(&cpu) else {
+            return &[];
+        };
+        // Slices on one core do not overlap (the agent trims them), so ends are sorted too.
+        let a = lane.slices.partition_point(|s| s.end <= from);
+        let b = lane.slices.partition_point(|s| s.start < to);
+        &lane.slices[a..b.max(a)]
+    }
+
+    /// Off-CPU spans of a thread overlapping `[from, to)`.
+    pub fn off_spans(&self, tid: u32, from: Ns, to: Ns) -> &[OffSpan] {
+        let Some(t) = self.thread(tid) else {
+            return &[];
+        };
+        let a = t.off.partition_point(|s| s.end <= from);
+        let b = t.off.partition_point(|s| s.start < to);
+        &t.off[a..b.max(a)]
+    }
+
+    /// Running spans of a thread overlapping `[from, to)`: (start, end, cpu).
+    pub fn on_spans(&self, tid: u32, from: Ns, to: Ns) -> &[(Ns, Ns, u32)] {
+        let Some(t) = self.thread(tid) else {
+            return &[];
+        };
+        let a = t.on.partition_point(|s| s.1 <= from);
+        let b = t.on.partition_point(|s| s.0 < to);
+        &t.on[a..b.max(a)]
+    }
+
+    /// Where a thread is at `t`.
+    pub fn thread_state(&self, tid: u32, t: Ns) -> ThreadState {
+        let Some(th) = self.thread(tid) else {
+            return ThreadState::NotStarted;
+        };
+        let i = th.on.partition_point(|s| s.0 <= t);
+        if let Some(&(_, end, cpu)) = i.checked_sub(1).and_then(|i| th.on.get(i))
+            && t < end
+        {
+            return ThreadState::Running { cpu };
+        }
+        let j = th.off.partition_point(|s| s.start <= t);
+        if let Some(o) = j.checked_sub(1).and_then(|j| th.off.get(j))
+            && t < o.end
+        {
+            return ThreadState::Off(o.reason);
+        }
+        if th.end.is_some_and(|e| t >= e) {
+            return ThreadState::Ended;
+        }
+        // A thread recorded its first span after its start event; before that it is simply
+        // alive.
+        if t < th.start && th.on.first().is_none_or(|s| t < s.0) {
+            return ThreadState::NotStarted;
+        }
+        ThreadState::Between
+    }
+
+    /// The hardware thread `tid` last ran on before `t`.
+    fn last_cpu_before(&self, tid: u32, t: Ns) -> Option<u32> {
+        let th = self.thread(tid)?;
+        let i = th.on.partition_point(|s| s.0 < t);
+        i.checked_sub(1).map(|i| th.on[i].2)
+    }
+
+    /// Every hardware thread that ran something, at `t`.
+    pub fn cpus_at(&self, t: Ns) -> Vec<CpuFrame> {
+        let mut frames: Vec<CpuFrame> = self
+            .lanes
+            .iter()
+            .map(|(&cpu, lane)| {
+                let i = lane.slices.partition_point(|s| s.start <= t);
+                let current = i.checked_sub(1).map(|k| lane.slices[k]);
+                let running = current.filter(|s| t < s.end);
+                // The last slice that ended at or before t.
+                let prev_idx = if running.is_some() {
+                    i.checked_sub(2)
+                } else {
+                    i.checked_sub(1)
+                };
+                let last_out = prev_idx.map(|k| {
+                    let s = lane.slices[k];
+                    Handover {
+                        tid: s.tid,
+                        at: s.end,
+                        reason: self.off_reason_at(s.tid, s.end),
+                    }
+                });
+                let migrated_from = running
+                    .and_then(|s| self.last_cpu_before(s.tid, s.start).filter(|&c| c != cpu));
+                let busy_ns = lane.busy.get(i.saturating_sub(1)).copied().unwrap_or(0)
+                    + current.map_or(0, |s| t.min(s.end).saturating_sub(s.start));
+                CpuFrame {
+                    cpu,
+                    running: running.map(|s| (s.tid, s.start)),
+                    last_out,
+                    migrated_from,
+                    queue: Vec::new(),
+                    switches: u32::try_from(i).unwrap_or(u32::MAX),
+                    busy_ns: if i == 0 { 0 } else { busy_ns },
+                }
+            })
+            .collect();
+        // Preempted threads queue for the core they last ran on.
+        for th in &self.threads {
+            if self.thread_state(th.tid, t) == ThreadState::Off(OffReason::Preempted)
+                && let Some(cpu) = self.last_cpu_before(th.tid, t)
+                && let Some(f) = frames.iter_mut().find(|f| f.cpu == cpu)
+            {
+                f.queue.push(th.tid);
+            }
+        }
+        frames
+    }
+
+    fn off_reason_at(&self, tid: u32, at: Ns) -> Option<OffReason> {
+        let th = self.thread(tid)?;
+        let j = th.off.partition_point(|s| s.start <= at);
+        j.checked_sub(1)
+            .and_then(|j| th.off.get(j))
+            .filter(|o| o.start == at || (o.start <= at && at < o.end))
+            .map(|o| o.reason)
+    }
+
+    /// The global lock at `t` (`None` when the run has no lock).
+    pub fn lock_at(&self, t: Ns) -> Option<LockFrame> {
+        if self.lock.is_empty() {
+            return None;
+        }
+        let mut frame = LockFrame::default();
+        let mut waiting: Vec<(Ns, u32)> = Vec::new();
+        for th in &self.threads {
+            let i = th.lock.partition_point(|l| l.0 <= t);
+            let Some(k) = i.checked_sub(1) else { continue };
+            match th.lock[k].1 {
+                LockOp::Acquire => frame.holder = Some((th.tid, th.lock[k].0)),
+                LockOp::Request | LockOp::DropRequest => {
+                    // Waiting since its request.
+                    let since = th.lock[..=k]
+                        .iter()
+                        .rev()
+                        .find(|l| l.1 == LockOp::Request)
+                        .map_or(th.lock[k].0, |l| l.0);
+                    if th.lock[k].1 == LockOp::DropRequest {
+                        frame.drop_requested = true;
+                    }
+                    waiting.push((since, th.tid));
+                }
+                LockOp::Release => {}
+            }
+        }
+        waiting.sort_unstable();
+        frame.waiters = waiting.into_iter().map(|w| w.1).collect();
+        let n = self.lock.partition_point(|l| l.0 <= t);
+        let mut last: Option<u32> = None;
+        for &(_, tid, op) in &self.lock[..n] {
+            if op == LockOp::Acquire {
+                if last.is_some_and(|l| l != tid) {
+                    frame.handovers += 1;
+                }
+                last = Some(tid);
+            }
+        }
+        Some(frame)
+    }
+
+    /// The event loop at `t`, with up to `sample` task ids per state (`None` when the run has
+    /// no event loop).
+    pub fn loop_at(&self, t: Ns, sample: usize) -> Option<LoopFrame> {
+        if self.tasks.is_empty() {
+            return None;
+        }
+        let mut frame = LoopFrame::default();
+        let mut ready: Vec<(Ns, u32)> = Vec::new();
+        for task in &self.tasks {
+            let Some((state, since)) = task.state_at(t) else {
+                continue;
+            };
+            *frame.counts.entry(state).or_default() += 1;
+            match state {
+                TaskState::Ready => ready.push((since, task.task)),
+                TaskState::Running => frame.running = Some((task.task, since)),
+                other => {
+                    let s = frame.samples.entry(other).or_default();
+                    if s.len() < sample {
+                        s.push(task.task);
+                    }
+                }
+            }
+        }
+        ready.sort_unstable();
+        frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
+        let w = lower(&self.waits, t);
+        if let Some(&(start, end, woken)) = w.checked_sub(1).and_then(|i| self.waits.get(i)) {
+            if t < end {
+                frame.waiting = Some((start, woken));
+                frame.last_wait = w
+                    .checked_sub(2)
+                    .and_then(|i| self.waits.get(i))
+                    .map(|&(s, e, n)| (e - s.min(e), n));
+            } else {
+                frame.last_wait = Some((end - start.min(end), woken));
+            }
+        }
+        frame.waits = u32::try_from(w).unwrap_or(u32::MAX);
+        frame.polls = u32::try_from(lower(&self.polls, t)).unwrap_or(u32::MAX);
+        let d = self.depth.partition_point(|d| d.0 <= t);
+        frame.depth = d
+            .checked_sub(1)
+            .and_then(|i| self.depth.get(i))
+            .map(|&(_, r, io, tm)| (r, io, tm));
+        Some(frame)
+    }
+
+    /// Requests answered by `t`, and in flight at `t`.
+    pub fn requests_at(&self, t: Ns) -> (u32, u32) {
+        let mut done = 0;
+        let mut flight = 0;
+        for &(s, e, _) in &self.requests[..lower(&self.requests, t)] {
+            if e <= t {
+                done += 1;
+            } else if s <= t {
+                flight += 1;
+            }
+        }
+        (done, flight)
+    }
+
+    /// The first time after `t` at which anything shown changes (a slice starts or ends, a
+    /// lock step, a poll, a wake, a selector wait), for stepping one event at a time.
+    pub fn next_change(&self, t: Ns) -> Option<Ns> {
+        let mut best: Option<Ns> = None;
+        let mut consider = |x: Ns| {
+            if x > t && best.is_none_or(|b| x < b) {
+                best = Some(x);
+            }
+        };
+        for lane in self.lanes.values() {
+            let i = lane.slices.partition_point(|s| s.end <= t);
+            if let Some(s) = lane.slices.get(i) {
+                consider(if s.start > t { s.start } else { s.end });
+            }
+        }
+        let i = self.lock.partition_point(|l| l.0 <= t);
+        if let Some(l) = self.lock.get(i) {
+            consider(l.0);
+        }
+        for v in [&self.polls, &self.waits] {
+            let i = v.partition_point(|x| x.1 <= t);
+            if let Some(&(s, e, _)) = v.get(i) {
+                consider(if s > t { s } else { e });
+            }
+        }
+        for task in &self.tasks {
+            let i = task.states.partition_point(|s| s.0 <= t);
+            if let Some(s) = task.states.get(i) {
+                consider(s.0);
+            }
+        }
+        best
+    }
+
+    /// The last time before `t` at which anything shown changed.
+    pub fn prev_change(&self, t: Ns) -> Option<Ns> {
+        let mut best: Option<Ns> = None;
+        let mut consider = |x: Ns| {
+            if x < t && best.is_none_or(|b| x > b) {
+                best = Some(x);
+            }
+        };
+        for lane in self.lanes.values() {
+            let i = lane.slices.partition_point(|s| s.start < t);
+            if let Some(s) = i.checked_sub(1).and_then(|i| lane.slices.get(i)) {
+                consider(if s.end < t { s.end } else { s.start });
+            }
+        }
+        let i = self.lock.partition_point(|l| l.0 < t);
+        if let Some(l) = i.checked_sub(1).and_then(|i| self.lock.get(i)) {
+            consider(l.0);
+        }
+        for v in [&self.polls, &self.waits] {
+            let i = v.partition_point(|x| x.0 < t);
+            if let Some(&(s, e, _)) = i.checked_sub(1).and_then(|i| v.get(i)) {
+                consider(if e < t { e } else { s });
+            }
+        }
+        for task in &self.tasks {
+            let i = task.states.partition_point(|s| s.0 < t);
+            if let Some(s) = i.checked_sub(1).and_then(|i| task.states.get(i)) {
+                consider(s.0);
+            }
+        }
+        best
+    }
+
+    /// The first event's time (where playback starts).
+    pub fn start(&self) -> Ns {
+        let lanes = self
+            .lanes
+            .values()
+            .filter_map(|l| l.slices.first().map(|s| s.start));
+        let threads = self.threads.iter().map(|t| t.start);
+        lanes.chain(threads).min().unwrap_or(0)
+    }
+}
+
+/// Orders lock steps that share a timestamp: a release before the next acquire.
+fn lock_rank(op: LockOp) -> u8 {
+    match op {
+        LockOp::Release => 0,
+        LockOp::Request => 1,
+        LockOp::DropRequest => 2,
+        LockOp::Acquire => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::WakeBy;
+
+    fn start(tid: u32, pid: u32, name: &str) -> Event {
+        Event::ThreadStart {
+            tid,
+            pid,
+            os_tid: 100 + tid,
+            name: name.into(),
+            role: Role::Worker,
+            at: 0,
+        }
+    }
+    fn on(tid: u32, cpu: u32, start: Ns, end: Ns) -> Event {
+        Event::OnCpu {
+            tid,
+            cpu,
+            start,
+            end,
+        }
+    }
+    fn off(tid: u32, start: Ns, end: Ns, reason: OffReason) -> Event {
+        Event::OffCpu {
+            tid,
+            start,
+            end,
+            reason,
+        }
+    }
+    fn lock(tid: u32, at: Ns, op: LockOp) -> Event {
+        Event::Lock { tid, at, op }
+    }
+
+    /// Two cores, three threads: t1 on cpu0 is preempted by t3 at 100 and comes back at 200;
+    /// t2 runs on cpu1, sleeps from 150 to 250, then migrates to cpu0 at 300.
+    fn two_cores() -> Replay {
+        let mut r = Replay::new();
+        // Deliberately out of order, as per-thread buffers flush.
+        let events = vec![
+            on(2, 1, 0, 150),
+            off(2, 150, 250, OffReason::Sleep),
+            on(2, 1, 250, 280),
+            on(2, 0, 300, 400),
+            start(1, 10, "w1"),
+            start(2, 10, "w2"),
+            start(3, 11, "other"),
+            on(1, 0, 0, 100),
+            off(1, 100, 200, OffReason::Preempted),
+            on(1, 0, 200, 300),
+            on(3, 0, 100, 200),
+            Event::ThreadEnd {
+                tid: 3,
+                at: 210,
+                cpu_ns: 100,
+                kernel_voluntary: 1,
+                kernel_involuntary: 0,
+            },
+        ];
+        r.extend(&events);
+        r.prepare();
+        r
+    }
+
+    fn cpu(frames: &[CpuFrame], cpu: u32) -> &CpuFrame {
+        frames.iter().find(|f| f.cpu == cpu).expect("cpu present")
+    }
+
+    #[test]
+    fn right_thread_on_right_core() {
+        let r = two_cores();
+        let f = r.cpus_at(50);
+        assert_eq!(cpu(&f, 0).running, Some((1, 0)));
+        assert_eq!(cpu(&f, 1).running, Some((2, 0)));
+        let f = r.cpus_at(120);
+        assert_eq!(cpu(&f, 0).running, Some((3, 100)));
+        let f = r.cpus_at(200);
+        assert_eq!(cpu(&f, 0).running, Some((1, 200)));
+        assert_eq!(cpu(&f, 1).running, None, "t2 sleeps");
+        assert_eq!(r.thread_state(2, 200), ThreadState::Off(OffReason::Sleep));
+        let f = r.cpus_at(350);
+        assert_eq!(cpu(&f, 0).running, Some((2, 300)));
+        assert_eq!(cpu(&f, 0).migrated_from, Some(1));
+        assert_eq!(r.thread_state(3, 250), ThreadState::Ended);
+        assert_eq!(
+            r.thread_state(1, 150),
+            ThreadState::Off(OffReason::Preempted)
+        );
+    }
+
+    #[test]
+    fn preempted_thread_queues_at_its_core_and_switch_kinds_differ() {
+        let r = two_cores();
+        let f = r.cpus_at(150);
+        let c0 = cpu(&f, 0);
+        assert_eq!(
+            c0.queue,
+            vec![1],
+            "t1 was preempted on cpu0 and waits for it"
+        );
+        let out = c0.last_out.expect("a hand-over happened");
+        assert_eq!((out.tid, out.at), (1, 100));
+        assert!(out.involuntary());
+        let f = r.cpus_at(260);
+        let c1 = cpu(&f, 1);
+        assert_eq!(c1.running, Some((2, 250)));
+        let out = c1.last_out.expect("t2 left cpu1 at 150");
+        assert_eq!(out.reason, Some(OffReason::Sleep));
+        assert!(!out.involuntary());
+    }
+
+    #[test]
+    fn counters_count_switches_and_busy_time() {
+        let r = two_cores();
+        let f = r.cpus_at(250);
+        let c0 = cpu(&f, 0);
+        assert_eq!(c0.switches, 3, "t1, t3, t1 again");
+        assert_eq!(c0.busy_ns, 100 + 100 + 50);
+        let c1 = cpu(&f, 1);
+        assert_eq!(c1.switches, 2);
+        assert_eq!(c1.busy_ns, 150);
+        let f = r.cpus_at(0);
+        assert_eq!(cpu(&f, 0).busy_ns, 0);
+        assert_eq!(cpu(&f, 0).switches, 1);
+    }
+
+    #[test]
+    fn slices_window_and_stepping() {
+        let r = two_cores();
+        let s: Vec<u32> = r.slices(0, 150, 320).iter().map(|s| s.tid).collect();
+        assert_eq!(s, vec![3, 1, 2]);
+        assert!(r.slices(7, 0, 100).is_empty());
+        assert_eq!(r.next_change(0), Some(100));
+        assert_eq!(r.next_change(100), Some(150));
+        assert_eq!(r.prev_change(150), Some(100));
+        assert_eq!(r.prev_change(0), None);
+        let mut t = 0;
+        let mut steps = 0;
+        while let Some(n) = r.next_change(t) {
+            assert!(n > t);
+            t = n;
+            steps += 1;
+        }
+        assert_eq!(t, 400);
+        assert_eq!(steps, 7, "100 150 200 250 280 300 400");
+    }
+
+    #[test]
+    fn lock_holder_and_waiters() {
+        let mut r = Replay::new();
+        r.extend(&[
+            start(1, 1, "a"),
+            start(2, 1, "b"),
+            start(3, 1, "c"),
+            lock(1, 0, LockOp::Request),
+            lock(1, 0, LockOp::Acquire),
+            lock(2, 10, LockOp::Request),
+            lock(3, 20, LockOp::Request),
+            lock(2, 60, LockOp::DropRequest),
+            lock(1, 70, LockOp::Release),
+            lock(2, 70, LockOp::Acquire),
+            lock(1, 71, LockOp::Request),
+        ]);
+        r.prepare();
+        let f = r.lock_at(30).expect("has a lock");
+        assert_eq!(f.holder, Some((1, 0)));
+        assert_eq!(f.waiters, vec![2, 3]);
+        assert!(!f.drop_requested);
+        let f = r.lock_at(65).expect("has a lock");
+        assert!(f.drop_requested);
+        let f = r.lock_at(70).expect("has a lock");
+        assert_eq!(f.holder, Some((2, 70)));
+        assert_eq!(f.waiters, vec![3]);
+        assert_eq!(f.handovers, 1);
+        let f = r.lock_at(80).expect("has a lock");
+        assert_eq!(f.waiters, vec![3, 1]);
+        assert!(two_cores().lock_at(10).is_none());
+    }
+
+    #[test]
+    fn event_loop_queue_and_parked_sets() {
+        let mut r = Replay::new();
+        let spawn = |task, at, waits_on| Event::TaskSpawn {
+            task,
+            at,
+            label: format!("req-{task}"),
+            waits_on,
+        };
+        let poll = |task, start, end, ready| Event::Poll {
+            task,
+            tid: 1,
+            cpu: 0,
+            start,
+            end,
+            ready,
+        };
+        r.extend(&[
+            spawn(1, 0, WaitKind::Io),
+            spawn(2, 1, WaitKind::Io),
+            spawn(3, 2, WaitKind::Timer),
+            poll(1, 10, 20, false),
+            poll(2, 20, 30, false),
+            poll(3, 30, 40, false),
+            Event::LoopWait {
+                tid: 1,
+                start: 40,
+                end: 90,
+                woken: 1,
+            },
+            Event::Wake {
+                task: 2,
+                at: 90,
+                by: WakeBy::Io,
+            },
+            poll(2, 95, 99, true),
+            // Woken while being polled: it stays ready.
+            Event::Wake {
+                task: 1,
+                at: 100,
+                by: WakeBy::Task { task: 1 },
+            },
+            poll(1, 100, 105, false),
+            Event::Wake {
+                task: 1,
+                at: 102,
+                by: WakeBy::Task { task: 1 },
+            },
+        ]);
+        r.prepare();
+        let f = r.loop_at(5, 10).expect("has a loop");
+        assert_eq!(f.ready, vec![1, 2, 3], "FIFO by wake time");
+        let f = r.loop_at(25, 10).expect("has a loop");
+        assert_eq!(f.running, Some((2, 20)));
+        assert_eq!(f.ready, vec![3]);
+        assert_eq!(f.count(TaskState::ParkedIo), 1);
+        let f = r.loop_at(50, 10).expect("has a loop");
+        assert_eq!(f.waiting, Some((40, 1)));
+        assert_eq!(f.count(TaskState::ParkedIo), 2);
+        assert_eq!(f.count(TaskState::ParkedTimer), 1);
+        assert_eq!(f.samples[&TaskState::ParkedIo], vec![1, 2]);
+        let f = r.loop_at(92, 10).expect("has a loop");
+        assert_eq!(f.ready, vec![2]);
+        assert_eq!(f.last_wait, Some((50, 1)));
+        let f = r.loop_at(110, 10).expect("has a loop");
+        assert_eq!(f.count(TaskState::Done), 1);
+        assert_eq!(f.ready, vec![1], "woken during its own poll");
+        assert_eq!(f.polls, 5);
+    }
+
+    #[test]
+    fn unprepared_batches_are_sorted_on_prepare() {
+        let mut r = two_cores();
+        r.apply(&on(1, 0, 500, 600));
+        r.apply(&on(1, 0, 450, 480));
+        r.prepare();
+        let s: Vec<Ns> = r.slices(0, 0, 1000).iter().map(|s| s.start).collect();
+        let mut sorted = s.clone();
+        sorted.sort_unstable();
+        assert_eq!(s, sorted);
+        assert_eq!(r.end(), 600);
+    }
+}
