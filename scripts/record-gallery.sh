@@ -57,6 +57,28 @@ record io-async --requests 20 --latency-ms 50
 record event-loop-blocked --requests 20 --latency-ms 20 --block-ms 30
 record async-vs-threads --requests 20 --threads 10 --latency-ms 20
 
+# Real Python programs watched from outside (examples/python/), as a course would run them.
+watch() {
+    local name=$1
+    shift
+    local file="$OUT/python-$name.coreplay.gz"
+    echo "record-gallery: watch $*" >&2
+    "$BIN" watch --max-secs 60 --out "$file.tmp" -- "$@" >/dev/null
+    "$BIN" export "$file.tmp" --format chrome-trace --out /dev/null 2>/dev/null
+    local bytes
+    bytes=$(stat -c %s "$file.tmp")
+    if ((bytes > MAX_BYTES)); then
+        echo "record-gallery: $file is $bytes bytes, over $MAX_BYTES" >&2
+        exit 1
+    fi
+    mv "$file.tmp" "$file"
+}
+if command -v python3 >/dev/null; then
+    watch cpu-threads python3 examples/python/cpu_threads.py
+    watch pools python3 examples/python/pools.py
+    watch asyncio-sleeps python3 examples/python/asyncio_sleeps.py
+fi
+
 "$BIN" scenarios | python3 -c '
 import gzip, json, os, re, sys
 out = sys.argv[1]
@@ -77,6 +99,11 @@ def machine_line(h):
     if m.get("arch"): parts.append(m["arch"].strip())
     return " · ".join(parts)
 entries = []
+titles.update({
+    "python-cpu-threads": "Python: CPU-bound threads behind the GIL (examples/python/cpu_threads.py, watched)",
+    "python-pools": "Python: ThreadPoolExecutor vs ProcessPoolExecutor (examples/python/pools.py, watched)",
+    "python-asyncio-sleeps": "Python: asyncio with many concurrent sleeps (examples/python/asyncio_sleeps.py, watched)",
+})
 for scenario in titles:
     name = scenario + ".coreplay.gz"
     path = os.path.join(out, name)

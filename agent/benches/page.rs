@@ -377,6 +377,10 @@ fn main() {
             )
             .await;
         let _ = client.close().await;
-        let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+        if std::env::var_os("COREPLAY_BENCH_KEEP").is_some() {
+            println!("kept {}", path.display());
+        } else {
+            let _ = std::fs::remove_dir_all(path.parent().unwrap_or(&path));
+        }
     });
 }

@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod record;
+pub mod render;
 pub mod report;
 pub mod run;
 pub mod server;

@@ -13,7 +13,7 @@ use std::{
 };
 
 use coreplay_agent::{
-    DEFAULT_LISTEN, export, record, report,
+    DEFAULT_LISTEN, export, record, render, report,
     run::{self, RunSpec},
     server::{self, ServerConfig, ServerError},
     topology::{self, Source},
@@ -48,6 +48,8 @@ enum Command {
     Scenarios,
     /// Convert a trace file (from `run --out`) for other tools.
     Export(ExportArgs),
+    /// Draw one instant of a recorded run as an SVG still, for slides and documents.
+    Render(RenderArgs),
     /// Start a program (or follow a running one, --pid) and watch its threads and processes
     /// on the cores until it exits.
     Watch(WatchArgs),
@@ -113,6 +115,36 @@ struct ExportArgs {
     /// Write to OUT instead of standard output.
     #[arg(long, value_name = "OUT")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RenderArgs {
+    /// The trace file (as written by `coreplay run … --out FILE`).
+    file: PathBuf,
+    /// The instant to draw: a time since the run started, e.g. 12.5ms, 40us, 1s (a bare number is ms).
+    #[arg(long, value_parser = parse_instant)]
+    at: u64,
+    /// What to draw.
+    #[arg(long, value_enum, default_value_t = RenderView::All)]
+    view: RenderView,
+    /// The SVG file to write.
+    #[arg(long, value_name = "OUT.svg")]
+    out: PathBuf,
+}
+
+fn parse_instant(s: &str) -> Result<u64, String> {
+    coreplay_shared::frame::parse_duration(s)
+}
+
+/// Views `render` draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum RenderView {
+    /// Hardware threads, queues, the lock, waiting threads, the event loop.
+    Cores,
+    /// One lane per hardware thread over the run, with a cursor.
+    Timeline,
+    /// Both.
+    All,
 }
 
 /// Export formats.
@@ -234,6 +266,7 @@ fn main() -> ExitCode {
         Some(Command::Run(args)) => run_scenario(&args),
         Some(Command::Scenarios) => list_scenarios(),
         Some(Command::Export(args)) => export_trace(&args),
+        Some(Command::Render(args)) => render_frame(&args),
         Some(Command::Watch(args)) => watch_program(&args),
         Some(Command::Worker(w)) => {
             return exit_code(workloads::worker::main(&workloads::worker::WorkerArgs {
@@ -353,6 +386,22 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
     } else {
         print!("{}", report::summary_table(&finished.summary));
     }
+    Ok(())
+}
+
+fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
+    let trace = record::read_file(&args.file).map_err(|e| match e {
+        record::ReadError::Io { .. } => Failure::Other(e.into()),
+        _ => Failure::BadInput(e.to_string()),
+    })?;
+    let view = match args.view {
+        RenderView::Cores => render::View::Cores,
+        RenderView::Timeline => render::View::Timeline,
+        RenderView::All => render::View::All,
+    };
+    let svg = render::svg(&trace, args.at, view).map_err(|e| Failure::BadInput(e.to_string()))?;
+    std::fs::write(&args.out, svg).with_context(|| format!("writing {}", args.out.display()))?;
+    eprintln!("coreplay: wrote {}", args.out.display());
     Ok(())
 }
 

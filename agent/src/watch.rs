@@ -1693,6 +1693,19 @@ pub fn default_programs() -> Vec<WatchProgram> {
     let Some(dir) = examples_dir() else {
         return Vec::new();
     };
+    // The interpreter itself rather than `python3`, which may be a version manager's shell
+    // shim whose own processes would show up in every watch.
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|p| p.trim().to_string())
+        .filter(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| "python3".to_string());
     PYTHON_EXAMPLES
         .iter()
         .filter(|(_, file, _)| dir.join(file).is_file())
@@ -1700,7 +1713,7 @@ pub fn default_programs() -> Vec<WatchProgram> {
             name: (*name).to_string(),
             title: (*title).to_string(),
             command: vec![
-                "python3".to_string(),
+                python.clone(),
                 dir.join(file).to_string_lossy().into_owned(),
             ],
         })

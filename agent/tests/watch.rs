@@ -422,7 +422,7 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             "GIL threads ran together for {gil_longest} ns"
         );
         assert!(
-            gil_want < 0.4,
+            gil_want < 0.5,
             "GIL threads wanted CPUs together {gil_want:.3}"
         );
         // Processes have a GIL each: both want a CPU all along (and run at once on 2 cores
@@ -431,7 +431,7 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             pool_want > 0.5,
             "pool processes wanted CPUs together only {pool_want:.3}"
         );
-        assert!(pool_want > gil_want + 0.3);
+        assert!(pool_want > gil_want + 0.2);
     }
 }
 

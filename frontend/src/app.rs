@@ -15,7 +15,7 @@ use yew::prelude::*;
 
 use crate::{
     conn::{self, ConnHandle},
-    frame, js,
+    js,
     load::{self, GalleryEntry},
     options::{self, PageOptions, ViewKind},
     playback::Command,
@@ -55,6 +55,13 @@ const HANDOVER_SCREEN_S: f64 = 0.4;
 /// A short label for a run: scenario and its main parameter.
 pub fn run_label(rec: &RunRecord) -> String {
     let v = &rec.view;
+    if let Some(w) = &v.watch {
+        return match &w.program {
+            Some(p) => format!("watch {p}"),
+            None if !w.command.is_empty() => format!("watch {}", w.command.join(" ")),
+            None => format!("watch pid {}", w.pid),
+        };
+    }
     let main = [
         (ParamName::Threads, "T"),
         (ParamName::Processes, "P"),
@@ -69,7 +76,9 @@ pub fn run_label(rec: &RunRecord) -> String {
 fn schedule(store: Store, redraw: UseForceUpdateHandle, slot: Rc<RefCell<Option<AnimationFrame>>>) {
     let next = Rc::clone(&slot);
     let frame = request_animation_frame(move |now| {
+        let t0 = js::now_ms();
         let changed = store.0.borrow_mut().tick(now);
+        js::prof("tick", js::now_ms() - t0);
         if changed {
             redraw.force_update();
         }
@@ -187,6 +196,14 @@ fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
 /// The whole page.
 #[function_component(App)]
 pub fn app() -> Html {
+    let t_app = js::now_ms();
+    let html = use_app_inner();
+    js::prof("app_fn", js::now_ms() - t_app);
+    html
+}
+
+#[hook]
+fn use_app_inner() -> Html {
     let opts: Rc<PageOptions> = (*use_memo((), |_| options::parse(&query_pairs())))
         .clone()
         .into();
@@ -416,7 +433,9 @@ pub fn app() -> Html {
     );
     let p = &st.playback;
     let recent = (p.ns_per_second() as f64 * HANDOVER_SCREEN_S) as Ns;
-    let frame = shown.map(|rec| Rc::new(frame::build(&rec.replay, p.t, recent)));
+    let t0 = js::now_ms();
+    let frame = shown.map(|rec| Rc::new(coreplay_shared::frame::build(&rec.replay, p.t, recent)));
+    js::prof("frame_build", js::now_ms() - t0);
     let kept = Rc::new(
         st.runs
             .iter()
@@ -600,6 +619,7 @@ pub fn app() -> Html {
                         run={st.run().filter(|r| r.source == RunSource::Live).cloned()}
                         fidelity={hello.fidelity}
                         fidelity_note={hello.fidelity_note.clone()}
+                        watch_programs={Rc::new(hello.watch_programs.clone())}
                         {send}
                     />
                 }

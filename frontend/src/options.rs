@@ -11,7 +11,7 @@
 //! | `autoplay`, `loop` | start playing at once; start over at the end |
 //! | `agent=ws://…` | the agent to connect to (see [`crate::conn`]) |
 
-use coreplay_shared::event::Ns;
+use coreplay_shared::{event::Ns, frame::parse_duration};
 use serde::Deserialize;
 
 use crate::{
@@ -99,30 +99,6 @@ impl Default for PageOptions {
             problems: Vec::new(),
         }
     }
-}
-
-/// Parses a duration: `250ns`, `40us`, `40µs`, `12.5ms`, `2s`; a bare number is ms.
-pub fn parse_duration(s: &str) -> Result<Ns, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 12.5ms"))?;
-    let scale = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "" | "ms" => 1e6,
-        "s" => 1e9,
-        other => return Err(format!("unknown time unit {other:?} (use ns, us, ms or s)")),
-    };
-    let ns = v * scale;
-    if !ns.is_finite() || !(0.0..=1e15).contains(&ns) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(ns as Ns)
 }
 
 /// The offered speed nearest (on a log scale) to `ns_per_second`.
@@ -318,13 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn durations_and_speeds() {
-        assert_eq!(parse_duration("250ns"), Ok(250));
-        assert_eq!(parse_duration("40µs"), Ok(40_000));
-        assert_eq!(parse_duration("2s"), Ok(2_000_000_000));
-        assert_eq!(parse_duration("3"), Ok(3_000_000));
-        assert!(parse_duration("-3ms").is_err());
-        assert!(parse_duration("1e400s").is_err());
+    fn speeds_are_the_nearest_offered() {
         assert_eq!(SPEEDS[nearest_speed(1_000_000_000)], 1_000_000_000);
         assert_eq!(SPEEDS[nearest_speed(1)], 10_000);
         assert_eq!(SPEEDS[nearest_speed(900_000)], 1_000_000);

@@ -297,7 +297,11 @@ mod tests {
         for i in 1..=300 {
             p.tick(f64::from(i) * 1000.0 / 60.0, RECORDED);
         }
-        assert!(p.t.abs_diff(50_000) <= 2, "5 s on screen = 50 µs, got {}", p.t);
+        assert!(
+            p.t.abs_diff(50_000) <= 2,
+            "5 s on screen = 50 µs, got {}",
+            p.t
+        );
         assert_eq!(p.speed_label(), "1 s on screen = 10 µs of the run");
         assert!(SPEEDS[0] / SPEEDS[SPEEDS.len() - 1] >= 100_000);
     }

@@ -444,6 +444,7 @@ impl AppState {
             .iter()
             .filter(|e| matches!(e, Event::ThreadStart { .. }))
             .count();
+        let watch = loaded.summary.as_ref().and_then(|s| s.watch.clone());
         let view = RunView {
             run: RECORDED_RUN_BASE + self.next_recorded,
             scenario: h.scenario,
@@ -458,7 +459,7 @@ impl AppState {
                 incomplete_summary(&h, replay.end(), loaded.events.len())
             }))),
             source: RunSource::Recorded { name, url },
-            watch: None,
+            watch,
         };
         self.last_error = loaded.problem;
         self.add_run(view, replay, autoplay);

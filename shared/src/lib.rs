@@ -8,11 +8,13 @@
 //! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
 //! - [`scenario`]: the catalog of workloads, their parameters and validation.
 //! - [`event`]: what is recorded during a run; [`summary`]: the figures of a finished run.
-//! - [`replay`]: a run indexed by time, for the animation, still frames and tests.
+//! - [`replay`]: a run indexed by time; [`frame`]: what is drawn at one instant (the page's
+//!   animation and `coreplay render` both draw from it).
 //! - [`trace_file`]: the recorded-run file and its validating reader.
 //! - [`watch`]: watching a real program: the operator's program list, sampling rates.
 
 pub mod event;
+pub mod frame;
 pub mod msg;
 pub mod replay;
 pub mod scenario;

@@ -8,10 +8,8 @@ use std::rc::Rc;
 use coreplay_shared::{Topology, event::Fidelity, replay::ThreadState};
 use yew::prelude::*;
 
-use crate::{
-    frame::{Area, CpuCell, Frame, LockCell, ProcessBox, Token},
-    view::topology::{density_class, machine_header, node_view, numa_row},
-};
+use crate::view::topology::{density_class, machine_header, node_view, numa_row};
+use coreplay_shared::frame::{Area, CpuCell, Frame, LockCell, ProcessBox, Token};
 
 /// Properties of [`CoresView`].
 #[derive(Debug, Properties, PartialEq)]
@@ -58,6 +56,21 @@ pub fn trust(fidelity: Fidelity, dropped: u64) -> Html {
             }
         </>
     }
+}
+
+/// Properties of [`PuCell`].
+#[derive(Debug, Properties, PartialEq)]
+struct PuProps {
+    idx: u32,
+    dense: bool,
+    cell: Option<CpuCell>,
+}
+
+/// One hardware thread; a component of its own so that cells whose state did not change
+/// between frames are not re-rendered (256 of them are drawn up to 60 times a second).
+#[function_component(PuCell)]
+fn pu_cell_component(p: &PuProps) -> Html {
+    pu_cell(p.idx, p.dense, p.cell.as_ref())
 }
 
 fn pu_cell(idx: u32, dense: bool, cell: Option<&CpuCell>) -> Html {
@@ -205,7 +218,18 @@ pub fn cores_view(props: &CoresProps) -> Html {
     let f = &props.frame;
     let pus = topology.pu_count();
     let dense = pus > 32;
-    let pu = |idx: u32, dense: bool| pu_cell(idx, dense, f.cpus.get(&idx));
+    let pu = |idx: u32, dense: bool| {
+        // Only what is drawn: whole percents, no hand-over age, so that equal cells compare
+        // equal from frame to frame.
+        let cell = f.cpus.get(&idx).cloned().map(|mut c| {
+            c.utilisation = (c.utilisation * 100.0).round() / 100.0;
+            if let Some(l) = c.leaving.as_mut() {
+                l.2 = 0;
+            }
+            c
+        });
+        html! { <PuCell key={idx} {idx} {dense} {cell} /> }
+    };
     html! {
         <section class="cores-view" aria-label="Cores" data-testid="cores">
             <h2>{ "Cores" }</h2>

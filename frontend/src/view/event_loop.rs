@@ -7,7 +7,8 @@ use std::rc::Rc;
 use coreplay_shared::event::Fidelity;
 use yew::prelude::*;
 
-use crate::{frame::LoopCell, view::cores::trust};
+use crate::view::cores::trust;
+use coreplay_shared::frame::LoopCell;
 
 /// Properties of [`EventLoopView`].
 #[derive(Debug, Properties, PartialEq)]

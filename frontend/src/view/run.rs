@@ -10,6 +10,7 @@ use coreplay_shared::{
     ClientMsg,
     event::Fidelity,
     scenario::{self, ParamName, Params, ScenarioId, ScenarioInfo},
+    watch::WatchProgram,
 };
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
@@ -35,6 +36,9 @@ pub struct RunProps {
     pub fidelity: Fidelity,
     /// Why runs are not exact, when they are not.
     pub fidelity_note: Option<String>,
+    /// Programs the agent's operator lets the page start and watch.
+    #[prop_or_default]
+    pub watch_programs: Rc<Vec<WatchProgram>>,
 }
 
 /// The run controls.
@@ -91,6 +95,29 @@ pub fn run_panel(props: &RunProps) -> Html {
                     });
                 }
                 Err(e) => problem.set(Some(e.to_string())),
+            }
+        })
+    };
+    let watch_pick = use_state(|| None::<String>);
+    let on_watch_pick = {
+        let watch_pick = watch_pick.clone();
+        Callback::from(move |e: Event| {
+            let select: HtmlSelectElement = e.target_unchecked_into();
+            watch_pick.set(Some(select.value()));
+        })
+    };
+    let on_watch = {
+        let (send, watch_pick, programs) = (
+            props.send.clone(),
+            watch_pick.clone(),
+            Rc::clone(&props.watch_programs),
+        );
+        Callback::from(move |_| {
+            let name = (*watch_pick)
+                .clone()
+                .or_else(|| programs.first().map(|p| p.name.clone()));
+            if let Some(program) = name {
+                send.emit(ClientMsg::Watch { program });
             }
         })
     };
@@ -154,6 +181,20 @@ pub fn run_panel(props: &RunProps) -> Html {
                 }
             </div>
             <p class="idea">{ info.idea.clone() }</p>
+            if !props.watch_programs.is_empty() {
+                <div class="controls watch-row">
+                    <label title="programs the agent's operator allows; the page cannot run anything else">{ "Or watch a real program " }
+                        <select onchange={on_watch_pick} data-testid="watch-program" disabled={running}>
+                            { for props.watch_programs.iter().map(|p| html! {
+                                <option value={p.name.clone()} selected={watch_pick.as_deref() == Some(p.name.as_str())}
+                                        title={p.command.join(" ")}>{ p.title.clone() }</option>
+                            }) }
+                        </select>
+                    </label>
+                    <button onclick={on_watch} data-testid="watch" disabled={running || disabled_why.is_some()}>{ "Watch" }</button>
+                    <span class="note">{ "its threads and processes, sampled from /proc or exact from the kernel's switch records" }</span>
+                </div>
+            }
             if let Some(why) = disabled_why { <p class="help">{ why }</p> }
             if let Some(p) = &*problem { <p class="problem" role="alert">{ p.clone() }</p> }
             if let Some(run) = &props.run { { progress(run) } }

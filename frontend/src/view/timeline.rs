@@ -15,7 +15,8 @@ use wasm_bindgen::JsCast;
 use web_sys::{CanvasRenderingContext2d, HtmlCanvasElement};
 use yew::prelude::*;
 
-use crate::{app::Store, frame::hue, playback::duration, view::cores::trust};
+use crate::{app::Store, playback::duration, view::cores::trust};
+use coreplay_shared::frame::hue;
 
 /// Thread lanes drawn under the CPU lanes at most.
 pub const MAX_THREAD_LANES: usize = 16;
@@ -115,6 +116,7 @@ struct LaneDrawer<'a> {
     y: f64,
     h: f64,
     last_px: f64,
+    last_colour: *const str,
 }
 
 impl LaneDrawer<'_> {
@@ -124,19 +126,52 @@ impl LaneDrawer<'_> {
             return;
         }
         let x0 = x0.max(self.last_px);
-        self.ctx.set_fill_style_str(colour);
+        // Setting the style parses a CSS colour: skip it when it is the same string.
+        if !std::ptr::eq(self.last_colour, colour) {
+            self.ctx.set_fill_style_str(colour);
+            self.last_colour = colour;
+        }
         self.ctx.fill_rect(x0, self.y, x1 - x0, self.h);
         self.last_px = x1.floor();
     }
 }
 
-fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs) {
-    let Some(ctx) = canvas
+/// `hsl(h,65%,52%)` for every hue, made once.
+fn hue_colours() -> &'static [String] {
+    thread_local! {
+        static COLOURS: &'static [String] =
+            Box::leak((0..360).map(|h| format!("hsl({h},65%,52%)")).collect::<Vec<_>>().into_boxed_slice());
+    }
+    COLOURS.with(|c| *c)
+}
+
+/// The lanes drawn last, kept in an offscreen canvas so that moving the cursor only copies
+/// them (a dense run can take tens of milliseconds to draw, the copy well under one).
+#[derive(Debug)]
+struct LaneCache {
+    canvas: HtmlCanvasElement,
+    key: Option<LanesKey>,
+}
+
+/// What the cached lanes depend on: events revision, run, window, pixel size, dark theme.
+type LanesKey = (u64, u64, (Ns, Ns), u32, u32, bool);
+
+fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
+    canvas
         .get_context("2d")
         .ok()
         .flatten()
         .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
-    else {
+}
+
+fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCache>) {
+    let t0 = crate::js::now_ms();
+    draw_inner(canvas, props, cache);
+    crate::js::prof("timeline_draw", crate::js::now_ms() - t0);
+}
+
+fn draw_inner(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCache>) {
+    let Some(main) = context(canvas) else {
         return;
     };
     let store = props.store.0.borrow();
@@ -157,19 +192,63 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs) {
     let _ = canvas
         .style()
         .set_property("height", &format!("{}px", l.height));
-    let _ = ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
-    ctx.clear_rect(0.0, 0.0, css_w, l.height);
     let dark = web_sys::window()
         .and_then(|w| w.document())
         .and_then(|d| d.document_element())
         .and_then(|e| e.get_attribute("data-theme"))
         .is_some_and(|t| t == "dark");
-    let fg = if dark { "#e6e9ec" } else { "#1d232a" };
-    let muted = if dark { "#9aa4ae" } else { "#5b6570" };
+    let key = (props.rev, props.run, props.window, pw, ph, dark);
+    if cache.is_none() {
+        *cache = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.create_element("canvas").ok())
+            .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok())
+            .map(|canvas| LaneCache { canvas, key: None });
+    }
+    let Some(cache) = cache.as_mut() else {
+        return;
+    };
     let (from, to) = props.window;
     let span = (to.saturating_sub(from)).max(1) as f64;
     let plot_w = (css_w - LABEL_W).max(10.0);
     let x_of = |t: Ns| LABEL_W + (t.saturating_sub(from) as f64 / span * plot_w).min(plot_w + 1.0);
+    if cache.key != Some(key) {
+        cache.canvas.set_width(pw);
+        cache.canvas.set_height(ph);
+        if let Some(ctx) = context(&cache.canvas) {
+            let _ = ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
+            draw_lanes(&ctx, replay, &l, props.window, css_w, dark);
+        }
+        cache.key = Some(key);
+    }
+    let _ = main.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
+    main.clear_rect(0.0, 0.0, f64::from(pw), f64::from(ph));
+    let _ = main.draw_image_with_html_canvas_element(&cache.canvas, 0.0, 0.0);
+    let _ = main.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
+    if (from..=to).contains(&props.cursor) {
+        let x = x_of(props.cursor);
+        main.set_fill_style_str(if dark { "#ffd166" } else { "#d62828" });
+        main.fill_rect(x - 0.5, 0.0, 2.0, l.height);
+    }
+}
+
+/// Axis, lane labels and slices (everything but the cursor).
+fn draw_lanes(
+    ctx: &CanvasRenderingContext2d,
+    replay: &Replay,
+    l: &Layout,
+    window: (Ns, Ns),
+    css_w: f64,
+    dark: bool,
+) {
+    ctx.clear_rect(0.0, 0.0, css_w, l.height);
+    let fg = if dark { "#e6e9ec" } else { "#1d232a" };
+    let muted = if dark { "#9aa4ae" } else { "#5b6570" };
+    let (from, to) = window;
+    let span = (to.saturating_sub(from)).max(1) as f64;
+    let plot_w = (css_w - LABEL_W).max(10.0);
+    let x_of = |t: Ns| LABEL_W + (t.saturating_sub(from) as f64 / span * plot_w).min(plot_w + 1.0);
+    let colours = hue_colours();
     // Axis.
     ctx.set_font("11px system-ui, sans-serif");
     ctx.set_fill_style_str(muted);
@@ -194,10 +273,11 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs) {
         });
         ctx.fill_rect(LABEL_W, y, plot_w, l.lane_h);
         let mut d = LaneDrawer {
-            ctx: &ctx,
+            ctx,
             y: y + 1.0,
             h: l.lane_h - 2.0,
             last_px: -1.0,
+            last_colour: "",
         };
         match *lane {
             Lane::Cpu(cpu) => {
@@ -206,8 +286,8 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs) {
                     let _ = ctx.fill_text(&format!("CPU {cpu}"), 4.0, y + l.lane_h - 4.0);
                 }
                 for s in replay.slices(cpu, from, to) {
-                    let colour = format!("hsl({},65%,52%)", hue(s.tid));
-                    d.rect(x_of(s.start.max(from)), x_of(s.end.min(to)), &colour);
+                    let colour = &colours[usize::from(hue(s.tid)) % colours.len()];
+                    d.rect(x_of(s.start.max(from)), x_of(s.end.min(to)), colour);
                 }
             }
             Lane::Thread(tid) => {
@@ -226,18 +306,12 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs) {
                     );
                 }
                 d.last_px = -1.0;
-                let colour = format!("hsl({},65%,52%)", hue(tid));
+                let colour = &colours[usize::from(hue(tid)) % colours.len()];
                 for &(s, e, _) in replay.on_spans(tid, from, to) {
-                    d.rect(x_of(s.max(from)), x_of(e.min(to)), &colour);
+                    d.rect(x_of(s.max(from)), x_of(e.min(to)), colour);
                 }
             }
         }
-    }
-    // Cursor.
-    if (from..=to).contains(&props.cursor) {
-        let x = x_of(props.cursor);
-        ctx.set_fill_style_str(if dark { "#ffd166" } else { "#d62828" });
-        ctx.fill_rect(x - 0.5, 0.0, 2.0, l.height);
     }
 }
 
@@ -280,6 +354,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
     let canvas = use_node_ref();
     let hover = use_state(|| None::<(f64, f64, String)>);
     let drag = use_mut_ref(|| None::<(f64, (Ns, Ns), bool)>);
+    let cache = use_mut_ref(|| None::<LaneCache>);
 
     {
         // Draw once mounted and after every change.
@@ -292,9 +367,10 @@ pub fn timeline(props: &TimelineProps) -> Html {
             Rc::clone(&props.cpus),
         );
         let args = DrawArgs::from(props);
+        let cache = cache.clone();
         use_effect_with(deps, move |_| {
             if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
-                draw(&c, &args);
+                draw(&c, &args, &mut cache.borrow_mut());
             }
         });
     }
@@ -448,6 +524,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
 /// What drawing needs, owned, for the effect closure.
 struct DrawArgs {
     store: Store,
+    rev: u64,
     run: u64,
     cursor: Ns,
     window: (Ns, Ns),
@@ -458,6 +535,7 @@ impl From<&TimelineProps> for DrawArgs {
     fn from(p: &TimelineProps) -> Self {
         DrawArgs {
             store: p.store.clone(),
+            rev: p.rev,
             run: p.run,
             cursor: p.cursor,
             window: p.window,

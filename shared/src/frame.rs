@@ -1,10 +1,10 @@
 //! What the animation draws at one instant, resolved from a run's [`Replay`]: names, colours,
-//! who runs where, who waits for what. Pure, so the views stay thin and this is tested
-//! natively.
+//! who runs where, who waits for what. The page's views and `coreplay render` draw from this
+//! one model; pure, so it is tested natively.
 
 use std::{collections::HashMap, rc::Rc};
 
-use coreplay_shared::{
+use crate::{
     event::{Ns, OffReason, Role},
     replay::{Replay, TaskState, ThreadState},
 };
@@ -150,6 +150,30 @@ fn area_of(state: ThreadState) -> Option<(usize, &'static str, &'static str)> {
         ThreadState::Between => (4, "Alive, between recorded spans", "between"),
         _ => return None,
     })
+}
+
+/// Parses a duration: `250ns`, `40us`, `40µs`, `12.5ms`, `2s`; a bare number is ms.
+pub fn parse_duration(s: &str) -> Result<Ns, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 12.5ms"))?;
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "" | "ms" => 1e6,
+        "s" => 1e9,
+        other => return Err(format!("unknown time unit {other:?} (use ns, us, ms or s)")),
+    };
+    let ns = v * scale;
+    if !ns.is_finite() || !(0.0..=1e15).contains(&ns) {
+        return Err(format!("{s:?} is out of range"));
+    }
+    Ok(ns as Ns)
 }
 
 /// Resolves the instant `t`. `recent` is how long ago (run time) a hand-over or migration
@@ -323,7 +347,7 @@ pub fn build(replay: &Replay, t: Ns, recent: Ns) -> Frame {
 
 #[cfg(test)]
 mod tests {
-    use coreplay_shared::event::{Event, LockOp};
+    use crate::event::{Event, LockOp};
 
     use super::*;
 
@@ -436,6 +460,17 @@ mod tests {
         assert_eq!(f.lock.expect("lock").handovers, 1);
         let f = build(&r, 5_500, 100);
         assert!(f.cpus[&0].leaving.is_none());
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("250ns"), Ok(250));
+        assert_eq!(parse_duration("40µs"), Ok(40_000));
+        assert_eq!(parse_duration("2s"), Ok(2_000_000_000));
+        assert_eq!(parse_duration("3"), Ok(3_000_000));
+        assert!(parse_duration("-3ms").is_err());
+        assert!(parse_duration("1e400s").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

@@ -1,0 +1,1155 @@
+//! Replay without an agent and embedding, end to end in headless Chromium over WebDriver:
+//! the built page (`dist/`) on a plain static file server started here (no agent anywhere),
+//! every gallery trace replayed, the examples in `examples/embed/` opened for real (the plain
+//! page steering the iframe with `postMessage`, the slides' and notebook's iframe addresses),
+//! and the embed parameters. Screenshots land in `target/test-artifacts/`.
+//!
+//! The file server adds one script at the top of every HTML page it serves: it records
+//! uncaught errors, unhandled promise rejections, `console.error` calls and `alert`s into
+//! `window.__coreplayErrors`, which the tests require to stay empty (WebDriver's own log
+//! endpoint is not part of the W3C protocol fantoccini speaks).
+//!
+//! Browser tests are `#[ignore]`d like `browser.rs`; `scripts/test.sh` runs them with
+//! `cargo test -p coreplay --test embed -- --ignored --test-threads=1`.
+//! `examples_are_well_formed` needs no browser and runs in every `cargo test`.
+
+mod common;
+#[path = "common/driver.rs"]
+mod driver;
+
+use std::{
+    collections::BTreeSet,
+    io::{BufRead, BufReader, Write},
+    net::{SocketAddr, TcpListener, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use common::Agent;
+use driver::{Driver, wait_for};
+use fantoccini::{Client, Locator};
+use serde_json::Value;
+
+/// Where the examples' iframes point by default (a local `coreplay serve`).
+const DEFAULT_BASE: &str = "http://127.0.0.1:7878/";
+
+/// Collects what goes wrong in a page; injected at the top of every served HTML page.
+const ERROR_HOOK: &str = r#"<script>
+(function () {
+  var errs = window.__coreplayErrors = [];
+  function note(kind, what) { errs.push(kind + ": " + String(what).slice(0, 400)); }
+  var error = console.error;
+  console.error = function () {
+    note("console.error", Array.prototype.map.call(arguments, String).join(" "));
+    return error.apply(console, arguments);
+  };
+  window.addEventListener("error", function (e) {
+    note("error", e.message || (e.target && (e.target.src || e.target.href)) || "a resource failed to load");
+  }, true);
+  window.addEventListener("unhandledrejection", function (e) {
+    note("unhandled rejection", e.reason && (e.reason.stack || e.reason));
+  });
+  window.alert = function (m) { note("alert", m); };
+})();
+</script>"#;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn artifact(name: &str) -> PathBuf {
+    let dir = repo().join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).expect("artifact dir");
+    dir.join(name)
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("screenshot");
+    std::fs::write(artifact(name), png).expect("write screenshot");
+}
+
+fn page_built() {
+    let index = repo().join("dist/index.html");
+    assert!(
+        index.exists(),
+        "{} is missing: build the page first (trunk build --release, or scripts/test.sh)",
+        index.display()
+    );
+}
+
+/// The gallery the static build ships: `dist/gallery/index.json`.
+fn gallery() -> Vec<Value> {
+    let path = repo().join("dist/gallery/index.json");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (the page build copies gallery/)", path.display()));
+    let list: Vec<Value> = serde_json::from_str(&text).expect("gallery index is JSON");
+    assert!(!list.is_empty(), "the gallery is empty");
+    list
+}
+
+fn field<'a>(entry: &'a Value, name: &str) -> &'a str {
+    entry[name]
+        .as_str()
+        .unwrap_or_else(|| panic!("gallery entry without {name}: {entry}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// A static file server: what any web host does, nothing more (no agent behind it).
+
+/// Serves the files under a folder on a free loopback port, one thread per connection; logs
+/// every request path; stops when dropped.
+struct StaticServer {
+    addr: SocketAddr,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl StaticServer {
+    fn start(root: PathBuf) -> StaticServer {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let addr = listener.local_addr().expect("local address");
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (log, halt) = (Arc::clone(&requests), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if halt.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(stream) = stream else { continue };
+                let (root, log) = (root.clone(), Arc::clone(&log));
+                std::thread::spawn(move || {
+                    let _ = serve_one(stream, &root, &log);
+                });
+            }
+        });
+        StaticServer {
+            addr,
+            requests,
+            stop,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().expect("request log").clone()
+    }
+}
+
+impl Drop for StaticServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn content_type(path: &Path) -> &'static str {
+    match path.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" => "text/html; charset=utf-8",
+        "js" => "text/javascript",
+        "css" => "text/css",
+        "wasm" => "application/wasm",
+        "json" => "application/json",
+        "gz" => "application/gzip",
+        "png" => "image/png",
+        "svg" => "image/svg+xml",
+        _ => "application/octet-stream",
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(b) = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn serve_one(stream: TcpStream, root: &Path, log: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line)?;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header)? == 0 || header == "\r\n" || header == "\n" {
+            break;
+        }
+    }
+    let mut parts = request_line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
+    log.lock().expect("request log").push(target.to_string());
+    let path = percent_decode(target.split(['?', '#']).next().unwrap_or("/"));
+    let mut file = root.to_path_buf();
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        if segment == ".." {
+            return respond(
+                stream,
+                "403 Forbidden",
+                "text/plain",
+                b"no".to_vec(),
+                method,
+            );
+        }
+        file.push(segment);
+    }
+    if path.ends_with('/') {
+        file.push("index.html");
+    }
+    match std::fs::read(&file) {
+        Ok(mut body) => {
+            if file.extension().is_some_and(|e| e == "html") {
+                let text = String::from_utf8_lossy(&body).into_owned();
+                let text = match text.find("<head>") {
+                    Some(i) => format!("{}{ERROR_HOOK}{}", &text[..i + 6], &text[i + 6..]),
+                    None => format!("{ERROR_HOOK}{text}"),
+                };
+                body = text.into_bytes();
+            }
+            respond(stream, "200 OK", content_type(&file), body, method)
+        }
+        Err(_) => respond(
+            stream,
+            "404 Not Found",
+            "text/plain",
+            b"not found".to_vec(),
+            method,
+        ),
+    }
+}
+
+fn respond(
+    mut stream: TcpStream,
+    status: &str,
+    ctype: &str,
+    body: Vec<u8>,
+    method: &str,
+) -> std::io::Result<()> {
+    write!(
+        stream,
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nCache-Control: no-cache\r\nConnection: close\r\n\r\n",
+        body.len()
+    )?;
+    if method != "HEAD" {
+        stream.write_all(&body)?;
+    }
+    stream.flush()
+}
+
+/// `python3 -m http.server` on dist/: a stock static server, untouched pages.
+struct PythonServer {
+    child: Child,
+    port: u16,
+}
+
+impl PythonServer {
+    fn start(root: &Path) -> PythonServer {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "http.server", "--bind", "127.0.0.1"])
+            .arg(port.to_string())
+            .arg("-d")
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 starts (it is needed by the export tests too)");
+        let server = PythonServer { child, port };
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "python3 -m http.server did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+}
+
+impl Drop for PythonServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page probes.
+
+/// What a page with a recorded run shows, once it shows it (`None` while loading).
+const RECORDED_SHOWN: &str = "
+    const warn = document.querySelector('.status .warn, .problem');
+    if (warn) return { failed: warn.innerText };
+    const shown = document.querySelector('.now-showing[data-load]');
+    if (!shown) return null;
+    const canvas = document.querySelector('[data-testid=timeline] canvas');
+    return {
+        load: JSON.parse(shown.dataset.load),
+        pus: document.querySelectorAll('[data-testid=cores] .pu.live').length,
+        status: document.querySelector('.status')?.innerText ?? '',
+        conn: document.querySelector('.status')?.dataset.conn ?? '',
+        from: document.querySelector('[data-testid=recorded-from]')?.innerText ?? '',
+        canvas: canvas ? [canvas.clientWidth, canvas.clientHeight] : null,
+    };";
+
+async fn errors(client: &Client) -> Vec<String> {
+    let v = client
+        .execute(
+            "return window.__coreplayErrors ?? ['no error hook']",
+            vec![],
+        )
+        .await
+        .expect("read errors");
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+async fn alerts(client: &Client) -> Vec<String> {
+    let v = client
+        .execute(
+            "return Array.from(document.querySelectorAll('[role=alert]')).map(e => e.innerText)",
+            vec![],
+        )
+        .await
+        .expect("read alerts");
+    serde_json::from_value(v).unwrap_or_default()
+}
+
+/// The player's clock, ns (in the current frame).
+async fn clock(client: &Client) -> u64 {
+    wait_for(
+        client,
+        "the clock",
+        "const c = document.querySelector('[data-testid=clock]'); return c ? Number(c.dataset.t) : null",
+    )
+    .await
+    .as_u64()
+    .expect("clock is a number")
+}
+
+/// Waits until the clock (in the current frame) is past `t`; returns it.
+async fn clock_past(client: &Client, what: &str, t: u64) -> u64 {
+    wait_for(
+        client,
+        what,
+        &format!(
+            "const c = document.querySelector('[data-testid=clock]');
+             const t = c ? Number(c.dataset.t) : 0; return t > {t} ? t : null"
+        ),
+    )
+    .await
+    .as_u64()
+    .expect("clock is a number")
+}
+
+/// Waits until the clock (in the current frame) reads exactly `t`.
+async fn clock_at(client: &Client, what: &str, t: u64) {
+    wait_for(
+        client,
+        what,
+        &format!(
+            "const c = document.querySelector('[data-testid=clock]');
+             return !!c && Number(c.dataset.t) === {t}"
+        ),
+    )
+    .await;
+}
+
+async fn present(client: &Client, selector: &str) -> bool {
+    client
+        .execute(
+            &format!("return !!document.querySelector({selector:?})"),
+            vec![],
+        )
+        .await
+        .expect("query")
+        == Value::Bool(true)
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) Static hosting without an agent.
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn every_gallery_trace_replays_from_a_static_host_without_an_agent() {
+    page_built();
+    let entries = gallery();
+    let server = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+
+    for entry in &entries {
+        let file = field(entry, "file");
+        let name = file.trim_end_matches(".coreplay.gz");
+        client
+            .goto(&format!("{}?trace=gallery/{file}", server.url()))
+            .await
+            .expect("page loads");
+        let shown = wait_for(&client, &format!("{file} to show"), RECORDED_SHOWN).await;
+        assert!(shown.get("failed").is_none(), "{file}: {shown}");
+        assert!(
+            shown["pus"].as_u64().unwrap_or(0) > 0,
+            "{file}: no cores drawn: {shown}"
+        );
+        assert_eq!(shown["conn"], "offline", "{file}: {shown}");
+        let status = shown["status"].as_str().unwrap_or_default();
+        assert!(
+            status.contains("No agent"),
+            "{file}: status line {status:?}"
+        );
+        assert_eq!(
+            shown["load"]["events"].as_u64(),
+            entry["events"].as_u64(),
+            "{file}: events loaded vs the gallery index"
+        );
+        let from = shown["from"].as_str().unwrap_or_default();
+        assert!(
+            from.contains("recorded on") && from.contains(field(entry, "machine")),
+            "{file}: the run must be labelled with its machine: {from:?} vs {entry}"
+        );
+        let canvas = &shown["canvas"];
+        assert!(
+            canvas[0].as_u64().unwrap_or(0) > 0 && canvas[1].as_u64().unwrap_or(0) > 0,
+            "{file}: timeline canvas {canvas}"
+        );
+        // Playing it moves the clock and keeps the page whole.
+        let t0 = clock(&client).await;
+        client
+            .find(Locator::Css("[data-testid=play]"))
+            .await
+            .expect("play button")
+            .click()
+            .await
+            .expect("click play");
+        clock_past(&client, &format!("{file} to play"), t0).await;
+        assert_eq!(alerts(&client).await, Vec::<String>::new(), "{file}");
+        assert_eq!(errors(&client).await, Vec::<String>::new(), "{file}");
+        screenshot(&client, &format!("gallery-{name}.png")).await;
+    }
+
+    // With a trace named, the page never looked for an agent.
+    let asked = server.requests();
+    assert!(
+        !asked
+            .iter()
+            .any(|r| r.starts_with("/ws") || r.starts_with("/api/")),
+        "asked a static host for an agent's endpoints: {asked:?}"
+    );
+
+    // The bare page lists the gallery, and a click opens a run.
+    client.goto(&server.url()).await.expect("page loads");
+    let buttons = wait_for(
+        &client,
+        "the gallery list",
+        &format!(
+            "const b = Array.from(document.querySelectorAll('[data-testid=gallery] [data-gallery]'));
+             return b.length >= {} ? b.map(e => e.dataset.gallery) : null",
+            entries.len()
+        ),
+    )
+    .await;
+    let listed: Vec<String> = serde_json::from_value(buttons).expect("names");
+    let expected: Vec<String> = entries
+        .iter()
+        .map(|e| field(e, "file").to_string())
+        .collect();
+    assert_eq!(listed, expected);
+    let pick = entries.last().expect("non-empty");
+    client
+        .find(Locator::Css(&format!(
+            "[data-gallery=\"{}\"]",
+            field(pick, "file")
+        )))
+        .await
+        .expect("gallery button")
+        .click()
+        .await
+        .expect("click");
+    wait_for(
+        &client,
+        "the picked gallery run",
+        &format!(
+            "const f = document.querySelector('[data-testid=recorded-from]');
+             return !!f && f.innerText.includes({:?})",
+            field(pick, "title")
+        ),
+    )
+    .await;
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+
+    client.close().await.expect("close session");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_stock_static_server_serves_the_page_and_a_trace() {
+    page_built();
+    let server = PythonServer::start(&repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!(
+            "http://127.0.0.1:{}/?trace=gallery/gil.coreplay.gz",
+            server.port
+        ))
+        .await
+        .expect("page loads");
+    let shown = wait_for(&client, "the gil trace", RECORDED_SHOWN).await;
+    assert!(shown.get("failed").is_none(), "{shown}");
+    assert!(shown["pus"].as_u64().unwrap_or(0) > 0, "{shown}");
+    assert_eq!(shown["conn"], "offline", "{shown}");
+    assert_eq!(alerts(&client).await, Vec::<String>::new());
+    client.close().await.expect("close session");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) The plain-page example, steering the iframe with postMessage.
+
+/// Serves a copy of `examples/embed/plain.html` whose `COREPLAY` is `base`.
+fn plain_example(base: &str) -> (StaticServer, tempdir::Dir) {
+    let text = std::fs::read_to_string(repo().join("examples/embed/plain.html"))
+        .expect("examples/embed/plain.html");
+    let line = format!("const COREPLAY = \"{DEFAULT_BASE}\";");
+    assert_eq!(
+        text.matches(&line).count(),
+        1,
+        "plain.html must set COREPLAY in one line: {line}"
+    );
+    let dir = tempdir::Dir::new("coreplay-embed-example");
+    std::fs::write(
+        dir.path().join("plain.html"),
+        text.replace(&line, &format!("const COREPLAY = \"{base}\";")),
+    )
+    .expect("write the example");
+    (StaticServer::start(dir.path().to_path_buf()), dir)
+}
+
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    /// A temporary folder, removed when dropped.
+    pub struct Dir(PathBuf);
+
+    impl Dir {
+        pub fn new(prefix: &str) -> Dir {
+            let path = std::env::temp_dir().join(format!(
+                "{prefix}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos())
+            ));
+            std::fs::create_dir_all(&path).expect("temp dir");
+            Dir(path)
+        }
+
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+async fn enter_player(client: &Client) {
+    client
+        .find(Locator::Css("iframe#coreplay"))
+        .await
+        .expect("the iframe")
+        .enter_frame()
+        .await
+        .expect("enter the iframe");
+}
+
+async fn leave_player(client: &Client) {
+    client.enter_parent_frame().await.expect("back to the page");
+}
+
+async fn reply_count(client: &Client) -> usize {
+    client
+        .execute("return window.coreplayReplies.length", vec![])
+        .await
+        .expect("replies")
+        .as_u64()
+        .expect("a count") as usize
+}
+
+/// Waits for reply number `n` (0-based) from the iframe, in the parent page.
+async fn reply(client: &Client, n: usize, what: &str) -> Value {
+    wait_for(
+        client,
+        what,
+        &format!("const r = window.coreplayReplies; return r.length > {n} ? r[{n}] : null"),
+    )
+    .await
+}
+
+/// Clicks one of the example's command buttons and returns the iframe's answer.
+async fn click_command(client: &Client, cmd: &str) -> Value {
+    let n = reply_count(client).await;
+    client
+        .find(Locator::Css(&format!("button[data-cmd={cmd}]")))
+        .await
+        .expect("command button")
+        .click()
+        .await
+        .expect("click");
+    let answer = reply(client, n, &format!("the answer to {cmd}")).await;
+    assert_eq!(
+        reply_count(client).await,
+        n + 1,
+        "one answer per command ({cmd})"
+    );
+    answer
+}
+
+/// Posts `msg` (a JavaScript expression) to the iframe and returns the answer.
+async fn post(client: &Client, msg: &str) -> Value {
+    let n = reply_count(client).await;
+    client
+        .execute(
+            &format!("document.getElementById('coreplay').contentWindow.postMessage({msg}, '*')"),
+            vec![],
+        )
+        .await
+        .expect("post");
+    reply(client, n, &format!("the answer to {msg}")).await
+}
+
+fn state_t(v: &Value) -> u64 {
+    assert_eq!(v["coreplay"], "state", "{v}");
+    v["t"].as_u64().unwrap_or_else(|| panic!("t in {v}"))
+}
+
+/// Opens the plain-page example with `COREPLAY = base` and steers its iframe. `hooked`: the
+/// embedded page comes from our file server, which adds the error hook.
+async fn drive_plain_example(client: &Client, base: &str, hooked: bool, shot: Option<&str>) {
+    let (example, _dir) = plain_example(base);
+    client
+        .goto(&format!("{}plain.html", example.url()))
+        .await
+        .expect("example loads");
+
+    // The iframe shows the run and plays it (autoplay).
+    enter_player(client).await;
+    wait_for(
+        client,
+        "the embedded run",
+        "return !!document.querySelector('[data-testid=embed] [data-testid=cores] .pu.live')",
+    )
+    .await;
+    assert!(
+        !present(client, ".status").await,
+        "no status bar in embed mode"
+    );
+    let t0 = clock(client).await;
+    let t1 = clock_past(client, "the animation to advance", t0).await;
+    clock_past(client, "the animation to keep advancing", t1).await;
+    assert_eq!(alerts(client).await, Vec::<String>::new());
+    leave_player(client).await;
+    if let Some(shot) = shot {
+        screenshot(client, shot).await;
+    }
+
+    // Pause stops the clock.
+    let paused = click_command(client, "pause").await;
+    assert_eq!(paused["playing"], false, "{paused}");
+    let t = state_t(&paused);
+    enter_player(client).await;
+    clock_at(client, "the clock to stop where the answer says", t).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(clock(client).await, t, "paused, the clock must not move");
+    leave_player(client).await;
+
+    // Seek lands on 5 ms exactly; step and back move to neighbouring events.
+    let seek = click_command(client, "seek5").await;
+    assert_eq!(state_t(&seek), 5_000_000, "{seek}");
+    assert_eq!(seek["playing"], false, "{seek}");
+    enter_player(client).await;
+    clock_at(client, "the clock at 5 ms", 5_000_000).await;
+    leave_player(client).await;
+    let step = post(client, "{coreplay: 'step'}").await;
+    assert!(state_t(&step) > 5_000_000, "{step}");
+    let back = post(client, "{coreplay: 'back'}").await;
+    assert!(state_t(&back) < state_t(&step), "{back} after {step}");
+    let seek = post(client, "{coreplay: 'seek', t: 5}").await;
+    assert_eq!(state_t(&seek), 5_000_000, "a number is ms: {seek}");
+
+    // Slow motion, then play resumes from 5 ms.
+    let slow = click_command(client, "slow").await;
+    assert_eq!(slow["speed_ns_per_s"], 10_000, "{slow}");
+    let play = click_command(client, "play").await;
+    assert_eq!(play["playing"], true, "{play}");
+    enter_player(client).await;
+    clock_past(client, "playing again", 5_000_000).await;
+    leave_player(client).await;
+    let normal = click_command(client, "normal").await;
+    assert_eq!(normal["speed_ns_per_s"], 1_000_000, "{normal}");
+    assert_eq!(normal["playing"], true, "{normal}");
+    let toggled = post(client, "{coreplay: 'toggle'}").await;
+    assert_eq!(toggled["playing"], false, "{toggled}");
+    let state_text = client
+        .execute("return document.getElementById('state').innerText", vec![])
+        .await
+        .expect("state text");
+    assert!(
+        state_text.as_str().unwrap_or_default().contains("paused"),
+        "the example shows the state: {state_text}"
+    );
+
+    // Bad commands get an error answer; other scripts' messages are ignored.
+    for bad in [
+        "{coreplay: 'fly'}",
+        "{coreplay: 'seek'}",
+        "{coreplay: 'seek', t: '-3ms'}",
+        "{coreplay: 'seek', t: 1e12}",
+        "{coreplay: 'speed', speed: 'warp'}",
+        "{coreplay: 'seek', t: {}}",
+    ] {
+        let answer = post(client, bad).await;
+        assert_eq!(answer["coreplay"], "error", "{bad}: {answer}");
+        assert!(
+            !answer["message"].as_str().unwrap_or_default().is_empty(),
+            "{bad}: {answer}"
+        );
+    }
+    let n = reply_count(client).await;
+    client
+        .execute(
+            "const w = document.getElementById('coreplay').contentWindow;
+             w.postMessage({other: 'thing'}, '*');
+             w.postMessage('not even JSON', '*');
+             w.postMessage({coreplay: 'pause'}, '*');",
+            vec![],
+        )
+        .await
+        .expect("post");
+    let answer = reply(client, n, "the answer to pause").await;
+    assert_eq!(answer["coreplay"], "state", "{answer}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        reply_count(client).await,
+        n + 1,
+        "a foreign message got an answer"
+    );
+
+    assert_eq!(
+        errors(client).await,
+        Vec::<String>::new(),
+        "the example page"
+    );
+    enter_player(client).await;
+    if hooked {
+        assert_eq!(
+            errors(client).await,
+            Vec::<String>::new(),
+            "the embedded page"
+        );
+    }
+    assert_eq!(
+        alerts(client).await,
+        Vec::<String>::new(),
+        "the embedded page"
+    );
+    leave_player(client).await;
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_plain_page_example_steers_the_embed_with_post_message() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    // The page on a static host, embedded from another origin.
+    drive_plain_example(&client, &site.url(), true, Some("embed.png")).await;
+    // The same with the page served by an agent, the examples' default.
+    let agent = Agent::start(&[]);
+    drive_plain_example(&client, &agent.page_url(), false, None).await;
+    client.close().await.expect("close session");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn bad_traces_are_explained_in_the_embed_and_nothing_breaks() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    for (trace, expect) in [
+        ("javascript:alert(1)", "must be a path or an http(s) URL"),
+        ("data:text/plain,hello", "must be a path or an http(s) URL"),
+        ("gallery/missing.coreplay.gz", "404"),
+        ("index.html", "could not open the trace"),
+    ] {
+        client
+            .goto(&format!("{}?embed&autoplay&trace={trace}", site.url()))
+            .await
+            .expect("page loads");
+        let text = wait_for(
+            &client,
+            &format!("the problem with {trace}"),
+            "const p = document.querySelector('[data-testid=embed] .problem[role=alert]');
+             return p && p.innerText",
+        )
+        .await;
+        let text = text.as_str().unwrap_or_default().to_string();
+        assert!(text.contains(expect), "{trace}: {text:?}");
+        // Still alive a moment later: the embed root is there and nothing was thrown.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(present(&client, "[data-testid=embed]").await, "{trace}");
+        assert_eq!(errors(&client).await, Vec::<String>::new(), "{trace}");
+        if trace.starts_with("javascript") {
+            screenshot(&client, "embed-bad-trace.png").await;
+        }
+    }
+    client.close().await.expect("close session");
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) Embed parameters, and every iframe address in the examples.
+
+/// `data-testid` of each view name in `view=`.
+fn view_testid(name: &str) -> &'static str {
+    match name {
+        "cores" => "cores",
+        "loop" | "event-loop" => "event-loop",
+        "timeline" => "timeline",
+        "summary" => "summary",
+        other => panic!("unknown view {other}"),
+    }
+}
+
+/// Opens `?QUERY` on `base` and checks the embed shows exactly the views it names.
+async fn check_embed(client: &Client, base: &str, query: &str) {
+    client
+        .goto(&format!("{base}{query}"))
+        .await
+        .expect("page loads");
+    wait_for(
+        client,
+        &format!("the player for {query}"),
+        "const p = document.querySelector('[data-testid=embed] .problem');
+         if (p) return p.innerText;
+         return !!document.querySelector('[data-testid=embed] [data-testid=clock]')",
+    )
+    .await;
+    assert_eq!(alerts(client).await, Vec::<String>::new(), "{query}");
+    let params = query_pairs(query);
+    let views: Vec<&str> = params
+        .iter()
+        .find(|(k, _)| *k == "view")
+        .map_or(vec!["cores", "loop", "timeline", "summary"], |(_, v)| {
+            v.split(',').collect()
+        });
+    let wanted: BTreeSet<&str> = views.iter().map(|v| view_testid(v)).collect();
+    for id in ["cores", "event-loop", "timeline", "summary"] {
+        let selector = format!("[data-testid=embed] [data-testid={id}]");
+        if wanted.contains(id) {
+            wait_for(
+                client,
+                &format!("view {id} for {query}"),
+                &format!("return !!document.querySelector({selector:?})"),
+            )
+            .await;
+        } else {
+            assert!(
+                !present(client, &selector).await,
+                "{query}: view {id} shown but not asked for"
+            );
+        }
+    }
+    if wanted.contains("timeline") {
+        let size = client
+            .execute(
+                "const c = document.querySelector('[data-testid=timeline] canvas');
+                 return c ? c.clientWidth * c.clientHeight : 0",
+                vec![],
+            )
+            .await
+            .expect("canvas");
+        assert!(size.as_u64().unwrap_or(0) > 0, "{query}: empty timeline");
+    }
+    if let Some((_, t)) = params.iter().find(|(k, _)| *k == "t") {
+        let want = duration_ns(t);
+        let at = clock(client).await;
+        if params.iter().any(|(k, _)| *k == "autoplay") {
+            assert!(at >= want, "{query}: clock {at} before t");
+        } else {
+            assert_eq!(at, want, "{query}");
+        }
+    }
+    assert_eq!(errors(client).await, Vec::<String>::new(), "{query}");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn embed_parameters_choose_views_time_speed_and_loop() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let base = site.url();
+
+    check_embed(
+        &client,
+        &base,
+        "?embed&view=timeline&trace=gallery/gil.coreplay.gz",
+    )
+    .await;
+    screenshot(&client, "embed-timeline.png").await;
+    check_embed(
+        &client,
+        &base,
+        "?embed&view=cores&trace=gallery/gil.coreplay.gz&t=12.5ms",
+    )
+    .await;
+    assert!(present(&client, "[data-testid=lock-holder]").await);
+    check_embed(
+        &client,
+        &base,
+        "?embed&view=loop,summary&trace=gallery/event-loop-blocked.coreplay.gz",
+    )
+    .await;
+
+    // speed= picks the offered speed in the compact controls.
+    client
+        .goto(&format!(
+            "{base}?embed&view=cores&trace=gallery/gil.coreplay.gz&speed=10us"
+        ))
+        .await
+        .expect("page loads");
+    let label = wait_for(
+        &client,
+        "the speed",
+        "const s = document.querySelector('[data-testid=speed]');
+         return s && s.selectedOptions[0]?.innerText",
+    )
+    .await;
+    assert!(
+        label.as_str().unwrap_or_default().contains("10 µs"),
+        "{label}"
+    );
+
+    // Real time with loop: the ~0.1 s run starts over, so the clock goes back at some point.
+    client
+        .goto(&format!(
+            "{base}?embed&view=cores&trace=gallery/gil.coreplay.gz&speed=1s&autoplay&loop"
+        ))
+        .await
+        .expect("page loads");
+    wait_for(
+        &client,
+        "a loop",
+        "const c = document.querySelector('[data-testid=clock]');
+         if (!c) return null;
+         const t = Number(c.dataset.t);
+         const seen = window.__seen = window.__seen || [];
+         seen.push(t);
+         return seen.some((v, i) => i > 0 && v < seen[i - 1])",
+    )
+    .await;
+    // Without loop, it stops at the end.
+    client
+        .goto(&format!(
+            "{base}?embed&view=cores&trace=gallery/gil.coreplay.gz&speed=1s&autoplay"
+        ))
+        .await
+        .expect("page loads");
+    wait_for(
+        &client,
+        "the end of the run",
+        "const p = document.querySelector('[data-testid=play]');
+         const c = document.querySelector('[data-testid=clock]');
+         return !!p && !!c && Number(c.dataset.t) > 0 && p.getAttribute('aria-pressed') === 'false'",
+    )
+    .await;
+    let end = clock(&client).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(clock(&client).await, end, "stopped at the end");
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    client.close().await.expect("close session");
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn every_iframe_address_in_the_examples_plays() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let queries = example_queries();
+    assert!(queries.len() >= 4, "{queries:?}");
+    for (file, query) in &queries {
+        eprintln!("{file}: {query}");
+        check_embed(&client, &site.url(), query).await;
+    }
+    client.close().await.expect("close session");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The examples themselves (no browser).
+
+/// Every `?embed…` iframe address written out in the examples (plain.html builds its own in
+/// script and is opened for real above), with the file it is in.
+fn example_queries() -> Vec<(String, String)> {
+    let dir = repo().join("examples/embed");
+    let mut out = Vec::new();
+    for file in [
+        "reveal-slide.html",
+        "quarto-slide.qmd",
+        "jupyter_cell.py",
+        "jupyter.ipynb",
+    ] {
+        let text = std::fs::read_to_string(dir.join(file))
+            .unwrap_or_else(|e| panic!("examples/embed/{file}: {e}"));
+        assert!(
+            text.contains(DEFAULT_BASE),
+            "{file} should point at {DEFAULT_BASE} by default"
+        );
+        for (i, _) in text.match_indices("?embed&") {
+            let rest = &text[i..];
+            let end = rest
+                .find(['"', '\\', '\'', ' ', '\n'])
+                .unwrap_or(rest.len());
+            out.push((file.to_string(), rest[..end].replace("&amp;", "&")));
+        }
+    }
+    out
+}
+
+fn query_pairs(query: &str) -> Vec<(&str, &str)> {
+    query
+        .trim_start_matches('?')
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect()
+}
+
+/// `12.5ms` → ns, as the page reads it (a bare number is ms).
+fn duration_ns(s: &str) -> u64 {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let v: f64 = num
+        .parse()
+        .unwrap_or_else(|_| panic!("{s:?} is not a duration"));
+    let scale = match unit {
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "" | "ms" => 1e6,
+        "s" => 1e9,
+        other => panic!("unknown unit {other:?} in {s:?}"),
+    };
+    (v * scale) as u64
+}
+
+#[test]
+fn examples_are_well_formed() {
+    let dir = repo().join("examples/embed");
+    for file in [
+        "README.md",
+        "plain.html",
+        "reveal-slide.html",
+        "quarto-slide.qmd",
+        "jupyter.ipynb",
+        "jupyter_cell.py",
+    ] {
+        assert!(dir.join(file).exists(), "examples/embed/{file} is missing");
+    }
+
+    // The notebook is nbformat 4 JSON whose code cell is jupyter_cell.py.
+    let nb: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("jupyter.ipynb")).expect("notebook"),
+    )
+    .expect("the notebook is JSON");
+    assert_eq!(nb["nbformat"], 4);
+    assert!(nb["nbformat_minor"].is_u64());
+    assert!(nb["metadata"].is_object());
+    let cells = nb["cells"].as_array().expect("cells");
+    let mut code = Vec::new();
+    for cell in cells {
+        assert!(
+            cell["metadata"].is_object() && cell["source"].is_array(),
+            "{cell}"
+        );
+        match cell["cell_type"].as_str() {
+            Some("code") => {
+                assert!(cell["outputs"].is_array() && cell.get("execution_count").is_some());
+                let source: String = cell["source"]
+                    .as_array()
+                    .expect("source lines")
+                    .iter()
+                    .map(|l| l.as_str().expect("a line"))
+                    .collect();
+                code.push(source);
+            }
+            Some("markdown" | "raw") => {}
+            other => panic!("unknown cell type {other:?}"),
+        }
+    }
+    let cell = std::fs::read_to_string(dir.join("jupyter_cell.py")).expect("cell");
+    assert_eq!(code, vec![cell.trim_end().to_string()]);
+    assert!(cell.contains("from IPython.display import IFrame") && cell.contains("IFrame("));
+
+    // Every iframe address uses only parameters the page knows, names a shipped trace and
+    // valid views and times.
+    let queries = example_queries();
+    assert!(queries.len() >= 4, "{queries:?}");
+    for (file, query) in &queries {
+        let mut trace = None;
+        for (k, v) in query_pairs(query) {
+            match k {
+                "embed" | "autoplay" | "loop" => assert!(v.is_empty(), "{file}: {query}"),
+                "trace" => trace = Some(v),
+                "view" => {
+                    for name in v.split(',') {
+                        view_testid(name);
+                    }
+                }
+                "t" | "speed" => {
+                    duration_ns(v);
+                }
+                other => panic!("{file}: unknown parameter {other} in {query}"),
+            }
+        }
+        let trace = trace.unwrap_or_else(|| panic!("{file}: no trace in {query}"));
+        let shipped = repo().join(trace);
+        assert!(
+            trace.starts_with("gallery/") && shipped.exists(),
+            "{file}: {trace} is not in the gallery"
+        );
+    }
+    let plain = std::fs::read_to_string(dir.join("plain.html")).expect("plain.html");
+    assert!(plain.contains(&format!("const COREPLAY = \"{DEFAULT_BASE}\";")));
+}
