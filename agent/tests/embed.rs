@@ -501,6 +501,31 @@ async fn every_gallery_trace_replays_from_a_static_host_without_an_agent() {
     .await;
     assert_eq!(errors(&client).await, Vec::<String>::new());
 
+    // The "open trace" file picker reads a file from disk.
+    let pick = entries.first().expect("non-empty");
+    let path = repo()
+        .join("dist/gallery")
+        .join(field(pick, "file"))
+        .canonicalize()
+        .expect("gallery file");
+    client
+        .find(Locator::Css("[data-testid=open-trace]"))
+        .await
+        .expect("file picker")
+        .send_keys(&path.display().to_string())
+        .await
+        .expect("pick the file");
+    wait_for(
+        &client,
+        "the picked file",
+        &format!(
+            "const f = document.querySelector('[data-testid=recorded-from]');
+             return !!f && f.innerText.startsWith('from ' + {:?})",
+            field(pick, "file")
+        ),
+    )
+    .await;
+    assert_eq!(errors(&client).await, Vec::<String>::new());
     client.close().await.expect("close session");
 }
 

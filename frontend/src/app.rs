@@ -76,9 +76,7 @@ pub fn run_label(rec: &RunRecord) -> String {
 fn schedule(store: Store, redraw: UseForceUpdateHandle, slot: Rc<RefCell<Option<AnimationFrame>>>) {
     let next = Rc::clone(&slot);
     let frame = request_animation_frame(move |now| {
-        let t0 = js::now_ms();
         let changed = store.0.borrow_mut().tick(now);
-        js::prof("tick", js::now_ms() - t0);
         if changed {
             redraw.force_update();
         }
@@ -196,14 +194,6 @@ fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
 /// The whole page.
 #[function_component(App)]
 pub fn app() -> Html {
-    let t_app = js::now_ms();
-    let html = use_app_inner();
-    js::prof("app_fn", js::now_ms() - t_app);
-    html
-}
-
-#[hook]
-fn use_app_inner() -> Html {
     let opts: Rc<PageOptions> = (*use_memo((), |_| options::parse(&query_pairs())))
         .clone()
         .into();
@@ -234,6 +224,10 @@ fn use_app_inner() -> Html {
         Store(cell)
     };
     let gallery = use_state(Vec::<GalleryEntry>::new);
+    let rebuilds = use_mut_ref(|| 0u64);
+    #[allow(clippy::type_complexity)]
+    let last_loop = use_mut_ref(|| None::<((u64, u64, Ns), Ns, Ns, Rc<coreplay_shared::frame::LoopCell>)>);
+    let last_frame = use_mut_ref(|| None::<((u64, u64, Ns), Rc<coreplay_shared::frame::Frame>)>);
     let auto_loaded = use_mut_ref(|| false);
     let embed_code = use_state(|| None::<String>);
     // The trace named in the address, and the gallery list (not in embed mode).
@@ -433,9 +427,36 @@ fn use_app_inner() -> Html {
     );
     let p = &st.playback;
     let recent = (p.ns_per_second() as f64 * HANDOVER_SCREEN_S) as Ns;
-    let t0 = js::now_ms();
-    let frame = shown.map(|rec| Rc::new(coreplay_shared::frame::build(&rec.replay, p.t, recent)));
-    js::prof("frame_build", js::now_ms() - t0);
+    // A frame holds until the next change: most animation frames reuse the last one. The
+    // cores and the event loop change at different times, so each has its own.
+    let frame = shown.map(|rec| {
+        let key = (rec.view.run, st.rev, recent);
+        let mut memo = last_frame.borrow_mut();
+        match memo.as_ref() {
+            Some((k, f)) if *k == key && f.covers(p.t) => Rc::clone(f),
+            _ => {
+                *rebuilds.borrow_mut() += 1;
+                let f = Rc::new(coreplay_shared::frame::build_threads(&rec.replay, p.t, recent));
+                *memo = Some((key, Rc::clone(&f)));
+                f
+            }
+        }
+    });
+    let event_loop = shown.and_then(|rec| {
+        let key = (rec.view.run, st.rev, recent);
+        let mut memo = last_loop.borrow_mut();
+        match memo.as_ref() {
+            Some((k, from, until, l)) if *k == key && (*from..*until).contains(&p.t) => {
+                Some(Rc::clone(l))
+            }
+            _ => {
+                let (l, until) = coreplay_shared::frame::build_loop(&rec.replay, p.t, recent)?;
+                let l = Rc::new(l);
+                *memo = Some((key, p.t, until, Rc::clone(&l)));
+                Some(l)
+            }
+        }
+    });
     let kept = Rc::new(
         st.runs
             .iter()
@@ -520,7 +541,7 @@ fn use_app_inner() -> Html {
         };
         let span = rec.span();
         html! {
-            <div class={classes!("player", compact.then_some("compact"))}>
+            <div class={classes!("player", compact.then_some("compact"))} data-frames-built={rebuilds.borrow().to_string()}>
                 if !compact {
                     <div class="now-showing" data-load={st.last_load.filter(|_| rec.view.run >= crate::state::RECORDED_RUN_BASE).map(|l| format!(
                         "{{\"events\":{},\"bytes\":{},\"text_bytes\":{},\"read_ms\":{:.1},\"decode_ms\":{:.1},\"apply_ms\":{:.1}}}",
@@ -555,8 +576,8 @@ fn use_app_inner() -> Html {
                     <CoresView {topology} frame={Rc::clone(&frame)} fidelity={rec.view.fidelity} dropped={rec.view.dropped} recorded_on={rec.machine.clone()} />
                 }
                 if show(ViewKind::Loop) {
-                    if let Some(event_loop) = frame.event_loop.clone() {
-                        <EventLoopView event_loop={Rc::new(event_loop)} fidelity={rec.view.fidelity} dropped={rec.view.dropped} />
+                    if let Some(event_loop) = event_loop.clone() {
+                        <EventLoopView {event_loop} fidelity={rec.view.fidelity} dropped={rec.view.dropped} />
                     }
                 }
                 if show(ViewKind::Timeline) {

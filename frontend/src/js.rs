@@ -48,11 +48,7 @@ export async function copy_text(text) {
   await navigator.clipboard.writeText(text);
 }
 export function now_ms() { return performance.now(); }
-export function prof(name, ms) {
-  const p = (window.__cp_prof = window.__cp_prof || {});
-  const e = (p[name] = p[name] || { n: 0, total: 0, max: 0 });
-  e.n += 1; e.total += ms; e.max = Math.max(e.max, ms);
-}
+
 export function post_to_parent(msg) {
   if (window.parent && window.parent !== window) window.parent.postMessage(msg, '*');
 }
@@ -75,8 +71,7 @@ extern "C" {
     pub async fn copy_text(text: &str) -> Result<JsValue, JsValue>;
     /// `performance.now()`.
     pub fn now_ms() -> f64;
-    /// Adds a timing to `window.__cp_prof[name]` (count, total, max), for profiling.
-    pub fn prof(name: &str, ms: f64);
+
     /// Posts a message to the embedding page, if any.
     pub fn post_to_parent(msg: &JsValue);
 }

@@ -139,6 +139,18 @@ pub struct Frame {
     pub event_loop: Option<LoopCell>,
     /// Requests answered and in flight.
     pub requests: (u32, u32),
+    /// Until when (exclusive) this frame still shows the run correctly, apart from the
+    /// running totals (busy share, "so far" durations), which may lag by at most the
+    /// `recent` span it was built with: nothing shown changes before then, so an animation
+    /// may reuse the frame until it.
+    pub valid_until: Ns,
+}
+
+impl Frame {
+    /// Whether this frame can stand for instant `t`.
+    pub fn covers(&self, t: Ns) -> bool {
+        self.t <= t && t < self.valid_until
+    }
 }
 
 fn area_of(state: ThreadState) -> Option<(usize, &'static str, &'static str)> {
@@ -176,29 +188,74 @@ pub fn parse_duration(s: &str) -> Result<Ns, String> {
     Ok(ns as Ns)
 }
 
-/// Resolves the instant `t`. `recent` is how long ago (run time) a hand-over or migration
-/// still counts as happening now, so that it stays visible for a moment on screen.
+/// Resolves the instant `t`: [`build_threads`] and [`build_loop`] together.
 pub fn build(replay: &Replay, t: Ns, recent: Ns) -> Frame {
-    let mut tokens: HashMap<u32, Token> = HashMap::new();
-    for th in replay.threads() {
-        tokens.insert(
-            th.tid,
-            Token {
-                tid: th.tid,
-                name: Rc::from(th.name.as_str()),
-                hue: hue(th.tid),
-            },
-        );
+    let mut f = build_threads(replay, t, recent);
+    if let Some((l, until)) = build_loop(replay, t, recent) {
+        f.event_loop = Some(l);
+        f.valid_until = f.valid_until.min(until);
     }
-    let token = |tid: u32| {
-        tokens.get(&tid).cloned().unwrap_or_else(|| Token {
+    f
+}
+
+/// The event loop at `t` and until when it holds (its "so far" durations may lag by up to
+/// `recent`), or `None` when the run has no event loop.
+pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> {
+    let label = |task: u32| {
+        replay
+            .task(task)
+            .map_or_else(|| format!("task {task}"), |t| t.label.clone())
+    };
+    let l = replay.loop_at(t, SAMPLE)?;
+    let sample = |s: TaskState| {
+        (
+            l.count(s),
+            l.samples
+                .get(&s)
+                .map(|v| v.iter().map(|&id| label(id)).collect())
+                .unwrap_or_default(),
+        )
+    };
+    let cell = LoopCell {
+        running: l.running.map(|(task, s)| (label(task), t.saturating_sub(s))),
+        ready: l.ready.iter().map(|&id| label(id)).collect(),
+        ready_count: l.count(TaskState::Ready),
+        io: sample(TaskState::ParkedIo),
+        timers: sample(TaskState::ParkedTimer),
+        done: sample(TaskState::Done),
+        cancelled: l.count(TaskState::Cancelled),
+        waiting: l.waiting.map(|(s, n)| (t.saturating_sub(s), n)),
+        last_wait: l.last_wait,
+        polls: l.polls,
+        waits: l.waits,
+        depth: l.depth,
+    };
+    let until = replay
+        .next_loop_change(t)
+        .unwrap_or(Ns::MAX)
+        .min(t.saturating_add(recent.max(1)));
+    Some((cell, until))
+}
+
+/// Resolves the instant `t` for the cores view (no event loop: see [`build_loop`]). `recent` is how long ago (run time) a hand-over or migration
+/// still counts as happening now, so that it stays visible for a moment on screen.
+pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
+    // Tokens are made only for the threads drawn (names are shared, not copied).
+    let token = |tid: u32| match replay.thread(tid) {
+        Some(th) => Token {
+            tid,
+            name: Rc::clone(&th.name),
+            hue: hue(tid),
+        },
+        None => Token {
             tid,
             name: Rc::from(format!("thread {tid}")),
             hue: hue(tid),
-        })
+        },
     };
+    let states = replay.thread_states(t);
     let cpus = replay
-        .cpus_at(t)
+        .cpus_at_with(t, &states)
         .into_iter()
         .map(|c| {
             let leaving = c
@@ -260,8 +317,7 @@ pub fn build(replay: &Replay, t: Ns, recent: Ns) -> Frame {
             },
         );
     }
-    for th in replay.threads() {
-        let state = replay.thread_state(th.tid, t);
+    for (th, &state) in replay.threads().iter().zip(&states) {
         if let Some((i, _, _)) = area_of(state) {
             let a = &mut areas[i];
             a.count += 1;
@@ -302,47 +358,32 @@ pub fn build(replay: &Replay, t: Ns, recent: Ns) -> Frame {
         handovers: l.handovers,
     });
 
-    let label = |task: u32| {
-        replay
-            .task(task)
-            .map_or_else(|| format!("task {task}"), |t| t.label.clone())
-    };
-    let event_loop = replay.loop_at(t, SAMPLE).map(|l| {
-        let sample = |s: TaskState| {
-            (
-                l.count(s),
-                l.samples
-                    .get(&s)
-                    .map(|v| v.iter().map(|&id| label(id)).collect())
-                    .unwrap_or_default(),
-            )
-        };
-        LoopCell {
-            running: l
-                .running
-                .map(|(task, s)| (label(task), t.saturating_sub(s))),
-            ready: l.ready.iter().map(|&id| label(id)).collect(),
-            ready_count: l.count(TaskState::Ready),
-            io: sample(TaskState::ParkedIo),
-            timers: sample(TaskState::ParkedTimer),
-            done: sample(TaskState::Done),
-            cancelled: l.count(TaskState::Cancelled),
-            waiting: l.waiting.map(|(s, n)| (t.saturating_sub(s), n)),
-            last_wait: l.last_wait,
-            polls: l.polls,
-            waits: l.waits,
-            depth: l.depth,
-        }
-    });
+    // The next change, a hand-over mark expiring, or the running totals going stale.
+    let expiry = cpus_expiry(&cpus, t, recent);
+    let valid_until = replay
+        .next_thread_change(t)
+        .unwrap_or(Ns::MAX)
+        .min(t.saturating_add(recent.max(1)))
+        .min(expiry);
     Frame {
         t,
         cpus,
         areas,
         lock,
         processes,
-        event_loop,
+        event_loop: None,
         requests: replay.requests_at(t),
+        valid_until,
     }
+}
+
+/// When the first hand-over mark shown stops being recent.
+fn cpus_expiry(cpus: &HashMap<u32, CpuCell>, t: Ns, recent: Ns) -> Ns {
+    cpus.values()
+        .filter_map(|c| c.leaving.as_ref())
+        .map(|(_, _, ago)| recent.saturating_sub(*ago))
+        .min()
+        .map_or(Ns::MAX, |left| t.saturating_add(left).saturating_add(1))
 }
 
 #[cfg(test)]
@@ -471,6 +512,21 @@ mod tests {
         assert!(parse_duration("-3ms").is_err());
         assert!(parse_duration("1e400s").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn a_frame_says_how_long_it_holds() {
+        let r = gil_run();
+        let f = build(&r, 2_000, 10_000);
+        // py-3's preemption ends at 3 000: the next change.
+        assert_eq!(f.valid_until, 3_000);
+        assert!(f.covers(2_999) && !f.covers(3_000) && !f.covers(1_999));
+        let later = build(&r, 2_999, 10_000);
+        assert_eq!(later.lock, f.lock);
+        assert_eq!(later.areas, f.areas);
+        // A hand-over mark expires after `recent`.
+        let f = build(&r, 5_050, 100);
+        assert_eq!(f.valid_until, 5_101);
     }
 
     #[test]

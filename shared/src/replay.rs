@@ -9,7 +9,10 @@
 //! appends, and [`Replay::prepare`] sorts what changed since the last call. Queries need a
 //! prepared replay (they answer from what was prepared).
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    rc::Rc,
+};
 
 use crate::event::{Event, LockOp, Ns, OffReason, Role, WaitKind};
 
@@ -42,8 +45,8 @@ pub struct ThreadInfo {
     pub tid: u32,
     /// OS process id.
     pub pid: u32,
-    /// Its name.
-    pub name: String,
+    /// Its name (shared, so that every frame's tokens can point at it without copying).
+    pub name: Rc<str>,
     /// What it is for.
     pub role: Role,
     /// When it joined.
@@ -98,6 +101,16 @@ pub enum TaskState {
     /// Dropped before it finished.
     Cancelled,
 }
+
+/// Every task state, in discriminant order.
+const ALL_TASK_STATES: [TaskState; 6] = [
+    TaskState::Ready,
+    TaskState::Running,
+    TaskState::ParkedIo,
+    TaskState::ParkedTimer,
+    TaskState::Done,
+    TaskState::Cancelled,
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
@@ -185,13 +198,17 @@ fn step_rank(s: Step) -> u8 {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Replay {
     threads: Vec<ThreadInfo>,
-    by_tid: HashMap<u32, usize>,
+    by_tid: IdMap,
     processes: Vec<ProcessInfo>,
     lanes: BTreeMap<u32, Lane>,
     /// Every lock step, (at, tid, op), sorted once prepared.
     lock: Vec<(Ns, u32, LockOp)>,
+    /// `lock_handovers[i]`: hand-overs among `lock[..i]`, once prepared.
+    lock_handovers: Vec<u32>,
     tasks: Vec<TaskInfo>,
-    by_task: HashMap<u32, usize>,
+    by_task: IdMap,
+    /// Every time any task changes state, sorted once prepared.
+    task_changes: Vec<Ns>,
     /// Polls of the event loop: (start, end, task), sorted once prepared.
     polls: Vec<(Ns, Ns, u32)>,
     /// Selector waits: (start, end, woken), sorted once prepared.
@@ -305,6 +322,43 @@ impl LoopFrame {
     }
 }
 
+/// Run-wide ids (threads, tasks) to indices: a plain vector for the small dense ids the agent
+/// hands out, a hash map for any others (a trace file may hold anything). Lookups run
+/// thousands of times per animation frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct IdMap {
+    dense: Vec<u32>,
+    sparse: HashMap<u32, usize>,
+}
+
+/// Ids below this are kept in the vector.
+const DENSE_IDS: u32 = 1 << 20;
+
+impl IdMap {
+    fn get(&self, id: u32) -> Option<usize> {
+        if id < DENSE_IDS {
+            self.dense
+                .get(id as usize)
+                .filter(|&&i| i != u32::MAX)
+                .map(|&i| i as usize)
+        } else {
+            self.sparse.get(&id).copied()
+        }
+    }
+
+    fn insert(&mut self, id: u32, index: usize) {
+        if id < DENSE_IDS {
+            let i = id as usize;
+            if self.dense.len() <= i {
+                self.dense.resize(i + 1, u32::MAX);
+            }
+            self.dense[i] = u32::try_from(index).unwrap_or(u32::MAX);
+        } else {
+            self.sparse.insert(id, index);
+        }
+    }
+}
+
 fn lower(v: &[(Ns, Ns, u32)], t: Ns) -> usize {
     v.partition_point(|x| x.0 <= t)
 }
@@ -372,7 +426,7 @@ impl Replay {
             } => {
                 let t = self.thread_mut(*tid);
                 t.pid = *pid;
-                t.name.clone_from(name);
+                t.name = Rc::from(name.as_str());
                 t.role = *role;
                 t.start = *at;
                 if !self.processes.iter().any(|p| p.pid == *pid) {
@@ -467,36 +521,44 @@ impl Replay {
     }
 
     fn thread_mut(&mut self, tid: u32) -> &mut ThreadInfo {
-        let i = *self.by_tid.entry(tid).or_insert_with(|| {
-            self.threads.push(ThreadInfo {
+        let i = match self.by_tid.get(tid) {
+            Some(i) => i,
+            None => {
+                self.threads.push(ThreadInfo {
                 tid,
                 pid: 0,
-                name: format!("thread {tid}"),
+                name: Rc::from(format!("thread {tid}")),
                 role: Role::Worker,
                 start: 0,
                 end: None,
                 on: Vec::new(),
                 off: Vec::new(),
-                lock: Vec::new(),
-                dirty: false,
-            });
-            self.threads.len() - 1
-        });
+                    lock: Vec::new(),
+                    dirty: false,
+                });
+                self.by_tid.insert(tid, self.threads.len() - 1);
+                self.threads.len() - 1
+            }
+        };
         &mut self.threads[i]
     }
 
     fn task_mut(&mut self, task: u32) -> &mut TaskInfo {
-        let i = *self.by_task.entry(task).or_insert_with(|| {
-            self.tasks.push(TaskInfo {
-                task,
-                label: format!("task {task}"),
-                waits_on: WaitKind::Io,
-                steps: Vec::new(),
-                states: Vec::new(),
-                dirty: true,
-            });
-            self.tasks.len() - 1
-        });
+        let i = match self.by_task.get(task) {
+            Some(i) => i,
+            None => {
+                self.tasks.push(TaskInfo {
+                    task,
+                    label: format!("task {task}"),
+                    waits_on: WaitKind::Io,
+                    steps: Vec::new(),
+                    states: Vec::new(),
+                    dirty: true,
+                });
+                self.by_task.insert(task, self.tasks.len() - 1);
+                self.tasks.len() - 1
+            }
+        };
         let t = &mut self.tasks[i];
         t.dirty = true;
         t
@@ -525,10 +587,31 @@ impl Replay {
             t.lock.sort_by_key(|l| (l.0, lock_rank(l.1)));
             t.dirty = false;
         }
+        let mut tasks_changed = false;
         for t in self.tasks.iter_mut().filter(|t| t.dirty) {
             t.derive();
+            tasks_changed = true;
+        }
+        if tasks_changed {
+            self.task_changes.clear();
+            self.task_changes
+                .extend(self.tasks.iter().flat_map(|t| t.states.iter().map(|s| s.0)));
+            self.task_changes.sort_unstable();
+            self.task_changes.dedup();
         }
         self.lock.sort_by_key(|l| (l.0, lock_rank(l.2)));
+        self.lock_handovers.clear();
+        self.lock_handovers.push(0);
+        let (mut n, mut last) = (0u32, None::<u32>);
+        for &(_, tid, op) in &self.lock {
+            if op == LockOp::Acquire {
+                if last.is_some_and(|l| l != tid) {
+                    n += 1;
+                }
+                last = Some(tid);
+            }
+            self.lock_handovers.push(n);
+        }
         self.polls.sort_unstable();
         self.waits.sort_unstable();
         self.depth.sort_unstable();
@@ -553,7 +636,7 @@ impl Replay {
 
     /// A thread by run-wide id.
     pub fn thread(&self, tid: u32) -> Option<&ThreadInfo> {
-        self.by_tid.get(&tid).map(|&i| &self.threads[i])
+        self.by_tid.get(tid).map(|i| &self.threads[i])
     }
 
     /// Processes, in the order they were first seen.
@@ -568,7 +651,7 @@ impl Replay {
 
     /// A task by id.
     pub fn task(&self, task: u32) -> Option<&TaskInfo> {
-        self.by_task.get(&task).map(|&i| &self.tasks[i])
+        self.by_task.get(task).map(|i| &self.tasks[i])
     }
 
     /// Whether the run has an event loop.
@@ -619,9 +702,13 @@ impl Replay {
 
     /// Where a thread is at `t`.
     pub fn thread_state(&self, tid: u32, t: Ns) -> ThreadState {
-        let Some(th) = self.thread(tid) else {
-            return ThreadState::NotStarted;
-        };
+        match self.thread(tid) {
+            Some(th) => Self::state_of(th, t),
+            None => ThreadState::NotStarted,
+        }
+    }
+
+    fn state_of(th: &ThreadInfo, t: Ns) -> ThreadState {
         let i = th.on.partition_point(|s| s.0 <= t);
         if let Some(&(_, end, cpu)) = i.checked_sub(1).and_then(|i| th.on.get(i))
             && t < end
@@ -654,6 +741,17 @@ impl Replay {
 
     /// Every hardware thread that ran something, at `t`.
     pub fn cpus_at(&self, t: Ns) -> Vec<CpuFrame> {
+        self.cpus_at_with(t, &self.thread_states(t))
+    }
+
+    /// Where every thread is at `t`, in [`Replay::threads`] order.
+    pub fn thread_states(&self, t: Ns) -> Vec<ThreadState> {
+        self.threads.iter().map(|th| Self::state_of(th, t)).collect()
+    }
+
+    /// [`Replay::cpus_at`] with the threads' states at `t` already known (from
+    /// [`Replay::thread_states`]).
+    pub fn cpus_at_with(&self, t: Ns, states: &[ThreadState]) -> Vec<CpuFrame> {
         let mut frames: Vec<CpuFrame> = self
             .lanes
             .iter()
@@ -691,12 +789,13 @@ impl Replay {
             })
             .collect();
         // Preempted threads queue for the core they last ran on.
-        for th in &self.threads {
-            if self.thread_state(th.tid, t) == ThreadState::Off(OffReason::Preempted)
+        let index: HashMap<u32, usize> = frames.iter().enumerate().map(|(i, f)| (f.cpu, i)).collect();
+        for (th, state) in self.threads.iter().zip(states) {
+            if *state == ThreadState::Off(OffReason::Preempted)
                 && let Some(cpu) = self.last_cpu_before(th.tid, t)
-                && let Some(f) = frames.iter_mut().find(|f| f.cpu == cpu)
+                && let Some(&i) = index.get(&cpu)
             {
-                f.queue.push(th.tid);
+                frames[i].queue.push(th.tid);
             }
         }
         frames
@@ -741,15 +840,7 @@ impl Replay {
         waiting.sort_unstable();
         frame.waiters = waiting.into_iter().map(|w| w.1).collect();
         let n = self.lock.partition_point(|l| l.0 <= t);
-        let mut last: Option<u32> = None;
-        for &(_, tid, op) in &self.lock[..n] {
-            if op == LockOp::Acquire {
-                if last.is_some_and(|l| l != tid) {
-                    frame.handovers += 1;
-                }
-                last = Some(tid);
-            }
-        }
+        frame.handovers = self.lock_handovers.get(n).copied().unwrap_or(0);
         Some(frame)
     }
 
@@ -761,20 +852,34 @@ impl Replay {
         }
         let mut frame = LoopFrame::default();
         let mut ready: Vec<(Ns, u32)> = Vec::new();
+        // Counted in arrays (this runs every frame over up to tens of thousands of tasks).
+        let mut counts = [0u32; 6];
+        let mut samples: [Vec<u32>; 6] = Default::default();
         for task in &self.tasks {
             let Some((state, since)) = task.state_at(t) else {
                 continue;
             };
-            *frame.counts.entry(state).or_default() += 1;
+            let i = state as usize;
+            counts[i] += 1;
             match state {
                 TaskState::Ready => ready.push((since, task.task)),
                 TaskState::Running => frame.running = Some((task.task, since)),
-                other => {
-                    let s = frame.samples.entry(other).or_default();
-                    if s.len() < sample {
-                        s.push(task.task);
+                _ => {
+                    if samples[i].len() < sample {
+                        samples[i].push(task.task);
                     }
                 }
+            }
+        }
+        for (state, (count, sample)) in ALL_TASK_STATES
+            .into_iter()
+            .zip(counts.into_iter().zip(samples))
+        {
+            if count > 0 {
+                frame.counts.insert(state, count);
+            }
+            if !sample.is_empty() {
+                frame.samples.insert(state, sample);
             }
         }
         ready.sort_unstable();
@@ -818,6 +923,15 @@ impl Replay {
     /// The first time after `t` at which anything shown changes (a slice starts or ends, a
     /// lock step, a poll, a wake, a selector wait), for stepping one event at a time.
     pub fn next_change(&self, t: Ns) -> Option<Ns> {
+        match (self.next_thread_change(t), self.next_loop_change(t)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The first time after `t` at which a thread's place changes (a slice, an off-CPU
+    /// span, a lock step, a thread's end): what the cores view shows.
+    pub fn next_thread_change(&self, t: Ns) -> Option<Ns> {
         let mut best: Option<Ns> = None;
         let mut consider = |x: Ns| {
             if x > t && best.is_none_or(|b| x < b) {
@@ -834,17 +948,37 @@ impl Replay {
         if let Some(l) = self.lock.get(i) {
             consider(l.0);
         }
+        // Off-CPU spans move threads between waiting areas and run queues.
+        for th in &self.threads {
+            let i = th.off.partition_point(|o| o.end <= t);
+            if let Some(o) = th.off.get(i) {
+                consider(if o.start > t { o.start } else { o.end });
+            }
+            if let Some(end) = th.end.filter(|&e| e > t) {
+                consider(end);
+            }
+        }
+        best
+    }
+
+    /// The first time after `t` at which the event loop changes (a poll, a selector wait, a
+    /// task's state).
+    pub fn next_loop_change(&self, t: Ns) -> Option<Ns> {
+        let mut best: Option<Ns> = None;
+        let mut consider = |x: Ns| {
+            if x > t && best.is_none_or(|b| x < b) {
+                best = Some(x);
+            }
+        };
         for v in [&self.polls, &self.waits] {
             let i = v.partition_point(|x| x.1 <= t);
             if let Some(&(s, e, _)) = v.get(i) {
                 consider(if s > t { s } else { e });
             }
         }
-        for task in &self.tasks {
-            let i = task.states.partition_point(|s| s.0 <= t);
-            if let Some(s) = task.states.get(i) {
-                consider(s.0);
-            }
+        let i = self.task_changes.partition_point(|&c| c <= t);
+        if let Some(&c) = self.task_changes.get(i) {
+            consider(c);
         }
         best
     }
@@ -873,10 +1007,14 @@ impl Replay {
                 consider(if e < t { e } else { s });
             }
         }
-        for task in &self.tasks {
-            let i = task.states.partition_point(|s| s.0 < t);
-            if let Some(s) = i.checked_sub(1).and_then(|i| task.states.get(i)) {
-                consider(s.0);
+        let i = self.task_changes.partition_point(|&c| c < t);
+        if let Some(&c) = i.checked_sub(1).and_then(|i| self.task_changes.get(i)) {
+            consider(c);
+        }
+        for th in &self.threads {
+            let i = th.off.partition_point(|o| o.start < t);
+            if let Some(o) = i.checked_sub(1).and_then(|i| th.off.get(i)) {
+                consider(if o.end < t { o.end } else { o.start });
             }
         }
         best
@@ -1048,7 +1186,7 @@ mod tests {
             steps += 1;
         }
         assert_eq!(t, 400);
-        assert_eq!(steps, 7, "100 150 200 250 280 300 400");
+        assert_eq!(steps, 8, "100 150 200 210 (t3 ends) 250 280 300 400");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! a switch happens (voluntary and involuntary told apart), migrations, per-core counters; the
 //! waiting areas, the lock with its holder and queue, and processes grouping their threads.
 
-use std::rc::Rc;
+use std::{collections::HashMap, rc::Rc};
 
 use coreplay_shared::{Topology, event::Fidelity, replay::ThreadState};
 use yew::prelude::*;
@@ -73,7 +73,46 @@ fn pu_cell_component(p: &PuProps) -> Html {
     pu_cell(p.idx, p.dense, p.cell.as_ref())
 }
 
+/// A hardware thread on a big machine (over 32): a coloured square for the running thread, a
+/// mark for a hand-over and the length of its run queue; names are in the tooltip. Kept to
+/// a few elements so that hundreds of them can change every frame.
+fn dense_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
+    let running = cell.and_then(|c| c.running.as_ref());
+    let leaving = cell.and_then(|c| c.leaving.as_ref());
+    let queued = cell.map_or(0, |c| c.queued);
+    let title = match (running, cell) {
+        (Some((t, _)), Some(c)) => format!(
+            "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {:.0}% busy so far",
+            t.name, t.tid, c.queued, c.switches, c.utilisation * 100.0
+        ),
+        (None, Some(c)) => format!(
+            "CPU {idx}: idle; {} switches in, {:.0}% busy so far",
+            c.switches,
+            c.utilisation * 100.0
+        ),
+        _ => format!("CPU {idx}: nothing of this run ran here"),
+    };
+    let class = match leaving {
+        Some((_, true, _)) => "sq involuntary",
+        Some((_, false, _)) => "sq voluntary",
+        None => "sq",
+    };
+    html! {
+        <div class={classes!("pu", "live", "dense", running.is_none().then_some("idle"))}
+             data-pu={idx.to_string()}
+             data-running={running.map(|r| r.0.tid.to_string()).unwrap_or_default()}
+             {title}>
+            { idx }
+            <span class={class} style={running.map(|(t, _)| format!("--h:{}", t.hue))} />
+            if queued > 0 { <span class="q">{ format!("+{queued}") }</span> }
+        </div>
+    }
+}
+
 fn pu_cell(idx: u32, dense: bool, cell: Option<&CpuCell>) -> Html {
+    if dense {
+        return dense_cell(idx, cell);
+    }
     let label = if dense {
         idx.to_string()
     } else {
@@ -196,7 +235,15 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
-fn process_view(p: &ProcessBox) -> Html {
+fn process_view(p: &ProcessBox, tokens: bool) -> Html {
+    if !tokens {
+        return html! {
+            <div class={classes!("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
+                <h4>{ format!("{} · pid {}", p.name, p.pid) }</h4>
+                <span class="note">{ format!("{} alive, {} running", plural(p.alive, "thread"), p.running) }</span>
+            </div>
+        };
+    }
     let shown = p.threads.len();
     html! {
         <div class={classes!("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
@@ -216,20 +263,21 @@ fn process_view(p: &ProcessBox) -> Html {
 pub fn cores_view(props: &CoresProps) -> Html {
     let topology = &props.topology;
     let f = &props.frame;
-    let pus = topology.pu_count();
-    let dense = pus > 32;
-    let pu = |idx: u32, dense: bool| {
-        // Only what is drawn: whole percents, no hand-over age, so that equal cells compare
-        // equal from frame to frame.
-        let cell = f.cpus.get(&idx).cloned().map(|mut c| {
+    let tokens = f.processes.iter().map(|p| p.threads.len()).sum::<usize>() <= 128;
+    // Only what is drawn: whole percents, no hand-over age, so that cells compare equal from
+    // frame to frame and the parts that did not change are not rendered again.
+    let cells: HashMap<u32, CpuCell> = f
+        .cpus
+        .iter()
+        .map(|(&idx, c)| {
+            let mut c = c.clone();
             c.utilisation = (c.utilisation * 100.0).round() / 100.0;
             if let Some(l) = c.leaving.as_mut() {
                 l.2 = 0;
             }
-            c
-        });
-        html! { <PuCell key={idx} {idx} {dense} {cell} /> }
-    };
+            (idx, c)
+        })
+        .collect();
     html! {
         <section class="cores-view" aria-label="Cores" data-testid="cores">
             <h2>{ "Cores" }</h2>
@@ -240,21 +288,73 @@ pub fn cores_view(props: &CoresProps) -> Html {
                 { trust(props.fidelity, props.dropped) }
             </p>
             { machine_header(topology, props.recorded_on.as_deref()) }
-            <div class={classes!("machine", density_class(pus))} data-pus={pus.to_string()}>
-                { numa_row(topology) }
-                <div class="kids">
-                    { for topology.root.children.iter().map(|n| node_view(n, dense, &pu)) }
-                </div>
-            </div>
-            <div class="waiting-areas">
-                if let Some(l) = &f.lock { { lock_view(l) } }
-                { for f.areas.iter().map(area_view) }
-            </div>
+            <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} />
+            <Waiting lock={f.lock.clone()} areas={f.areas.clone()} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
-            <div class="procs">
-                { for f.processes.iter().map(process_view) }
-            </div>
+            <Processes processes={f.processes.clone()} {tokens} />
         </section>
+    }
+}
+
+/// Properties of [`MachineView`].
+#[derive(Debug, Properties, PartialEq)]
+struct MachineProps {
+    topology: Rc<Topology>,
+    cells: Rc<HashMap<u32, CpuCell>>,
+}
+
+/// The topology with live hardware threads (re-rendered only when a cell changes).
+#[function_component(MachineView)]
+fn machine_view(props: &MachineProps) -> Html {
+    let topology = &props.topology;
+    let pus = topology.pu_count();
+    let dense = pus > 32;
+    let pu = |idx: u32, dense: bool| {
+        html! { <PuCell key={idx} {idx} {dense} cell={props.cells.get(&idx).cloned()} /> }
+    };
+    html! {
+        <div class={classes!("machine", density_class(pus))} data-pus={pus.to_string()}>
+            { numa_row(topology) }
+            <div class="kids">
+                { for topology.root.children.iter().map(|n| node_view(n, dense, &pu)) }
+            </div>
+        </div>
+    }
+}
+
+/// Properties of [`Waiting`].
+#[derive(Debug, Properties, PartialEq)]
+struct WaitingProps {
+    lock: Option<LockCell>,
+    areas: Vec<Area>,
+}
+
+/// The lock and the waiting areas.
+#[function_component(Waiting)]
+fn waiting(props: &WaitingProps) -> Html {
+    html! {
+        <div class="waiting-areas">
+            if let Some(l) = &props.lock { { lock_view(l) } }
+            { for props.areas.iter().map(area_view) }
+        </div>
+    }
+}
+
+/// Properties of [`Processes`].
+#[derive(Debug, Properties, PartialEq)]
+struct ProcessesProps {
+    processes: Vec<ProcessBox>,
+    tokens: bool,
+}
+
+/// Processes grouping their threads.
+#[function_component(Processes)]
+fn processes(props: &ProcessesProps) -> Html {
+    html! {
+        <div class="procs">
+            // Hundreds of threads are counted, not drawn one by one.
+            { for props.processes.iter().map(|p| process_view(p, props.tokens)) }
+        </div>
     }
 }

@@ -21,6 +21,20 @@ pub struct LoopProps {
     pub dropped: u64,
 }
 
+/// Properties of [`Tokens`].
+#[derive(Debug, Properties, PartialEq)]
+struct TokensProps {
+    labels: Vec<String>,
+    count: u32,
+    class: &'static str,
+}
+
+/// A group of task tokens; a component so that unchanged groups are not rendered again.
+#[function_component(Tokens)]
+fn tokens_component(p: &TokensProps) -> Html {
+    tokens(&p.labels, p.count, p.class)
+}
+
 fn tokens(labels: &[String], count: u32, class: &'static str) -> Html {
     let more = (count as usize).saturating_sub(labels.len());
     html! {
@@ -70,7 +84,7 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
             <div class="loop-grid">
                 <div class="loop-box">
                     <h3>{ format!("Ready queue ({})", l.ready_count) }</h3>
-                    { tokens(&l.ready, l.ready_count, "ready") }
+                    <Tokens labels={l.ready.clone()} count={l.ready_count} class="ready" />
                 </div>
                 <div class={classes!("loop-box", l.running.is_some().then_some("running"))}>
                     <h3>{ "Running task" }</h3>
@@ -83,16 +97,16 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
                 </div>
                 <div class="loop-box">
                     <h3>{ format!("Parked on I/O ({})", l.io.0) }</h3>
-                    { tokens(&l.io.1, l.io.0, "io") }
+                    <Tokens labels={l.io.1.clone()} count={l.io.0} class="io" />
                 </div>
                 <div class="loop-box">
                     <h3>{ format!("Parked on timers ({})", l.timers.0) }</h3>
-                    { tokens(&l.timers.1, l.timers.0, "timer") }
+                    <Tokens labels={l.timers.1.clone()} count={l.timers.0} class="timer" />
                 </div>
                 <div class="loop-box">
                     <h3>{ format!("Completed: futures resolved ({})", l.done.0) }</h3>
                     <p data-testid="completed">{ format!("{} futures resolved", l.done.0) }</p>
-                    { tokens(&l.done.1, l.done.0, "done") }
+                    <Tokens labels={l.done.1.clone()} count={l.done.0} class="done" />
                     if l.cancelled > 0 { <p class="note">{ format!("{} cancelled", l.cancelled) }</p> }
                 </div>
             </div>

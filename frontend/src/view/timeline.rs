@@ -165,12 +165,6 @@ fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
 }
 
 fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCache>) {
-    let t0 = crate::js::now_ms();
-    draw_inner(canvas, props, cache);
-    crate::js::prof("timeline_draw", crate::js::now_ms() - t0);
-}
-
-fn draw_inner(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCache>) {
     let Some(main) = context(canvas) else {
         return;
     };
@@ -208,10 +202,6 @@ fn draw_inner(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<L
     let Some(cache) = cache.as_mut() else {
         return;
     };
-    let (from, to) = props.window;
-    let span = (to.saturating_sub(from)).max(1) as f64;
-    let plot_w = (css_w - LABEL_W).max(10.0);
-    let x_of = |t: Ns| LABEL_W + (t.saturating_sub(from) as f64 / span * plot_w).min(plot_w + 1.0);
     if cache.key != Some(key) {
         cache.canvas.set_width(pw);
         cache.canvas.set_height(ph);
@@ -224,12 +214,6 @@ fn draw_inner(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<L
     let _ = main.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
     main.clear_rect(0.0, 0.0, f64::from(pw), f64::from(ph));
     let _ = main.draw_image_with_html_canvas_element(&cache.canvas, 0.0, 0.0);
-    let _ = main.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
-    if (from..=to).contains(&props.cursor) {
-        let x = x_of(props.cursor);
-        main.set_fill_style_str(if dark { "#ffd166" } else { "#d62828" });
-        main.fill_rect(x - 0.5, 0.0, 2.0, l.height);
-    }
 }
 
 /// Axis, lane labels and slices (everything but the cursor).
@@ -293,7 +277,7 @@ fn draw_lanes(
             Lane::Thread(tid) => {
                 if l.lane_h >= 7.0 {
                     ctx.set_fill_style_str(muted);
-                    let name = replay.thread(tid).map_or("?", |t| t.name.as_str());
+                    let name = replay.thread(tid).map_or("?", |t| &*t.name);
                     let short: String = name.chars().take(13).collect();
                     let _ = ctx.fill_text(&short, 4.0, y + l.lane_h - 4.0);
                 }
@@ -320,7 +304,7 @@ fn describe(replay: &Replay, lane: Lane, t: Ns) -> Option<String> {
     match lane {
         Lane::Cpu(cpu) => {
             let s = replay.slices(cpu, t, t + 1).first()?;
-            let name = replay.thread(s.tid).map_or("?", |t| t.name.as_str());
+            let name = replay.thread(s.tid).map_or("?", |t| &*t.name);
             Some(format!(
                 "{name} (thread {}) on CPU {cpu}: from {} for {}",
                 s.tid,
@@ -329,7 +313,7 @@ fn describe(replay: &Replay, lane: Lane, t: Ns) -> Option<String> {
             ))
         }
         Lane::Thread(tid) => {
-            let name = replay.thread(tid).map_or("?", |t| t.name.as_str());
+            let name = replay.thread(tid).map_or("?", |t| &*t.name);
             if let Some(&(s, e, cpu)) = replay.on_spans(tid, t, t + 1).first() {
                 return Some(format!(
                     "{name} running on CPU {cpu}: from {} for {}",
@@ -359,13 +343,8 @@ pub fn timeline(props: &TimelineProps) -> Html {
     {
         // Draw once mounted and after every change.
         let canvas = canvas.clone();
-        let deps = (
-            props.rev,
-            props.cursor,
-            props.window,
-            props.run,
-            Rc::clone(&props.cpus),
-        );
+        // The cursor is a DOM line over the canvas: moving it repaints nothing here.
+        let deps = (props.rev, props.window, props.run, Rc::clone(&props.cpus));
         let args = DrawArgs::from(props);
         let cache = cache.clone();
         use_effect_with(deps, move |_| {
@@ -513,6 +492,13 @@ pub fn timeline(props: &TimelineProps) -> Html {
             </div>
             <div class="timeline-wrap">
                 <canvas ref={canvas} {onmousedown} {onmousemove} {onmouseup} {onmouseleave} data-run={props.run.to_string()} />
+                if (props.window.0..=props.window.1).contains(&props.cursor) {
+                    // A full-width line moved by a transform: the compositor moves it, no layout.
+                    <div class="cursor-track" aria-hidden="true" style={format!("left: {LABEL_W}px")}>
+                        <div class="cursor" style={format!("transform: translateX({:.4}%)",
+                            100.0 * (props.cursor - props.window.0) as f64 / props.window.1.saturating_sub(props.window.0).max(1) as f64)} />
+                    </div>
+                }
                 if let Some((x, y, text)) = &*hover {
                     <div class="tooltip" role="tooltip" style={format!("left:{}px;top:{}px", x + 12.0, y + 12.0)}>{ text.clone() }</div>
                 }
@@ -526,7 +512,6 @@ struct DrawArgs {
     store: Store,
     rev: u64,
     run: u64,
-    cursor: Ns,
     window: (Ns, Ns),
     cpus: Rc<Vec<u32>>,
 }
@@ -537,7 +522,6 @@ impl From<&TimelineProps> for DrawArgs {
             store: p.store.clone(),
             rev: p.rev,
             run: p.run,
-            cursor: p.cursor,
             window: p.window,
             cpus: Rc::clone(&p.cpus),
         }
