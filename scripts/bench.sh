@@ -8,3 +8,4 @@ trunk build --release
 cargo bench -p coreplay --bench skeleton --locked
 cargo bench -p coreplay --bench scenarios --locked
 cargo bench -p coreplay --bench watch --locked
+cargo bench -p coreplay --bench page --locked

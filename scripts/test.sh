@@ -25,4 +25,6 @@ cargo test -p coreplay --test robustness --locked -- --nocapture --test-threads=
   | grep -oE "(clients held|peak RSS|run stopped|the stalled|flood of).*|test result.*"
 step "browser tests (headless Chromium)"
 cargo test -p coreplay --test browser --locked -- --ignored --test-threads=1
+step "replay and embed in the browser (static host, gallery, iframe + postMessage)"
+cargo test -p coreplay --test embed --locked -- --ignored --test-threads=1
 step "all checks passed"

@@ -124,3 +124,50 @@ fn shared_crate_stays_wasm_clean() {
         );
     }
 }
+
+#[test]
+fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
+    let gallery = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gallery");
+    let trace = gallery.join("gil.coreplay.gz");
+    let trace = trace.to_str().expect("utf-8 path");
+    let out = std::env::temp_dir().join(format!("coreplay-render-{}.svg", std::process::id()));
+    let out_s = out.to_str().expect("utf-8 path");
+    let o = run(&["render", trace, "--at", "20ms", "--out", out_s]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(&out).expect("svg written");
+    let _ = std::fs::remove_file(&out);
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    assert!(
+        svg.contains("gil at 20.000 ms"),
+        "names the scenario and instant"
+    );
+    assert!(
+        svg.contains("CPU 0") && svg.contains("held by"),
+        "cores and the lock"
+    );
+    assert!(svg.trim_end().ends_with("</svg>"));
+    assert_one_line_error(
+        &["render", trace, "--at", "1000s", "--out", out_s],
+        "after its end",
+    );
+    // A malformed time is refused by the argument parser (clap's usual message, exit 2).
+    let o = run(&["render", trace, "--at", "soon", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("\"soon\" is not a duration like 12.5ms"),
+        "{}",
+        stderr(&o)
+    );
+    // A file that cannot be read is an I/O failure (exit 1), as for `export`.
+    let o = run(&[
+        "render",
+        "/nonexistent/x.coreplay.gz",
+        "--at",
+        "1ms",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).starts_with("coreplay: cannot read /nonexistent/x.coreplay.gz"));
+    assert!(!out.exists(), "no file written on error");
+}

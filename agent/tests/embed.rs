@@ -698,6 +698,17 @@ async fn drive_plain_example(client: &Client, base: &str, hooked: bool, shot: Op
     let t0 = clock(client).await;
     let t1 = clock_past(client, "the animation to advance", t0).await;
     clock_past(client, "the animation to keep advancing", t1).await;
+    // The page told its parent when the run was ready to be steered.
+    leave_player(client).await;
+    let ready = wait_for(
+        client,
+        "the ready message",
+        "return window.coreplayReplies.find(r => r.coreplay === 'ready') || null",
+    )
+    .await;
+    assert!(ready["end_ns"].as_u64().unwrap_or(0) > 0, "{ready}");
+    assert!(ready["events"].as_u64().unwrap_or(0) > 0, "{ready}");
+    enter_player(client).await;
     assert_eq!(alerts(client).await, Vec::<String>::new());
     leave_player(client).await;
     if let Some(shot) = shot {

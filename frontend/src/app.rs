@@ -211,6 +211,7 @@ pub fn app() -> Html {
             if (opts.embed || opts.trace.is_some()) && !opts.agent {
                 state.apply(Action::Offline);
             }
+            state.agent_named = opts.agent;
             if let Some(speed) = opts.speed {
                 state.playback.speed = speed;
             }
@@ -226,7 +227,8 @@ pub fn app() -> Html {
     let gallery = use_state(Vec::<GalleryEntry>::new);
     let rebuilds = use_mut_ref(|| 0u64);
     #[allow(clippy::type_complexity)]
-    let last_loop = use_mut_ref(|| None::<((u64, u64, Ns), Ns, Ns, Rc<coreplay_shared::frame::LoopCell>)>);
+    let last_loop =
+        use_mut_ref(|| None::<((u64, u64, Ns), Ns, Ns, Rc<coreplay_shared::frame::LoopCell>)>);
     let last_frame = use_mut_ref(|| None::<((u64, u64, Ns), Rc<coreplay_shared::frame::Frame>)>);
     let auto_loaded = use_mut_ref(|| false);
     let embed_code = use_state(|| None::<String>);
@@ -266,9 +268,15 @@ pub fn app() -> Html {
                         Ok(None) => return,
                         Ok(Some(cmd)) => {
                             let mut st = store.0.borrow_mut();
-                            st.control(cmd);
+                            // Before the run has loaded, commands wait for it (in order).
+                            let loaded = st.shown().is_some();
+                            if loaded {
+                                st.control(cmd);
+                            } else if st.pending_cmds.len() < 32 {
+                                st.pending_cmds.push(cmd);
+                            }
                             format!(
-                                r#"{{"coreplay":"state","t":{},"playing":{},"speed_ns_per_s":{}}}"#,
+                                r#"{{"coreplay":"state","loaded":{loaded},"t":{},"playing":{},"speed_ns_per_s":{}}}"#,
                                 st.playback.t,
                                 st.playback.playing,
                                 st.playback.ns_per_second()
@@ -436,7 +444,11 @@ pub fn app() -> Html {
             Some((k, f)) if *k == key && f.covers(p.t) => Rc::clone(f),
             _ => {
                 *rebuilds.borrow_mut() += 1;
-                let f = Rc::new(coreplay_shared::frame::build_threads(&rec.replay, p.t, recent));
+                let f = Rc::new(coreplay_shared::frame::build_threads(
+                    &rec.replay,
+                    p.t,
+                    recent,
+                ));
                 *memo = Some((key, Rc::clone(&f)));
                 f
             }
@@ -601,11 +613,14 @@ pub fn app() -> Html {
                 if let Some(err) = &st.last_error {
                     <p class="problem" role="alert">{ err.clone() }</p>
                 }
-                if shown.is_none() {
+                if shown.is_none() && st.last_error.is_none() {
                     <p class="placeholder">{ if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." } }</p>
                 }
                 { player(true) }
-                <a class="brand-link" href={format!("{}?trace={}", page_base(), trace_url.clone().unwrap_or_default())} target="_blank" rel="noopener">{ "coreplay ↗" }</a>
+                if let Some(url) = &trace_url {
+                    <a class="brand-link" href={format!("{}?trace={}", page_base(), options::encode(url))} target="_blank" rel="noopener"
+                       title="open this run in the full page">{ "coreplay ↗" }</a>
+                }
             </div>
         };
     }

@@ -114,7 +114,15 @@ pub async fn from_url(url: &str) -> Result<(Loaded, LoadStats), String> {
     let t0 = js::now_ms();
     let bytes = js::fetch_bytes(url, MAX_FILE_BYTES as f64)
         .await
-        .map_err(|e| js::error_text(&e))?;
+        .map_err(|e| {
+            let text = js::error_text(&e);
+            // The browser says no more than this when another site does not allow reading.
+            if text.contains("Failed to fetch") && (url.starts_with("http://") || url.starts_with("https://")) {
+                format!("{text} (unreachable, or its server does not allow this page to read it: it must send Access-Control-Allow-Origin)")
+            } else {
+                text
+            }
+        })?;
     read(bytes, t0).await
 }
 
@@ -172,6 +180,19 @@ fn finish(
             }
             stats.apply_ms = js::now_ms() - t0;
             st.last_load = Some(stats);
+            // Tell an embedding page that commands now act on the run.
+            if let Some(rec) = st.shown() {
+                let ready = serde_json::json!({
+                    "coreplay": "ready",
+                    "events": rec.view.events,
+                    "end_ns": rec.replay.end(),
+                    "t": st.playback.t,
+                    "playing": st.playback.playing,
+                });
+                if let Ok(v) = js_sys::JSON::parse(&ready.to_string()) {
+                    js::post_to_parent(&v);
+                }
+            }
         }
         Err(e) => {
             st.last_error = Some(format!("could not open the trace {name}: {e}"));

@@ -235,7 +235,7 @@ pub fn embed_code(page: &str, trace: &str, views: &[ViewKind], t: Ns, speed: usi
 }
 
 /// Percent-encodes what a query value must not contain.
-fn encode(s: &str) -> String {
+pub fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
         match b {

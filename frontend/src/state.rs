@@ -280,6 +280,11 @@ pub struct AppState {
     pub pending_start: Option<Ns>,
     /// How long loading the last trace took.
     pub last_load: Option<LoadStats>,
+    /// Playback commands that arrived (from an embedding page) before any run was loaded.
+    pub pending_cmds: Vec<Command>,
+    /// Whether the page's address named an agent (`?agent=`); if not, a page that never
+    /// reached one stops trying (it is on a static host) and plays recorded runs.
+    pub agent_named: bool,
 }
 
 /// Recorded runs are numbered from here, apart from the agent's run numbers.
@@ -340,6 +345,8 @@ impl AppState {
             next_recorded: 0,
             pending_start: None,
             last_load: None,
+            pending_cmds: Vec::new(),
+            agent_named: false,
         }
     }
 
@@ -474,6 +481,9 @@ impl AppState {
             self.control(Command::Seek(t));
             self.playback.playing = playing;
         }
+        for cmd in std::mem::take(&mut self.pending_cmds) {
+            self.control(cmd);
+        }
     }
 
     fn forget_old(&mut self) {
@@ -505,6 +515,10 @@ impl AppState {
         }
         match action {
             Action::Connecting { attempt } => self.conn = Conn::Connecting { attempt },
+            // Never reached an agent and none was named: the page is on a static host.
+            Action::Closed { .. } if self.hello.is_none() && !self.agent_named => {
+                self.conn = Conn::Offline;
+            }
             Action::Closed { attempt } => {
                 self.conn = Conn::Unreachable {
                     attempt,
@@ -738,6 +752,50 @@ mod tests {
         // The events are kept for replay.
         let rec = s.shown().expect("shown");
         assert_eq!(rec.replay.event_count(), 2);
+    }
+
+    #[test]
+    fn a_page_that_never_reached_an_agent_goes_offline_unless_one_was_named() {
+        let mut s = AppState::new("ws://static.example/ws".into());
+        s.apply(Action::Closed { attempt: 1 });
+        assert_eq!(s.conn, Conn::Offline, "a static host has no agent");
+        assert!(s.conn.is_final());
+        let mut s = AppState::new("ws://x/ws".into());
+        s.agent_named = true;
+        s.apply(Action::Closed { attempt: 1 });
+        assert!(
+            matches!(s.conn, Conn::Unreachable { .. }),
+            "a named agent is retried"
+        );
+    }
+
+    #[test]
+    fn recorded_runs_load_and_commands_wait_for_them() {
+        let text = concat!(
+            r#"{"format":"coreplay-trace","format_version":2,"protocol_version":4,"agent_version":"t","recorded_at":"2026-01-01T00:00:00Z","machine":{"cpu_model":"M"},"topology":{"machine":{"hostname":null,"cpu_model":null,"os":null,"source":{"kind":"live"}},"root":{"kind":"machine","os_index":null,"pus":[0],"children":[{"kind":"pu","os_index":0,"pus":[0],"children":[]}]},"numa_nodes":[]},"scenario":"gil","params":{"threads":1},"fidelity":{"kind":"exact"}}"#,
+            "\n",
+            r#"{"events":[{"thread_start":{"tid":1,"pid":9,"os_tid":9,"name":"a","role":"worker","at":0}},{"on_cpu":{"tid":1,"cpu":0,"start":0,"end":1000}}]}"#,
+            "\n"
+        );
+        let loaded = parse_trace(text).expect("a trace cut before its summary still loads");
+        assert!(
+            loaded
+                .problem
+                .as_deref()
+                .unwrap_or("")
+                .contains("cut short")
+                || loaded.problem.is_some()
+        );
+        assert_eq!(loaded.events.len(), 2);
+        let mut s = AppState::new("ws://x/ws".into());
+        s.pending_cmds.push(Command::Seek(500));
+        s.add_recorded("t.gz".into(), Some("t.gz".into()), loaded, false);
+        let rec = s.shown().expect("shown");
+        assert_eq!(rec.view.events, 2);
+        assert_eq!(rec.machine.as_deref(), Some("M · 1 hardware thread"));
+        assert_eq!(s.playback.t, 500, "the queued seek ran once the run loaded");
+        assert!(s.pending_cmds.is_empty());
+        assert!(parse_trace("not a trace").is_err());
     }
 
     #[test]

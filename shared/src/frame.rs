@@ -217,7 +217,9 @@ pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> 
         )
     };
     let cell = LoopCell {
-        running: l.running.map(|(task, s)| (label(task), t.saturating_sub(s))),
+        running: l
+            .running
+            .map(|(task, s)| (label(task), t.saturating_sub(s))),
         ready: l.ready.iter().map(|&id| label(id)).collect(),
         ready_count: l.count(TaskState::Ready),
         io: sample(TaskState::ParkedIo),

@@ -525,14 +525,14 @@ impl Replay {
             Some(i) => i,
             None => {
                 self.threads.push(ThreadInfo {
-                tid,
-                pid: 0,
-                name: Rc::from(format!("thread {tid}")),
-                role: Role::Worker,
-                start: 0,
-                end: None,
-                on: Vec::new(),
-                off: Vec::new(),
+                    tid,
+                    pid: 0,
+                    name: Rc::from(format!("thread {tid}")),
+                    role: Role::Worker,
+                    start: 0,
+                    end: None,
+                    on: Vec::new(),
+                    off: Vec::new(),
                     lock: Vec::new(),
                     dirty: false,
                 });
@@ -746,7 +746,10 @@ impl Replay {
 
     /// Where every thread is at `t`, in [`Replay::threads`] order.
     pub fn thread_states(&self, t: Ns) -> Vec<ThreadState> {
-        self.threads.iter().map(|th| Self::state_of(th, t)).collect()
+        self.threads
+            .iter()
+            .map(|th| Self::state_of(th, t))
+            .collect()
     }
 
     /// [`Replay::cpus_at`] with the threads' states at `t` already known (from
@@ -789,7 +792,8 @@ impl Replay {
             })
             .collect();
         // Preempted threads queue for the core they last ran on.
-        let index: HashMap<u32, usize> = frames.iter().enumerate().map(|(i, f)| (f.cpu, i)).collect();
+        let index: HashMap<u32, usize> =
+            frames.iter().enumerate().map(|(i, f)| (f.cpu, i)).collect();
         for (th, state) in self.threads.iter().zip(states) {
             if *state == ThreadState::Off(OffReason::Preempted)
                 && let Some(cpu) = self.last_cpu_before(th.tid, t)

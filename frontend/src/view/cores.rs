@@ -83,7 +83,11 @@ fn dense_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
     let title = match (running, cell) {
         (Some((t, _)), Some(c)) => format!(
             "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {:.0}% busy so far",
-            t.name, t.tid, c.queued, c.switches, c.utilisation * 100.0
+            t.name,
+            t.tid,
+            c.queued,
+            c.switches,
+            c.utilisation * 100.0
         ),
         (None, Some(c)) => format!(
             "CPU {idx}: idle; {} switches in, {:.0}% busy so far",
