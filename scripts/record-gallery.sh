@@ -74,9 +74,12 @@ watch() {
     mv "$file.tmp" "$file"
 }
 if command -v python3 >/dev/null; then
-    watch cpu-threads python3 examples/python/cpu_threads.py
-    watch pools python3 examples/python/pools.py
-    watch asyncio-sleeps python3 examples/python/asyncio_sleeps.py
+    # The interpreter itself, not a wrapper (pyenv's shims are shell scripts that would show up
+    # as processes of their own).
+    PY=$(python3 -c 'import sys; print(sys.executable)')
+    watch cpu-threads "$PY" examples/python/cpu_threads.py
+    watch pools "$PY" examples/python/pools.py
+    watch asyncio-sleeps "$PY" examples/python/asyncio_sleeps.py
 fi
 
 "$BIN" scenarios | python3 -c '
