@@ -34,7 +34,12 @@ pub const MAX_SERVER_MSG_BYTES: usize = 32 * 1024 * 1024;
 /// Adjacently tagged (`{"type":"events","data":{…}}`) rather than internally: serde must
 /// buffer a whole internally tagged message before it can decode it, which made event batches
 /// decode several times slower.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Decoding is written out (see `impl Deserialize` below) and requires `"type"` before
+/// `"data"`, as the agent writes them: serde's derived decoder also accepts the other order by
+/// buffering the data into an intermediate tree, which compiled a second copy of every event
+/// decoder into the page (tens of kB of WebAssembly) for an order nobody sends.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMsg {
     /// First message on every connection.
@@ -91,6 +96,146 @@ pub enum ServerMsg {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+/// The `data` of each [`ServerMsg`] variant, for decoding.
+mod wire {
+    use serde::Deserialize;
+
+    use super::{ErrorCode, Event, Fidelity, Params, ScenarioId, Summary, WatchTarget};
+
+    #[derive(Deserialize)]
+
+    pub struct Pong {
+        pub id: u64,
+    }
+
+    #[derive(Deserialize)]
+
+    pub struct Error {
+        pub code: ErrorCode,
+        pub message: String,
+        #[serde(default)]
+        pub field: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+
+    pub struct RunStarted {
+        pub run: u64,
+        pub scenario: ScenarioId,
+        pub params: Params,
+        pub fidelity: Fidelity,
+        pub yours: bool,
+        #[serde(default)]
+        pub watch: Option<WatchTarget>,
+    }
+
+    #[derive(Deserialize)]
+
+    pub struct Events {
+        pub run: u64,
+        pub events: Vec<Event>,
+        #[serde(default)]
+        pub dropped: u64,
+    }
+
+    #[derive(Deserialize)]
+
+    pub struct RunEnded {
+        pub run: u64,
+        pub summary: Box<Summary>,
+    }
+}
+
+impl<'de> Deserialize<'de> for ServerMsg {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error as _, MapAccess, Visitor};
+
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ServerMsg;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(r#"a server message {"type": …, "data": …}"#)
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServerMsg, A::Error> {
+                let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
+                if key.as_deref() != Some("type") {
+                    return Err(A::Error::custom(format_args!(
+                        "{TYPE_FIRST} (then \"data\")"
+                    )));
+                }
+                let kind: std::borrow::Cow<'de, str> = map.next_value()?;
+                let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
+                if key.as_deref() != Some("data") {
+                    return Err(A::Error::missing_field("data"));
+                }
+                let msg = match kind.as_ref() {
+                    "hello" => ServerMsg::Hello(map.next_value()?),
+                    "pong" => {
+                        let w: wire::Pong = map.next_value()?;
+                        ServerMsg::Pong { id: w.id }
+                    }
+                    "error" => {
+                        let w: wire::Error = map.next_value()?;
+                        ServerMsg::Error {
+                            code: w.code,
+                            message: w.message,
+                            field: w.field,
+                        }
+                    }
+                    "run_started" => {
+                        let w: wire::RunStarted = map.next_value()?;
+                        ServerMsg::RunStarted {
+                            run: w.run,
+                            scenario: w.scenario,
+                            params: w.params,
+                            fidelity: w.fidelity,
+                            yours: w.yours,
+                            watch: w.watch,
+                        }
+                    }
+                    "events" => {
+                        let w: wire::Events = map.next_value()?;
+                        ServerMsg::Events {
+                            run: w.run,
+                            events: w.events,
+                            dropped: w.dropped,
+                        }
+                    }
+                    "run_ended" => {
+                        let w: wire::RunEnded = map.next_value()?;
+                        ServerMsg::RunEnded {
+                            run: w.run,
+                            summary: w.summary,
+                        }
+                    }
+                    other => {
+                        return Err(A::Error::unknown_variant(
+                            other,
+                            &[
+                                "hello",
+                                "pong",
+                                "error",
+                                "run_started",
+                                "events",
+                                "run_ended",
+                            ],
+                        ));
+                    }
+                };
+                if let Some(extra) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    return Err(A::Error::custom(format!(
+                        "unexpected field {extra:?} after \"data\""
+                    )));
+                }
+                Ok(msg)
+            }
+        }
+        d.deserialize_map(V)
+    }
 }
 
 /// The greeting: who the agent is and the machine it describes.
@@ -223,7 +368,7 @@ pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
         ours: PROTOCOL_VERSION,
         theirs,
     };
-    match serde_json::from_str::<ServerMsg>(text) {
+    match parse_server(text) {
         Ok(ServerMsg::Hello(hello)) if hello.protocol_version != PROTOCOL_VERSION => {
             Err(mismatch(hello.protocol_version))
         }
@@ -250,6 +395,28 @@ pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
         },
     }
 }
+
+/// Parses a server message; one whose `"data"` comes before its `"type"` (as a JSON pretty
+/// printer that sorts keys writes it) is put in order first (a slow path nobody needs to be
+/// fast: the agent writes `"type"` first).
+fn parse_server(text: &str) -> serde_json::Result<ServerMsg> {
+    match serde_json::from_str::<ServerMsg>(text) {
+        Err(e) if e.to_string().starts_with(TYPE_FIRST) => {
+            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)?;
+            let (Some(kind), Some(data)) = (v.remove("type"), v.remove("data")) else {
+                return Err(e);
+            };
+            if !v.is_empty() {
+                return Err(e);
+            }
+            let ordered = format!(r#"{{"type":{kind},"data":{data}}}"#);
+            serde_json::from_str(&ordered)
+        }
+        other => other,
+    }
+}
+
+const TYPE_FIRST: &str = r#"a server message starts with "type""#;
 
 /// Decodes a message from a client (the agent's side).
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
@@ -310,6 +477,29 @@ impl ClientMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_messages_decode_in_either_key_order_and_refuse_strays() {
+        let a = decode_server(r#"{"type":"pong","data":{"id":7}}"#).expect("type first");
+        let b = decode_server(r#"{"data":{"id":7},"type":"pong"}"#).expect("data first");
+        assert_eq!(a, ServerMsg::Pong { id: 7 });
+        assert_eq!(a, b);
+        let e = decode_server(r#"{"type":"nope","data":{}}"#).expect_err("unknown type");
+        assert!(e.to_string().contains("nope"), "{e}");
+        assert!(decode_server(r#"{"type":"pong","data":{"id":7},"x":1}"#).is_err());
+        assert!(decode_server(r#"{"type":"pong"}"#).is_err());
+        assert!(decode_server(r#"{"data":{"id":7}}"#).is_err());
+        let ev = decode_server(r#"{"type":"events","data":{"run":1,"events":[]}}"#)
+            .expect("dropped defaults to 0");
+        assert_eq!(
+            ev,
+            ServerMsg::Events {
+                run: 1,
+                events: vec![],
+                dropped: 0
+            }
+        );
+    }
 
     #[test]
     fn ping_round_trip() {

@@ -292,12 +292,28 @@ pub fn cores_view(props: &CoresProps) -> Html {
                 { trust(props.fidelity, props.dropped) }
             </p>
             { machine_header(topology, props.recorded_on.as_deref()) }
+            { legend() }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} />
             <Waiting lock={f.lock.clone()} areas={f.areas.clone()} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
             <Processes processes={f.processes.clone()} {tokens} />
         </section>
+    }
+}
+
+/// What the marks mean.
+fn legend() -> Html {
+    html! {
+        <div class="legend" aria-label="Legend" data-testid="legend">
+            <span class="tok running" style="--h:200">{ "running" }</span>
+            <span class="tok queued" style="--h:200">{ "runnable, waiting for a core" }</span>
+            <span class="tok waiting" style="--h:200">{ "blocked or asleep" }</span>
+            <span class="switch-mark involuntary">{ "⇄ preempted" }</span>{ "involuntary switch" }
+            <span class="switch-mark voluntary">{ "⇄ blocked" }</span>{ "voluntary switch" }
+            <span class="migrated">{ "↪ from N" }</span>{ "migrated from CPU N" }
+            <span class="gil">{ "GIL" }</span>{ "the global lock" }
+        </div>
     }
 }
 
