@@ -886,6 +886,11 @@ impl Replay {
                 frame.samples.insert(state, sample);
             }
         }
+        // Only the front of the queue is shown: pick it in linear time, then order it.
+        if ready.len() > sample && sample > 0 {
+            ready.select_nth_unstable(sample - 1);
+            ready.truncate(sample);
+        }
         ready.sort_unstable();
         frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
         let w = lower(&self.waits, t);
