@@ -58,7 +58,16 @@ pub fn run_label(rec: &RunRecord) -> String {
     if let Some(w) = &v.watch {
         return match &w.program {
             Some(p) => format!("watch {p}"),
-            None if !w.command.is_empty() => format!("watch {}", w.command.join(" ")),
+            None if !w.command.is_empty() => {
+                // The program's file name is enough (interpreters live in long paths).
+                let mut words = w.command.clone();
+                if let Some(first) = words.first_mut()
+                    && let Some(base) = first.rsplit('/').next()
+                {
+                    *first = base.to_string();
+                }
+                format!("watch {}", words.join(" "))
+            }
             None => format!("watch pid {}", w.pid),
         };
     }
@@ -660,13 +669,16 @@ pub fn app() -> Html {
                     />
                 }
                 if !gallery.is_empty() {
-                    <details class="gallery" open={st.hello.is_none()} data-testid="gallery">
+                    <details class="gallery" open={shown.is_none()} data-testid="gallery">
                         <summary>{ format!("Gallery: {} runs recorded by the agent on real machines", gallery.len()) }</summary>
+                        if let Some(first) = gallery.first().filter(|f| gallery.iter().all(|g| g.machine == f.machine)) {
+                            <p class="note">{ format!("All recorded on {} (hover an entry for when).", first.machine) }</p>
+                        }
                         <ul>
                             { for gallery.iter().map(|g| html! {
-                                <li>
+                                <li title={format!("recorded on {} at {}", g.machine, g.recorded_at)}>
                                     <button onclick={open_gallery(g)} data-gallery={g.file.clone()}>{ g.title.clone() }</button>
-                                    <span class="note">{ format!(" {} · {} events · {}", g.machine, g.events, g.recorded_at) }</span>
+                                    <span class="note">{ format!(" {} events", g.events) }</span>
                                 </li>
                             }) }
                         </ul>
