@@ -531,3 +531,59 @@ async fn agent_pus(client: &Client) -> Vec<u32> {
     let pus = wait_for(client, "the topology", CONNECTED_PUS).await;
     serde_json::from_value(pus).expect("indices")
 }
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_python_program_is_watched_from_the_page() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    open_lab(&client, &agent).await;
+    // The agent offers the shipped Python examples (python3 is on this machine).
+    let offered = wait_for(
+        &client,
+        "the watch picker",
+        "const s = document.querySelector('[data-testid=watch-program]');
+         return s && Array.from(s.options).map(o => o.value)",
+    )
+    .await;
+    let offered: Vec<String> = serde_json::from_value(offered).expect("names");
+    assert!(offered.contains(&"cpu_threads".to_string()), "{offered:?}");
+    client
+        .execute(
+            "const s = document.querySelector('[data-testid=watch-program]');
+             s.value = 'cpu_threads'; s.dispatchEvent(new Event('change', {bubbles: true}));
+             document.querySelector('[data-testid=watch]').click();",
+            vec![],
+        )
+        .await
+        .expect("start the watch");
+    // The run is shown as a watch of that program, and its compute threads appear by name.
+    let names = wait_for(
+        &client,
+        "the watched program's threads",
+        "const s = document.querySelector('.now-showing');
+         if (!s || !s.innerText.includes('watch')) return null;
+         const names = Array.from(document.querySelectorAll('.proc .tok')).map(t => t.innerText);
+         return names.filter(n => n.startsWith('compute-')).length >= 4 ? names : null;",
+    )
+    .await;
+    let names: Vec<String> = serde_json::from_value(names).expect("names");
+    assert!(
+        (0..4).all(|i| names.contains(&format!("compute-{i}"))),
+        "{names:?}"
+    );
+    let summary = wait_for(
+        &client,
+        "the watch's summary",
+        "const s = document.querySelector('[data-testid=summary]'); return s && s.innerText",
+    )
+    .await;
+    assert!(
+        summary.as_str().unwrap_or_default().contains("completed"),
+        "{summary}"
+    );
+    view_shot(&client, "[data-testid=cores]", "view-cores-watch.png").await;
+    client.close().await.expect("close session");
+}
