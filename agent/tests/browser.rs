@@ -560,19 +560,25 @@ async fn a_python_program_is_watched_from_the_page() {
         .await
         .expect("start the watch");
     // The run is shown as a watch of that program, and its compute threads appear by name.
-    let names = wait_for(
-        &client,
-        "the watched program's threads",
-        "const s = document.querySelector('.now-showing');
-         if (!s || !s.innerText.includes('watch')) return null;
-         const names = Array.from(document.querySelectorAll('.proc .tok')).map(t => t.innerText);
-         return names.filter(n => n.startsWith('compute-')).length >= 4 ? names : null;",
-    )
-    .await;
-    let names: Vec<String> = serde_json::from_value(names).expect("names");
+    let state = "return [document.querySelector('.now-showing')?.innerText,
+                  Array.from(document.querySelectorAll('.proc .tok')).map(t => t.innerText),
+                  document.querySelector('[data-testid=progress]')?.innerText]";
+    let mut seen = serde_json::Value::Null;
+    for _ in 0..300 {
+        seen = client.execute(state, vec![]).await.expect("page state");
+        let names: Vec<String> = serde_json::from_value(seen[1].clone()).unwrap_or_default();
+        if seen[0].as_str().unwrap_or_default().contains("watch")
+            && (0..4).all(|i| names.contains(&format!("compute-{i}")))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    screenshot(&client, "run-watch.png").await;
+    let names: Vec<String> = serde_json::from_value(seen[1].clone()).unwrap_or_default();
     assert!(
         (0..4).all(|i| names.contains(&format!("compute-{i}"))),
-        "{names:?}"
+        "the watched program's compute threads are shown by name; the page shows {seen}"
     );
     let summary = wait_for(
         &client,
