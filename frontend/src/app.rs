@@ -669,7 +669,8 @@ pub fn app() -> Html {
                     />
                 }
                 if !gallery.is_empty() {
-                    <details class="gallery" open={shown.is_none()} data-testid="gallery">
+                    // Open where it is the main content (no agent) or nothing is shown yet.
+                    <details class="gallery" open={shown.is_none() || st.hello.is_none()} data-testid="gallery">
                         <summary>{ format!("Gallery: {} runs recorded by the agent on real machines", gallery.len()) }</summary>
                         if let Some(first) = gallery.first().filter(|f| gallery.iter().all(|g| g.machine == f.machine)) {
                             <p class="note">{ format!("All recorded on {} (hover an entry for when).", first.machine) }</p>
