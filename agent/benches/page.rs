@@ -163,31 +163,15 @@ fn synthetic_events(pus: u32) -> Vec<Event> {
 
 fn summary(events: u64) -> Summary {
     Summary {
-        scenario: ScenarioId::IoAsync,
-        params: Params::default(),
-        outcome: Outcome::Completed,
         wall_ns: QUANTA * QUANTUM_NS,
-        cpu_ns: 0,
-        speedup: None,
-        baseline: None,
-        voluntary_switches: 0,
-        involuntary_switches: 0,
-        migrations: 0,
-        runnable_wait_ns: 0,
-        lock_wait_ns: None,
-        lock_handovers: None,
-        peak_rss_bytes: None,
         events,
-        dropped: 0,
-        fidelity: Fidelity::Exact,
-        threads: Vec::new(),
-        processes: Vec::new(),
-        requests: None,
-        result: None,
         notes: vec!["synthetic load for the page benchmark".into()],
-        variants: Vec::new(),
-        tasks: None,
-        watch: None,
+        ..Summary::empty(
+            ScenarioId::IoAsync,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        )
     }
 }
 

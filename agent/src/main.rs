@@ -368,8 +368,20 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         started.elapsed().as_secs_f64(),
         finished.summary.events
     );
-    if let Some(path) = &args.out {
-        let header = record::header_for(&topology, &finished.summary);
+    report_finished(&topology, &finished, args.out.as_deref(), args.json)?;
+    Ok(())
+}
+
+/// Writes a finished run's trace file (when asked) and prints its summary, as a table or one
+/// JSON object; says whether it printed the table.
+fn report_finished(
+    topology: &coreplay_shared::Topology,
+    finished: &run::Finished,
+    out: Option<&std::path::Path>,
+    json: bool,
+) -> Result<bool, Failure> {
+    if let Some(path) = out {
+        let header = record::header_for(topology, &finished.summary);
         record::write_file(path, &header, &finished.events, &finished.summary)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!(
@@ -378,22 +390,29 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
             path.display()
         );
     }
-    if args.json {
+    if json {
         println!(
             "{}",
             serde_json::to_string(&finished.summary).context("encoding the summary")?
         );
+        Ok(false)
     } else {
         print!("{}", report::summary_table(&finished.summary));
+        Ok(true)
     }
-    Ok(())
+}
+
+/// Reads a trace file: I/O failures are errors (exit 1), a file that is not a readable trace
+/// is bad input (exit 2).
+fn read_trace(path: &std::path::Path) -> Result<coreplay_shared::trace_file::TraceFile, Failure> {
+    record::read_file(path).map_err(|e| match e {
+        record::ReadError::Io { .. } => Failure::Other(e.into()),
+        _ => Failure::BadInput(e.to_string()),
+    })
 }
 
 fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
-    let trace = record::read_file(&args.file).map_err(|e| match e {
-        record::ReadError::Io { .. } => Failure::Other(e.into()),
-        _ => Failure::BadInput(e.to_string()),
-    })?;
+    let trace = read_trace(&args.file)?;
     let view = match args.view {
         RenderView::Cores => render::View::Cores,
         RenderView::Timeline => render::View::Timeline,
@@ -406,10 +425,7 @@ fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
-    let trace = record::read_file(&args.file).map_err(|e| match e {
-        record::ReadError::Io { .. } => Failure::Other(e.into()),
-        _ => Failure::BadInput(e.to_string()),
-    })?;
+    let trace = read_trace(&args.file)?;
     // `coreplay export … | head` is not an error.
     let quiet_pipe = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -688,23 +704,7 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
     stop_on_ctrl_c(Arc::clone(&cancel));
     let done = watched.run(cancel, |_| {});
     let finished = done.finished;
-    if let Some(path) = &args.out {
-        let header = record::header_for(&topology, &finished.summary);
-        record::write_file(path, &header, &finished.events, &finished.summary)
-            .with_context(|| format!("writing {}", path.display()))?;
-        eprintln!(
-            "coreplay: wrote {} events to {}",
-            finished.events.len(),
-            path.display()
-        );
-    }
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&finished.summary).context("encoding the summary")?
-        );
-    } else {
-        print!("{}", report::summary_table(&finished.summary));
+    if report_finished(&topology, &finished, args.out.as_deref(), args.json)? {
         println!();
         print!("{}", watch::thread_table(&finished.summary));
     }

@@ -386,16 +386,12 @@ mod tests {
                 end: 1_000,
             },
         ];
-        let summary: Summary = serde_json::from_value(serde_json::json!({
-            "scenario": "gil", "params": {}, "outcome": {"kind": "completed"}, "wall_ns": 1000,
-            "cpu_ns": 1000, "speedup": null, "baseline": null, "voluntary_switches": 0,
-            "involuntary_switches": 0, "migrations": 0, "runnable_wait_ns": 0,
-            "lock_wait_ns": null, "lock_handovers": null, "peak_rss_bytes": null, "events": 3,
-            "dropped": 0, "fidelity": {"kind": "exact"}, "threads": [], "processes": [],
-            "requests": null, "result": null, "notes": []
-        }))
-        .expect("summary");
-        let _ = Outcome::Completed;
+        let summary = Summary::empty(
+            ScenarioId::Gil,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        );
         TraceFile {
             header,
             events,

@@ -293,33 +293,17 @@ pub const RECORDED_RUN_BASE: u64 = 1 << 40;
 /// A summary for a file cut short before its summary line: what the events tell.
 fn incomplete_summary(h: &Header, end: Ns, events: usize) -> Summary {
     Summary {
-        scenario: h.scenario,
-        params: h.params.clone(),
-        outcome: coreplay_shared::summary::Outcome::Failed {
-            message: "the trace file was cut short before its summary".into(),
-        },
         wall_ns: end,
-        cpu_ns: 0,
-        speedup: None,
-        baseline: None,
-        voluntary_switches: 0,
-        involuntary_switches: 0,
-        migrations: 0,
-        runnable_wait_ns: 0,
-        lock_wait_ns: None,
-        lock_handovers: None,
-        peak_rss_bytes: None,
         events: events as u64,
-        dropped: 0,
-        fidelity: h.fidelity,
-        threads: Vec::new(),
-        processes: Vec::new(),
-        requests: None,
-        result: None,
         notes: vec!["Figures are missing: the file ends before its summary.".into()],
-        variants: Vec::new(),
-        tasks: None,
-        watch: None,
+        ..Summary::empty(
+            h.scenario,
+            h.params.clone(),
+            coreplay_shared::summary::Outcome::Failed {
+                message: "the trace file was cut short before its summary".into(),
+            },
+            h.fidelity,
+        )
     }
 }
 

@@ -98,6 +98,45 @@ pub struct Summary {
     pub watch: Option<WatchTarget>,
 }
 
+impl Summary {
+    /// A summary with nothing measured yet: zero counts, no figures, no threads (for runs
+    /// whose figures are unknown, e.g. a trace file cut before its summary).
+    pub fn empty(
+        scenario: ScenarioId,
+        params: Params,
+        outcome: Outcome,
+        fidelity: Fidelity,
+    ) -> Summary {
+        Summary {
+            scenario,
+            params,
+            outcome,
+            wall_ns: 0,
+            cpu_ns: 0,
+            speedup: None,
+            baseline: None,
+            voluntary_switches: 0,
+            involuntary_switches: 0,
+            migrations: 0,
+            runnable_wait_ns: 0,
+            lock_wait_ns: None,
+            lock_handovers: None,
+            peak_rss_bytes: None,
+            events: 0,
+            dropped: 0,
+            fidelity,
+            threads: Vec::new(),
+            processes: Vec::new(),
+            requests: None,
+            result: None,
+            notes: Vec::new(),
+            variants: Vec::new(),
+            tasks: None,
+            watch: None,
+        }
+    }
+}
+
 /// One variant of a comparison.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
