@@ -234,7 +234,6 @@ pub fn app() -> Html {
         Store(cell)
     };
     let gallery = use_state(Vec::<GalleryEntry>::new);
-    let rebuilds = use_mut_ref(|| 0u64);
     #[allow(clippy::type_complexity)]
     let last_loop =
         use_mut_ref(|| None::<((u64, u64, Ns), Ns, Ns, Rc<coreplay_shared::frame::LoopCell>)>);
@@ -452,7 +451,6 @@ pub fn app() -> Html {
         match memo.as_ref() {
             Some((k, f)) if *k == key && f.covers(p.t) => Rc::clone(f),
             _ => {
-                *rebuilds.borrow_mut() += 1;
                 let f = Rc::new(coreplay_shared::frame::build_threads(
                     &rec.replay,
                     p.t,
@@ -562,7 +560,7 @@ pub fn app() -> Html {
         };
         let span = rec.span();
         html! {
-            <div class={classes!("player", compact.then_some("compact"))} data-frames-built={rebuilds.borrow().to_string()}>
+            <div class={classes!("player", compact.then_some("compact"))}>
                 if !compact {
                     <div class="now-showing" data-load={st.last_load.filter(|_| rec.view.run >= crate::state::RECORDED_RUN_BASE).map(|l| format!(
                         "{{\"events\":{},\"bytes\":{},\"text_bytes\":{},\"read_ms\":{:.1},\"decode_ms\":{:.1},\"apply_ms\":{:.1}}}",

@@ -341,9 +341,14 @@ impl AppState {
 
     /// The run being shown.
     pub fn shown(&self) -> Option<&RunRecord> {
+        self.shown_index().map(|i| &self.runs[i])
+    }
+
+    /// Where the shown run is in [`AppState::runs`].
+    fn shown_index(&self) -> Option<usize> {
         match self.selected {
-            Some(n) => self.runs.iter().find(|r| r.view.run == n),
-            None => self.runs.last(),
+            Some(n) => self.runs.iter().position(|r| r.view.run == n),
+            None => self.runs.len().checked_sub(1),
         }
     }
 
@@ -363,11 +368,8 @@ impl AppState {
 
     /// Applies a playback command to the shown run.
     pub fn control(&mut self, cmd: Command) {
-        let rec = match self.selected {
-            Some(n) => self.runs.iter_mut().find(|r| r.view.run == n),
-            None => self.runs.last_mut(),
-        };
-        let Some(rec) = rec else { return };
+        let Some(i) = self.shown_index() else { return };
+        let rec = &mut self.runs[i];
         rec.replay.prepare();
         let span = rec.span();
         let replay = &rec.replay;
@@ -385,12 +387,8 @@ impl AppState {
     /// Returns whether anything needs drawing.
     pub fn tick(&mut self, now_ms: f64) -> bool {
         let mut changed = std::mem::take(&mut self.dirty);
-        let playback = &mut self.playback;
-        let rec = match self.selected {
-            Some(n) => self.runs.iter_mut().find(|r| r.view.run == n),
-            None => self.runs.last_mut(),
-        };
-        if let Some(rec) = rec {
+        if let Some(i) = self.shown_index() {
+            let (rec, playback) = (&mut self.runs[i], &mut self.playback);
             rec.replay.prepare();
             changed |= playback.tick(now_ms, rec.span());
         }

@@ -299,6 +299,14 @@ fn draw_lanes(
     }
 }
 
+/// Width of the plot area (right of the lane labels) of a drawn canvas, CSS pixels.
+fn plot_width(canvas: &NodeRef) -> f64 {
+    canvas
+        .cast::<HtmlCanvasElement>()
+        .map_or(800.0, |c| f64::from(c.client_width().max(200)))
+        - LABEL_W
+}
+
 /// What lies under the pointer, in words.
 fn describe(replay: &Replay, lane: Lane, t: Ns) -> Option<String> {
     match lane {
@@ -361,7 +369,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
         let window = props.window;
         use_effect_with(window, move |&(from, to)| {
             let listener = canvas.cast::<HtmlCanvasElement>().map(|c| {
-                let target = c.clone();
+                let target = canvas.clone();
                 EventListener::new_with_options(
                     &c,
                     "wheel",
@@ -371,7 +379,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
                             return;
                         };
                         e.prevent_default();
-                        let w = f64::from(target.client_width().max(200)) - LABEL_W;
+                        let w = plot_width(&target);
                         let fx = ((f64::from(e.offset_x()) - LABEL_W) / w).clamp(0.0, 1.0);
                         let span = to.saturating_sub(from).max(1) as f64;
                         let factor = if e.delta_y() > 0.0 { 1.25 } else { 0.8 };
@@ -390,11 +398,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
         let window = props.window;
         let canvas = canvas.clone();
         move |x: f64| {
-            let w = canvas
-                .cast::<HtmlCanvasElement>()
-                .map_or(800.0, |c| f64::from(c.client_width().max(200)))
-                - LABEL_W;
-            let fx = ((x - LABEL_W) / w).clamp(0.0, 1.0);
+            let fx = ((x - LABEL_W) / plot_width(&canvas)).clamp(0.0, 1.0);
             window.0 + (fx * window.1.saturating_sub(window.0) as f64) as Ns
         }
     };
@@ -424,11 +428,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
                 && ((x - *x0).abs() > 3.0 || *moved)
             {
                 *moved = true;
-                let w = canvas
-                    .cast::<HtmlCanvasElement>()
-                    .map_or(800.0, |c| f64::from(c.client_width().max(200)))
-                    - LABEL_W;
-                let dt = ((x - *x0) / w * (*to - *from) as f64) as i64;
+                let dt = ((x - *x0) / plot_width(&canvas) * (*to - *from) as f64) as i64;
                 let nf = (*from as i64 - dt).max(0) as Ns;
                 on_window.emit((nf, nf + (*to - *from)));
                 return;
