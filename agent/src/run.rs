@@ -168,7 +168,7 @@ pub fn record<E: std::fmt::Display>(
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
-                    Ok(batch) => pending.extend(batch),
+                    Ok(batch) => pending.extend(batch.into_events()),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }

@@ -5,6 +5,8 @@
 //! - [`recorder`]: one run's clock origin, thread ids and event sink, with drop counting.
 //! - [`selftimed`]: a thread's tracer: it times itself around small chunks of work and around
 //!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
+//! - [`stamp`]: one-instruction timestamps (the CPU's counter) for the event loop's hot path,
+//!   converted to the monotonic clock off that path.
 //! - [`procfs`]: another program's threads read from `/proc` (for `coreplay watch`).
 
 pub mod clock;
@@ -12,6 +14,7 @@ pub mod perf;
 pub mod procfs;
 pub mod recorder;
 pub mod selftimed;
+pub mod stamp;
 pub mod tasks;
 
 pub use recorder::Recorder;

@@ -12,7 +12,43 @@ use std::sync::{
 
 use coreplay_shared::event::{Event, Ns};
 
-use super::clock::monotonic_ns;
+use super::{clock::monotonic_ns, tasks::LoopBatch};
+
+/// What a thread hands the recorder: finished events, or an event loop's raw records, which
+/// become events on the consumer's side so the loop's hot path stays short.
+#[derive(Debug)]
+pub enum Batch {
+    /// Events ready to use.
+    Events(Vec<Event>),
+    /// An event loop's records.
+    Loop(LoopBatch),
+}
+
+impl Batch {
+    /// How many events the batch holds or becomes.
+    pub fn len(&self) -> usize {
+        match self {
+            Batch::Events(events) => events.len(),
+            Batch::Loop(batch) => batch.event_count(),
+        }
+    }
+
+    /// Whether it holds nothing.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Batch::Events(events) => events.is_empty(),
+            Batch::Loop(batch) => batch.is_empty(),
+        }
+    }
+
+    /// The events.
+    pub fn into_events(self) -> Vec<Event> {
+        match self {
+            Batch::Events(events) => events,
+            Batch::Loop(batch) => batch.into_events(),
+        }
+    }
+}
 
 /// Batches the channel holds before dropping (each up to a few hundred events).
 pub const CHANNEL_BATCHES: usize = 4096;
@@ -26,7 +62,7 @@ pub struct Recorder {
     fallbacks: AtomicU32,
     next_tid: AtomicU32,
     next_task: AtomicU32,
-    tx: SyncSender<Vec<Event>>,
+    tx: SyncSender<Batch>,
     dropped: AtomicU64,
     cancel: Arc<AtomicBool>,
 }
@@ -34,7 +70,7 @@ pub struct Recorder {
 impl Recorder {
     /// A recorder whose clock starts now. With `enabled` false, tracers record nothing (used
     /// to measure what tracing costs and for baselines).
-    pub fn new(enabled: bool, cancel: Arc<AtomicBool>) -> (Arc<Recorder>, Receiver<Vec<Event>>) {
+    pub fn new(enabled: bool, cancel: Arc<AtomicBool>) -> (Arc<Recorder>, Receiver<Batch>) {
         Recorder::with_origin(monotonic_ns(), enabled, cancel)
     }
 
@@ -44,7 +80,7 @@ impl Recorder {
         origin_ns: u64,
         enabled: bool,
         cancel: Arc<AtomicBool>,
-    ) -> (Arc<Recorder>, Receiver<Vec<Event>>) {
+    ) -> (Arc<Recorder>, Receiver<Batch>) {
         let (tx, rx) = sync_channel(CHANNEL_BATCHES);
         let recorder = Recorder {
             origin_ns,
@@ -120,8 +156,13 @@ impl Recorder {
         &self.cancel
     }
 
-    /// Hands a batch to the consumer, or counts it as dropped.
+    /// Hands a batch of events to the consumer, or counts it as dropped.
     pub fn send(&self, batch: Vec<Event>) {
+        self.send_batch(Batch::Events(batch));
+    }
+
+    /// Hands a batch to the consumer, or counts it as dropped.
+    pub fn send_batch(&self, batch: Batch) {
         if batch.is_empty() || !self.enabled {
             return;
         }

@@ -77,7 +77,7 @@ pub fn main(args: &WorkerArgs) -> i32 {
     let writer = std::thread::spawn(move || {
         let mut out = BufWriter::new(std::io::stdout().lock());
         for batch in rx {
-            if !write_line(&mut out, &WorkerMsg::Events(batch)) {
+            if !write_line(&mut out, &WorkerMsg::Events(batch.into_events())) {
                 // The parent is gone: stop computing for nobody.
                 writer_cancel.store(true, Ordering::Relaxed);
                 break;
