@@ -353,6 +353,75 @@ fn poll_cost() {
     );
 }
 
+/// The tracing hooks alone, without tokio: one task polled by hand, waking itself in each
+/// poll (so every poll also runs the wake hook), traced vs not.
+fn hook_cost() {
+    use std::{
+        future::Future,
+        pin::pin,
+        task::{Context, Poll, Waker},
+    };
+
+    use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, tasks as loop_tasks};
+    struct Spin(u32);
+    impl Future for Spin {
+        type Output = ();
+        fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 == 0 {
+                return Poll::Ready(());
+            }
+            self.0 -= 1;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    let polls = 1_000_000u32;
+    let run = |traced: bool| {
+        let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
+        let drain =
+            std::thread::spawn(move || rx.iter().map(|b| b.into_events().len()).sum::<usize>());
+        if traced {
+            loop_tasks::enter(
+                ThreadTracer::start(&rec, "bench-hooks", coreplay_shared::event::Role::EventLoop),
+                true,
+            );
+        }
+        let mut cx = Context::from_waker(Waker::noop());
+        let start = thread_cpu_ns();
+        if traced {
+            let mut fut = pin!(loop_tasks::traced(
+                "spin",
+                coreplay_shared::event::WaitKind::Io,
+                Spin(polls)
+            ));
+            while fut.as_mut().poll(&mut cx).is_pending() {}
+        } else {
+            let mut fut = pin!(Spin(polls));
+            while std::hint::black_box(fut.as_mut())
+                .poll(&mut cx)
+                .is_pending()
+            {}
+        }
+        let cpu = thread_cpu_ns().saturating_sub(start) as f64;
+        if let Some(t) = loop_tasks::exit() {
+            t.finish();
+        }
+        drop(rec);
+        let _ = drain.join();
+        cpu
+    };
+    let (mut plain, mut traced) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        plain.push(run(false));
+        traced.push(run(true));
+    }
+    let (p, t) = (median(plain), median(traced));
+    println!(
+        "event-loop hooks alone (a hand-polled task that wakes itself each poll): {:.0} ns per poll + wake",
+        (t - p) / f64::from(polls + 1)
+    );
+}
+
 /// Encoding and decoding alone, to see where the WebSocket path spends its time.
 fn codec_rates() {
     let events: Vec<Event> = (0..5_000u64)
@@ -405,6 +474,9 @@ fn main() {
     }
     if wanted("poll-cost") {
         poll_cost();
+    }
+    if wanted("hook-cost") {
+        hook_cost();
     }
     if wanted("codec") {
         codec_rates();
