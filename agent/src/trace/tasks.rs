@@ -244,6 +244,7 @@ pub fn exit() -> Option<ThreadTracer> {
 }
 
 /// Runs `f` on the state, if this thread has one and it is not in use.
+#[inline]
 pub fn with<R>(f: impl FnOnce(&mut LoopState) -> R) -> Option<R> {
     LOOP.with(|l| l.try_borrow_mut().ok()?.as_mut().map(f))
 }
@@ -291,6 +292,7 @@ impl LoopState {
         }
     }
 
+    #[inline]
     fn push(&mut self, kind: RawKind, task: u32, start: u64, end: u64) {
         self.raw.push(Raw {
             kind,
@@ -340,6 +342,7 @@ impl LoopState {
         self.tracer.recorder().send_batch(Batch::Loop(batch));
     }
 
+    #[inline]
     fn slot(&mut self, task: u32) -> Option<&mut (WaitKind, At)> {
         let index = task.checked_sub(self.base?)? as usize;
         self.slots.get_mut(index)
@@ -369,6 +372,7 @@ impl LoopState {
         }
     }
 
+    #[inline]
     fn wake(&mut self, task: u32) {
         let current = self.current;
         let Some(slot) = self.slot(task) else {
@@ -406,6 +410,7 @@ impl LoopState {
         self.push(RawKind::Wake { by }, task, now, now);
     }
 
+    #[inline]
     fn begin_poll(&mut self, task: u32) -> u64 {
         if let Some(slot) = self.slot(task)
             && slot.1 == At::Ready
@@ -417,6 +422,7 @@ impl LoopState {
         self.stamp()
     }
 
+    #[inline]
     fn end_poll(&mut self, task: u32, start: u64, ready: bool) {
         let end = self.clock.now();
         self.current = None;
