@@ -551,6 +551,116 @@ async fn a_stock_static_server_serves_the_page_and_a_trace() {
     client.close().await.expect("close session");
 }
 
+/// Drops a file on the page as a user dragging it in would: `arguments[0]` is a URL to fetch or
+/// the index of a blob the download button wrote, `arguments[1]` the file's name.
+const DROP_FILE: &str = "const [source, name, done] = arguments;
+    (async () => {
+        const blob = typeof source === 'string'
+            ? await (await fetch(source)).blob()
+            : window.__saved[source];
+        const dt = new DataTransfer();
+        dt.items.add(new File([blob], name));
+        document.querySelector('.page').dispatchEvent(
+            new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+        done(true);
+    })().catch(e => done(String(e)));";
+
+/// The events of the run the page shows, once it shows the one loaded from `name`.
+async fn shown_file(client: &Client, name: &str) -> u64 {
+    let script = format!(
+        "const from = document.querySelector('[data-testid=recorded-from]');
+         const shown = document.querySelector('.now-showing[data-load]');
+         if (!from || !shown || !from.innerText.includes({name:?})) return null;
+         return JSON.parse(shown.dataset.load).events;"
+    );
+    let events = wait_for(client, &format!("{name} to show"), &script).await;
+    events.as_u64().unwrap_or(0)
+}
+
+/// A trace dropped on the page loads like a picked one; the download button writes a trace
+/// file which, dropped back in, shows the same run with the same events.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_dropped_trace_loads_and_its_download_round_trips() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client.goto(&site.url()).await.expect("page loads");
+    // Keep what the download button writes instead of saving it to disk.
+    client
+        .execute(
+            "window.__saved = [];
+             const make = URL.createObjectURL.bind(URL);
+             URL.createObjectURL = (blob) => { window.__saved.push(blob); return make(blob); };
+             HTMLAnchorElement.prototype.click = function () {};",
+            vec![],
+        )
+        .await
+        .expect("hook downloads");
+    let dropped = client
+        .execute_async(
+            DROP_FILE,
+            vec![
+                Value::from("gallery/gil.coreplay.gz"),
+                Value::from("dropped-gil.coreplay.gz"),
+            ],
+        )
+        .await
+        .expect("drop runs");
+    assert_eq!(dropped, Value::Bool(true), "{dropped}");
+    let events = shown_file(&client, "dropped-gil.coreplay.gz").await;
+    assert!(events > 100, "{events} events");
+    const RECORDED_ON: &str =
+        "const t = document.querySelector('[data-testid=recorded-from]').innerText;
+        return t.slice(t.indexOf('recorded on'));";
+    let recorded_on = client
+        .execute(RECORDED_ON, vec![])
+        .await
+        .expect("recorded on");
+    assert!(
+        recorded_on.as_str().is_some_and(|t| t.contains("Debian")),
+        "{recorded_on}"
+    );
+
+    client
+        .find(Locator::Css("[data-testid=download]"))
+        .await
+        .expect("download button")
+        .click()
+        .await
+        .expect("click download");
+    let size = wait_for(
+        &client,
+        "the download",
+        "return window.__saved.length > 0 && window.__saved[0].size",
+    )
+    .await;
+    assert!(size.as_u64().unwrap_or(0) > 1_000, "{size}");
+    let dropped = client
+        .execute_async(
+            DROP_FILE,
+            vec![Value::from(0), Value::from("downloaded.coreplay.gz")],
+        )
+        .await
+        .expect("drop runs");
+    assert_eq!(dropped, Value::Bool(true), "{dropped}");
+    assert_eq!(shown_file(&client, "downloaded.coreplay.gz").await, events);
+    // The copy keeps when and where the run was recorded.
+    let copy_recorded_on = client
+        .execute(RECORDED_ON, vec![])
+        .await
+        .expect("recorded on");
+    assert_eq!(copy_recorded_on, recorded_on);
+    let shown = wait_for(&client, "the downloaded run", RECORDED_SHOWN).await;
+    assert!(shown.get("failed").is_none(), "{shown}");
+    assert!(shown["pus"].as_u64().unwrap_or(0) > 0, "{shown}");
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    assert_eq!(alerts(&client).await, Vec::<String>::new());
+    screenshot(&client, "dropped-downloaded.png").await;
+    client.close().await.expect("close session");
+}
+
 // ---------------------------------------------------------------------------------------------
 // (b) The plain-page example, steering the iframe with postMessage.
 

@@ -178,11 +178,19 @@ fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
         .topology
         .as_deref()
         .ok_or("the run's machine is unknown")?;
-    let now = (js_sys::Date::now() / 1000.0) as u64;
+    // A recorded run keeps when and where it was recorded; a live one is recorded now, here.
+    let recorded_at = rec
+        .recorded_at
+        .clone()
+        .unwrap_or_else(|| rfc3339_utc((js_sys::Date::now() / 1000.0) as u64));
+    let machine = rec
+        .recorded_machine
+        .clone()
+        .unwrap_or_else(|| Machine::from_topology(topology));
     let header = Header::new(
         agent_version,
-        rfc3339_utc(now),
-        Machine::from_topology(topology),
+        recorded_at,
+        machine,
         topology,
         rec.view.scenario,
         rec.view.params.clone(),
@@ -544,6 +552,12 @@ pub fn app() -> Html {
             }
         })
     };
+    let mut machines: Vec<&str> = Vec::new();
+    for g in gallery.iter() {
+        if !machines.contains(&g.machine.as_str()) {
+            machines.push(&g.machine);
+        }
+    }
     let open_gallery = |entry: &GalleryEntry| {
         let (store, url, title) = (
             store.clone(),
@@ -670,17 +684,20 @@ pub fn app() -> Html {
                     // Open where it is the main content (no agent) or nothing is shown yet.
                     <details class="gallery" open={shown.is_none() || st.hello.is_none()} data-testid="gallery">
                         <summary>{ format!("Gallery: {} runs recorded by the agent on real machines", gallery.len()) }</summary>
-                        if let Some(first) = gallery.first().filter(|f| gallery.iter().all(|g| g.machine == f.machine)) {
-                            <p class="note">{ format!("All recorded on {} (hover an entry for when).", first.machine) }</p>
-                        }
-                        <ul>
-                            { for gallery.iter().map(|g| html! {
-                                <li title={format!("recorded on {} at {}", g.machine, g.recorded_at)}>
-                                    <button onclick={open_gallery(g)} data-gallery={g.file.clone()}>{ g.title.clone() }</button>
-                                    <span class="note">{ format!(" {} events", g.events) }</span>
-                                </li>
-                            }) }
-                        </ul>
+                        // One list per machine, in the order the index names them.
+                        { for machines.iter().map(|machine| html! {
+                            <section class="gallery-machine">
+                                <p class="note">{ format!("Recorded on {machine} (hover an entry for when):") }</p>
+                                <ul>
+                                    { for gallery.iter().filter(|g| g.machine == *machine).map(|g| html! {
+                                        <li title={format!("recorded on {} at {}", g.machine, g.recorded_at)}>
+                                            <button onclick={open_gallery(g)} data-gallery={g.file.clone()}>{ g.title.clone() }</button>
+                                            <span class="note">{ format!(" {} events", g.events) }</span>
+                                        </li>
+                                    }) }
+                                </ul>
+                            </section>
+                        }) }
                     </details>
                 }
                 { player(false) }

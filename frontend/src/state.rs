@@ -143,6 +143,8 @@ pub struct RunRecord {
     pub machine: Option<String>,
     /// When it was recorded, for recorded runs.
     pub recorded_at: Option<String>,
+    /// The machine as the file described it, for recorded runs (a download keeps it).
+    pub recorded_machine: Option<coreplay_shared::trace_file::Machine>,
 }
 
 /// How long loading a trace took, by stage (shown on the page as data attributes, which
@@ -405,6 +407,7 @@ impl AppState {
             topology: self.hello.as_ref().map(|h| Rc::new(h.topology.clone())),
             machine: None,
             recorded_at: None,
+            recorded_machine: None,
         });
         self.selected = None;
         self.window = None;
@@ -455,6 +458,7 @@ impl AppState {
         if let Some(rec) = self.runs.last_mut() {
             rec.machine = Some(h.machine_line());
             rec.recorded_at = Some(h.recorded_at.clone());
+            rec.recorded_machine = Some(h.machine.clone());
             rec.topology = Some(Rc::new(h.topology));
             rec.events = loaded.events;
         }
