@@ -6,6 +6,7 @@
 use std::{collections::HashMap, rc::Rc};
 
 use coreplay_shared::{Topology, event::Fidelity, replay::ThreadState};
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::view::topology::{density_class, machine_header, node_view, numa_row};
@@ -73,14 +74,84 @@ fn pu_cell_component(p: &PuProps) -> Html {
     pu_cell(p.idx, p.dense, p.cell.as_ref())
 }
 
-/// A hardware thread on a big machine (over 32): a coloured square for the running thread, a
-/// mark for a hand-over and the length of its run queue; names are in the tooltip. Kept to
-/// a few elements so that hundreds of them can change every frame.
-fn dense_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
-    let running = cell.and_then(|c| c.running.as_ref());
-    let leaving = cell.and_then(|c| c.leaving.as_ref());
-    let queued = cell.map_or(0, |c| c.queued);
-    let title = match (running, cell) {
+/// What a hardware thread on a big machine (over 32) draws: a coloured square for the running
+/// thread, a mark for a hand-over and the length of its run queue. Only what is drawn is
+/// compared, so a cell whose busy share or switch count moved (every frame, on a busy core) is
+/// not written again; names and counters go in the tooltip, written when the pointer reaches
+/// the cell ([`dense_title`]).
+#[derive(Debug, Clone, PartialEq)]
+struct DenseProps {
+    idx: u32,
+    running: Option<Token>,
+    /// A recent hand-over: whether it was a preemption.
+    leaving: Option<bool>,
+    queued: usize,
+}
+
+impl DenseProps {
+    fn new(idx: u32, cell: Option<&CpuCell>) -> DenseProps {
+        DenseProps {
+            idx,
+            running: cell.and_then(|c| c.running.as_ref()).map(|r| r.0.clone()),
+            leaving: cell.and_then(|c| c.leaving.as_ref()).map(|l| l.1),
+            queued: cell.map_or(0, |c| c.queued),
+        }
+    }
+}
+
+/// A dense cell as first drawn: its content is then written by [`paint_dense`], not by Yew.
+fn dense_shell(idx: u32) -> Html {
+    html! {
+        <div class="pu live dense idle" data-pu={idx.to_string()} data-running="">
+            { idx }
+            <span class="sq" />
+            <span class="q" />
+        </div>
+    }
+}
+
+/// A dense cell's elements: the cell, its square, its queue count.
+type DenseEls = (web_sys::Element, web_sys::Element, web_sys::Element);
+
+/// Writes what changed in one dense cell straight into the DOM. With hundreds of cells
+/// changing at once (every quantum of a busy machine), building and diffing a virtual DOM for
+/// each cost 10–20 ms a frame in the page; a few attribute writes per cell cost far less.
+fn paint_dense((cell, sq, q): &DenseEls, was: Option<&DenseProps>, p: &DenseProps) {
+    let tid = |d: &DenseProps| d.running.as_ref().map(|t| t.tid);
+    let hue = |d: &DenseProps| d.running.as_ref().map(|t| t.hue);
+    let changed = |f: &dyn Fn(&DenseProps) -> bool| was.is_none_or(|w| f(w) != f(p));
+    if changed(&|d| d.running.is_some()) {
+        cell.set_class_name(if p.running.is_some() {
+            "pu live dense"
+        } else {
+            "pu live dense idle"
+        });
+    }
+    if was.is_none_or(|w| tid(w) != tid(p)) {
+        let running = tid(p).map(|t| t.to_string()).unwrap_or_default();
+        let _ = cell.set_attribute("data-running", &running);
+    }
+    if was.is_none_or(|w| w.leaving != p.leaving) {
+        sq.set_class_name(match p.leaving {
+            Some(true) => "sq involuntary",
+            Some(false) => "sq voluntary",
+            None => "sq",
+        });
+    }
+    if was.is_none_or(|w| hue(w) != hue(p)) {
+        let _ = match hue(p) {
+            Some(h) => sq.set_attribute("style", &format!("--h:{h}")),
+            None => sq.remove_attribute("style"),
+        };
+    }
+    if was.is_none_or(|w| w.queued != p.queued) {
+        q.set_text_content((p.queued > 0).then(|| format!("+{}", p.queued)).as_deref());
+    }
+}
+
+/// A dense cell's tooltip: who runs, how many wait, the counters so far.
+fn dense_title(idx: u32, cell: Option<&CpuCell>) -> String {
+    match (cell.and_then(|c| c.running.as_ref()), cell) {
         (Some((t, _)), Some(c)) => format!(
             "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {:.0}% busy so far",
             t.name,
@@ -95,28 +166,10 @@ fn dense_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
             c.utilisation * 100.0
         ),
         _ => format!("CPU {idx}: nothing of this run ran here"),
-    };
-    let class = match leaving {
-        Some((_, true, _)) => "sq involuntary",
-        Some((_, false, _)) => "sq voluntary",
-        None => "sq",
-    };
-    html! {
-        <div class={classes!("pu", "live", "dense", running.is_none().then_some("idle"))}
-             data-pu={idx.to_string()}
-             data-running={running.map(|r| r.0.tid.to_string()).unwrap_or_default()}
-             {title}>
-            { idx }
-            <span class={class} style={running.map(|(t, _)| format!("--h:{}", t.hue))} />
-            if queued > 0 { <span class="q">{ format!("+{queued}") }</span> }
-        </div>
     }
 }
 
 fn pu_cell(idx: u32, dense: bool, cell: Option<&CpuCell>) -> Html {
-    if dense {
-        return dense_cell(idx, cell);
-    }
     let label = if dense {
         idx.to_string()
     } else {
@@ -324,15 +377,110 @@ struct MachineProps {
     cells: Rc<HashMap<u32, CpuCell>>,
 }
 
-/// The topology with live hardware threads (re-rendered only when a cell changes).
+/// The topology with live hardware threads. Up to 32 of them, each is a component of its own
+/// (re-rendered when its cell changes); beyond, the picture is drawn once ([`MachineShape`])
+/// and the cells' content written into it directly ([`paint_dense`]).
 #[function_component(MachineView)]
 fn machine_view(props: &MachineProps) -> Html {
-    let topology = &props.topology;
+    let pus = props.topology.pu_count();
+    let dense = pus > 32;
+    let root = use_node_ref();
+    // The dense cells' elements and what each shows, for the topology they belong to.
+    let painted = use_mut_ref(|| {
+        (
+            None::<Rc<Topology>>,
+            Vec::<(u32, DenseEls, Option<DenseProps>)>::new(),
+        )
+    });
+    {
+        let (root, painted) = (root.clone(), painted.clone());
+        use_effect_with(
+            (Rc::clone(&props.topology), Rc::clone(&props.cells)),
+            move |(topology, cells)| {
+                if !dense {
+                    return;
+                }
+                let mut painted = painted.borrow_mut();
+                // The same machine (live runs bring a new copy of it each time).
+                let fresh = !painted
+                    .0
+                    .as_ref()
+                    .is_some_and(|t| Rc::ptr_eq(t, topology) || **t == **topology);
+                if fresh {
+                    *painted = (Some(Rc::clone(topology)), dense_elements(&root));
+                }
+                for (idx, els, shown) in painted.1.iter_mut() {
+                    let want = DenseProps::new(*idx, cells.get(idx));
+                    if shown.as_ref() != Some(&want) {
+                        paint_dense(els, shown.as_ref(), &want);
+                        *shown = Some(want);
+                    }
+                }
+            },
+        );
+    }
+    // Dense cells' tooltips are written as the pointer arrives, from the frame shown then.
+    let onmouseover = dense.then(|| {
+        let cells = Rc::clone(&props.cells);
+        Callback::from(move |e: MouseEvent| {
+            let cell = e
+                .target_dyn_into::<web_sys::Element>()
+                .and_then(|t| t.closest(".pu.dense[data-pu]").ok().flatten());
+            if let Some(el) = cell
+                && let Some(idx) = el.get_attribute("data-pu").and_then(|s| s.parse().ok())
+            {
+                let _ = el.set_attribute("title", &dense_title(idx, cells.get(&idx)));
+            }
+        })
+    });
+    html! {
+        <div class="machine-wrap" ref={root} {onmouseover}>
+            if dense {
+                <MachineShape topology={Rc::clone(&props.topology)} />
+            } else {
+                { machine_html(&props.topology, |idx| {
+                    html! { <PuCell key={idx} {idx} dense={false} cell={props.cells.get(&idx).cloned()} /> }
+                }) }
+            }
+        </div>
+    }
+}
+
+/// The cells under `root`, in the order drawn, with their square and queue count.
+fn dense_elements(root: &NodeRef) -> Vec<(u32, DenseEls, Option<DenseProps>)> {
+    let Some(root) = root.cast::<web_sys::Element>() else {
+        return Vec::new();
+    };
+    let Ok(list) = root.query_selector_all(".pu.dense[data-pu]") else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| {
+            let cell: web_sys::Element = list.item(i)?.dyn_into().ok()?;
+            let idx = cell.get_attribute("data-pu")?.parse().ok()?;
+            let sq = cell.query_selector(".sq").ok()??;
+            let q = cell.query_selector(".q").ok()??;
+            Some((idx, (cell, sq, q), None))
+        })
+        .collect()
+}
+
+/// Properties of [`MachineShape`].
+#[derive(Debug, Properties, PartialEq)]
+struct ShapeProps {
+    topology: Rc<Topology>,
+}
+
+/// A big machine's picture with empty cells: rendered again only for another machine.
+#[function_component(MachineShape)]
+fn machine_shape(props: &ShapeProps) -> Html {
+    machine_html(&props.topology, dense_shell)
+}
+
+fn machine_html(topology: &Topology, pu: impl Fn(u32) -> Html) -> Html {
     let pus = topology.pu_count();
     let dense = pus > 32;
-    let pu = |idx: u32, dense: bool| {
-        html! { <PuCell key={idx} {idx} {dense} cell={props.cells.get(&idx).cloned()} /> }
-    };
+    let pu = |idx: u32, _dense: bool| pu(idx);
     html! {
         <div class={classes!("machine", density_class(pus))} data-pus={pus.to_string()}>
             { numa_row(topology) }
