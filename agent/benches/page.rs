@@ -259,39 +259,58 @@ fn main() {
         )
         .await;
 
-        // 1. Decode and apply, through the page's own file picker.
-        let input = client
-            .find(Locator::Css("[data-testid=open-trace]"))
-            .await
-            .expect("file input");
-        input
-            .send_keys(&path.display().to_string())
-            .await
-            .expect("pick the file");
-        let load = wait_for(
-            &client,
-            "the synthetic trace to load",
-            "const s = document.querySelector('.now-showing'); return s && s.dataset.load",
-        )
-        .await;
-        let load: Value = serde_json::from_str(load.as_str().unwrap_or("{}")).unwrap_or_default();
-        let f = |k: &str| load[k].as_f64().unwrap_or(0.0);
-        let n = f("events");
-        let decode_apply_ms = f("decode_ms") + f("apply_ms");
-        let rate = n / (decode_apply_ms / 1000.0).max(1e-9);
+        // 1. Decode and apply, through the page's own file picker: three loads, each in a
+        // fresh page (this VM's noise moves one load by ±20 %), the median judged.
+        let mut rates = Vec::new();
+        for round in 0..3 {
+            if round > 0 {
+                client.goto(&agent.page_url()).await.expect("page loads");
+                wait_for(
+                    &client,
+                    "the page",
+                    "return !!document.querySelector('[data-conn=connected]')",
+                )
+                .await;
+            }
+            let input = client
+                .find(Locator::Css("[data-testid=open-trace]"))
+                .await
+                .expect("file input");
+            input
+                .send_keys(&path.display().to_string())
+                .await
+                .expect("pick the file");
+            let load = wait_for(
+                &client,
+                "the synthetic trace to load",
+                "const s = document.querySelector('.now-showing'); return s && s.dataset.load",
+            )
+            .await;
+            let load: Value =
+                serde_json::from_str(load.as_str().unwrap_or("{}")).unwrap_or_default();
+            let f = |k: &str| load[k].as_f64().unwrap_or(0.0);
+            let n = f("events");
+            let decode_apply_ms = f("decode_ms") + f("apply_ms");
+            rates.push(n / (decode_apply_ms / 1000.0).max(1e-9));
+            println!(
+                "page: read+gunzip {:>8.1} ms   decode {:>8.1} ms   apply {:>8.1} ms   for {n} events",
+                f("read_ms"),
+                f("decode_ms"),
+                f("apply_ms")
+            );
+        }
+        rates.sort_by(f64::total_cmp);
+        let rate = rates[rates.len() / 2];
         println!(
-            "page: read+gunzip {:>8.1} ms   decode {:>8.1} ms   apply {:>8.1} ms   for {n} events",
-            f("read_ms"),
-            f("decode_ms"),
-            f("apply_ms")
-        );
-        println!(
-            "page: events decoded and applied per second {:>12.0}   target ≥ 1 000 000: {}",
+            "page: events decoded and applied per second {:>12.0} (median of 3; {:.0}–{:.0})   target ≥ 1 000 000: {}",
             rate,
+            rates[0],
+            rates[rates.len() - 1],
             if rate >= 1e6 { "met" } else { "NOT met" }
         );
 
-        // 2. Animating 256 hardware threads, 1 000 threads and 10 000 tasks.
+        // 2. Animating 256 hardware threads, 1 000 threads and 10 000 tasks: three 4 s
+        // windows, the median judged.
         client
             .execute(
                 "const s = document.querySelector('[data-testid=speed]');
@@ -302,13 +321,20 @@ fn main() {
             .await
             .expect("play");
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let (fps, p95, worst) = measure_fps(&client, 4000).await;
+        let mut windows = Vec::new();
+        for _ in 0..3 {
+            windows.push(measure_fps(&client, 4000).await);
+        }
+        windows.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (fps, p95, worst) = windows[1];
         let cells = client
             .execute("return document.querySelectorAll('.pu.live').length", vec![])
             .await
             .unwrap_or_default();
         println!(
-            "page: animating {cells} hardware threads, {THREADS} threads, {TASKS} tasks: {fps:>5.1} fps (p95 frame {p95:.1} ms, worst {worst:.1} ms)   target ≥ 55: {}",
+            "page: animating {cells} hardware threads, {THREADS} threads, {TASKS} tasks: {fps:>5.1} fps (median of three 4 s windows; {:.1}–{:.1}; p95 frame {p95:.1} ms, worst {worst:.1} ms)   target ≥ 55: {}",
+            windows[0].0,
+            windows[2].0,
             if fps >= 55.0 { "met" } else { "NOT met" }
         );
 
