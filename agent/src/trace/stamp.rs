@@ -121,18 +121,25 @@ impl StampClock {
         (ticks > 0 && ns >= 10_000).then(|| ns as f64 / ticks as f64)
     }
 
-    /// A first rate, measured over about `span_ns` of spinning (0 for ns stamps).
-    pub fn calibrate(&self, span_ns: u64) -> (Calib, f64) {
+    /// A first rate, measured over about `span_ns` of spinning (1 for ns stamps). A counter
+    /// that does not advance with the clock within 50 ms (never seen, but a hypervisor could
+    /// do it) is given up: the clock falls back to `clock_gettime`.
+    pub fn calibrate(&mut self, span_ns: u64) -> (Calib, f64) {
         let start = self.calib();
         if !self.tsc {
             return (start, 1.0);
         }
         loop {
             let now = self.calib();
-            if now.mono.saturating_sub(start.mono) >= span_ns.max(10_000)
+            let waited = now.mono.saturating_sub(start.mono);
+            if waited >= span_ns.max(10_000)
                 && let Some(rate) = self.rate(start, now)
             {
                 return (start, rate);
+            }
+            if waited > 50_000_000 {
+                self.tsc = false;
+                return (self.calib(), 1.0);
             }
             std::hint::spin_loop();
         }
@@ -145,7 +152,7 @@ mod tests {
 
     #[test]
     fn ns_stamps_convert_to_themselves() {
-        let clock = StampClock::monotonic();
+        let mut clock = StampClock::monotonic();
         let t = clock.now();
         assert_eq!(Scale::NS.mono(t), t);
         let (start, rate) = clock.calibrate(50_000);
@@ -169,7 +176,7 @@ mod tests {
 
     #[test]
     fn stamps_land_where_the_monotonic_clock_does() {
-        let clock = StampClock::detect();
+        let mut clock = StampClock::detect();
         let (origin, rate) = clock.calibrate(200_000);
         // Stamps bracketed by clock reads, converted with an anchor taken later (as the
         // recorder does), must fall inside their brackets give or take a little.

@@ -206,7 +206,7 @@ thread_local! {
 /// Installs tracing on the calling (loop) thread. With `instrument` false only the thread and
 /// its selector waits are traced, not its tasks (to measure what task tracing costs).
 pub fn enter(tracer: ThreadTracer, instrument: bool) {
-    let clock = StampClock::detect();
+    let mut clock = StampClock::detect();
     let (origin, rate) = clock.calibrate(100_000);
     LOOP.with(|l| {
         *l.borrow_mut() = Some(LoopState {
