@@ -251,27 +251,18 @@ fn main() {
         let driver = Driver::start();
         let client = driver.client().await;
         let agent = Agent::start(&[]);
-        client.goto(&agent.page_url()).await.expect("page loads");
-        wait_for(
-            &client,
-            "the page",
-            "return !!document.querySelector('[data-conn=connected]')",
-        )
-        .await;
 
         // 1. Decode and apply, through the page's own file picker: three loads, each in a
         // fresh page (this VM's noise moves one load by ±20 %), the median judged.
         let mut rates = Vec::new();
-        for round in 0..3 {
-            if round > 0 {
-                client.goto(&agent.page_url()).await.expect("page loads");
-                wait_for(
-                    &client,
-                    "the page",
-                    "return !!document.querySelector('[data-conn=connected]')",
-                )
-                .await;
-            }
+        for _ in 0..3 {
+            client.goto(&agent.page_url()).await.expect("page loads");
+            wait_for(
+                &client,
+                "the page",
+                "return !!document.querySelector('[data-conn=connected]')",
+            )
+            .await;
             let input = client
                 .find(Locator::Css("[data-testid=open-trace]"))
                 .await
