@@ -58,13 +58,24 @@ fn ctx(
     )
 }
 
+/// Drains a recorder's batches on a thread of their own, turning them into events as a real
+/// run's collector does; its join gives the events and that thread's CPU time, ns.
+fn drain(
+    rx: std::sync::mpsc::Receiver<coreplay_agent::trace::recorder::Batch>,
+) -> std::thread::JoinHandle<(usize, u64)> {
+    std::thread::spawn(move || {
+        let events = rx.iter().map(|b| b.into_events().len()).sum::<usize>();
+        (events, coreplay_agent::trace::clock::thread_cpu_ns())
+    })
+}
+
 /// One pool run; a traced run's events are drained as a real run's collector would.
 fn pool_once(mode: Mode, threads: u32, work: u32, pus: u32) -> (f64, usize) {
     let (c, rx) = ctx(mode, pus);
-    let drain = std::thread::spawn(move || rx.iter().map(|b| b.into_events().len()).sum::<usize>());
+    let drain = drain(rx);
     let (wall, _) = rayon_run(&c, threads, work, &Arc::new(Totals::default())).unwrap_or((0, 0));
     drop(c);
-    let events = drain.join().unwrap_or(0);
+    let events = drain.join().map_or(0, |d| d.0);
     (wall as f64, events)
 }
 
@@ -259,10 +270,7 @@ struct LoopCost {
 fn loop_once(instrument: bool, tasks: u32, yields: u32) -> LoopCost {
     use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, tasks as loop_tasks};
     let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
-    let drain = std::thread::spawn(move || {
-        let events = rx.iter().map(|b| b.into_events().len()).sum::<usize>();
-        (events, thread_cpu_ns())
-    });
+    let drain = drain(rx);
     if instrument {
         // Per-loop set-up (a 100 µs clock calibration) is not per-poll cost: not timed.
         loop_tasks::enter(
@@ -378,8 +386,7 @@ fn hook_cost() {
     let polls = 1_000_000u32;
     let run = |traced: bool| {
         let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
-        let drain =
-            std::thread::spawn(move || rx.iter().map(|b| b.into_events().len()).sum::<usize>());
+        let drain = drain(rx);
         if traced {
             loop_tasks::enter(
                 ThreadTracer::start(&rec, "bench-hooks", coreplay_shared::event::Role::EventLoop),

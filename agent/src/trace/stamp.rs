@@ -121,6 +121,18 @@ impl StampClock {
         (ticks > 0 && ns >= 10_000).then(|| ns as f64 / ticks as f64)
     }
 
+    /// How to convert the stamps taken between two pairs: interpolating between them, so
+    /// that batches converted one after another meet exactly; `fallback` ns per tick when the
+    /// pairs are too close to tell.
+    pub fn scale(&self, from: Calib, to: Calib, fallback: f64) -> Scale {
+        let between = (self.tsc && to.ticks > from.ticks && to.mono >= from.mono)
+            .then(|| (to.mono - from.mono) as f64 / (to.ticks - from.ticks) as f64);
+        Scale {
+            anchor: from,
+            ns_per_tick: between.unwrap_or(if self.tsc { fallback } else { 1.0 }),
+        }
+    }
+
     /// A first rate, measured over about `span_ns` of spinning (1 for ns stamps). A counter
     /// that does not advance with the clock within 50 ms (never seen, but a hypervisor could
     /// do it) is given up: the clock falls back to `clock_gettime`.
@@ -172,6 +184,26 @@ mod tests {
         assert_eq!(scale.mono(3_000), 6_000);
         assert_eq!(scale.mono(800), 4_900);
         assert_eq!(scale.mono(0), 4_500);
+    }
+
+    #[test]
+    fn a_batch_scale_meets_both_of_its_pairs() {
+        let tsc = StampClock { tsc: true };
+        let (a, b) = (
+            Calib {
+                ticks: 1_000,
+                mono: 10_000,
+            },
+            Calib {
+                ticks: 5_000,
+                mono: 12_000,
+            },
+        );
+        let scale = tsc.scale(a, b, 9.0);
+        assert_eq!((scale.mono(a.ticks), scale.mono(b.ticks)), (a.mono, b.mono));
+        // Pairs too close to tell use the fallback rate; ns stamps always convert as ns.
+        assert_eq!(tsc.scale(a, a, 9.0).ns_per_tick, 9.0);
+        assert_eq!(StampClock::monotonic().scale(a, b, 9.0).ns_per_tick, 1.0);
     }
 
     #[test]

@@ -320,13 +320,7 @@ impl LoopState {
         let now = self.clock.calib();
         self.settle(now.ticks);
         let total = self.clock.rate(self.origin, now);
-        let local = (now.ticks > self.anchor.ticks && now.mono >= self.anchor.mono)
-            .then(|| (now.mono - self.anchor.mono) as f64 / (now.ticks - self.anchor.ticks) as f64)
-            .filter(|_| self.clock.is_tsc());
-        let scale = Scale {
-            anchor: self.anchor,
-            ns_per_tick: local.or(total).unwrap_or(1.0),
-        };
+        let scale = self.clock.scale(self.anchor, now, total.unwrap_or(1.0));
         if let Some(rate) = total {
             self.flush_ticks = flush_ticks(rate);
         }

@@ -9,7 +9,7 @@ use coreplay_shared::{Topology, event::Fidelity, replay::ThreadState};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
-use crate::view::topology::{density_class, machine_header, node_view, numa_row};
+use crate::view::topology::{density_class, is_dense, machine_header, node_view, numa_row};
 use coreplay_shared::frame::{Area, CpuCell, Frame, LockCell, ProcessBox, Token};
 
 /// Properties of [`CoresView`].
@@ -63,15 +63,14 @@ pub fn trust(fidelity: Fidelity, dropped: u64) -> Html {
 #[derive(Debug, Properties, PartialEq)]
 struct PuProps {
     idx: u32,
-    dense: bool,
     cell: Option<CpuCell>,
 }
 
-/// One hardware thread; a component of its own so that cells whose state did not change
-/// between frames are not re-rendered (256 of them are drawn up to 60 times a second).
+/// One hardware thread of a machine of up to 32; a component of its own so that cells whose
+/// state did not change between frames are not re-rendered.
 #[function_component(PuCell)]
 fn pu_cell_component(p: &PuProps) -> Html {
-    pu_cell(p.idx, p.dense, p.cell.as_ref())
+    pu_cell(p.idx, p.cell.as_ref())
 }
 
 /// What a hardware thread on a big machine (over 32) draws: a coloured square for the running
@@ -119,8 +118,7 @@ type DenseEls = (web_sys::Element, web_sys::Element, web_sys::Element);
 fn paint_dense((cell, sq, q): &DenseEls, was: Option<&DenseProps>, p: &DenseProps) {
     let tid = |d: &DenseProps| d.running.as_ref().map(|t| t.tid);
     let hue = |d: &DenseProps| d.running.as_ref().map(|t| t.hue);
-    let changed = |f: &dyn Fn(&DenseProps) -> bool| was.is_none_or(|w| f(w) != f(p));
-    if changed(&|d| d.running.is_some()) {
+    if was.is_none_or(|w| w.running.is_some() != p.running.is_some()) {
         cell.set_class_name(if p.running.is_some() {
             "pu live dense"
         } else {
@@ -169,12 +167,8 @@ fn dense_title(idx: u32, cell: Option<&CpuCell>) -> String {
     }
 }
 
-fn pu_cell(idx: u32, dense: bool, cell: Option<&CpuCell>) -> Html {
-    let label = if dense {
-        idx.to_string()
-    } else {
-        format!("CPU {idx}")
-    };
+fn pu_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
+    let label = format!("CPU {idx}");
     let Some(c) = cell else {
         return html! {
             <div class="pu live idle" data-pu={idx.to_string()} data-running="" title={format!("CPU {idx}: nothing of this run ran here")}>
@@ -222,9 +216,9 @@ fn pu_cell(idx: u32, dense: bool, cell: Option<&CpuCell>) -> Html {
             </div>
             if c.queued > 0 {
                 <div class="runq" title="runnable, waiting for this core">
-                    { for c.queue.iter().take(if dense { 2 } else { 4 }).map(|t| token(t, "queued")) }
-                    if c.queued > if dense { 2 } else { 4 } {
-                        <span class="more">{ format!("+{}", c.queued - if dense { 2 } else { 4 }) }</span>
+                    { for c.queue.iter().take(4).map(|t| token(t, "queued")) }
+                    if c.queued > 4 {
+                        <span class="more">{ format!("+{}", c.queued - 4) }</span>
                     }
                 </div>
             }
@@ -382,8 +376,7 @@ struct MachineProps {
 /// and the cells' content written into it directly ([`paint_dense`]).
 #[function_component(MachineView)]
 fn machine_view(props: &MachineProps) -> Html {
-    let pus = props.topology.pu_count();
-    let dense = pus > 32;
+    let dense = is_dense(props.topology.pu_count());
     let root = use_node_ref();
     // The dense cells' elements and what each shows, for the topology they belong to.
     let painted = use_mut_ref(|| {
@@ -439,7 +432,7 @@ fn machine_view(props: &MachineProps) -> Html {
                 <MachineShape topology={Rc::clone(&props.topology)} />
             } else {
                 { machine_html(&props.topology, |idx| {
-                    html! { <PuCell key={idx} {idx} dense={false} cell={props.cells.get(&idx).cloned()} /> }
+                    html! { <PuCell key={idx} {idx} cell={props.cells.get(&idx).cloned()} /> }
                 }) }
             }
         </div>
@@ -479,7 +472,7 @@ fn machine_shape(props: &ShapeProps) -> Html {
 
 fn machine_html(topology: &Topology, pu: impl Fn(u32) -> Html) -> Html {
     let pus = topology.pu_count();
-    let dense = pus > 32;
+    let dense = is_dense(pus);
     let pu = |idx: u32, _dense: bool| pu(idx);
     html! {
         <div class={classes!("machine", density_class(pus))} data-pus={pus.to_string()}>

@@ -34,11 +34,17 @@ pub fn topology_view(props: &TopologyProps) -> Html {
             <div class={classes!("machine", density)} data-pus={pus.to_string()}>
                 { numa_row(topology) }
                 <div class="kids">
-                    { for topology.root.children.iter().map(|n| node_view(n, pus > 32, &plain_pu)) }
+                    { for topology.root.children.iter().map(|n| node_view(n, is_dense(pus), &plain_pu)) }
                 </div>
             </div>
         </section>
     }
+}
+
+/// Whether a machine of `pus` hardware threads is drawn with one small square per hardware
+/// thread rather than a labelled box.
+pub fn is_dense(pus: usize) -> bool {
+    pus > 32
 }
 
 /// The density class for a machine of `pus` hardware threads.
