@@ -52,6 +52,8 @@ pub struct ThreadTracer {
     buf: Vec<Event>,
     cpu: u32,
     slice_start: Ns,
+    /// The first slice's start; exact mode ignores switch records before it.
+    started_at: Ns,
     last_wall: Ns,
     prev_wall: Ns,
     last_cpu_ns: u64,
@@ -89,6 +91,7 @@ impl ThreadTracer {
             buf: Vec::new(),
             cpu: 0,
             slice_start: 0,
+            started_at: 0,
             last_wall: 0,
             prev_wall: 0,
             last_cpu_ns: 0,
@@ -101,24 +104,10 @@ impl ThreadTracer {
             exact: None,
         };
         if enabled {
-            let now = rec.now();
-            tracer.buf.reserve(FLUSH_EVENTS);
-            tracer.buf.push(Event::ThreadStart {
-                tid,
-                pid: std::process::id(),
-                os_tid: os_tid(),
-                name: name.to_string(),
-                role,
-                at: now,
-            });
-            tracer.cpu = current_cpu();
-            tracer.slice_start = now;
-            tracer.last_wall = now;
-            tracer.prev_wall = now;
-            tracer.last_flush = now;
-            tracer.last_cpu_ns = thread_cpu_ns();
-            tracer.counts = thread_switch_counts();
-            tracer.start_counts = tracer.counts;
+            // Exact mode opens the kernel's switch recording *before* the first slice is
+            // stamped: a thread preempted or moved while opening it would otherwise claim a
+            // CPU it had left (another thread's slice there overlapped it by a quantum).
+            // Records older than the first stamp are skipped (see `drain_exact_until`).
             if rec.exact() {
                 match PerfSwitches::open() {
                     Ok(perf) => {
@@ -133,6 +122,27 @@ impl ThreadTracer {
                     Err(_) => rec.note_fallback(),
                 }
             }
+            // The CPU is read before the clock: a switch between the two leaves a switch-in
+            // record before the first stamp, which corrects it (see `drain_exact_until`).
+            tracer.cpu = current_cpu();
+            let now = rec.now();
+            tracer.buf.reserve(FLUSH_EVENTS);
+            tracer.buf.push(Event::ThreadStart {
+                tid,
+                pid: std::process::id(),
+                os_tid: os_tid(),
+                name: name.to_string(),
+                role,
+                at: now,
+            });
+            tracer.slice_start = now;
+            tracer.started_at = now;
+            tracer.last_wall = now;
+            tracer.prev_wall = now;
+            tracer.last_flush = now;
+            tracer.last_cpu_ns = thread_cpu_ns();
+            tracer.counts = thread_switch_counts();
+            tracer.start_counts = tracer.counts;
         }
         tracer
     }
@@ -366,7 +376,8 @@ impl ThreadTracer {
         self.finished = true;
         let now = self.rec.now();
         if self.exact.is_some() {
-            self.drain_exact();
+            // The trace ends at `now`: a switch after it is not part of it.
+            self.drain_exact_until(now);
         } else {
             self.full_check(now, current_cpu());
         }
@@ -387,6 +398,15 @@ impl ThreadTracer {
     /// Turns the kernel's switch records into slices, off-CPU intervals, switches and
     /// migrations (exact mode).
     fn drain_exact(&mut self) {
+        self.drain_exact_until(Ns::MAX);
+    }
+
+    /// [`ThreadTracer::drain_exact`] for the records from the thread's first stamp to `until`.
+    /// Between opening the recording and the first stamp, the thread may already have been
+    /// switched out and back in. The first slice starts after that, so those records only
+    /// say which CPU it starts on (the switch counts, read after the first stamp, leave them
+    /// out too).
+    fn drain_exact_until(&mut self, until: Ns) {
         let Some(mut exact) = self.exact.take() else {
             return;
         };
@@ -401,6 +421,15 @@ impl ThreadTracer {
         }
         for r in &exact.records {
             let t = self.rec.at(r.time);
+            if t < self.started_at {
+                if !r.out {
+                    self.cpu = r.cpu;
+                }
+                continue;
+            }
+            if t > until {
+                continue;
+            }
             if r.out {
                 self.close_slice(t);
                 exact.out_at = Some((t, r.preempted));
