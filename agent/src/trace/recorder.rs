@@ -25,11 +25,11 @@ pub enum Batch {
 }
 
 impl Batch {
-    /// How many events the batch holds or becomes.
-    pub fn len(&self) -> usize {
+    /// Drops the batch (the consumer fell behind); returns how many events it stood for.
+    pub fn discard(self) -> usize {
         match self {
             Batch::Events(events) => events.len(),
-            Batch::Loop(batch) => batch.event_count(),
+            Batch::Loop(batch) => batch.discard(),
         }
     }
 
@@ -169,7 +169,8 @@ impl Recorder {
         match self.tx.try_send(batch) {
             Ok(()) => {}
             Err(TrySendError::Full(b) | TrySendError::Disconnected(b)) => {
-                self.dropped.fetch_add(b.len() as u64, Ordering::Relaxed);
+                self.dropped
+                    .fetch_add(b.discard() as u64, Ordering::Relaxed);
             }
         }
     }

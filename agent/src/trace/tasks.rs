@@ -4,15 +4,21 @@
 //! lifecycle (spawn → poll → pending → wake → … → poll → ready), who woke whom, the ready
 //! queue's depth and the tasks parked on I/O and timers — all from the real tokio runtime.
 //!
-//! The state lives in a thread local of the loop's thread: a current-thread runtime polls and
-//! wakes on that thread, so no locking is needed. A wake from another thread is passed on to
-//! the runtime but not recorded.
+//! The loop's hot path only writes down what happened: 24-byte records with raw counter
+//! stamps (see [`super::stamp`]) in a plain vector, handed over in batches. Everything that
+//! can wait — which tasks are queued or parked, which wakes the runtime ignores, the queue
+//! depths, stamp conversion — is worked out by the recorder's consumer, off the loop's
+//! thread, by [`Replay`] (one per loop, kept across that loop's batches).
+//!
+//! The hot state lives in a thread local of the loop's thread: a current-thread runtime
+//! polls and wakes on that thread, so no locking is needed. A wake from another thread is
+//! passed on to the runtime but not recorded.
 
 use std::{
     cell::RefCell,
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{Arc, Mutex, PoisonError},
     task::{Context, Poll, Wake, Waker},
 };
 
@@ -25,14 +31,64 @@ use super::{
     stamp::{Calib, Scale, StampClock},
 };
 
-/// Records a loop thread keeps before handing them over.
-const RAW_BATCH: usize = 1024;
+/// Records a loop thread keeps before handing them over (96 KiB: each hand-over wakes the
+/// consumer, which costs the loop a few µs).
+const RAW_BATCH: usize = 4096;
 
 /// The longest a record waits on the loop thread before it is handed over, so a live page
 /// follows a busy loop closely.
 const FLUSH_NS: u64 = 20_000_000;
 
-/// Where a task is, as the loop's state sees it.
+/// The stamp of a wake not stamped yet (see [`LoopState::wake`]).
+const PENDING: u64 = u64::MAX;
+
+/// "No task": the waker field of a wake from outside any poll.
+const NO_TASK: u64 = u64::MAX;
+
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Kind {
+    /// A task was spawned; `flag` is its [`WaitKind`] (0 I/O, 1 timer).
+    Spawn,
+    /// A poll from `start` to `end` on `cpu`; `flag` 1 if it returned ready. Written when the
+    /// poll starts and completed when it ends.
+    Poll,
+    /// A wake at `start`; `end` is the task whose poll woke it, or [`NO_TASK`].
+    Wake,
+    /// The task was dropped unfinished, at `start`.
+    Cancel,
+    /// The loop went to wait in the selector at `start`.
+    Park,
+    /// …and came back at `start`.
+    Unpark,
+}
+
+/// One record as the loop's hot path writes it: plain data, stamps not yet converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Raw {
+    start: u64,
+    end: u64,
+    task: u32,
+    cpu: u16,
+    kind: Kind,
+    flag: u8,
+}
+
+impl Raw {
+    fn at(kind: Kind, task: u32, start: u64) -> Raw {
+        Raw {
+            start,
+            end: start,
+            task,
+            cpu: 0,
+            kind,
+            flag: 0,
+        }
+    }
+}
+
+/// Where a task is, as the replay sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum At {
     Ready,
@@ -41,30 +97,106 @@ enum At {
     Gone,
 }
 
-/// The stamp of a wake not stamped yet (see [`LoopState::wake`]).
-const PENDING: u64 = u64::MAX;
-
-/// What a record is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RawKind {
-    Spawn { waits_on: WaitKind },
-    Poll { cpu: u32, ready: bool },
-    Wake { by: WakeBy },
-    Cancel,
-    Wait { woken: u32 },
+/// The consumer's side of one loop: the task states and queue depths its records imply.
+/// Tasks live in a vector indexed by id (ids of one loop are consecutive).
+#[derive(Debug, Default)]
+struct Replay {
+    base: Option<u32>,
+    slots: Vec<(WaitKind, At)>,
+    ready: u32,
+    io: u32,
+    timers: u32,
+    /// The open selector wait: its start (run ns) and the wakes counted in it.
+    wait: Option<(u64, u32)>,
 }
 
-/// One record as the loop's hot path writes it: plain data, stamps not yet converted, the
-/// queue depths after it carried along. The recorder's consumer turns records into events
-/// ([`LoopBatch::into_events`]), off the loop's thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Raw {
-    kind: RawKind,
-    task: u32,
-    start: u64,
-    end: u64,
-    /// Ready, parked on I/O, parked on timers.
-    depth: [u32; 3],
+impl Replay {
+    fn slot(&mut self, task: u32) -> Option<&mut (WaitKind, At)> {
+        let index = task.checked_sub(self.base?)? as usize;
+        self.slots.get_mut(index)
+    }
+
+    fn leave(&mut self, kind: WaitKind, at: At) {
+        match (at, kind) {
+            (At::Ready, _) => self.ready -= 1,
+            (At::Waiting, WaitKind::Io) => self.io -= 1,
+            (At::Waiting, WaitKind::Timer) => self.timers -= 1,
+            _ => {}
+        }
+    }
+
+    fn spawn(&mut self, task: u32, kind: WaitKind) {
+        let base = *self.base.get_or_insert(task);
+        let Some(index) = task.checked_sub(base).map(|i| i as usize) else {
+            return;
+        };
+        if self.slots.len() <= index {
+            self.slots.resize(index + 1, (kind, At::Gone));
+        }
+        self.slots[index] = (kind, At::Ready);
+        self.ready += 1;
+    }
+
+    /// A wake, unless the task is already queued or finished (the runtime ignores those
+    /// too); returns what woke it.
+    fn wake(&mut self, task: u32, waker: Option<u32>) -> Option<WakeBy> {
+        let slot = self.slot(task)?;
+        let (kind, at) = *slot;
+        if !matches!(at, At::Waiting | At::Running) {
+            return None;
+        }
+        slot.1 = At::Ready;
+        self.leave(kind, at);
+        self.ready += 1;
+        if let Some((_, woken)) = self.wait.as_mut() {
+            *woken += 1;
+        }
+        Some(match (waker, kind) {
+            (Some(task), _) => WakeBy::Task { task },
+            (None, WaitKind::Io) => WakeBy::Io,
+            (None, WaitKind::Timer) => WakeBy::Timer,
+        })
+    }
+
+    fn begin_poll(&mut self, task: u32) {
+        if let Some(slot) = self.slot(task)
+            && slot.1 == At::Ready
+        {
+            slot.1 = At::Running;
+            self.ready -= 1;
+        }
+    }
+
+    fn end_poll(&mut self, task: u32, ready: bool) {
+        let Some(slot) = self.slot(task) else {
+            return;
+        };
+        let (kind, at) = *slot;
+        if ready {
+            slot.1 = At::Gone;
+            self.leave(kind, at);
+        } else if at == At::Running {
+            // Not re-woken during its own poll: it waits.
+            slot.1 = At::Waiting;
+            match kind {
+                WaitKind::Io => self.io += 1,
+                WaitKind::Timer => self.timers += 1,
+            }
+        }
+    }
+
+    fn cancel(&mut self, task: u32) -> bool {
+        let Some(slot) = self.slot(task) else {
+            return false;
+        };
+        let (kind, at) = *slot;
+        if at == At::Gone {
+            return false;
+        }
+        slot.1 = At::Gone;
+        self.leave(kind, at);
+        true
+    }
 }
 
 /// A loop thread's records on their way to the recorder's consumer.
@@ -77,6 +209,7 @@ pub struct LoopBatch {
     raw: Vec<Raw>,
     /// Spawned tasks' labels, in the order of their spawn records.
     labels: Vec<String>,
+    replay: Arc<Mutex<Replay>>,
 }
 
 impl LoopBatch {
@@ -85,19 +218,21 @@ impl LoopBatch {
         self.raw.is_empty()
     }
 
-    /// How many events it becomes.
-    pub fn event_count(&self) -> usize {
-        self.raw
-            .iter()
-            .map(|r| match r.kind {
-                RawKind::Poll { .. } | RawKind::Cancel | RawKind::Wait { .. } if self.depths => 2,
-                _ => 1,
-            })
-            .sum()
-    }
-
     /// The events, in the order they happened.
     pub fn into_events(self) -> Vec<Event> {
+        let mut events = Vec::with_capacity(self.raw.len() * 2);
+        self.replay(Some(&mut events));
+        events
+    }
+
+    /// Lets the loop's replay follow a batch that is not delivered (the consumer fell
+    /// behind), so later batches still come out right; returns the events it stood for.
+    pub fn discard(self) -> usize {
+        self.replay(None)
+    }
+
+    /// Replays the records, pushing their events to `out` if given; returns how many.
+    fn replay(self, out: Option<&mut Vec<Event>>) -> usize {
         let LoopBatch {
             tid,
             origin_ns,
@@ -105,88 +240,145 @@ impl LoopBatch {
             scale,
             raw,
             labels,
+            replay,
         } = self;
-        let at = |ticks: u64| scale.mono(ticks).saturating_sub(origin_ns);
+        let mut state = replay.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut sink = Sink {
+            tid,
+            origin_ns,
+            depths,
+            scale,
+            count: 0,
+            out,
+        };
         let mut labels = labels.into_iter();
-        let mut events = Vec::with_capacity(raw.len() * 2);
+        // The poll whose end is still to come: what happened during it follows its record.
+        let mut open: Option<Raw> = None;
         for r in raw {
+            // Records written during a poll (its wakes, spawns, cancels) are stamped before
+            // its end; the first one after it closes it.
+            if let Some(poll) = open.take_if(|p| r.start > p.end) {
+                sink.close_poll(&mut state, poll);
+            }
             let task = r.task;
-            let depth_at = match r.kind {
-                RawKind::Spawn { waits_on } => {
-                    events.push(Event::TaskSpawn {
+            match r.kind {
+                Kind::Spawn => {
+                    let waits_on = if r.flag == 1 {
+                        WaitKind::Timer
+                    } else {
+                        WaitKind::Io
+                    };
+                    state.spawn(task, waits_on);
+                    sink.emit(Event::TaskSpawn {
                         task,
-                        at: at(r.start),
+                        at: sink.at(r.start),
                         label: labels.next().unwrap_or_default(),
                         waits_on,
                     });
-                    None
                 }
-                RawKind::Poll { cpu, ready } => {
-                    let end = at(r.end);
-                    events.push(Event::Poll {
-                        task,
-                        tid,
-                        cpu,
-                        start: at(r.start),
-                        end,
-                        ready,
-                    });
-                    Some(end)
+                Kind::Poll => {
+                    state.begin_poll(task);
+                    open = Some(r);
                 }
-                RawKind::Wake { by } => {
-                    events.push(Event::Wake {
-                        task,
-                        at: at(r.start),
-                        by,
-                    });
-                    None
+                Kind::Wake => {
+                    let waker = (r.end != NO_TASK).then_some(r.end as u32);
+                    if let Some(by) = state.wake(task, waker) {
+                        sink.emit(Event::Wake {
+                            task,
+                            at: sink.at(r.start),
+                            by,
+                        });
+                    }
                 }
-                RawKind::Cancel => {
-                    let at = at(r.start);
-                    events.push(Event::TaskCancelled { task, at });
-                    Some(at)
+                Kind::Cancel => {
+                    if state.cancel(task) {
+                        let at = sink.at(r.start);
+                        sink.emit(Event::TaskCancelled { task, at });
+                        sink.depth(&state, at);
+                    }
                 }
-                RawKind::Wait { woken } => {
-                    let end = at(r.end);
-                    events.push(Event::LoopWait {
-                        tid,
-                        start: at(r.start),
-                        end,
-                        woken,
-                    });
-                    Some(end)
+                Kind::Park => state.wait = Some((sink.at(r.start), 0)),
+                Kind::Unpark => {
+                    if let Some((start, woken)) = state.wait.take() {
+                        let end = sink.at(r.start);
+                        sink.emit(Event::LoopWait {
+                            tid,
+                            start,
+                            end,
+                            woken,
+                        });
+                        sink.depth(&state, end);
+                    }
                 }
-            };
-            if let Some(at) = depth_at.filter(|_| depths) {
-                let [ready, io, timers] = r.depth;
-                events.push(Event::QueueDepth {
-                    at,
-                    ready,
-                    io,
-                    timers,
-                });
             }
         }
-        events
+        if let Some(poll) = open {
+            sink.close_poll(&mut state, poll);
+        }
+        sink.count
     }
 }
 
-/// The loop thread's tracing state. Tasks live in a vector indexed by id (ids of one loop are
-/// consecutive), which keeps a poll's bookkeeping to a few array accesses; the records go to a
-/// plain vector with unconverted stamps (see [`super::stamp`]).
+/// Where a replay's events go, and how its stamps convert.
+struct Sink<'a> {
+    tid: u32,
+    origin_ns: u64,
+    depths: bool,
+    scale: Scale,
+    count: usize,
+    out: Option<&'a mut Vec<Event>>,
+}
+
+impl Sink<'_> {
+    /// Run ns of a stamp.
+    fn at(&self, ticks: u64) -> u64 {
+        self.scale.mono(ticks).saturating_sub(self.origin_ns)
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.count += 1;
+        if let Some(out) = self.out.as_deref_mut() {
+            out.push(event);
+        }
+    }
+
+    /// The queue depths now (only where tasks are traced).
+    fn depth(&mut self, state: &Replay, at: u64) {
+        if self.depths {
+            self.emit(Event::QueueDepth {
+                at,
+                ready: state.ready,
+                io: state.io,
+                timers: state.timers,
+            });
+        }
+    }
+
+    fn close_poll(&mut self, state: &mut Replay, r: Raw) {
+        let ready = r.flag == 1;
+        state.end_poll(r.task, ready);
+        let end = self.at(r.end);
+        self.emit(Event::Poll {
+            task: r.task,
+            tid: self.tid,
+            cpu: u32::from(r.cpu),
+            start: self.at(r.start),
+            end,
+            ready,
+        });
+        self.depth(state, end);
+    }
+}
+
+/// The loop thread's tracing state: what the hot path needs and nothing more.
 #[derive(Debug)]
 pub struct LoopState {
     /// The loop thread's tracer (its on/off-CPU slices go through its own buffer).
     pub tracer: ThreadTracer,
     instrument: bool,
-    base: Option<u32>,
-    slots: Vec<(WaitKind, At)>,
-    ready: u32,
-    io: u32,
-    timers: u32,
-    current: Option<u32>,
-    wait_start: Option<u64>,
-    woken_in_wait: u32,
+    /// The task being polled, and the index of its poll record.
+    current: Option<(u32, usize)>,
+    parked: bool,
     clock: StampClock,
     /// The pair the records since the last hand-over are converted from.
     anchor: Calib,
@@ -197,6 +389,7 @@ pub struct LoopState {
     labels: Vec<String>,
     /// The first record that may be a wake waiting for its stamp.
     pending: Option<usize>,
+    replay: Arc<Mutex<Replay>>,
 }
 
 thread_local! {
@@ -212,14 +405,8 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
         *l.borrow_mut() = Some(LoopState {
             tracer,
             instrument,
-            base: None,
-            slots: Vec::new(),
-            ready: 0,
-            io: 0,
-            timers: 0,
             current: None,
-            wait_start: None,
-            woken_in_wait: 0,
+            parked: false,
             clock,
             anchor: clock.calib(),
             origin,
@@ -227,6 +414,7 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             raw: Vec::with_capacity(RAW_BATCH),
             labels: Vec::new(),
             pending: None,
+            replay: Arc::default(),
         })
     });
 }
@@ -255,8 +443,9 @@ pub fn park() {
         // The loop may now sleep for long: what it recorded should not wait for it.
         s.flush();
         s.tracer.begin_off();
-        s.wait_start = Some(s.stamp());
-        s.woken_in_wait = 0;
+        let now = s.stamp();
+        s.raw.push(Raw::at(Kind::Park, 0, now));
+        s.parked = true;
     });
 }
 
@@ -264,11 +453,10 @@ pub fn park() {
 pub fn unpark() {
     with(|s| {
         s.tracer.end_off(OffReason::Io);
-        if let Some(start) = s.wait_start.take() {
-            let end = s.stamp();
-            let woken = s.woken_in_wait;
-            s.push(RawKind::Wait { woken }, 0, start, end);
-        }
+        let now = s.stamp();
+        s.raw.push(Raw::at(Kind::Unpark, 0, now));
+        s.parked = false;
+        s.maybe_flush(now);
     });
 }
 
@@ -277,35 +465,31 @@ impl LoopState {
     #[inline]
     fn stamp(&mut self) -> u64 {
         let now = self.clock.now();
-        self.settle(now);
+        if self.pending.is_some() {
+            self.settle(now);
+        }
         now
     }
 
+    #[cold]
     fn settle(&mut self, now: u64) {
         if let Some(first) = self.pending.take() {
             for r in self.raw.iter_mut().skip(first) {
                 if r.start == PENDING {
                     r.start = now;
-                    r.end = now;
                 }
             }
         }
     }
 
+    /// Hands the records over when there are many or they waited long; never inside a poll
+    /// (its record is still open) or between park and unpark (a selector wait's start must
+    /// convert with the same anchor as its end).
     #[inline]
-    fn push(&mut self, kind: RawKind, task: u32, start: u64, end: u64) {
-        self.raw.push(Raw {
-            kind,
-            task,
-            start,
-            end,
-            depth: [self.ready, self.io, self.timers],
-        });
-        // Never between park and unpark: a selector wait's start must convert with the same
-        // anchor as its end.
-        if self.wait_start.is_none()
-            && (self.raw.len() >= RAW_BATCH
-                || (end != PENDING && end.wrapping_sub(self.anchor.ticks) > self.flush_ticks))
+    fn maybe_flush(&mut self, now: u64) {
+        if (self.raw.len() >= RAW_BATCH || now.wrapping_sub(self.anchor.ticks) > self.flush_ticks)
+            && self.current.is_none()
+            && !self.parked
         {
             self.flush();
         }
@@ -332,124 +516,71 @@ impl LoopState {
             scale,
             raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_BATCH)),
             labels: std::mem::take(&mut self.labels),
+            replay: Arc::clone(&self.replay),
         };
         self.tracer.recorder().send_batch(Batch::Loop(batch));
     }
 
-    #[inline]
-    fn slot(&mut self, task: u32) -> Option<&mut (WaitKind, At)> {
-        let index = task.checked_sub(self.base?)? as usize;
-        self.slots.get_mut(index)
-    }
-
     fn spawn(&mut self, task: u32, kind: WaitKind, label: String) {
-        let base = *self.base.get_or_insert(task);
-        let Some(index) = task.checked_sub(base).map(|i| i as usize) else {
-            return;
-        };
-        if self.slots.len() <= index {
-            self.slots.resize(index + 1, (kind, At::Gone));
-        }
-        self.slots[index] = (kind, At::Ready);
-        self.ready += 1;
         self.labels.push(label);
-        let at = self.stamp();
-        self.push(RawKind::Spawn { waits_on: kind }, task, at, at);
-    }
-
-    fn leave(&mut self, kind: WaitKind, at: At) {
-        match (at, kind) {
-            (At::Ready, _) => self.ready -= 1,
-            (At::Waiting, WaitKind::Io) => self.io -= 1,
-            (At::Waiting, WaitKind::Timer) => self.timers -= 1,
-            _ => {}
-        }
+        let now = self.stamp();
+        let mut r = Raw::at(Kind::Spawn, task, now);
+        r.flag = u8::from(kind == WaitKind::Timer);
+        self.raw.push(r);
+        self.maybe_flush(now);
     }
 
     #[inline]
     fn wake(&mut self, task: u32) {
-        let current = self.current;
-        let Some(slot) = self.slot(task) else {
-            return;
-        };
-        let (kind, at) = *slot;
-        if !matches!(at, At::Waiting | At::Running) {
-            // Already queued, or finished: the runtime ignores it too.
-            return;
-        }
-        slot.1 = At::Ready;
-        self.leave(kind, at);
-        self.ready += 1;
-        let by = match (current, kind) {
-            (Some(waker), _) => WakeBy::Task { task: waker },
-            (None, WaitKind::Io) => WakeBy::Io,
-            (None, WaitKind::Timer) => WakeBy::Timer,
-        };
-        if self.wait_start.is_some() {
-            self.woken_in_wait += 1;
-        }
         // A wake inside a poll is stamped now: the poll may run long. Any other wake happens
         // in tokio's scheduler between two steps of the loop (a yield's deferred wake, or the
         // I/O and timer wakes it hands out as the selector returns) and takes the stamp of the
         // loop's next step: at most that gap late (well under a µs on this path), and one
         // clock read fewer per poll.
-        let now = if current.is_some() {
-            self.clock.now()
-        } else {
-            if self.pending.is_none() {
-                self.pending = Some(self.raw.len());
-            }
-            PENDING
-        };
-        self.push(RawKind::Wake { by }, task, now, now);
-    }
-
-    #[inline]
-    fn begin_poll(&mut self, task: u32) -> u64 {
-        if let Some(slot) = self.slot(task)
-            && slot.1 == At::Ready
-        {
-            slot.1 = At::Running;
-            self.ready -= 1;
-        }
-        self.current = Some(task);
-        self.stamp()
-    }
-
-    #[inline]
-    fn end_poll(&mut self, task: u32, start: u64, ready: bool) {
-        let end = self.clock.now();
-        self.current = None;
-        if let Some(slot) = self.slot(task) {
-            let (kind, at) = *slot;
-            if ready {
-                slot.1 = At::Gone;
-                self.leave(kind, at);
-            } else if at == At::Running {
-                // Not re-woken during its own poll: it waits.
-                slot.1 = At::Waiting;
-                match kind {
-                    WaitKind::Io => self.io += 1,
-                    WaitKind::Timer => self.timers += 1,
+        let (now, waker) = match self.current {
+            Some((waker, _)) => (self.clock.now(), u64::from(waker)),
+            None => {
+                if self.pending.is_none() {
+                    self.pending = Some(self.raw.len());
                 }
+                (PENDING, NO_TASK)
             }
-        }
+        };
+        self.raw.push(Raw {
+            start: now,
+            end: waker,
+            task,
+            cpu: 0,
+            kind: Kind::Wake,
+            flag: 0,
+        });
+    }
+
+    #[inline]
+    fn begin_poll(&mut self, task: u32) {
+        let now = self.stamp();
+        self.current = Some((task, self.raw.len()));
+        self.raw.push(Raw::at(Kind::Poll, task, now));
+    }
+
+    #[inline]
+    fn end_poll(&mut self, ready: bool) {
+        let end = self.clock.now();
         let cpu = current_cpu();
-        self.push(RawKind::Poll { cpu, ready }, task, start, end);
+        if let Some((_, index)) = self.current.take()
+            && let Some(r) = self.raw.get_mut(index)
+        {
+            r.end = end;
+            r.cpu = u16::try_from(cpu).unwrap_or(u16::MAX);
+            r.flag = u8::from(ready);
+        }
+        self.maybe_flush(end);
     }
 
     fn cancel(&mut self, task: u32) {
-        let Some(slot) = self.slot(task) else {
-            return;
-        };
-        let (kind, at) = *slot;
-        if at == At::Gone {
-            return;
-        }
-        slot.1 = At::Gone;
-        self.leave(kind, at);
         let now = self.stamp();
-        self.push(RawKind::Cancel, task, now, now);
+        self.raw.push(Raw::at(Kind::Cancel, task, now));
+        self.maybe_flush(now);
     }
 }
 
@@ -536,11 +667,11 @@ impl<F: Future> Future for Traced<F> {
                 &this.waker.insert((cx.waker().clone(), ours)).1
             }
         };
-        let start = with(|s| s.begin_poll(task)).unwrap_or(0);
+        with(|s| s.begin_poll(task));
         let result = this.inner.poll(&mut Context::from_waker(ours));
         let ready = result.is_ready();
         *this.done = ready;
-        with(|s| s.end_poll(task, start, ready));
+        with(|s| s.end_poll(ready));
         result
     }
 }
@@ -554,105 +685,155 @@ mod tests {
     use super::*;
     use crate::trace::Recorder;
 
-    fn raw(kind: RawKind, task: u32, start: u64, end: u64, depth: [u32; 3]) -> Raw {
+    fn raw(kind: Kind, task: u32, start: u64, end: u64, flag: u8) -> Raw {
         Raw {
-            kind,
-            task,
             start,
             end,
-            depth,
+            task,
+            cpu: 1,
+            kind,
+            flag,
         }
     }
 
-    #[test]
-    fn records_become_the_events_they_stand_for() {
-        let batch = LoopBatch {
+    fn batch(raw: Vec<Raw>, labels: &[&str], replay: &Arc<Mutex<Replay>>) -> LoopBatch {
+        LoopBatch {
             tid: 7,
             origin_ns: 1_000,
             depths: true,
             scale: Scale::NS,
-            raw: vec![
-                raw(
-                    RawKind::Spawn {
-                        waits_on: WaitKind::Timer,
-                    },
-                    3,
-                    1_100,
-                    1_100,
-                    [1, 0, 0],
-                ),
-                raw(
-                    RawKind::Poll {
-                        cpu: 1,
-                        ready: false,
-                    },
-                    3,
-                    1_200,
-                    1_500,
-                    [0, 0, 1],
-                ),
-                raw(RawKind::Wait { woken: 1 }, 0, 1_600, 2_600, [0, 0, 1]),
-                raw(
-                    RawKind::Wake { by: WakeBy::Timer },
-                    3,
-                    2_600,
-                    2_600,
-                    [1, 0, 0],
-                ),
-                raw(RawKind::Cancel, 3, 2_700, 2_700, [0, 0, 0]),
+            raw,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            replay: Arc::clone(replay),
+        }
+    }
+
+    /// The records of a timer task (spawn, a pending poll, the selector wait its timer ends,
+    /// a wake, its cancellation) become those events, with the queue depths they imply.
+    #[test]
+    fn records_become_the_events_they_stand_for() {
+        let replay = Arc::default();
+        let events = batch(
+            vec![
+                raw(Kind::Spawn, 3, 1_100, 1_100, 1),
+                raw(Kind::Poll, 3, 1_200, 1_500, 0),
+                raw(Kind::Park, 0, 1_600, 1_600, 0),
+                raw(Kind::Wake, 3, 2_600, NO_TASK, 0),
+                // The runtime passes the same wake on twice: only the first counts.
+                raw(Kind::Wake, 3, 2_600, NO_TASK, 0),
+                raw(Kind::Unpark, 0, 2_600, 2_600, 0),
+                raw(Kind::Cancel, 3, 2_700, 2_700, 0),
             ],
-            labels: vec!["ticker".into()],
-        };
-        assert_eq!(batch.event_count(), 8);
-        let events = batch.into_events();
-        assert_eq!(events.len(), 8);
+            &["ticker"],
+            &replay,
+        )
+        .into_events();
         assert_eq!(
-            events[0],
-            Event::TaskSpawn {
-                task: 3,
-                at: 100,
-                label: "ticker".into(),
-                waits_on: WaitKind::Timer
-            }
+            events,
+            vec![
+                Event::TaskSpawn {
+                    task: 3,
+                    at: 100,
+                    label: "ticker".into(),
+                    waits_on: WaitKind::Timer
+                },
+                Event::Poll {
+                    task: 3,
+                    tid: 7,
+                    cpu: 1,
+                    start: 200,
+                    end: 500,
+                    ready: false
+                },
+                Event::QueueDepth {
+                    at: 500,
+                    ready: 0,
+                    io: 0,
+                    timers: 1
+                },
+                Event::Wake {
+                    task: 3,
+                    at: 1_600,
+                    by: WakeBy::Timer
+                },
+                Event::LoopWait {
+                    tid: 7,
+                    start: 600,
+                    end: 1_600,
+                    woken: 1
+                },
+                Event::QueueDepth {
+                    at: 1_600,
+                    ready: 1,
+                    io: 0,
+                    timers: 0
+                },
+                Event::TaskCancelled { task: 3, at: 1_700 },
+                Event::QueueDepth {
+                    at: 1_700,
+                    ready: 0,
+                    io: 0,
+                    timers: 0
+                },
+            ]
+        );
+    }
+
+    /// What happens inside a poll follows its record; a task woken during a poll (its own
+    /// or another's) stays queued when that poll ends; a dropped batch still moves the replay
+    /// on, so the next batch's depths are right.
+    #[test]
+    fn wakes_inside_polls_and_dropped_batches_keep_the_queue_right() {
+        let replay = Arc::default();
+        // Task 1 spawns task 2 and wakes itself (a yield).
+        let dropped = batch(
+            vec![
+                raw(Kind::Spawn, 1, 1_100, 1_100, 0),
+                raw(Kind::Poll, 1, 1_200, 1_400, 0),
+                raw(Kind::Spawn, 2, 1_250, 1_250, 0),
+                raw(Kind::Wake, 1, 1_300, 1, 0),
+            ],
+            &["a", "b"],
+            &replay,
         );
         assert_eq!(
-            events[1],
-            Event::Poll {
-                task: 3,
-                tid: 7,
-                cpu: 1,
-                start: 200,
-                end: 500,
-                ready: false
-            }
+            dropped.discard(),
+            5,
+            "two spawns, a wake, a poll and its depth"
         );
+        // Task 2 finishes in its first poll; task 1 is woken by task 2 during its next poll.
+        let events = batch(
+            vec![
+                raw(Kind::Poll, 2, 1_500, 1_600, 1),
+                raw(Kind::Poll, 1, 1_700, 1_800, 0),
+                raw(Kind::Wake, 1, 1_750, 2, 0),
+                // Already queued: the runtime ignores it, and so does the replay.
+                raw(Kind::Wake, 1, 1_790, 1, 0),
+            ],
+            &[],
+            &replay,
+        )
+        .into_events();
+        let wakes: Vec<&Event> = events
+            .iter()
+            .filter(|e| matches!(e, Event::Wake { .. }))
+            .collect();
         assert_eq!(
-            events[2],
-            Event::QueueDepth {
-                at: 500,
-                ready: 0,
-                io: 0,
-                timers: 1
-            }
+            wakes,
+            vec![&Event::Wake {
+                task: 1,
+                at: 750,
+                by: WakeBy::Task { task: 2 }
+            }]
         );
-        assert_eq!(
-            events[3],
-            Event::LoopWait {
-                tid: 7,
-                start: 600,
-                end: 1_600,
-                woken: 1
-            }
-        );
-        assert_eq!(
-            events[5],
-            Event::Wake {
-                task: 3,
-                at: 1_600,
-                by: WakeBy::Timer
-            }
-        );
-        assert_eq!(events[6], Event::TaskCancelled { task: 3, at: 1_700 });
+        let depths: Vec<(u64, u32, u32)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::QueueDepth { at, ready, io, .. } => Some((*at, *ready, *io)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(depths, vec![(600, 1, 0), (800, 1, 0)]);
     }
 
     /// A real current-thread loop: one task wakes another through a channel (a wake inside a
