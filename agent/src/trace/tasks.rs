@@ -16,10 +16,15 @@
 
 use std::{
     cell::RefCell,
+    collections::HashMap,
     future::Future,
+    mem::ManuallyDrop,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
-    task::{Context, Poll, Wake, Waker},
+    sync::{
+        Arc, Mutex, PoisonError,
+        atomic::{AtomicPtr, Ordering},
+    },
+    task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker},
 };
 
 use coreplay_shared::event::{Event, OffReason, WaitKind, WakeBy};
@@ -45,6 +50,9 @@ const PENDING: u64 = u64::MAX;
 /// "No task": the waker field of a wake from outside any poll.
 const NO_TASK: u64 = u64::MAX;
 
+/// "No task": the waker field of a [`Kind::WakeData`] record from outside any poll.
+const NO_WAKER: u32 = u32::MAX;
+
 /// What a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
@@ -56,6 +64,12 @@ enum Kind {
     Poll,
     /// A wake at `start`; `end` is the task whose poll woke it, or [`NO_TASK`].
     Wake,
+    /// A wake through a forwarding waker (see [`forward`]) at `start`: `end` is the runtime's
+    /// waker data (which [`Kind::Bind`] ties to a task), `task` the task whose poll woke it,
+    /// or [`NO_WAKER`].
+    WakeData,
+    /// From now on the runtime's waker data `end` stands for `task`.
+    Bind,
     /// The task was dropped unfinished, at `start`.
     Cancel,
     /// The loop went to wait in the selector at `start`.
@@ -108,6 +122,8 @@ struct Replay {
     timers: u32,
     /// The open selector wait: its start (run ns) and the wakes counted in it.
     wait: Option<(u64, u32)>,
+    /// Which task each runtime waker data stands for (see [`forward`]).
+    bound: HashMap<u64, u32>,
 }
 
 impl Replay {
@@ -280,8 +296,19 @@ impl LoopBatch {
                     state.begin_poll(task);
                     open = Some(r);
                 }
-                Kind::Wake => {
-                    let waker = (r.end != NO_TASK).then_some(r.end as u32);
+                Kind::Bind => {
+                    state.bound.insert(r.end, task);
+                }
+                Kind::Wake | Kind::WakeData => {
+                    let (task, waker) = if r.kind == Kind::Wake {
+                        (task, (r.end != NO_TASK).then_some(r.end as u32))
+                    } else {
+                        // A waker of another loop's task: not this loop's to show.
+                        let Some(&woken) = state.bound.get(&r.end) else {
+                            continue;
+                        };
+                        (woken, (task != NO_WAKER).then_some(task))
+                    };
                     if let Some(by) = state.wake(task, waker) {
                         sink.emit(Event::Wake {
                             task,
@@ -530,30 +557,59 @@ impl LoopState {
         self.maybe_flush(now);
     }
 
+    /// A wake's stamp and the task whose poll it happens in.
     #[inline]
-    fn wake(&mut self, task: u32) {
+    fn wake_stamp(&mut self) -> (u64, Option<u32>) {
         // A wake inside a poll is stamped now: the poll may run long. Any other wake happens
         // in tokio's scheduler between two steps of the loop (a yield's deferred wake, or the
         // I/O and timer wakes it hands out as the selector returns) and takes the stamp of the
         // loop's next step: at most that gap late (well under a µs on this path), and one
         // clock read fewer per poll.
-        let (now, waker) = match self.current {
-            Some((waker, _)) => (self.clock.now(), u64::from(waker)),
+        match self.current {
+            Some((waker, _)) => (self.clock.now(), Some(waker)),
             None => {
                 if self.pending.is_none() {
                     self.pending = Some(self.raw.len());
                 }
-                (PENDING, NO_TASK)
+                (PENDING, None)
             }
-        };
+        }
+    }
+
+    /// A wake of `task` through its own [`TaskWaker`].
+    #[inline]
+    fn wake(&mut self, task: u32) {
+        let (start, waker) = self.wake_stamp();
         self.raw.push(Raw {
-            start: now,
-            end: waker,
+            start,
+            end: waker.map_or(NO_TASK, u64::from),
             task,
             cpu: 0,
             kind: Kind::Wake,
             flag: 0,
         });
+    }
+
+    /// A wake through a forwarding waker: `data` is the runtime's waker data.
+    #[inline]
+    fn wake_data(&mut self, data: u64) {
+        let (start, waker) = self.wake_stamp();
+        self.raw.push(Raw {
+            start,
+            end: data,
+            task: waker.unwrap_or(NO_WAKER),
+            cpu: 0,
+            kind: Kind::WakeData,
+            flag: 0,
+        });
+    }
+
+    /// Ties the runtime's waker data to a task (see [`forward`]).
+    fn bind(&mut self, task: u32, data: u64) {
+        // No time of its own: stamp 0 keeps the replay's open poll, if any, open.
+        let mut r = Raw::at(Kind::Bind, task, 0);
+        r.end = data;
+        self.raw.push(r);
     }
 
     #[inline]
@@ -584,6 +640,9 @@ impl LoopState {
     }
 }
 
+/// A waker of our own around the runtime's, for runtimes whose waker vtable has no
+/// forwarding slot (see [`forward`]): one allocation per task and two reference counts per
+/// wake more than the runtime's own.
 struct TaskWaker {
     task: u32,
     inner: Waker,
@@ -600,6 +659,135 @@ impl Wake for TaskWaker {
     }
 }
 
+/// Forwarding wakers: a waker with the runtime's own data pointer and a vtable of ours that
+/// records each wake and passes every call on to the runtime's vtable. It costs nothing the
+/// runtime's waker does not (no allocation, no reference count of its own), and the poll's
+/// view of it is borrowed, never dropped. A wake is recorded with the data pointer; a
+/// [`Kind::Bind`] record, written when a task is first polled with that pointer, tells the
+/// consumer which task it stands for (a runtime's task, and so its pointer, lives as long as
+/// any of its wakers).
+///
+/// A vtable of ours reaches the runtime's through a slot: [`FORWARD_SLOTS`] runtime vtables
+/// (tokio has one for all its tasks) can be forwarded to; tasks polled with any other fall
+/// back to [`TaskWaker`].
+mod forward {
+    use super::*;
+
+    /// How many runtime vtables can be forwarded to.
+    pub(super) const FORWARD_SLOTS: usize = 4;
+
+    /// The runtime vtable of each slot: set once, from null, to a `'static` vtable.
+    static INNER: [AtomicPtr<RawWakerVTable>; FORWARD_SLOTS] =
+        [const { AtomicPtr::new(std::ptr::null_mut()) }; FORWARD_SLOTS];
+
+    /// The slot forwarding to `vtable`, taking a free one if it has none yet.
+    pub(super) fn slot(vtable: &'static RawWakerVTable) -> Option<usize> {
+        let wanted = std::ptr::from_ref(vtable).cast_mut();
+        (0..FORWARD_SLOTS).find(|&i| {
+            match INNER[i].compare_exchange(
+                std::ptr::null_mut(),
+                wanted,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => true,
+                Err(current) => current == wanted,
+            }
+        })
+    }
+
+    /// Our vtables, one per slot: statics, so that each has one address (wakers compare
+    /// them in `will_wake`).
+    static VTABLES: [RawWakerVTable; FORWARD_SLOTS] = [
+        Forward::<0>::VTABLE,
+        Forward::<1>::VTABLE,
+        Forward::<2>::VTABLE,
+        Forward::<3>::VTABLE,
+    ];
+
+    /// Our vtable of slot `n` (`n` < [`FORWARD_SLOTS`]).
+    pub(super) fn vtable(n: usize) -> &'static RawWakerVTable {
+        &VTABLES[n.min(FORWARD_SLOTS - 1)]
+    }
+
+    /// The poll's view of the forwarding waker for the runtime waker `inner`: borrowed, so
+    /// it must not be dropped (it owns no reference), and it must not outlive `inner`.
+    pub(super) fn borrowed(inner: &Waker, n: usize) -> ManuallyDrop<Waker> {
+        // SAFETY: our vtable passes each call on to `inner`'s vtable (slot `n` was taken for
+        // it) with `inner`'s data, which stays valid while `inner` lives; the view is never
+        // dropped, so it gives back no reference it does not hold.
+        ManuallyDrop::new(unsafe { Waker::new(inner.data(), vtable(n)) })
+    }
+
+    struct Forward<const N: usize>;
+
+    impl<const N: usize> Forward<N> {
+        const VTABLE: RawWakerVTable =
+            RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+
+        fn inner() -> &'static RawWakerVTable {
+            // SAFETY: a forwarding waker of slot N exists only once the slot holds a
+            // `'static` vtable, which is never changed after.
+            unsafe { &*INNER[N].load(Ordering::Acquire) }
+        }
+
+        /// The runtime's waker for `data`, not to be dropped unless it is owned.
+        ///
+        /// # Safety
+        /// `data` must come from a waker of this slot's runtime vtable.
+        unsafe fn runtime(data: *const ()) -> Waker {
+            // SAFETY: as the caller promises, `data` belongs to this vtable.
+            unsafe { Waker::new(data, Self::inner()) }
+        }
+
+        unsafe fn clone(data: *const ()) -> RawWaker {
+            // SAFETY: our wakers of slot N carry data of the runtime's vtable N.
+            let runtime = ManuallyDrop::new(unsafe { Self::runtime(data) });
+            let copy = ManuallyDrop::new((*runtime).clone());
+            if std::ptr::eq(copy.vtable(), Self::inner()) {
+                RawWaker::new(copy.data(), vtable(N))
+            } else {
+                // A runtime whose clones change vtable: the clone stays right, untraced.
+                RawWaker::new(copy.data(), copy.vtable())
+            }
+        }
+
+        unsafe fn wake(data: *const ()) {
+            with(|s| s.wake_data(data as u64));
+            // SAFETY: as in `clone`; the waker owns the reference the caller gives up.
+            unsafe { Self::runtime(data) }.wake();
+        }
+
+        unsafe fn wake_by_ref(data: *const ()) {
+            with(|s| s.wake_data(data as u64));
+            // SAFETY: as in `clone`; borrowed, so not dropped.
+            ManuallyDrop::new(unsafe { Self::runtime(data) }).wake_by_ref();
+        }
+
+        unsafe fn drop(data: *const ()) {
+            // SAFETY: as in `clone`; the waker owns the reference the caller gives up.
+            std::mem::drop(unsafe { Self::runtime(data) });
+        }
+    }
+}
+
+/// How a task's wakes are seen.
+#[derive(Default)]
+enum Wrap {
+    /// Not polled yet.
+    #[default]
+    None,
+    /// Through a forwarding waker of this slot, for the runtime waker with this data and
+    /// vtable.
+    Forward {
+        data: usize,
+        vtable: &'static RawWakerVTable,
+        slot: usize,
+    },
+    /// Through a [`TaskWaker`]: the runtime's waker and ours.
+    Own(Waker, Waker),
+}
+
 pin_project_lite::pin_project! {
     /// A task future that reports its polls and wakes. The task's future stays inline (no
     /// extra allocation or pointer to chase per poll).
@@ -607,8 +795,7 @@ pin_project_lite::pin_project! {
         task: Option<u32>,
         #[pin]
         inner: F,
-        // The runtime's waker and ours, which wraps it.
-        waker: Option<(Waker, Waker)>,
+        wrap: Wrap,
         done: bool,
     }
 
@@ -644,7 +831,7 @@ pub fn traced<F: Future>(label: &str, kind: WaitKind, fut: F) -> Traced<F> {
     Traced {
         task,
         inner: fut,
-        waker: None,
+        wrap: Wrap::None,
         done: false,
     }
 }
@@ -657,17 +844,43 @@ impl<F: Future> Future for Traced<F> {
         let Some(task) = *this.task else {
             return this.inner.poll(cx);
         };
-        let ours = match this.waker {
-            Some((outer, ours)) if outer.will_wake(cx.waker()) => ours,
-            _ => {
-                let ours = Waker::from(Arc::new(TaskWaker {
-                    task,
-                    inner: cx.waker().clone(),
-                }));
-                &this.waker.insert((cx.waker().clone(), ours)).1
+        let runtime = cx.waker();
+        let (data, vtable) = (runtime.data() as usize, runtime.vtable());
+        // A new or changed runtime waker: forward to it if its vtable has a slot.
+        let bind = match &mut *this.wrap {
+            Wrap::Forward {
+                data: d, vtable: v, ..
+            } if *d == data && std::ptr::eq(*v, vtable) => None,
+            Wrap::Own(outer, _) if outer.will_wake(runtime) => None,
+            wrap => {
+                *wrap = match forward::slot(vtable) {
+                    Some(slot) => Wrap::Forward { data, vtable, slot },
+                    None => Wrap::Own(
+                        runtime.clone(),
+                        Waker::from(Arc::new(TaskWaker {
+                            task,
+                            inner: runtime.clone(),
+                        })),
+                    ),
+                };
+                matches!(wrap, Wrap::Forward { .. }).then_some(data as u64)
             }
         };
-        with(|s| s.begin_poll(task));
+        let borrowed;
+        let ours = match &*this.wrap {
+            Wrap::Forward { slot, .. } => {
+                borrowed = forward::borrowed(runtime, *slot);
+                &*borrowed
+            }
+            Wrap::Own(_, ours) => ours,
+            Wrap::None => runtime,
+        };
+        with(|s| {
+            if let Some(data) = bind {
+                s.bind(task, data);
+            }
+            s.begin_poll(task);
+        });
         let result = this.inner.poll(&mut Context::from_waker(ours));
         let ready = result.is_ready();
         *this.done = ready;
@@ -678,7 +891,7 @@ impl<F: Future> Future for Traced<F> {
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::HashMap, sync::atomic::AtomicBool};
+    use std::sync::atomic::{AtomicBool, AtomicUsize};
 
     use coreplay_shared::event::Role;
 
@@ -834,6 +1047,195 @@ mod tests {
             })
             .collect();
         assert_eq!(depths, vec![(600, 1, 0), (800, 1, 0)]);
+    }
+
+    /// Wakes through forwarding wakers name the runtime's waker data; the consumer maps it
+    /// to the task bound to it, and ignores data no task of this loop was bound to.
+    #[test]
+    fn forwarded_wakes_are_bound_to_their_task() {
+        let replay = Arc::default();
+        let events = batch(
+            vec![
+                raw(Kind::Spawn, 4, 1_100, 1_100, 0),
+                raw(Kind::Spawn, 5, 1_100, 1_100, 0),
+                raw(Kind::Bind, 4, 0, 0xa0, 0),
+                raw(Kind::Poll, 4, 1_200, 1_300, 0),
+                raw(Kind::Bind, 5, 0, 0xb0, 0),
+                raw(Kind::Poll, 5, 1_400, 1_500, 0),
+                // Task 5's poll wakes task 4; then the selector wakes task 5, and a waker of
+                // some other loop's task is passed on here.
+                raw(Kind::WakeData, 5, 1_450, 0xa0, 0),
+                raw(Kind::Park, 0, 1_600, 1_600, 0),
+                raw(Kind::WakeData, NO_WAKER, 1_900, 0xb0, 0),
+                raw(Kind::WakeData, NO_WAKER, 1_900, 0xc0, 0),
+                raw(Kind::Unpark, 0, 1_900, 1_900, 0),
+            ],
+            &["four", "five"],
+            &replay,
+        )
+        .into_events();
+        let wakes: Vec<&Event> = events
+            .iter()
+            .filter(|e| matches!(e, Event::Wake { .. }))
+            .collect();
+        assert_eq!(
+            wakes,
+            vec![
+                &Event::Wake {
+                    task: 4,
+                    at: 450,
+                    by: WakeBy::Task { task: 5 }
+                },
+                &Event::Wake {
+                    task: 5,
+                    at: 900,
+                    by: WakeBy::Io
+                }
+            ]
+        );
+        assert!(events.contains(&Event::LoopWait {
+            tid: 7,
+            start: 600,
+            end: 900,
+            woken: 1
+        }));
+    }
+
+    /// A waker counting what is asked of it; `N` picks one of several distinct vtables.
+    struct Counting<const N: usize>;
+
+    /// Clones, wakes, wakes by reference and drops of each counting vtable.
+    static COUNTS: [[AtomicUsize; 4]; 6] = [const { [const { AtomicUsize::new(0) }; 4] }; 6];
+
+    static COUNTING: [RawWakerVTable; 6] = [
+        Counting::<0>::VTABLE,
+        Counting::<1>::VTABLE,
+        Counting::<2>::VTABLE,
+        Counting::<3>::VTABLE,
+        Counting::<4>::VTABLE,
+        Counting::<5>::VTABLE,
+    ];
+
+    impl<const N: usize> Counting<N> {
+        const VTABLE: RawWakerVTable =
+            RawWakerVTable::new(Self::clone, Self::wake, Self::wake_by_ref, Self::drop);
+
+        fn count(what: usize) {
+            COUNTS[N][what].fetch_add(1, Ordering::Relaxed);
+        }
+
+        unsafe fn clone(data: *const ()) -> RawWaker {
+            Self::count(0);
+            RawWaker::new(data, &COUNTING[N])
+        }
+
+        unsafe fn wake(_: *const ()) {
+            Self::count(1);
+        }
+
+        unsafe fn wake_by_ref(_: *const ()) {
+            Self::count(2);
+        }
+
+        unsafe fn drop(_: *const ()) {
+            Self::count(3);
+        }
+    }
+
+    fn counting(n: usize) -> Waker {
+        // SAFETY: the counting vtable ignores its data.
+        unsafe { Waker::new(std::ptr::null(), &COUNTING[n]) }
+    }
+
+    fn counts(n: usize) -> [usize; 4] {
+        COUNTS[n].each_ref().map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Wakes itself `self.0` times: by reference, then through a clone woken by value, then
+    /// through a clone dropped unused and a wake by reference.
+    struct Spin(u32);
+
+    impl Future for Spin {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 == 0 {
+                return Poll::Ready(());
+            }
+            self.0 -= 1;
+            match self.0 % 3 {
+                0 => cx.waker().wake_by_ref(),
+                // Woken by value on purpose: the clone's own wake path.
+                #[allow(clippy::waker_clone_wake)]
+                1 => cx.waker().clone().wake(),
+                _ => {
+                    std::mem::drop(cx.waker().clone());
+                    cx.waker().wake_by_ref();
+                }
+            }
+            Poll::Pending
+        }
+    }
+
+    /// Polls a traced `Spin(6)` by hand with `waker`; returns its events.
+    fn spin_with(waker: &Waker) -> Vec<Event> {
+        let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
+        enter(ThreadTracer::start(&rec, "hand", Role::EventLoop), true);
+        let mut fut = std::pin::pin!(traced("spin", WaitKind::Io, Spin(6)));
+        let mut cx = Context::from_waker(waker);
+        while fut.as_mut().poll(&mut cx).is_pending() {}
+        if let Some(t) = exit() {
+            t.finish();
+        }
+        drop(rec);
+        rx.iter().flat_map(Batch::into_events).collect()
+    }
+
+    /// The waker a traced task sees passes every call on to the runtime's exactly once, and
+    /// every wake is recorded: through a forwarding waker while the runtime's vtable gets a
+    /// slot, through a waker of our own once the slots are full.
+    #[test]
+    fn wakers_pass_every_call_on_and_record_every_wake() {
+        // Only this test takes slots for counting vtables; others may hold one for tokio.
+        for n in [0, 5] {
+            if n == 5 {
+                for filler in &COUNTING[1..5] {
+                    forward::slot(filler);
+                }
+                assert_eq!(forward::slot(&COUNTING[5]), None, "slots are full");
+            } else {
+                assert!(forward::slot(&COUNTING[0]).is_some());
+            }
+            let events = spin_with(&counting(n));
+            let wakes = events
+                .iter()
+                .filter(|e| {
+                    matches!(
+                        e,
+                        Event::Wake {
+                            by: WakeBy::Task { .. },
+                            ..
+                        }
+                    )
+                })
+                .count();
+            let polls = events
+                .iter()
+                .filter(|e| matches!(e, Event::Poll { .. }))
+                .count();
+            assert_eq!((polls, wakes), (7, 6), "vtable {n}: {events:?}");
+            // Six wakes reach the runtime: a forwarding waker passes each call on as it is
+            // (two clones woken by value, four wakes by reference); a waker of our own wakes
+            // its clone of the runtime's by reference. Every waker made is given back once:
+            // the clones, and the test's own waker.
+            let [clones, by_value, by_ref, drops] = counts(n);
+            let expected = if n == 0 { (2, 4) } else { (0, 6) };
+            assert_eq!((by_value, by_ref), expected, "vtable {n}");
+            assert_eq!(
+                clones + 1,
+                by_value + drops,
+                "vtable {n}: every waker given back"
+            );
+        }
     }
 
     /// A real current-thread loop: one task wakes another through a channel (a wake inside a
