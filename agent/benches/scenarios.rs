@@ -349,16 +349,43 @@ fn poll_cost() {
             );
         }
     }
+    let (stamp_ns, clock) = stamp_cost();
     println!(
-        "event-loop task tracing: {polls:.0} polls; loop thread CPU {:.1} ms plain, {:.1} ms traced: {:.0} ns per poll (target ≤ 50 ns; tokio-console ≈ 320 ns); wall {:.1} / {:.1} ms: {:.0} ns per poll; off the loop, turning records into {events} events: {:.0} ns per poll",
+        "event-loop task tracing: {polls:.0} polls; loop thread CPU {:.1} ms plain, {:.1} ms traced: {:.0} ns per poll (target ≤ 50 ns; tokio-console ≈ 320 ns), of which the poll's two {clock} reads take {:.0} ns here; wall {:.1} / {:.1} ms: {:.0} ns per poll; off the loop, turning records into {events} events: {:.0} ns per poll",
         p_cpu / 1e6,
         t_cpu / 1e6,
         (t_cpu - p_cpu) / polls,
+        2.0 * stamp_ns,
         p_wall / 1e6,
         t_wall / 1e6,
         (t_wall - p_wall) / polls,
         consumer / polls,
     );
+}
+
+/// What one stamp costs on this machine (the floor under the per-poll cost: a poll's start
+/// and end each need one), and which clock gives them.
+fn stamp_cost() -> (f64, &'static str) {
+    use coreplay_agent::trace::{clock::thread_cpu_ns, stamp::StampClock};
+    let clock = StampClock::detect();
+    let reads = 2_000_000u32;
+    let runs: Vec<f64> = (0..5)
+        .map(|_| {
+            let start = thread_cpu_ns();
+            let mut acc = 0u64;
+            for _ in 0..reads {
+                acc = acc.wrapping_add(clock.now());
+            }
+            std::hint::black_box(acc);
+            thread_cpu_ns().saturating_sub(start) as f64 / f64::from(reads)
+        })
+        .collect();
+    let name = if clock.is_tsc() {
+        "time-stamp counter"
+    } else {
+        "clock_gettime"
+    };
+    (median(runs), name)
 }
 
 /// The tracing hooks alone, without tokio: one task polled by hand, waking itself in each

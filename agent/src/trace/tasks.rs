@@ -18,6 +18,7 @@ use std::{
     cell::RefCell,
     collections::HashMap,
     future::Future,
+    hash::{BuildHasherDefault, Hasher},
     mem::ManuallyDrop,
     pin::Pin,
     sync::{
@@ -123,7 +124,32 @@ struct Replay {
     /// The open selector wait: its start (run ns) and the wakes counted in it.
     wait: Option<(u64, u32)>,
     /// Which task each runtime waker data stands for (see [`forward`]).
-    bound: HashMap<u64, u32>,
+    bound: HashMap<u64, u32, BuildHasherDefault<PointerHasher>>,
+}
+
+/// Hashes the runtime's waker data (addresses the runtime itself chose, so no one can pick
+/// colliding keys) with one multiplication instead of SipHash: the consumer looks one up per
+/// wake.
+#[derive(Debug, Default)]
+struct PointerHasher(u64);
+
+impl Hasher for PointerHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        // A multiplication carries every bit of n into the high half; folding it down gives
+        // the low bits (the table's index) that addresses, aligned, lack.
+        let h = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.0 = h ^ (h >> 32);
+    }
 }
 
 impl Replay {
