@@ -16,7 +16,7 @@
 
 use std::{
     cell::RefCell,
-    collections::HashMap,
+    collections::{BTreeMap, HashMap},
     future::Future,
     hash::{BuildHasherDefault, Hasher},
     mem::ManuallyDrop,
@@ -125,7 +125,20 @@ struct Replay {
     wait: Option<(u64, u32)>,
     /// Which task each runtime waker data stands for (see [`forward`]).
     bound: HashMap<u64, u32, BuildHasherDefault<PointerHasher>>,
+    /// The sequence number of the next batch to apply: batches are applied in the order the
+    /// loop wrote them.
+    next: u64,
+    /// Batches the consumer never gets (dropped when the channel was full) that wait for the
+    /// batches before them, still in the channel, to be applied first.
+    waiting: BTreeMap<u64, Records>,
+    /// More batches were dropped than can wait: the task states are no longer known, so no
+    /// more queue depths are told.
+    lost: bool,
 }
+
+/// Dropped batches a loop's replay keeps until the batches before them arrive (each at most
+/// [`RAW_BATCH`] records: 6 MiB in all).
+const MAX_WAITING: usize = 64;
 
 /// Hashes the runtime's waker data (addresses the runtime itself chose, so no one can pick
 /// colliding keys) with one multiplication instead of SipHash: the consumer looks one up per
@@ -244,6 +257,15 @@ impl Replay {
 /// A loop thread's records on their way to the recorder's consumer.
 #[derive(Debug)]
 pub struct LoopBatch {
+    records: Records,
+    replay: Arc<Mutex<Replay>>,
+}
+
+/// One hand-over's records and how to read them.
+#[derive(Debug)]
+struct Records {
+    /// Its place in the loop's sequence of hand-overs.
+    seq: u64,
     tid: u32,
     origin_ns: u64,
     depths: bool,
@@ -251,44 +273,104 @@ pub struct LoopBatch {
     raw: Vec<Raw>,
     /// Spawned tasks' labels, in the order of their spawn records.
     labels: Vec<String>,
-    replay: Arc<Mutex<Replay>>,
+}
+
+impl Records {
+    /// How many events the records stand for at most (wakes the runtime ignored included).
+    fn event_count(&self) -> usize {
+        let with_depth = if self.depths { 2 } else { 1 };
+        self.raw
+            .iter()
+            .map(|r| match r.kind {
+                Kind::Park | Kind::Bind => 0,
+                Kind::Spawn | Kind::Wake | Kind::WakeData => 1,
+                Kind::Poll | Kind::Cancel | Kind::Unpark => with_depth,
+            })
+            .sum()
+    }
 }
 
 impl LoopBatch {
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
-        self.raw.is_empty()
+        self.records.raw.is_empty()
     }
 
     /// The events, in the order they happened.
     pub fn into_events(self) -> Vec<Event> {
-        let mut events = Vec::with_capacity(self.raw.len() * 2);
-        self.replay(Some(&mut events));
+        let mut events = Vec::with_capacity(self.records.raw.len() * 2);
+        let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
+        replay.deliver(self.records, &mut events);
         events
     }
 
-    /// Lets the loop's replay follow a batch that is not delivered (the consumer fell
-    /// behind), so later batches still come out right; returns the events it stood for.
+    /// Drops the batch (the consumer fell behind), letting the loop's replay follow it in
+    /// its turn so that later batches still come out right; returns how many events it stood
+    /// for.
     pub fn discard(self) -> usize {
-        self.replay(None)
+        let count = self.records.event_count();
+        let mut replay = self.replay.lock().unwrap_or_else(PoisonError::into_inner);
+        replay.skip(self.records);
+        count
+    }
+}
+
+impl Replay {
+    /// A delivered batch. Every batch before it was delivered or dropped already (the channel
+    /// keeps their order, and a batch is dropped before any later one is sent): the dropped
+    /// ones waiting for their turn are applied first.
+    fn deliver(&mut self, records: Records, out: &mut Vec<Event>) {
+        while let Some(entry) = self.waiting.first_entry()
+            && *entry.key() < records.seq
+        {
+            let skipped = entry.remove();
+            self.apply(skipped, None);
+        }
+        self.apply(records, Some(out));
+        self.apply_waiting();
+    }
+
+    /// A dropped batch: applied now if it is next, else kept until the batches before it,
+    /// still in the channel, have been.
+    fn skip(&mut self, records: Records) {
+        if records.seq == self.next {
+            self.apply(records, None);
+            self.apply_waiting();
+        } else if self.waiting.len() < MAX_WAITING && !self.lost {
+            self.waiting.insert(records.seq, records);
+        } else {
+            self.lost = true;
+            self.waiting.clear();
+        }
+    }
+
+    /// Applies the dropped batches that are next in turn.
+    fn apply_waiting(&mut self) {
+        while let Some(entry) = self.waiting.first_entry()
+            && *entry.key() == self.next
+        {
+            let skipped = entry.remove();
+            self.apply(skipped, None);
+        }
     }
 
     /// Replays the records, pushing their events to `out` if given; returns how many.
-    fn replay(self, out: Option<&mut Vec<Event>>) -> usize {
-        let LoopBatch {
+    fn apply(&mut self, records: Records, out: Option<&mut Vec<Event>>) -> usize {
+        let Records {
+            seq,
             tid,
             origin_ns,
             depths,
             scale,
             raw,
             labels,
-            replay,
-        } = self;
-        let mut state = replay.lock().unwrap_or_else(PoisonError::into_inner);
+        } = records;
+        self.next = self.next.max(seq + 1);
+        let state = self;
         let mut sink = Sink {
             tid,
             origin_ns,
-            depths,
+            depths: depths && !state.lost,
             scale,
             count: 0,
             out,
@@ -300,7 +382,7 @@ impl LoopBatch {
             // Records written during a poll (its wakes, spawns, cancels) are stamped before
             // its end; the first one after it closes it.
             if let Some(poll) = open.take_if(|p| r.start > p.end) {
-                sink.close_poll(&mut state, poll);
+                sink.close_poll(state, poll);
             }
             let task = r.task;
             match r.kind {
@@ -347,7 +429,7 @@ impl LoopBatch {
                     if state.cancel(task) {
                         let at = sink.at(r.start);
                         sink.emit(Event::TaskCancelled { task, at });
-                        sink.depth(&state, at);
+                        sink.depth(state, at);
                     }
                 }
                 Kind::Park => state.wait = Some((sink.at(r.start), 0)),
@@ -360,13 +442,13 @@ impl LoopBatch {
                             end,
                             woken,
                         });
-                        sink.depth(&state, end);
+                        sink.depth(state, end);
                     }
                 }
             }
         }
         if let Some(poll) = open {
-            sink.close_poll(&mut state, poll);
+            sink.close_poll(state, poll);
         }
         sink.count
     }
@@ -442,6 +524,8 @@ pub struct LoopState {
     labels: Vec<String>,
     /// The first record that may be a wake waiting for its stamp.
     pending: Option<usize>,
+    /// The next hand-over's sequence number.
+    seq: u64,
     replay: Arc<Mutex<Replay>>,
 }
 
@@ -467,6 +551,7 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             raw: Vec::with_capacity(RAW_BATCH),
             labels: Vec::new(),
             pending: None,
+            seq: 0,
             replay: Arc::default(),
         })
     });
@@ -563,14 +648,18 @@ impl LoopState {
         }
         self.anchor = now;
         let batch = LoopBatch {
-            tid: self.tracer.tid(),
-            origin_ns: self.tracer.recorder().origin_ns(),
-            depths: self.instrument,
-            scale,
-            raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_BATCH)),
-            labels: std::mem::take(&mut self.labels),
+            records: Records {
+                seq: self.seq,
+                tid: self.tracer.tid(),
+                origin_ns: self.tracer.recorder().origin_ns(),
+                depths: self.instrument,
+                scale,
+                raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_BATCH)),
+                labels: std::mem::take(&mut self.labels),
+            },
             replay: Arc::clone(&self.replay),
         };
+        self.seq += 1;
         self.tracer.recorder().send_batch(Batch::Loop(batch));
     }
 
@@ -935,16 +1024,36 @@ mod tests {
         }
     }
 
-    fn batch(raw: Vec<Raw>, labels: &[&str], replay: &Arc<Mutex<Replay>>) -> LoopBatch {
+    fn batch(seq: u64, raw: Vec<Raw>, labels: &[&str], replay: &Arc<Mutex<Replay>>) -> LoopBatch {
         LoopBatch {
-            tid: 7,
-            origin_ns: 1_000,
-            depths: true,
-            scale: Scale::NS,
-            raw,
-            labels: labels.iter().map(|l| l.to_string()).collect(),
+            records: Records {
+                seq,
+                tid: 7,
+                origin_ns: 1_000,
+                depths: true,
+                scale: Scale::NS,
+                raw,
+                labels: labels.iter().map(|l| l.to_string()).collect(),
+            },
             replay: Arc::clone(replay),
         }
+    }
+
+    fn depths_in(events: &[Event]) -> Vec<(u64, u32, u32)> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Event::QueueDepth { at, ready, io, .. } => Some((*at, *ready, *io)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn wakes_in(events: &[Event]) -> Vec<&Event> {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Wake { .. }))
+            .collect()
     }
 
     /// The records of a timer task (spawn, a pending poll, the selector wait its timer ends,
@@ -953,6 +1062,7 @@ mod tests {
     fn records_become_the_events_they_stand_for() {
         let replay = Arc::default();
         let events = batch(
+            0,
             vec![
                 raw(Kind::Spawn, 3, 1_100, 1_100, 1),
                 raw(Kind::Poll, 3, 1_200, 1_500, 0),
@@ -1026,6 +1136,7 @@ mod tests {
         let replay = Arc::default();
         // Task 1 spawns task 2 and wakes itself (a yield).
         let dropped = batch(
+            0,
             vec![
                 raw(Kind::Spawn, 1, 1_100, 1_100, 0),
                 raw(Kind::Poll, 1, 1_200, 1_400, 0),
@@ -1042,6 +1153,7 @@ mod tests {
         );
         // Task 2 finishes in its first poll; task 1 is woken by task 2 during its next poll.
         let events = batch(
+            1,
             vec![
                 raw(Kind::Poll, 2, 1_500, 1_600, 1),
                 raw(Kind::Poll, 1, 1_700, 1_800, 0),
@@ -1053,10 +1165,7 @@ mod tests {
             &replay,
         )
         .into_events();
-        let wakes: Vec<&Event> = events
-            .iter()
-            .filter(|e| matches!(e, Event::Wake { .. }))
-            .collect();
+        let wakes = wakes_in(&events);
         assert_eq!(
             wakes,
             vec![&Event::Wake {
@@ -1065,14 +1174,56 @@ mod tests {
                 by: WakeBy::Task { task: 2 }
             }]
         );
-        let depths: Vec<(u64, u32, u32)> = events
-            .iter()
-            .filter_map(|e| match e {
-                Event::QueueDepth { at, ready, io, .. } => Some((*at, *ready, *io)),
-                _ => None,
-            })
-            .collect();
-        assert_eq!(depths, vec![(600, 1, 0), (800, 1, 0)]);
+        assert_eq!(depths_in(&events), vec![(600, 1, 0), (800, 1, 0)]);
+    }
+
+    /// A batch dropped while the one before it is still in the channel waits for it: the
+    /// replay applies batches in the order the loop wrote them. Past [`MAX_WAITING`] dropped
+    /// batches the states are lost, and no more depths are told.
+    #[test]
+    fn dropped_batches_are_replayed_in_their_turn() {
+        let replay = Arc::default();
+        // 0: task 1 spawned and parked on I/O. 1 (dropped first): it is woken. 2: task 2 is
+        // spawned and polled.
+        let first = batch(
+            0,
+            vec![
+                raw(Kind::Spawn, 1, 1_100, 1_100, 0),
+                raw(Kind::Poll, 1, 1_200, 1_300, 0),
+            ],
+            &["one"],
+            &replay,
+        );
+        let second = batch(1, vec![raw(Kind::Wake, 1, 1_400, NO_TASK, 0)], &[], &replay);
+        assert_eq!(second.discard(), 1);
+        assert_eq!(depths_in(&first.into_events()), vec![(300, 0, 1)]);
+        let third = batch(
+            2,
+            vec![
+                raw(Kind::Spawn, 2, 1_500, 1_500, 0),
+                raw(Kind::Poll, 2, 1_600, 1_700, 0),
+            ],
+            &["two"],
+            &replay,
+        );
+        // Task 1 is queued (its wake was dropped, not undone), task 2 parked.
+        assert_eq!(depths_in(&third.into_events()), vec![(700, 1, 1)]);
+
+        // Too many dropped batches waiting (the one before them never arrives in time).
+        for seq in 4..5 + MAX_WAITING as u64 {
+            let lost = batch(
+                seq,
+                vec![raw(Kind::Wake, 2, 1_800, NO_TASK, 0)],
+                &[],
+                &replay,
+            );
+            assert_eq!(lost.discard(), 1);
+        }
+        let late = batch(3, vec![raw(Kind::Poll, 1, 1_900, 2_000, 1)], &[], &replay).into_events();
+        assert!(
+            matches!(late.as_slice(), [Event::Poll { task: 1, .. }]),
+            "{late:?}"
+        );
     }
 
     /// Wakes through forwarding wakers name the runtime's waker data; the consumer maps it
@@ -1081,6 +1232,7 @@ mod tests {
     fn forwarded_wakes_are_bound_to_their_task() {
         let replay = Arc::default();
         let events = batch(
+            0,
             vec![
                 raw(Kind::Spawn, 4, 1_100, 1_100, 0),
                 raw(Kind::Spawn, 5, 1_100, 1_100, 0),
@@ -1100,10 +1252,7 @@ mod tests {
             &replay,
         )
         .into_events();
-        let wakes: Vec<&Event> = events
-            .iter()
-            .filter(|e| matches!(e, Event::Wake { .. }))
-            .collect();
+        let wakes = wakes_in(&events);
         assert_eq!(
             wakes,
             vec![
