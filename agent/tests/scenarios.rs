@@ -32,12 +32,20 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
     ));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let file: PathBuf = dir.join("trace.coreplay.gz");
+    // One run at a time: these runs measure (latencies, preemptions, speedup), and side by
+    // side on a 2-core machine a thousand oversubscribed threads starve an event loop for tens
+    // of ms (seen: a 10 ms request's p50 at 47 ms without any blocking task).
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let out = Command::new(BIN)
         .args(["run", scenario, "--json", "--out"])
         .arg(&file)
         .args(args)
         .output()
         .expect("coreplay runs");
+    drop(turn);
     assert!(
         out.status.success(),
         "{scenario} failed: {}",
