@@ -73,7 +73,7 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
     };
     let agent_counts = l
         .depth
-        .map(|(r, io, t)| format!("the loop's own counts: {r} ready, {io} on I/O, {t} on timers"));
+        .map(|(r, io, t)| format!("the loop's own counts after its last poll or selector wait (a task being polled still counts as ready): {r} ready, {io} on I/O, {t} on timers"));
     html! {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
             <h2>{ "Event loop" }</h2>
