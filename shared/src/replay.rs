@@ -130,6 +130,8 @@ pub struct TaskInfo {
     pub label: String,
     /// What it waits for when parked.
     pub waits_on: WaitKind,
+    /// The loop thread that polls it, once it has been polled.
+    pub tid: Option<u32>,
     steps: Vec<(Ns, Step)>,
     /// Derived once prepared: (from, state), sorted.
     states: Vec<(Ns, TaskState)>,
@@ -491,6 +493,7 @@ impl Replay {
             }
             Event::Poll {
                 task,
+                tid,
                 start,
                 end,
                 ready,
@@ -498,6 +501,7 @@ impl Replay {
             } => {
                 self.polls.push((*start, *end, *task));
                 let t = self.task_mut(*task);
+                t.tid = Some(*tid);
                 t.steps.push((*start, Step::PollStart));
                 t.steps.push((*end, Step::PollEnd { ready: *ready }));
             }
@@ -551,6 +555,7 @@ impl Replay {
                     task,
                     label: format!("task {task}"),
                     waits_on: WaitKind::Io,
+                    tid: None,
                     steps: Vec::new(),
                     states: Vec::new(),
                     dirty: true,
@@ -849,17 +854,26 @@ impl Replay {
     }
 
     /// The event loop at `t`, with up to `sample` task ids per state (`None` when the run has
-    /// no event loop).
+    /// no event loop). A run with loops one after another (a scenario's variants) shows the
+    /// loop that polled last, without the tasks of the others.
     pub fn loop_at(&self, t: Ns, sample: usize) -> Option<LoopFrame> {
         if self.tasks.is_empty() {
             return None;
         }
+        let current = lower(&self.polls, t)
+            .checked_sub(1)
+            .and_then(|i| self.polls.get(i))
+            .and_then(|p| self.task(p.2))
+            .and_then(|task| task.tid);
         let mut frame = LoopFrame::default();
         let mut ready: Vec<(Ns, u32)> = Vec::new();
         // Counted in arrays (this runs every frame over up to tens of thousands of tasks).
         let mut counts = [0u32; 6];
         let mut samples: [Vec<u32>; 6] = Default::default();
         for task in &self.tasks {
+            if current.is_some() && task.tid.is_some() && task.tid != current {
+                continue;
+            }
             let Some((state, since)) = task.state_at(t) else {
                 continue;
             };
@@ -1298,6 +1312,46 @@ mod tests {
         assert_eq!(f.count(TaskState::Done), 1);
         assert_eq!(f.ready, vec![1], "woken during its own poll");
         assert_eq!(f.polls, 5);
+    }
+
+    /// Two loops one after the other (a scenario's variants): each shows only its own tasks
+    /// once it polls, so the first loop's resolved futures do not stand beside the second's.
+    #[test]
+    fn loops_one_after_another_show_their_own_tasks() {
+        let mut r = Replay::new();
+        let spawn = |task, at| Event::TaskSpawn {
+            task,
+            at,
+            label: format!("req-{task}"),
+            waits_on: WaitKind::Io,
+        };
+        let poll = |task, tid, start, end, ready| Event::Poll {
+            task,
+            tid,
+            cpu: 0,
+            start,
+            end,
+            ready,
+        };
+        r.extend(&[
+            spawn(1, 0),
+            spawn(2, 0),
+            poll(1, 7, 10, 20, true),
+            poll(2, 7, 20, 30, true),
+            spawn(3, 40),
+            poll(3, 8, 50, 60, false),
+        ]);
+        r.prepare();
+        let f = r.loop_at(35, 10).expect("has a loop");
+        assert_eq!(f.samples[&TaskState::Done], vec![1, 2]);
+        // Task 3 is spawned on the second loop, which has not polled yet: the first loop,
+        // which polled last, is still the one shown.
+        let f = r.loop_at(45, 10).expect("has a loop");
+        assert_eq!((f.count(TaskState::Done), f.ready.clone()), (2, vec![]));
+        let f = r.loop_at(55, 10).expect("has a loop");
+        assert_eq!(f.running, Some((3, 50)));
+        assert_eq!(f.count(TaskState::Done), 0, "{f:?}");
+        assert_eq!(f.polls, 3);
     }
 
     #[test]
