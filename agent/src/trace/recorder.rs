@@ -63,7 +63,7 @@ pub struct Recorder {
     next_tid: AtomicU32,
     next_task: AtomicU32,
     tx: SyncSender<Batch>,
-    dropped: AtomicU64,
+    dropped: Arc<AtomicU64>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -90,7 +90,7 @@ impl Recorder {
             next_tid: AtomicU32::new(1),
             next_task: AtomicU32::new(1),
             tx,
-            dropped: AtomicU64::new(0),
+            dropped: Arc::new(AtomicU64::new(0)),
             cancel,
         };
         (Arc::new(recorder), rx)
@@ -184,6 +184,12 @@ impl Recorder {
     /// overflowed).
     pub fn note_dropped(&self, events: u64) {
         self.dropped.fetch_add(events, Ordering::Relaxed);
+    }
+
+    /// The count of dropped events, for those who drop events away from the recorder (an
+    /// event loop's replay).
+    pub fn dropped_counter(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.dropped)
     }
 
     /// Events dropped so far.

@@ -23,7 +23,7 @@ use std::{
     pin::Pin,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicPtr, Ordering},
+        atomic::{AtomicPtr, AtomicU64, Ordering},
     },
     task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker},
 };
@@ -132,8 +132,10 @@ struct Replay {
     /// batches before them, still in the channel, to be applied first.
     waiting: BTreeMap<u64, Records>,
     /// More batches were dropped than can wait: the task states are no longer known, so no
-    /// more queue depths are told.
+    /// more queue depths are told (they are counted as dropped instead).
     lost: bool,
+    /// The run's count of dropped events.
+    dropped: Arc<AtomicU64>,
 }
 
 /// Dropped batches a loop's replay keeps until the batches before them arrive (each at most
@@ -371,8 +373,10 @@ impl Replay {
             tid,
             origin_ns,
             depths: depths && !state.lost,
+            unknown_depths: depths && state.lost,
             scale,
             count: 0,
+            untold: 0,
             out,
         };
         let mut labels = labels.into_iter();
@@ -450,6 +454,9 @@ impl Replay {
         if let Some(poll) = open {
             sink.close_poll(state, poll);
         }
+        if sink.untold > 0 {
+            state.dropped.fetch_add(sink.untold, Ordering::Relaxed);
+        }
         sink.count
     }
 }
@@ -459,8 +466,12 @@ struct Sink<'a> {
     tid: u32,
     origin_ns: u64,
     depths: bool,
+    /// Depths are traced but no longer known: count them as dropped.
+    unknown_depths: bool,
     scale: Scale,
     count: usize,
+    /// Depth events not told because they are not known.
+    untold: u64,
     out: Option<&'a mut Vec<Event>>,
 }
 
@@ -486,6 +497,8 @@ impl Sink<'_> {
                 io: state.io,
                 timers: state.timers,
             });
+        } else if self.unknown_depths {
+            self.untold += 1;
         }
     }
 
@@ -538,6 +551,10 @@ thread_local! {
 pub fn enter(tracer: ThreadTracer, instrument: bool) {
     let mut clock = StampClock::detect();
     let (origin, rate) = clock.calibrate(100_000);
+    let replay = Arc::new(Mutex::new(Replay {
+        dropped: tracer.recorder().dropped_counter(),
+        ..Replay::default()
+    }));
     LOOP.with(|l| {
         *l.borrow_mut() = Some(LoopState {
             tracer,
@@ -552,7 +569,7 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             labels: Vec::new(),
             pending: None,
             seq: 0,
-            replay: Arc::default(),
+            replay,
         })
     });
 }
@@ -1224,6 +1241,12 @@ mod tests {
             matches!(late.as_slice(), [Event::Poll { task: 1, .. }]),
             "{late:?}"
         );
+        // The depth not told is counted as dropped.
+        let dropped = replay
+            .lock()
+            .map(|r| r.dropped.load(Ordering::Relaxed))
+            .unwrap_or_default();
+        assert_eq!(dropped, 1);
     }
 
     /// Wakes through forwarding wakers name the runtime's waker data; the consumer maps it
