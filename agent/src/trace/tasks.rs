@@ -356,8 +356,8 @@ impl Replay {
         }
     }
 
-    /// Replays the records, pushing their events to `out` if given; returns how many.
-    fn apply(&mut self, records: Records, out: Option<&mut Vec<Event>>) -> usize {
+    /// Replays the records, pushing their events to `out` if given.
+    fn apply(&mut self, records: Records, out: Option<&mut Vec<Event>>) {
         let Records {
             seq,
             tid,
@@ -375,7 +375,6 @@ impl Replay {
             depths: depths && !state.lost,
             unknown_depths: depths && state.lost,
             scale,
-            count: 0,
             untold: 0,
             out,
         };
@@ -457,7 +456,6 @@ impl Replay {
         if sink.untold > 0 {
             state.dropped.fetch_add(sink.untold, Ordering::Relaxed);
         }
-        sink.count
     }
 }
 
@@ -469,7 +467,6 @@ struct Sink<'a> {
     /// Depths are traced but no longer known: count them as dropped.
     unknown_depths: bool,
     scale: Scale,
-    count: usize,
     /// Depth events not told because they are not known.
     untold: u64,
     out: Option<&'a mut Vec<Event>>,
@@ -482,7 +479,6 @@ impl Sink<'_> {
     }
 
     fn emit(&mut self, event: Event) {
-        self.count += 1;
         if let Some(out) = self.out.as_deref_mut() {
             out.push(event);
         }
