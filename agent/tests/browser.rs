@@ -326,6 +326,18 @@ async fn the_event_loop_is_shown_for_an_async_run() {
     )
     .await;
     assert_eq!(completed, json!("152 futures resolved"));
+    let shown = wait_for(
+        &client,
+        "which loop is shown",
+        "const c = document.querySelector('[data-testid=loop-shown]'); return c && c.innerText",
+    )
+    .await;
+    assert!(
+        shown
+            .as_str()
+            .is_some_and(|s| s.contains("2 event loops") && s.contains("thread event-loop-blocked")),
+        "{shown}"
+    );
     let variants = client
         .execute(
             "return document.querySelector('[data-testid=variants]').innerText",

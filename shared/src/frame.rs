@@ -96,6 +96,10 @@ pub struct ProcessBox {
 /// The event loop at the instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoopCell {
+    /// The name of the loop's thread (none before its first poll).
+    pub thread: Option<String>,
+    /// Event loops in the whole run (the cell shows the one that polled last).
+    pub loops: u32,
     /// The task being polled: label and for how long so far.
     pub running: Option<(String, Ns)>,
     /// Ready queue front (labels), in order.
@@ -217,6 +221,12 @@ pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> 
         )
     };
     let cell = LoopCell {
+        thread: l.thread.map(|tid| {
+            replay
+                .thread(tid)
+                .map_or_else(|| format!("thread {tid}"), |t| t.name.to_string())
+        }),
+        loops: l.loops,
         running: l
             .running
             .map(|(task, s)| (label(task), t.saturating_sub(s))),

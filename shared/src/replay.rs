@@ -215,6 +215,12 @@ pub struct Replay {
     polls: Vec<(Ns, Ns, u32)>,
     /// Selector waits: (start, end, woken), sorted once prepared.
     waits: Vec<(Ns, Ns, u32)>,
+    /// Per event loop (its thread's run-wide id): poll starts, sorted once prepared. A run may
+    /// hold several loops (a scenario's variants one after the other): the event-loop view
+    /// counts the shown loop's polls only.
+    loop_polls: BTreeMap<u32, Vec<Ns>>,
+    /// Per event loop: its selector waits, (start, end, woken), sorted once prepared.
+    loop_waits: BTreeMap<u32, Vec<(Ns, Ns, u32)>>,
     /// The agent's queue counts: (at, ready, io, timers), sorted once prepared.
     depth: Vec<(Ns, u32, u32, u32)>,
     /// Requests: (start, end, tid).
@@ -297,6 +303,10 @@ pub struct LockFrame {
 /// The event loop at an instant.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LoopFrame {
+    /// The loop shown: the run-wide id of the thread that polled last (none before any poll).
+    pub thread: Option<u32>,
+    /// Event loops (threads that polled tasks) in the whole run.
+    pub loops: u32,
     /// The task being polled, and since when.
     pub running: Option<(u32, Ns)>,
     /// Ready task ids, in the order they became ready (up to the sample size).
@@ -309,9 +319,9 @@ pub struct LoopFrame {
     pub waiting: Option<(Ns, u32)>,
     /// The last finished selector wait before now: slept ns, tasks woken.
     pub last_wait: Option<(Ns, u32)>,
-    /// Polls and selector waits so far.
+    /// The shown loop's polls so far.
     pub polls: u32,
-    /// Selector waits so far.
+    /// The shown loop's selector waits so far.
     pub waits: u32,
     /// The agent's own queue counts at this instant: (ready, io, timers).
     pub depth: Option<(u32, u32, u32)>,
@@ -500,6 +510,7 @@ impl Replay {
                 ..
             } => {
                 self.polls.push((*start, *end, *task));
+                self.loop_polls.entry(*tid).or_default().push(*start);
                 let t = self.task_mut(*task);
                 t.tid = Some(*tid);
                 t.steps.push((*start, Step::PollStart));
@@ -510,8 +521,17 @@ impl Replay {
                 self.task_mut(*task).steps.push((*at, Step::Cancel))
             }
             Event::LoopWait {
-                start, end, woken, ..
-            } => self.waits.push((*start, *end, *woken)),
+                tid,
+                start,
+                end,
+                woken,
+            } => {
+                self.waits.push((*start, *end, *woken));
+                self.loop_waits
+                    .entry(*tid)
+                    .or_default()
+                    .push((*start, *end, *woken));
+            }
             Event::QueueDepth {
                 at,
                 ready,
@@ -619,6 +639,12 @@ impl Replay {
         }
         self.polls.sort_unstable();
         self.waits.sort_unstable();
+        for v in self.loop_polls.values_mut() {
+            v.sort_unstable();
+        }
+        for v in self.loop_waits.values_mut() {
+            v.sort_unstable();
+        }
         self.depth.sort_unstable();
         self.requests.sort_unstable();
         self.dirty = false;
@@ -865,7 +891,11 @@ impl Replay {
             .and_then(|i| self.polls.get(i))
             .and_then(|p| self.task(p.2))
             .and_then(|task| task.tid);
-        let mut frame = LoopFrame::default();
+        let mut frame = LoopFrame {
+            thread: current,
+            loops: u32::try_from(self.loop_polls.len()).unwrap_or(u32::MAX),
+            ..LoopFrame::default()
+        };
         let mut ready: Vec<(Ns, u32)> = Vec::new();
         // Counted in arrays (this runs every frame over up to tens of thousands of tasks).
         let mut counts = [0u32; 6];
@@ -907,20 +937,28 @@ impl Replay {
         }
         ready.sort_unstable();
         frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
-        let w = lower(&self.waits, t);
-        if let Some(&(start, end, woken)) = w.checked_sub(1).and_then(|i| self.waits.get(i)) {
+        // The shown loop's own selector waits and polls (all of them before any loop polled).
+        let waits = current
+            .and_then(|tid| self.loop_waits.get(&tid))
+            .map_or(&self.waits[..], |w| &w[..]);
+        let w = lower(waits, t);
+        if let Some(&(start, end, woken)) = w.checked_sub(1).and_then(|i| waits.get(i)) {
             if t < end {
                 frame.waiting = Some((start, woken));
                 frame.last_wait = w
                     .checked_sub(2)
-                    .and_then(|i| self.waits.get(i))
+                    .and_then(|i| waits.get(i))
                     .map(|&(s, e, n)| (e - s.min(e), n));
             } else {
                 frame.last_wait = Some((end - start.min(end), woken));
             }
         }
         frame.waits = u32::try_from(w).unwrap_or(u32::MAX);
-        frame.polls = u32::try_from(lower(&self.polls, t)).unwrap_or(u32::MAX);
+        let polls = match current.and_then(|tid| self.loop_polls.get(&tid)) {
+            Some(starts) => starts.partition_point(|&s| s <= t),
+            None => lower(&self.polls, t),
+        };
+        frame.polls = u32::try_from(polls).unwrap_or(u32::MAX);
         let d = self.depth.partition_point(|d| d.0 <= t);
         frame.depth = d
             .checked_sub(1)
@@ -1338,12 +1376,25 @@ mod tests {
             spawn(2, 0),
             poll(1, 7, 10, 20, true),
             poll(2, 7, 20, 30, true),
+            Event::LoopWait {
+                tid: 7,
+                start: 30,
+                end: 32,
+                woken: 0,
+            },
             spawn(3, 40),
             poll(3, 8, 50, 60, false),
+            Event::LoopWait {
+                tid: 8,
+                start: 60,
+                end: 70,
+                woken: 1,
+            },
         ]);
         r.prepare();
         let f = r.loop_at(35, 10).expect("has a loop");
         assert_eq!(f.samples[&TaskState::Done], vec![1, 2]);
+        assert_eq!((f.polls, f.waits, f.last_wait), (2, 1, Some((2, 0))));
         // Task 3 is spawned on the second loop, which has not polled yet: the first loop,
         // which polled last, is still the one shown.
         let f = r.loop_at(45, 10).expect("has a loop");
@@ -1351,7 +1402,11 @@ mod tests {
         let f = r.loop_at(55, 10).expect("has a loop");
         assert_eq!(f.running, Some((3, 50)));
         assert_eq!(f.count(TaskState::Done), 0, "{f:?}");
-        assert_eq!(f.polls, 3);
+        assert_eq!((f.thread, f.loops), (Some(8), 2));
+        // Its own counts: one poll, no selector wait yet (not the first loop's).
+        assert_eq!((f.polls, f.waits, f.last_wait), (1, 0, None));
+        let f = r.loop_at(65, 10).expect("has a loop");
+        assert_eq!((f.polls, f.waits, f.waiting), (1, 1, Some((60, 1))));
     }
 
     #[test]

@@ -81,6 +81,11 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
                 { "One thread runs one task at a time until it awaits; parked tasks wait for the OS (epoll) or a timer to make them ready again. From the real tokio runtime." }
                 { trust(props.fidelity, props.dropped) }
             </p>
+            if let (Some(thread), true) = (&l.thread, l.loops > 1) {
+                <p class="note" data-testid="loop-shown">
+                    { format!("This run has {} event loops: shown is the one on thread {thread}, the last to poll before the cursor, with its own tasks and counts.", l.loops) }
+                </p>
+            }
             <div class="loop-grid">
                 <div class="loop-box">
                     <h3>{ format!("Ready queue ({})", l.ready_count) }</h3>
