@@ -491,6 +491,22 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
             "holder shown at t = {t} ns differs from the trace"
         );
     }
+    // The timeline's redraws are held back while events stream in (at most one per 100 ms);
+    // once the run has ended it shows every event the page took in.
+    let drawn = wait_for(
+        &client,
+        "the timeline drawn with the run's last events",
+        "const p = document.querySelector('[data-testid=progress]');
+         const c = document.querySelector('[data-testid=timeline] canvas');
+         const m = p && p.innerText.match(/(\\d+) events from/);
+         return p && p.dataset.running === 'false' && c && m && c.dataset.drawnEvents === m[1] ? m[1] : null",
+    )
+    .await;
+    assert_eq!(
+        drawn.as_str().and_then(|s| s.parse::<usize>().ok()),
+        Some(events.len()),
+        "the page took in every event of the run"
+    );
     client.close().await.expect("close session");
 }
 

@@ -48,6 +48,7 @@ export async function copy_text(text) {
   await navigator.clipboard.writeText(text);
 }
 export function now_ms() { return performance.now(); }
+export function after_ms(ms, f) { setTimeout(f, ms); }
 
 export function post_to_parent(msg) {
   if (window.parent && window.parent !== window) window.parent.postMessage(msg, '*');
@@ -71,6 +72,8 @@ extern "C" {
     pub async fn copy_text(text: &str) -> Result<JsValue, JsValue>;
     /// `performance.now()`.
     pub fn now_ms() -> f64;
+    /// Calls the function `f` once, `ms` from now (`setTimeout`).
+    pub fn after_ms(ms: f64, f: &JsValue);
 
     /// Posts a message to the embedding page, if any.
     pub fn post_to_parent(msg: &JsValue);

@@ -4,7 +4,7 @@
 //! per pixel column per lane, so dense runs stay fast. Wheel zooms around the pointer, drag
 //! pans, a click seeks; hovering names the slice.
 
-use std::rc::Rc;
+use std::{cell::RefCell, rc::Rc};
 
 use coreplay_shared::{
     event::{Fidelity, Ns, OffReason},
@@ -110,29 +110,136 @@ fn off_label(reason: OffReason) -> &'static str {
     }
 }
 
-/// Draws rects in one lane, merging those that fall in an already drawn pixel column.
+/// Rects to fill, collected over all lanes and then filled grouped by colour: setting a
+/// canvas's fill style passes a string to JavaScript and parses it as a CSS colour, which cost
+/// more than the rects themselves when every rect set its own.
+#[derive(Default)]
+struct Rects {
+    /// (layer, colour, x, y, w, h); a higher layer is drawn over a lower one.
+    items: Vec<(u8, &'static str, f64, f64, f64, f64)>,
+}
+
+impl Rects {
+    fn fill(mut self, ctx: &CanvasRenderingContext2d) {
+        // Same colours are the same strings (one table of hues, fixed reason colours).
+        self.items
+            .sort_by_key(|r| (r.0, r.1.as_ptr() as usize, r.1.len()));
+        let mut current: Option<&'static str> = None;
+        for (_, colour, x, y, w, h) in self.items {
+            if !current.is_some_and(|c| std::ptr::eq(c, colour)) {
+                ctx.set_fill_style_str(colour);
+                current = Some(colour);
+            }
+            ctx.fill_rect(x, y, w, h);
+        }
+    }
+}
+
+/// Lays out rects in one lane: a rect that falls in an already drawn pixel column is skipped,
+/// and one of the same colour that touches the previous one extends it, so a dense run
+/// costs at most one rect per pixel column and a long stretch of one colour only one.
 struct LaneDrawer<'a> {
-    ctx: &'a CanvasRenderingContext2d,
+    out: &'a mut Rects,
+    layer: u8,
     y: f64,
     h: f64,
     last_px: f64,
-    last_colour: *const str,
+    /// The rect not laid out yet: x0, x1 and its colour.
+    pending: Option<(f64, f64, &'static str)>,
 }
 
-impl LaneDrawer<'_> {
-    fn rect(&mut self, x0: f64, x1: f64, colour: &str) {
+impl<'a> LaneDrawer<'a> {
+    fn new(out: &'a mut Rects, y: f64, h: f64) -> Self {
+        LaneDrawer {
+            out,
+            layer: 0,
+            y,
+            h,
+            last_px: -1.0,
+            pending: None,
+        }
+    }
+
+    fn rect(&mut self, x0: f64, x1: f64, colour: &'static str) {
         let x1 = x1.max(x0 + 1.0);
         if x1.floor() <= self.last_px {
             return;
         }
         let x0 = x0.max(self.last_px);
-        // Setting the style parses a CSS colour: skip it when it is the same string.
-        if !std::ptr::eq(self.last_colour, colour) {
-            self.ctx.set_fill_style_str(colour);
-            self.last_colour = colour;
-        }
-        self.ctx.fill_rect(x0, self.y, x1 - x0, self.h);
         self.last_px = x1.floor();
+        if let Some((_, end, c)) = self.pending.as_mut()
+            && std::ptr::eq(*c, colour)
+            && x0 <= *end + 1.0
+        {
+            *end = x1;
+            return;
+        }
+        self.flush();
+        self.pending = Some((x0, x1, colour));
+    }
+
+    /// Draws spans sorted by start that do not overlap (so their ends are sorted too),
+    /// jumping over those that end in a column already drawn: `rect` would skip them anyway,
+    /// and a dense lane then costs a binary search per drawn column, not a step per span.
+    fn spans<T>(
+        &mut self,
+        spans: &[T],
+        x: &Scale,
+        bounds: impl Fn(&T) -> (Ns, Ns),
+        colour: impl Fn(&T) -> &'static str,
+    ) {
+        let mut i = 0;
+        while let Some(item) = spans.get(i) {
+            let (start, end) = bounds(item);
+            self.rect(x.x(start), x.x(end), colour(item));
+            i += 1;
+            let drawn_to = x.t(self.last_px);
+            if spans.get(i).is_some_and(|s| bounds(s).1 <= drawn_to) {
+                i += spans[i..].partition_point(|s| bounds(s).1 <= drawn_to);
+            }
+        }
+    }
+
+    /// Lays out the pending rect.
+    fn flush(&mut self) {
+        if let Some((x0, x1, colour)) = self.pending.take() {
+            self.out
+                .items
+                .push((self.layer, colour, x0, self.y, x1 - x0, self.h));
+        }
+    }
+
+    /// Lays out what is pending and starts a new layer over the same lane.
+    fn restart(&mut self) {
+        self.flush();
+        self.layer += 1;
+        self.last_px = -1.0;
+    }
+}
+
+/// Time ↔ CSS pixels over the plot area.
+struct Scale {
+    from: Ns,
+    to: Ns,
+    span: f64,
+    plot_w: f64,
+}
+
+impl Scale {
+    /// The x of `t`, clamped to the window.
+    fn x(&self, t: Ns) -> f64 {
+        let t = t.clamp(self.from, self.to);
+        LABEL_W + ((t - self.from) as f64 / self.span * self.plot_w).min(self.plot_w + 1.0)
+    }
+
+    /// The latest time whose x is at most `px` (a little before, never after).
+    fn t(&self, px: f64) -> Ns {
+        let f = ((px - LABEL_W) / self.plot_w * self.span).floor() - 1.0;
+        if f <= 0.0 {
+            self.from
+        } else {
+            self.from.saturating_add(f as Ns)
+        }
     }
 }
 
@@ -145,16 +252,31 @@ fn hue_colours() -> &'static [String] {
     COLOURS.with(|c| *c)
 }
 
-/// The lanes drawn last, kept in an offscreen canvas so that moving the cursor only copies
-/// them (a dense run can take tens of milliseconds to draw, the copy well under one).
-#[derive(Debug)]
-struct LaneCache {
-    canvas: HtmlCanvasElement,
-    key: Option<LanesKey>,
-}
-
-/// What the cached lanes depend on: events revision, run, window, pixel size, dark theme.
+/// What the drawn lanes show: events revision, run, window, pixel size, dark theme.
 type LanesKey = (u64, u64, (Ns, Ns), u32, u32, bool);
+
+/// Redraws that only add new events of a live run come at most this often, ms …
+const LIVE_REDRAW_MS: f64 = 100.0;
+/// … and leave at least this many times the last drawing's cost to the rest of the page: a
+/// dense live run (the busiest streams 200 k events/s) would otherwise redraw every lane on
+/// every batch, and the page fell to 24 fps and dropped events.
+const LIVE_REDRAW_SHARE: f64 = 4.0;
+
+/// What the timeline drew last, and a redraw held back.
+#[derive(Default)]
+struct Drawn {
+    key: Option<LanesKey>,
+    /// No redraw for new events before this (`performance.now()`, ms).
+    next_at: f64,
+    /// The newest drawing held back, drawn by a timer at `next_at`.
+    held: Option<DrawArgs>,
+    timer_set: bool,
+    /// The canvas's CSS width as last laid out, kept by a `ResizeObserver`: reading
+    /// `clientWidth` right after the page's DOM changed forced a layout on every drawing.
+    css_w: Option<f64>,
+    /// The last drawing's arguments, to draw again when the width changes.
+    last: Option<DrawArgs>,
+}
 
 fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
     canvas
@@ -164,16 +286,58 @@ fn context(canvas: &HtmlCanvasElement) -> Option<CanvasRenderingContext2d> {
         .and_then(|c| c.dyn_into::<CanvasRenderingContext2d>().ok())
 }
 
-fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCache>) {
-    let Some(main) = context(canvas) else {
+/// Draws the lanes on the canvas now, or, when only new events of the same run arrived since
+/// the last drawing and that was too recent, holds the drawing back and sets a timer for it
+/// (so the last events of a run are always drawn).
+fn draw_or_hold(canvas: &NodeRef, args: DrawArgs, drawn: &Rc<RefCell<Drawn>>) {
+    let now = crate::js::now_ms();
+    {
+        let mut d = drawn.borrow_mut();
+        let events_only = d.key.is_some_and(|k| k.1 == args.run && k.0 != args.rev);
+        if events_only && now < d.next_at {
+            let wait = d.next_at - now;
+            d.held = Some(args);
+            if !d.timer_set {
+                d.timer_set = true;
+                let (canvas, drawn) = (canvas.clone(), Rc::clone(drawn));
+                let fire = wasm_bindgen::closure::Closure::once_into_js(move || {
+                    let held = {
+                        let mut d = drawn.borrow_mut();
+                        d.timer_set = false;
+                        d.next_at = 0.0;
+                        d.held.take()
+                    };
+                    if let Some(args) = held {
+                        draw_or_hold(&canvas, args, &drawn);
+                    }
+                });
+                crate::js::after_ms(wait, &fire);
+            }
+            return;
+        }
+        d.held = None;
+    }
+    let Some(c) = canvas.cast::<HtmlCanvasElement>() else {
         return;
     };
+    let css_w = *drawn
+        .borrow_mut()
+        .css_w
+        .get_or_insert_with(|| f64::from(c.client_width()));
+    let key = draw(&c, &args, css_w.max(200.0));
+    let spent = crate::js::now_ms() - now;
+    let mut d = drawn.borrow_mut();
+    d.key = key;
+    d.last = Some(args);
+    d.next_at = now + LIVE_REDRAW_MS.max(spent * LIVE_REDRAW_SHARE);
+}
+
+/// Draws the lanes; returns what they show.
+fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<LanesKey> {
+    let main = context(canvas)?;
     let store = props.store.0.borrow();
-    let Some(rec) = store.runs.iter().find(|r| r.view.run == props.run) else {
-        return;
-    };
+    let rec = store.runs.iter().find(|r| r.view.run == props.run)?;
     let replay = &rec.replay;
-    let css_w = f64::from(canvas.client_width().max(200));
     let l = layout(replay, &props.cpus);
     let dpr = web_sys::window().map_or(1.0, |w| w.device_pixel_ratio());
     let (pw, ph) = ((css_w * dpr) as u32, (l.height * dpr) as u32);
@@ -191,29 +355,13 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, cache: &mut Option<LaneCac
         .and_then(|d| d.document_element())
         .and_then(|e| e.get_attribute("data-theme"))
         .is_some_and(|t| t == "dark");
-    let key = (props.rev, props.run, props.window, pw, ph, dark);
-    if cache.is_none() {
-        *cache = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.create_element("canvas").ok())
-            .and_then(|e| e.dyn_into::<HtmlCanvasElement>().ok())
-            .map(|canvas| LaneCache { canvas, key: None });
-    }
-    let Some(cache) = cache.as_mut() else {
-        return;
-    };
-    if cache.key != Some(key) {
-        cache.canvas.set_width(pw);
-        cache.canvas.set_height(ph);
-        if let Some(ctx) = context(&cache.canvas) {
-            let _ = ctx.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
-            draw_lanes(&ctx, replay, &l, props.window, css_w, dark);
-        }
-        cache.key = Some(key);
-    }
-    let _ = main.set_transform(1.0, 0.0, 0.0, 1.0, 0.0, 0.0);
-    main.clear_rect(0.0, 0.0, f64::from(pw), f64::from(ph));
-    let _ = main.draw_image_with_html_canvas_element(&cache.canvas, 0.0, 0.0);
+    // Straight onto the page's canvas: the cursor is a DOM line over it, so nothing else
+    // repaints it (an offscreen copy cost a full-canvas `drawImage` per drawing).
+    let _ = main.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
+    draw_lanes(&main, replay, &l, props.window, css_w, dark);
+    // What the drawing covers, for tests: a live run's last events must not stay held back.
+    let _ = canvas.set_attribute("data-drawn-events", &replay.event_count().to_string());
+    Some((props.rev, props.run, props.window, pw, ph, dark))
 }
 
 /// Axis, lane labels and slices (everything but the cursor).
@@ -231,7 +379,13 @@ fn draw_lanes(
     let (from, to) = window;
     let span = (to.saturating_sub(from)).max(1) as f64;
     let plot_w = (css_w - LABEL_W).max(10.0);
-    let x_of = |t: Ns| LABEL_W + (t.saturating_sub(from) as f64 / span * plot_w).min(plot_w + 1.0);
+    let scale = Scale {
+        from,
+        to,
+        span,
+        plot_w,
+    };
+    let x_of = |t: Ns| scale.x(t);
     let colours = hue_colours();
     // Axis.
     ctx.set_font("11px system-ui, sans-serif");
@@ -248,6 +402,7 @@ fn draw_lanes(
         (l.lane_h - 3.0).clamp(7.0, 11.0)
     );
     ctx.set_font(&font);
+    let mut rects = Rects::default();
     for (i, lane) in l.lanes.iter().enumerate() {
         let y = AXIS_H + i as f64 * l.lane_h;
         ctx.set_fill_style_str(if i % 2 == 0 {
@@ -256,23 +411,19 @@ fn draw_lanes(
             "rgba(127,127,127,0.03)"
         });
         ctx.fill_rect(LABEL_W, y, plot_w, l.lane_h);
-        let mut d = LaneDrawer {
-            ctx,
-            y: y + 1.0,
-            h: l.lane_h - 2.0,
-            last_px: -1.0,
-            last_colour: "",
-        };
+        let mut d = LaneDrawer::new(&mut rects, y + 1.0, l.lane_h - 2.0);
         match *lane {
             Lane::Cpu(cpu) => {
                 if l.lane_h >= 7.0 {
                     ctx.set_fill_style_str(fg);
                     let _ = ctx.fill_text(&format!("CPU {cpu}"), 4.0, y + l.lane_h - 4.0);
                 }
-                for s in replay.slices(cpu, from, to) {
-                    let colour = &colours[usize::from(hue(s.tid)) % colours.len()];
-                    d.rect(x_of(s.start.max(from)), x_of(s.end.min(to)), colour);
-                }
+                d.spans(
+                    replay.slices(cpu, from, to),
+                    &scale,
+                    |s| (s.start, s.end),
+                    |s| &colours[usize::from(hue(s.tid)) % colours.len()],
+                );
             }
             Lane::Thread(tid) => {
                 if l.lane_h >= 7.0 {
@@ -282,21 +433,25 @@ fn draw_lanes(
                     let _ = ctx.fill_text(&short, 4.0, y + l.lane_h - 4.0);
                 }
                 // Off-CPU reasons first (as background), then the running spans over them.
-                for o in replay.off_spans(tid, from, to) {
-                    d.rect(
-                        x_of(o.start.max(from)),
-                        x_of(o.end.min(to)),
-                        off_colour(o.reason),
-                    );
-                }
-                d.last_px = -1.0;
+                d.spans(
+                    replay.off_spans(tid, from, to),
+                    &scale,
+                    |o| (o.start, o.end),
+                    |o| off_colour(o.reason),
+                );
+                d.restart();
                 let colour = &colours[usize::from(hue(tid)) % colours.len()];
-                for &(s, e, _) in replay.on_spans(tid, from, to) {
-                    d.rect(x_of(s.max(from)), x_of(e.min(to)), colour);
-                }
+                d.spans(
+                    replay.on_spans(tid, from, to),
+                    &scale,
+                    |s| (s.0, s.1),
+                    |_| colour,
+                );
             }
         }
+        d.flush();
     }
+    rects.fill(ctx);
 }
 
 /// Width of the plot area (right of the lane labels) of a drawn canvas, CSS pixels.
@@ -346,7 +501,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
     let canvas = use_node_ref();
     let hover = use_state(|| None::<(f64, f64, String)>);
     let drag = use_mut_ref(|| None::<(f64, (Ns, Ns), bool)>);
-    let cache = use_mut_ref(|| None::<LaneCache>);
+    let drawn = use_mut_ref(Drawn::default);
 
     {
         // Draw once mounted and after every change.
@@ -354,10 +509,41 @@ pub fn timeline(props: &TimelineProps) -> Html {
         // The cursor is a DOM line over the canvas: moving it repaints nothing here.
         let deps = (props.rev, props.window, props.run, Rc::clone(&props.cpus));
         let args = DrawArgs::from(props);
-        let cache = cache.clone();
-        use_effect_with(deps, move |_| {
-            if let Some(c) = canvas.cast::<HtmlCanvasElement>() {
-                draw(&c, &args, &mut cache.borrow_mut());
+        let drawn = drawn.clone();
+        use_effect_with(deps, move |_| draw_or_hold(&canvas, args, &drawn));
+    }
+    {
+        // A new width (window resized, a scrollbar came or went): draw again at once.
+        let (canvas, drawn) = (canvas.clone(), drawn.clone());
+        use_effect_with((), move |()| {
+            let target = canvas.clone();
+            let on_resize = wasm_bindgen::closure::Closure::<dyn FnMut()>::new(move || {
+                let Some(c) = target.cast::<HtmlCanvasElement>() else {
+                    return;
+                };
+                let w = f64::from(c.client_width());
+                let last = {
+                    let mut d = drawn.borrow_mut();
+                    if d.css_w == Some(w) {
+                        return;
+                    }
+                    d.css_w = Some(w);
+                    d.key = None;
+                    d.last.clone()
+                };
+                if let Some(args) = last {
+                    draw_or_hold(&target, args, &drawn);
+                }
+            });
+            let observer = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok();
+            if let (Some(o), Some(c)) = (&observer, canvas.cast::<web_sys::Element>()) {
+                o.observe(&c);
+            }
+            move || {
+                if let Some(o) = observer {
+                    o.disconnect();
+                }
+                drop(on_resize);
             }
         });
     }
@@ -508,6 +694,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
 }
 
 /// What drawing needs, owned, for the effect closure.
+#[derive(Clone)]
 struct DrawArgs {
     store: Store,
     rev: u64,
