@@ -617,7 +617,8 @@ pub fn app() -> Html {
                     <Timeline store={store.clone()} run={rec.view.run} rev={st.rev} cursor={p.t}
                               window={st.window.unwrap_or((span.start, span.end.max(span.start + 1)))}
                               cpus={Rc::clone(&cpus)} on_seek={on_seek.clone()} on_window={on_window.clone()}
-                              title={AttrValue::from("Timeline")} fidelity={rec.view.fidelity} dropped={rec.view.dropped} />
+                              title={AttrValue::from("Timeline")} fidelity={rec.view.fidelity} dropped={rec.view.dropped}
+                              dark={*dark} />
                 }
                 if show(ViewKind::Summary) {
                     if let Some(summary) = rec.view.summary.clone() {
@@ -702,7 +703,7 @@ pub fn app() -> Html {
                 }
                 { player(false) }
                 if !kept.is_empty() {
-                    <CompareView store={store.clone()} rev={st.rev} runs={kept} cpus={Rc::clone(&cpus)} {on_show} />
+                    <CompareView store={store.clone()} rev={st.rev} runs={kept} cpus={Rc::clone(&cpus)} {on_show} dark={*dark} />
                 }
                 if let Some(hello) = st.hello.clone() {
                     if shown.is_none() {

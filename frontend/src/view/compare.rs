@@ -38,6 +38,9 @@ pub struct CompareProps {
     pub cpus: Rc<Vec<u32>>,
     /// Shows a run in the main views.
     pub on_show: Callback<u64>,
+    /// The dark theme is on (the timelines draw their own colours).
+    #[prop_or_default]
+    pub dark: bool,
 }
 
 fn speedup_chart(runs: &[KeptRun]) -> Html {
@@ -200,7 +203,7 @@ pub fn compare_view(props: &CompareProps) -> Html {
                 <Timeline store={props.store.clone()} run={run} rev={props.rev} cursor={u64::MAX}
                           window={win} cpus={Rc::clone(&props.cpus)} on_seek={Callback::noop()}
                           on_window={on_window.clone()} title={AttrValue::from(format!("run {}: {}", run, r.label))}
-                          {fidelity} {dropped} />
+                          {fidelity} {dropped} dark={props.dark} />
                 <button onclick={show}>{ "show this run above" }</button>
             </div>
         }

@@ -48,6 +48,9 @@ pub struct TimelineProps {
     pub fidelity: Fidelity,
     /// Events lost, if any.
     pub dropped: u64,
+    /// The dark theme is on: the canvas draws its own text colours, so it redraws on a change.
+    #[prop_or_default]
+    pub dark: bool,
 }
 
 /// A lane of the timeline.
@@ -293,7 +296,9 @@ fn draw_or_hold(canvas: &NodeRef, args: DrawArgs, drawn: &Rc<RefCell<Drawn>>) {
     let now = crate::js::now_ms();
     {
         let mut d = drawn.borrow_mut();
-        let events_only = d.key.is_some_and(|k| k.1 == args.run && k.0 != args.rev);
+        let events_only = d
+            .key
+            .is_some_and(|k| k.1 == args.run && k.5 == args.dark && k.0 != args.rev);
         if events_only && now < d.next_at {
             let wait = d.next_at - now;
             d.held = Some(args);
@@ -350,11 +355,7 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<Lane
     let _ = canvas
         .style()
         .set_property("height", &format!("{}px", l.height));
-    let dark = web_sys::window()
-        .and_then(|w| w.document())
-        .and_then(|d| d.document_element())
-        .and_then(|e| e.get_attribute("data-theme"))
-        .is_some_and(|t| t == "dark");
+    let dark = props.dark;
     // Straight onto the page's canvas: the cursor is a DOM line over it, so nothing else
     // repaints it (an offscreen copy cost a full-canvas `drawImage` per drawing).
     let _ = main.set_transform(dpr, 0.0, 0.0, dpr, 0.0, 0.0);
@@ -507,7 +508,13 @@ pub fn timeline(props: &TimelineProps) -> Html {
         // Draw once mounted and after every change.
         let canvas = canvas.clone();
         // The cursor is a DOM line over the canvas: moving it repaints nothing here.
-        let deps = (props.rev, props.window, props.run, Rc::clone(&props.cpus));
+        let deps = (
+            props.rev,
+            props.window,
+            props.run,
+            Rc::clone(&props.cpus),
+            props.dark,
+        );
         let args = DrawArgs::from(props);
         let drawn = drawn.clone();
         use_effect_with(deps, move |_| draw_or_hold(&canvas, args, &drawn));
@@ -701,6 +708,7 @@ struct DrawArgs {
     run: u64,
     window: (Ns, Ns),
     cpus: Rc<Vec<u32>>,
+    dark: bool,
 }
 
 impl From<&TimelineProps> for DrawArgs {
@@ -711,6 +719,7 @@ impl From<&TimelineProps> for DrawArgs {
             run: p.run,
             window: p.window,
             cpus: Rc::clone(&p.cpus),
+            dark: p.dark,
         }
     }
 }
