@@ -551,6 +551,51 @@ async fn a_stock_static_server_serves_the_page_and_a_trace() {
     client.close().await.expect("close session");
 }
 
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_theme_button_switches_the_page_and_redraws_the_timeline() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!("{}/?trace=gallery/gil.coreplay.gz", site.url()))
+        .await
+        .expect("page loads");
+    let shown = wait_for(&client, "the gil trace", RECORDED_SHOWN).await;
+    assert!(shown.get("failed").is_none(), "{shown}");
+    // The canvas draws its own labels and axis, so it must be redrawn in each theme.
+    const THEMES: &str = "const c = document.querySelector('[data-testid=timeline] canvas');
+        return c && [document.documentElement.dataset.theme, c.dataset.drawnTheme]";
+    let before = wait_for(&client, "the timeline drawn", THEMES).await;
+    assert_eq!(before[0], before[1], "{before}");
+    client
+        .execute("document.querySelector('button.theme').click()", vec![])
+        .await
+        .expect("click the theme button");
+    let other = if before[0] == "dark" { "light" } else { "dark" };
+    let after = wait_for(
+        &client,
+        "the other theme, drawn",
+        &format!(
+            "const c = document.querySelector('[data-testid=timeline] canvas');
+             return document.documentElement.dataset.theme === '{other}' && c.dataset.drawnTheme === '{other}'"
+        ),
+    )
+    .await;
+    assert_eq!(after, Value::Bool(true));
+    client
+        .find(Locator::Css("[data-testid=timeline]"))
+        .await
+        .expect("timeline")
+        .screenshot()
+        .await
+        .map(|png| std::fs::write(artifact(&format!("timeline-{other}.png")), png))
+        .expect("timeline screenshot")
+        .expect("write screenshot");
+    client.close().await.expect("close session");
+}
+
 /// Drops a file on the page as a user dragging it in would: `arguments[0]` is a URL to fetch or
 /// the index of a blob the download button wrote, `arguments[1]` the file's name.
 const DROP_FILE: &str = "const [source, name, done] = arguments;

@@ -362,6 +362,7 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<Lane
     draw_lanes(&main, replay, &l, props.window, css_w, dark);
     // What the drawing covers, for tests: a live run's last events must not stay held back.
     let _ = canvas.set_attribute("data-drawn-events", &replay.event_count().to_string());
+    let _ = canvas.set_attribute("data-drawn-theme", if dark { "dark" } else { "light" });
     Some((props.rev, props.run, props.window, pw, ph, dark))
 }
 
