@@ -418,13 +418,42 @@ async fn click(client: &Client, testid: &str) {
         .expect("click");
 }
 
-/// Screenshot of one element (a view), so each view is an artifact of its own.
+/// Screenshot of one element (a view), so each view is an artifact of its own. A WebDriver
+/// element screenshot shows only the part inside the window, so the window grows to the
+/// element's height for it (the cores view was cut off above its cores).
 async fn view_shot(client: &Client, selector: &str, name: &str) {
     let el = client
         .find(fantoccini::Locator::Css(selector))
         .await
         .unwrap_or_else(|e| panic!("{selector} shown: {e}"));
+    let height = client
+        .execute(
+            "const r = arguments[0].getBoundingClientRect(); return Math.ceil(r.height)",
+            vec![serde_json::to_value(&el).expect("element as argument")],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_u64())
+        .unwrap_or(900);
+    let tall = u32::try_from(height + 250).unwrap_or(4000).clamp(900, 4000);
+    client
+        .set_window_size(1280, tall)
+        .await
+        .expect("grow the window");
+    // From the top of the view (the screenshot does not scroll it there), clear of the sticky
+    // playback bar.
+    client
+        .execute(
+            "arguments[0].scrollIntoView({block: 'start'}); window.scrollBy(0, -60)",
+            vec![serde_json::to_value(&el).expect("element as argument")],
+        )
+        .await
+        .expect("scroll the view to the top");
     let png = el.screenshot().await.expect("element screenshot");
+    client
+        .set_window_size(1280, 900)
+        .await
+        .expect("restore the window");
     std::fs::write(artifact(name), png).expect("write screenshot");
 }
 

@@ -167,13 +167,19 @@ fn dense_title(idx: u32, cell: Option<&CpuCell>) -> String {
     }
 }
 
+/// A hardware thread with no thread of this run on it: the run cannot tell idle from another
+/// program (the browser, the agent itself), and on a small machine the other program is often
+/// why a runnable thread of the run waits beside a core that looks free.
+const IDLE: &str = "idle or other";
+const IDLE_TITLE: &str = "no thread of this run is here: the CPU is idle or runs another program (the browser, the agent, anything else on the machine)";
+
 fn pu_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
     let label = format!("CPU {idx}");
     let Some(c) = cell else {
         return html! {
             <div class="pu live idle" data-pu={idx.to_string()} data-running="" title={format!("CPU {idx}: nothing of this run ran here")}>
                 <div class="pu-label">{ label }</div>
-                <div class="slot"><span class="idle-mark">{ "idle" }</span></div>
+                <div class="slot"><span class="idle-mark" title={IDLE_TITLE}>{ IDLE }</span></div>
             </div>
         };
     };
@@ -208,7 +214,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
                         { short(&who.name) }
                     </span>
                 } else if c.leaving.is_none() {
-                    <span class="idle-mark">{ "idle" }</span>
+                    <span class="idle-mark" title={IDLE_TITLE}>{ IDLE }</span>
                 }
                 if let Some(from) = c.migrated_from {
                     <span class="migrated" title="moved here from another hardware thread">{ format!("↪ from {from}") }</span>
