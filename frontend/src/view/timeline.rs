@@ -260,10 +260,10 @@ type LanesKey = (u64, u64, (Ns, Ns), u32, u32, bool);
 
 /// Redraws that only add new events of a live run come at most this often, ms …
 const LIVE_REDRAW_MS: f64 = 100.0;
-/// … and leave at least this many times the last drawing's cost to the rest of the page: a
-/// dense live run (the busiest streams 200 k events/s) would otherwise redraw every lane on
-/// every batch, and the page fell to 24 fps and dropped events.
-const LIVE_REDRAW_SHARE: f64 = 4.0;
+/// … and no sooner than this many times the last drawing's cost, so that drawing takes at most a
+/// fifth of the page's time: a dense live run (the busiest streams 200 k events/s) redrew every
+/// lane on every batch, and the page fell to 24 fps and dropped events.
+const LIVE_REDRAW_SHARE: f64 = 5.0;
 
 /// What the timeline drew last, and a redraw held back.
 #[derive(Default)]
