@@ -959,10 +959,16 @@ impl Replay {
             None => lower(&self.polls, t),
         };
         frame.polls = u32::try_from(polls).unwrap_or(u32::MAX);
+        // Queue counts name no loop: those from before the shown loop's first poll belong to
+        // an earlier loop (a scenario's variants run one after the other).
+        let first_poll = current
+            .and_then(|tid| self.loop_polls.get(&tid))
+            .and_then(|starts| starts.first().copied());
         let d = self.depth.partition_point(|d| d.0 <= t);
         frame.depth = d
             .checked_sub(1)
             .and_then(|i| self.depth.get(i))
+            .filter(|d| first_poll.is_none_or(|f| d.0 >= f))
             .map(|&(_, r, io, tm)| (r, io, tm));
         Some(frame)
     }
@@ -1382,8 +1388,20 @@ mod tests {
                 end: 32,
                 woken: 0,
             },
+            Event::QueueDepth {
+                at: 32,
+                ready: 0,
+                io: 0,
+                timers: 0,
+            },
             spawn(3, 40),
             poll(3, 8, 50, 60, false),
+            Event::QueueDepth {
+                at: 60,
+                ready: 0,
+                io: 1,
+                timers: 0,
+            },
             Event::LoopWait {
                 tid: 8,
                 start: 60,
@@ -1403,10 +1421,15 @@ mod tests {
         assert_eq!(f.running, Some((3, 50)));
         assert_eq!(f.count(TaskState::Done), 0, "{f:?}");
         assert_eq!((f.thread, f.loops), (Some(8), 2));
+        assert_eq!(
+            f.depth, None,
+            "the first loop's queue counts are not the second's"
+        );
         // Its own counts: one poll, no selector wait yet (not the first loop's).
         assert_eq!((f.polls, f.waits, f.last_wait), (1, 0, None));
         let f = r.loop_at(65, 10).expect("has a loop");
         assert_eq!((f.polls, f.waits, f.waiting), (1, 1, Some((60, 1))));
+        assert_eq!(f.depth, Some((0, 1, 0)));
     }
 
     #[test]
