@@ -528,7 +528,8 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
         "const p = document.querySelector('[data-testid=progress]');
          const c = document.querySelector('[data-testid=timeline] canvas');
          const m = p && p.innerText.match(/(\\d+) events from/);
-         return p && p.dataset.running === 'false' && c && m && c.dataset.drawnEvents === m[1] ? m[1] : null",
+         return p && p.dataset.running === 'false' && c && m && c.dataset.drawnEvents === m[1]
+             && c.dataset.drawnToEnd === 'true' ? m[1] : null",
     )
     .await;
     assert_eq!(

@@ -566,7 +566,7 @@ async fn the_theme_button_switches_the_page_and_redraws_the_timeline() {
     assert!(shown.get("failed").is_none(), "{shown}");
     // The canvas draws its own labels and axis, so it must be redrawn in each theme.
     const THEMES: &str = "const c = document.querySelector('[data-testid=timeline] canvas');
-        return c && [document.documentElement.dataset.theme, c.dataset.drawnTheme]";
+        return c && c.dataset.drawnTheme && [document.documentElement.dataset.theme, c.dataset.drawnTheme]";
     let before = wait_for(&client, "the timeline drawn", THEMES).await;
     assert_eq!(before[0], before[1], "{before}");
     client

@@ -26,6 +26,20 @@ struct Trace {
     json_summary: serde_json::Value,
 }
 
+/// This test's turn to run the agent. One test at a time, from its run to the end of its
+/// checks: these runs measure (latencies, preemptions, speedup), and side by side on a 2-core
+/// machine a thousand oversubscribed threads starve an event loop for tens of ms (seen: a 10 ms
+/// request's p50 at 47 ms without any blocking task). Releasing the turn when the run ended was
+/// not enough: another test's debug-build checks over its trace still slowed a measured run (CI
+/// saw a 10 ms request's p50 at 29 ms). A test that runs twice holds its first turn while
+/// waiting for the second: such tests must drop the first trace before the second run.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn run(scenario: &str, args: &[&str]) -> Trace {
     static RUNS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -35,17 +49,7 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
     ));
     std::fs::create_dir_all(&dir).expect("tmp dir");
     let file: PathBuf = dir.join("trace.coreplay.gz");
-    // One test at a time, from its run to the end of its checks: these runs measure
-    // (latencies, preemptions, speedup), and side by side on a 2-core machine a thousand
-    // oversubscribed threads starve an event loop for tens of ms (seen: a 10 ms request's p50
-    // at 47 ms without any blocking task). Releasing the turn when the run ended was not
-    // enough: another test's debug-build checks over its trace still slowed a measured run
-    // (CI saw a 10 ms request's p50 at 29 ms). A test that runs twice holds its first turn
-    // while waiting for the second: such tests must drop the first trace before the second run.
-    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let turn = ONE_AT_A_TIME
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let guard = turn();
     let out = Command::new(BIN)
         .args(["run", scenario, "--json", "--out"])
         .arg(&file)
@@ -70,7 +74,7 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
     );
     assert_eq!(summary.outcome, Outcome::Completed, "{:?}", summary.notes);
     let t = Trace {
-        _turn: turn,
+        _turn: guard,
         topology,
         events,
         summary,
@@ -370,8 +374,9 @@ fn exact_and_self_timed_recordings_are_both_well_formed_and_labelled() {
         self_timed.summary.fidelity,
         coreplay_shared::event::Fidelity::SelfTimed
     );
-    // Gives back this test's turn (see `run`) before the next run asks for it.
+    // Gives back this test's turn (see `turn`) before the next run asks for it.
     drop(self_timed);
+    let probe_turn = turn();
     let probe = Command::new(BIN)
         .args([
             "run",
@@ -386,6 +391,7 @@ fn exact_and_self_timed_recordings_are_both_well_formed_and_labelled() {
         ])
         .output()
         .expect("runs");
+    drop(probe_turn);
     if probe.status.code() == Some(2) {
         // Not permitted here: the refusal says why and how to enable it.
         let err = String::from_utf8_lossy(&probe.stderr);

@@ -96,7 +96,8 @@ pub struct ProcessBox {
 /// The event loop at the instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoopCell {
-    /// The name of the loop's thread (none before its first poll).
+    /// The name of the loop's thread, or its run-wide id when it has none (none before any
+    /// poll).
     pub thread: Option<String>,
     /// Event loops in the whole run (the cell shows the one that polled last).
     pub loops: u32,
@@ -224,7 +225,7 @@ pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> 
         thread: l.thread.map(|tid| {
             replay
                 .thread(tid)
-                .map_or_else(|| format!("thread {tid}"), |t| t.name.to_string())
+                .map_or_else(|| tid.to_string(), |t| t.name.to_string())
         }),
         loops: l.loops,
         running: l

@@ -938,9 +938,10 @@ impl Replay {
         ready.sort_unstable();
         frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
         // The shown loop's own selector waits and polls (all of them before any loop polled).
-        let waits = current
-            .and_then(|tid| self.loop_waits.get(&tid))
-            .map_or(&self.waits[..], |w| &w[..]);
+        let waits = match current {
+            Some(tid) => self.loop_waits.get(&tid).map_or(&[][..], |w| &w[..]),
+            None => &self.waits[..],
+        };
         let w = lower(waits, t);
         if let Some(&(start, end, woken)) = w.checked_sub(1).and_then(|i| waits.get(i)) {
             if t < end {
@@ -1377,7 +1378,7 @@ mod tests {
             end,
             ready,
         };
-        r.extend(&[
+        let events = [
             spawn(1, 0),
             spawn(2, 0),
             poll(1, 7, 10, 20, true),
@@ -1408,8 +1409,16 @@ mod tests {
                 end: 70,
                 woken: 1,
             },
-        ]);
+        ];
+        r.extend(&events);
         r.prepare();
+        // A second loop that never waited (or not yet, while a run streams) has no waits of
+        // its own: it does not borrow the first loop's.
+        let mut unwaited = Replay::new();
+        unwaited.extend(&events[..events.len() - 1]);
+        unwaited.prepare();
+        let f = unwaited.loop_at(55, 10).expect("has a loop");
+        assert_eq!((f.thread, f.waits, f.last_wait), (Some(8), 0, None));
         let f = r.loop_at(35, 10).expect("has a loop");
         assert_eq!(f.samples[&TaskState::Done], vec![1, 2]);
         assert_eq!((f.polls, f.waits, f.last_wait), (2, 1, Some((2, 0))));

@@ -172,7 +172,8 @@ impl<'a> LaneDrawer<'a> {
         self.last_px = x1.floor();
         if let Some((_, end, c)) = self.pending.as_mut()
             && std::ptr::eq(*c, colour)
-            && x0 <= *end + 1.0
+            // Touching (within rounding), not across a gap: a gap shows what lies under it.
+            && x0 <= *end + 0.01
         {
             *end = x1;
             return;
@@ -258,7 +259,9 @@ fn hue_colours() -> &'static [String] {
 /// What the drawn lanes show: events revision, run, window, pixel size, dark theme.
 type LanesKey = (u64, u64, (Ns, Ns), u32, u32, bool);
 
-/// Redraws that only add new events of a live run come at most this often, ms …
+/// Redraws of the same run after its events changed (new events of a live run, and whatever
+/// else changed with them, such as the window that follows the run's end) come at most this
+/// often, ms …
 const LIVE_REDRAW_MS: f64 = 100.0;
 /// … and no sooner than this many times the last drawing's cost, so that drawing takes at most a
 /// fifth of the page's time: a dense live run (the busiest streams 200 k events/s) redrew every
@@ -309,8 +312,11 @@ fn draw_or_hold(canvas: &NodeRef, args: DrawArgs, drawn: &Rc<RefCell<Drawn>>) {
                     let held = {
                         let mut d = drawn.borrow_mut();
                         d.timer_set = false;
-                        d.next_at = 0.0;
-                        d.held.take()
+                        let held = d.held.take();
+                        if held.is_some() {
+                            d.next_at = 0.0;
+                        }
+                        held
                     };
                     if let Some(args) = held {
                         draw_or_hold(&canvas, args, &drawn);
@@ -362,6 +368,15 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<Lane
     draw_lanes(&main, replay, &l, props.window, css_w, dark);
     // What the drawing covers, for tests: a live run's last events must not stay held back.
     let _ = canvas.set_attribute("data-drawn-events", &replay.event_count().to_string());
+    // … and whether its window reached the run's end (a stale window would not).
+    let _ = canvas.set_attribute(
+        "data-drawn-to-end",
+        if props.window.1 >= replay.end() {
+            "true"
+        } else {
+            "false"
+        },
+    );
     let _ = canvas.set_attribute("data-drawn-theme", if dark { "dark" } else { "light" });
     Some((props.rev, props.run, props.window, pw, ph, dark))
 }
@@ -530,17 +545,24 @@ pub fn timeline(props: &TimelineProps) -> Html {
                     return;
                 };
                 let w = f64::from(c.client_width());
-                let last = {
+                let newest = {
                     let mut d = drawn.borrow_mut();
                     if d.css_w == Some(w) {
                         return;
                     }
                     d.css_w = Some(w);
                     d.key = None;
-                    d.last.clone()
+                    // A drawing held back is newer than the last one drawn.
+                    d.held.take().or_else(|| d.last.clone())
                 };
-                if let Some(args) = last {
-                    draw_or_hold(&target, args, &drawn);
+                if let Some(args) = newest {
+                    // Not inside the observer's callback: drawing sets the canvas's height,
+                    // and a size change there is a "ResizeObserver loop" error.
+                    let (target, drawn) = (target.clone(), Rc::clone(&drawn));
+                    let later = wasm_bindgen::closure::Closure::once_into_js(move || {
+                        draw_or_hold(&target, args, &drawn);
+                    });
+                    crate::js::after_ms(0.0, &later);
                 }
             });
             let observer = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok();
