@@ -210,9 +210,16 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
     let mut process_names: BTreeMap<u64, String> = BTreeMap::new();
     let mut threads: HashMap<u32, ThreadInfo> = HashMap::new();
     let mut used_tids: HashSet<u64> = HashSet::new();
+    // The latest name each thread gave itself, and when: a track has one name.
+    let mut renamed: HashMap<u32, (u64, &str)> = HashMap::new();
     let mut b = Builder::new();
     for e in events {
         match e {
+            Event::ThreadRename { tid, at, name }
+                if renamed.get(tid).is_none_or(|(known, _)| at >= known) =>
+            {
+                renamed.insert(*tid, (*at, name));
+            }
             Event::ProcessStart { pid, name, .. } => {
                 process_names.insert(u64::from(*pid), name.clone());
             }
@@ -237,6 +244,11 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                 });
             }
             _ => {}
+        }
+    }
+    for (tid, (_, name)) in renamed {
+        if let Some(info) = threads.get_mut(&tid) {
+            info.name = name.to_string();
         }
     }
     for info in threads.values() {
@@ -375,6 +387,10 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                     "thread",
                     json!({"role": role_label(*role), "os_tid": os_tid}),
                 );
+            }
+            Event::ThreadRename { tid, at, name } => {
+                let t = thread_track(&mut b, *tid);
+                b.instant(t, *at, "renamed".into(), "thread", json!({"name": name}));
             }
             Event::ThreadEnd {
                 tid,
@@ -919,5 +935,32 @@ mod tests {
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
         assert!(names.iter().any(|n| n.ends_with("requests (2)")));
+    }
+
+    #[test]
+    fn a_renamed_thread_is_exported_under_its_latest_name() {
+        use coreplay_shared::trace_file;
+        let text = include_str!("../../shared/tests/fixtures/trace-v2.jsonl");
+        let mut t = trace_file::read(text).expect("fixture reads");
+        let tid = t.events.iter().find_map(Event::tid).expect("a thread");
+        t.events.push(Event::ThreadRename {
+            tid,
+            at: 5,
+            name: "renamed-worker".into(),
+        });
+        let mut out = Vec::new();
+        chrome_trace(&t, &mut out).expect("exports");
+        let doc: Value = serde_json::from_slice(&out).expect("JSON");
+        let list = doc["traceEvents"].as_array().expect("array");
+        assert!(
+            list.iter()
+                .any(|e| e["name"] == "thread_name" && e["args"]["name"] == "renamed-worker"),
+            "the track is named by the latest name"
+        );
+        assert!(
+            list.iter()
+                .any(|e| e["name"] == "renamed" && e["args"]["name"] == "renamed-worker"),
+            "the rename is an instant on the track"
+        );
     }
 }

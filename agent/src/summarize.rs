@@ -57,6 +57,12 @@ pub fn summarize(
                     },
                 );
             }
+            // The summary's table names a thread as it was last called.
+            Event::ThreadRename { tid, name, .. } => {
+                if let Some(t) = threads.get_mut(tid) {
+                    t.name.clone_from(name);
+                }
+            }
             Event::ThreadEnd {
                 tid,
                 at,

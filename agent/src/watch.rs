@@ -24,7 +24,8 @@
 //!
 //! A thread is announced ([`Event::ThreadStart`]) [`NAME_GRACE_NS`] after it is found, so that
 //! a name it gives itself right after starting (`prctl`, `pthread_setname_np`) is the one shown;
-//! its first events wait with it.
+//! its first events wait with it. A name it gives itself later is an [`Event::ThreadRename`]
+//! when a sample sees it.
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet, VecDeque},
@@ -1223,6 +1224,23 @@ fn announce(task: &mut Task, out: &mut Vec<Event>) {
     out.append(&mut task.pending);
 }
 
+/// Takes the name the thread has now (`comm`, seen at `at`): a thread that names itself after
+/// it was announced gets a [`Event::ThreadRename`]; before that, its start will carry the name.
+fn renamed(task: &mut Task, out: &mut Vec<Event>, comm: &str, at: Ns) {
+    if comm == task.name {
+        return;
+    }
+    task.name = comm.to_string();
+    if task.announced {
+        let event = Event::ThreadRename {
+            tid: task.tid,
+            at,
+            name: task.name.clone(),
+        };
+        emit(task, out, event);
+    }
+}
+
 fn emit(task: &mut Task, out: &mut Vec<Event>, event: Event) {
     let reaches = match &event {
         Event::OnCpu { end, .. } | Event::OffCpu { end, .. } => *end,
@@ -1325,9 +1343,6 @@ fn read_detail(
     want_status: bool,
 ) -> Result<(Stat, Option<SwitchCounts>), (Ns, Option<i32>)> {
     let stat = task.files.stat().map_err(|_| (gone_at, None))?;
-    if stat.comm != task.name {
-        task.name.clone_from(&stat.comm);
-    }
     let zombie = matches!(stat.state, b'Z' | b'X');
     if !(want_status || zombie) {
         return Ok((stat, None));
@@ -1388,7 +1403,10 @@ fn sample_procfs(task: &mut Task, rec: &Recorder, out: &mut Vec<Event>) -> Sampl
         || since_status >= STATUS_EVERY_NS
         || (was_on && ins == Some(0) && since_status >= RUNNING_STATUS_NS);
     let (stat, counts) = match read_detail(task, gone_at, t1, want_status) {
-        Ok(x) => x,
+        Ok((stat, counts)) => {
+            renamed(task, out, &stat.comm, t1);
+            (stat, counts)
+        }
         Err((at, code)) => {
             let vol = task.counts.voluntary.saturating_sub(old_counts.voluntary);
             let inv = task
@@ -1591,9 +1609,7 @@ fn sample_exact(task: &mut Task, rec: &Recorder, out: &mut Vec<Event>) -> Sample
         let Ok(stat) = task.files.stat() else {
             return Sampled::Gone(last_out.unwrap_or(t1), None);
         };
-        if stat.comm != task.name {
-            task.name.clone_from(&stat.comm);
-        }
+        renamed(task, out, &stat.comm, t1);
         if matches!(stat.state, b'Z' | b'X') {
             if let Ok(status) = task.files.status() {
                 task.counts = status.counts;

@@ -307,6 +307,60 @@ fn shell_background_jobs_are_followed_as_processes() {
     }
 }
 
+#[test]
+fn a_thread_that_renames_itself_later_is_renamed_in_the_run() {
+    let _serial = serial();
+    for fidelity in fidelities() {
+        // Well after the start is announced (with "sh"), the shell names itself.
+        let script = "sleep 0.3; printf renamed-sh > /proc/$$/comm; sleep 0.5";
+        let done = watch_now(&spec(
+            vec!["sh".into(), "-c".into(), script.into()],
+            fidelity,
+        ));
+        check_well_formed(&done);
+        let events = &done.finished.events;
+        let root = done.finished.summary.watch.as_ref().expect("target").pid;
+        let started = events.iter().find_map(|e| match e {
+            Event::ThreadStart {
+                tid, pid, name, at, ..
+            } if *pid == root => Some((*tid, name.clone(), *at)),
+            _ => None,
+        });
+        let (tid, first_name, start) = started.expect("the shell's thread started");
+        assert_eq!(first_name, "sh", "{fidelity:?}");
+        let renames: Vec<(u64, String)> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::ThreadRename { tid: t, at, name } if *t == tid => Some((*at, name.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(renames.len(), 1, "{fidelity:?}: {renames:?}");
+        assert_eq!(renames[0].1, "renamed-sh");
+        assert!(
+            renames[0].0 >= start + 250_000_000,
+            "{fidelity:?}: renamed at {} ns, started at {start}",
+            renames[0].0
+        );
+        let row = done
+            .finished
+            .summary
+            .threads
+            .iter()
+            .find(|t| t.tid == tid)
+            .expect("the shell's row");
+        assert_eq!(row.name, "renamed-sh", "{fidelity:?}");
+        // The page's model names the thread by its latest name.
+        let mut replay = coreplay_shared::replay::Replay::new();
+        replay.extend(events);
+        replay.prepare();
+        assert_eq!(
+            replay.thread(tid).map(|t| t.name.to_string()),
+            Some("renamed-sh".to_string())
+        );
+    }
+}
+
 /// How long two or more of `tids` were on a CPU at once (with `wanting`: on a CPU or
 /// runnable, waiting for one), as a share of the time at least one was; and the longest such
 /// stretch, ns.

@@ -155,6 +155,16 @@ pub enum Event {
         /// When (ns).
         at: Ns,
     },
+    /// A thread gave itself a new name after it joined the run (`prctl(PR_SET_NAME)`,
+    /// `pthread_setname_np`, a write to `/proc/…/comm`), seen by `watch`. Since protocol 5.
+    ThreadRename {
+        /// Run-wide thread id.
+        tid: u32,
+        /// When it was seen (ns).
+        at: Ns,
+        /// The new name.
+        name: String,
+    },
     /// A thread ended; the kernel's own switch counts for it since it joined the run, read from
     /// `/proc/thread-self/status` just before (independently of the [`Event::Switch`] events).
     ThreadEnd {
@@ -317,6 +327,7 @@ impl Event {
             | Event::ProcessReady { at, .. }
             | Event::ProcessExit { at, .. }
             | Event::ThreadStart { at, .. }
+            | Event::ThreadRename { at, .. }
             | Event::ThreadEnd { at, .. }
             | Event::Switch { at, .. }
             | Event::Migrate { at, .. }
@@ -338,6 +349,7 @@ impl Event {
     pub fn tid_mut(&mut self) -> Option<&mut u32> {
         match self {
             Event::ThreadStart { tid, .. }
+            | Event::ThreadRename { tid, .. }
             | Event::ThreadEnd { tid, .. }
             | Event::OnCpu { tid, .. }
             | Event::OffCpu { tid, .. }
@@ -362,6 +374,7 @@ impl Event {
     pub fn tid(&self) -> Option<u32> {
         match self {
             Event::ThreadStart { tid, .. }
+            | Event::ThreadRename { tid, .. }
             | Event::ThreadEnd { tid, .. }
             | Event::OnCpu { tid, .. }
             | Event::OffCpu { tid, .. }

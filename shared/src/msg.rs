@@ -21,7 +21,7 @@ use crate::{
 
 /// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
 /// versions refuse each other with a readable message.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Largest client message the agent reads, in bytes.
 pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;

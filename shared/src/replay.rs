@@ -45,8 +45,12 @@ pub struct ThreadInfo {
     pub tid: u32,
     /// OS process id.
     pub pid: u32,
-    /// Its name (shared, so that every frame's tokens can point at it without copying).
+    /// Its name (shared, so that every frame's tokens can point at it without copying): the
+    /// latest it gave itself, for the whole run.
     pub name: Rc<str>,
+    /// When that name was seen (none for the placeholder of a thread not started yet), so
+    /// that batches folded in any order end with the latest name.
+    name_at: Option<Ns>,
     /// What it is for.
     pub role: Role,
     /// When it joined.
@@ -60,6 +64,16 @@ pub struct ThreadInfo {
     /// Lock steps (at, op), sorted once prepared.
     lock: Vec<(Ns, LockOp)>,
     dirty: bool,
+}
+
+impl ThreadInfo {
+    /// Takes `name`, seen at `at`, unless a later one is known.
+    fn rename(&mut self, at: Ns, name: &str) {
+        if self.name_at.is_none_or(|known| at >= known) {
+            self.name = Rc::from(name);
+            self.name_at = Some(at);
+        }
+    }
 }
 
 /// A process as the replay knows it.
@@ -438,7 +452,7 @@ impl Replay {
             } => {
                 let t = self.thread_mut(*tid);
                 t.pid = *pid;
-                t.name = Rc::from(name.as_str());
+                t.rename(*at, name);
                 t.role = *role;
                 t.start = *at;
                 if !self.processes.iter().any(|p| p.pid == *pid) {
@@ -451,6 +465,7 @@ impl Replay {
                     });
                 }
             }
+            Event::ThreadRename { tid, at, name } => self.thread_mut(*tid).rename(*at, name),
             Event::ThreadEnd { tid, at, .. } => self.thread_mut(*tid).end = Some(*at),
             Event::OnCpu {
                 tid,
@@ -552,6 +567,7 @@ impl Replay {
                     tid,
                     pid: 0,
                     name: Rc::from(format!("thread {tid}")),
+                    name_at: None,
                     role: Role::Worker,
                     start: 0,
                     end: None,
@@ -1439,6 +1455,38 @@ mod tests {
         let f = r.loop_at(65, 10).expect("has a loop");
         assert_eq!((f.polls, f.waits, f.waiting), (1, 1, Some((60, 1))));
         assert_eq!(f.depth, Some((0, 1, 0)));
+    }
+
+    /// A thread's latest name names it, whatever order the batches come in.
+    #[test]
+    fn a_renamed_thread_takes_its_latest_name_in_any_order() {
+        let start = Event::ThreadStart {
+            tid: 3,
+            pid: 1,
+            os_tid: 11,
+            name: "sh".into(),
+            role: Role::Worker,
+            at: 10,
+        };
+        let rename = |at, name: &str| Event::ThreadRename {
+            tid: 3,
+            at,
+            name: name.into(),
+        };
+        let orders = [
+            vec![start.clone(), rename(50, "first"), rename(90, "second")],
+            vec![rename(90, "second"), start.clone(), rename(50, "first")],
+            vec![rename(50, "first"), rename(90, "second"), start.clone()],
+        ];
+        for events in orders {
+            let mut r = Replay::new();
+            for e in &events {
+                r.extend(std::slice::from_ref(e));
+            }
+            r.prepare();
+            let t = r.thread(3).expect("the thread");
+            assert_eq!((&*t.name, t.pid, t.start), ("second", 1, 10), "{events:?}");
+        }
     }
 
     #[test]
