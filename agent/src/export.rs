@@ -942,20 +942,40 @@ mod tests {
         use coreplay_shared::trace_file;
         let text = include_str!("../../shared/tests/fixtures/trace-v2.jsonl");
         let mut t = trace_file::read(text).expect("fixture reads");
-        let tid = t.events.iter().find_map(Event::tid).expect("a thread");
-        t.events.push(Event::ThreadRename {
-            tid,
-            at: 5,
-            name: "renamed-worker".into(),
-        });
+        let (tid, old, start) = t
+            .events
+            .iter()
+            .find_map(|e| match e {
+                Event::ThreadStart { tid, name, at, .. } => Some((*tid, name.clone(), *at)),
+                _ => None,
+            })
+            .expect("a thread");
+        // Two renames, the later one first: the latest name wins.
+        for (dt, name) in [(2_000, "renamed-worker"), (1_000, "first-rename")] {
+            t.events.push(Event::ThreadRename {
+                tid,
+                at: start + dt,
+                name: name.into(),
+            });
+        }
         let mut out = Vec::new();
         chrome_trace(&t, &mut out).expect("exports");
         let doc: Value = serde_json::from_slice(&out).expect("JSON");
         let list = doc["traceEvents"].as_array().expect("array");
+        let track_names: Vec<&str> = list
+            .iter()
+            .filter(|e| e["name"] == "thread_name")
+            .filter_map(|e| e["args"]["name"].as_str())
+            .collect();
         assert!(
-            list.iter()
-                .any(|e| e["name"] == "thread_name" && e["args"]["name"] == "renamed-worker"),
-            "the track is named by the latest name"
+            track_names.contains(&"renamed-worker"),
+            "the track is named by the latest name: {track_names:?}"
+        );
+        assert!(
+            !track_names
+                .iter()
+                .any(|n| *n == old || *n == "first-rename"),
+            "and by no earlier one: {track_names:?}"
         );
         assert!(
             list.iter()

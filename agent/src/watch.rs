@@ -1224,10 +1224,12 @@ fn announce(task: &mut Task, out: &mut Vec<Event>) {
     out.append(&mut task.pending);
 }
 
-/// Takes the name the thread has now (`comm`, seen at `at`): a thread that names itself after
-/// it was announced gets a [`Event::ThreadRename`]; before that, its start will carry the name.
-fn renamed(task: &mut Task, out: &mut Vec<Event>, comm: &str, at: Ns) {
-    if comm == task.name {
+/// Takes the name the thread has now (`comm`, seen at `at`): a thread renamed after it was
+/// announced (it named itself, or `exec` replaced its program) gets a [`Event::ThreadRename`];
+/// before that, its start will carry the name. A thread seen `exiting` only takes the name for
+/// a start not announced yet (an event then would move its end to `at`).
+fn renamed(task: &mut Task, out: &mut Vec<Event>, comm: &str, at: Ns, exiting: bool) {
+    if comm == task.name || (exiting && task.announced) {
         return;
     }
     task.name = comm.to_string();
@@ -1344,6 +1346,10 @@ fn read_detail(
 ) -> Result<(Stat, Option<SwitchCounts>), (Ns, Option<i32>)> {
     let stat = task.files.stat().map_err(|_| (gone_at, None))?;
     let zombie = matches!(stat.state, b'Z' | b'X');
+    if zombie {
+        // Its last name, for a start not announced yet; no rename at its exit.
+        renamed(task, &mut Vec::new(), &stat.comm, now, true);
+    }
     if !(want_status || zombie) {
         return Ok((stat, None));
     }
@@ -1404,7 +1410,7 @@ fn sample_procfs(task: &mut Task, rec: &Recorder, out: &mut Vec<Event>) -> Sampl
         || (was_on && ins == Some(0) && since_status >= RUNNING_STATUS_NS);
     let (stat, counts) = match read_detail(task, gone_at, t1, want_status) {
         Ok((stat, counts)) => {
-            renamed(task, out, &stat.comm, t1);
+            renamed(task, out, &stat.comm, t1, false);
             (stat, counts)
         }
         Err((at, code)) => {
@@ -1609,8 +1615,9 @@ fn sample_exact(task: &mut Task, rec: &Recorder, out: &mut Vec<Event>) -> Sample
         let Ok(stat) = task.files.stat() else {
             return Sampled::Gone(last_out.unwrap_or(t1), None);
         };
-        renamed(task, out, &stat.comm, t1);
-        if matches!(stat.state, b'Z' | b'X') {
+        let zombie = matches!(stat.state, b'Z' | b'X');
+        renamed(task, out, &stat.comm, t1, zombie);
+        if zombie {
             if let Ok(status) = task.files.status() {
                 task.counts = status.counts;
             }

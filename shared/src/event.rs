@@ -155,8 +155,9 @@ pub enum Event {
         /// When (ns).
         at: Ns,
     },
-    /// A thread gave itself a new name after it joined the run (`prctl(PR_SET_NAME)`,
-    /// `pthread_setname_np`, a write to `/proc/…/comm`), seen by `watch`. Since protocol 5.
+    /// A thread got a new name after it joined the run (`prctl(PR_SET_NAME)`,
+    /// `pthread_setname_np`, a write to `/proc/…/comm`, or `exec` of another program), seen by
+    /// `watch`. Since protocol 5.
     ThreadRename {
         /// Run-wide thread id.
         tid: u32,
