@@ -27,7 +27,7 @@ use coreplay_shared::{
     summary::{Outcome, Summary},
     trace_file::{Header, Machine, to_text},
 };
-use driver::{Driver, wait_for};
+use driver::{Driver, click_run, pick, set_params, wait_for};
 use fantoccini::{Client, Locator};
 use flate2::{Compression, write::GzEncoder};
 use serde_json::Value;
@@ -342,38 +342,17 @@ fn main() {
             "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')",
         )
         .await;
-        client
-            .execute(
-                "const s = document.querySelector('[data-testid=scenario]');
-                 s.value = 'gil'; s.dispatchEvent(new Event('change', {bubbles: true}));",
-                vec![],
-            )
-            .await
-            .expect("pick");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        for (name, value) in [
-            ("threads", "64"),
-            ("switch_interval_ms", "1"),
-            ("work", "200000"),
-        ] {
-            client
-                .execute(
-                    &format!(
-                        "const i = document.querySelector('[data-param={name}]');
-                         i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
-                    ),
-                    vec![],
-                )
-                .await
-                .expect("set a parameter");
-        }
-        client
-            .execute(
-                "document.querySelector('[data-testid=run]').click()",
-                vec![],
-            )
-            .await
-            .expect("run");
+        pick(&client, "gil", "switch_interval_ms").await;
+        set_params(
+            &client,
+            &[
+                ("threads", "64"),
+                ("switch_interval_ms", "1"),
+                ("work", "200000"),
+            ],
+        )
+        .await;
+        click_run(&client).await;
         wait_for(
             &client,
             "the live run",

@@ -18,7 +18,7 @@ use std::{
 
 use common::Agent;
 use coreplay_shared::Topology;
-use driver::{Driver, wait_for};
+use driver::{Driver, click_run, pick, set_params, wait_for};
 use fantoccini::Client;
 use serde_json::json;
 
@@ -192,53 +192,6 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
 async fn open_lab(client: &Client, agent: &Agent) {
     client.goto(&agent.page_url()).await.expect("page loads");
     wait_for(client, "the run controls", "return !!document.querySelector('[data-testid=run]') && !!document.querySelector('[data-conn=connected]')").await;
-}
-
-/// Picks `scenario` in the page's picker and waits for one of its parameters, `shown`.
-async fn pick(client: &Client, scenario: &str, shown: &str) {
-    client
-        .execute(
-            &format!(
-                "const s = document.querySelector('[data-testid=scenario]');
-                 s.value = '{scenario}'; s.dispatchEvent(new Event('change', {{bubbles: true}}));"
-            ),
-            vec![],
-        )
-        .await
-        .expect("pick a scenario");
-    wait_for(
-        client,
-        "the scenario's parameters",
-        &format!("return !!document.querySelector('[data-param={shown}]')"),
-    )
-    .await;
-}
-
-/// Types parameter values into the page's inputs.
-async fn set_params(client: &Client, values: &[(&str, &str)]) {
-    for (name, value) in values {
-        client
-            .execute(
-                &format!(
-                    "const i = document.querySelector('[data-param={name}]');
-                     i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
-                ),
-                vec![],
-            )
-            .await
-            .expect("set a parameter");
-    }
-}
-
-/// Clicks Run.
-async fn click_run(client: &Client) {
-    client
-        .execute(
-            "document.querySelector('[data-testid=run]').click()",
-            vec![],
-        )
-        .await
-        .expect("click run");
 }
 
 #[tokio::test]

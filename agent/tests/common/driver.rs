@@ -1,4 +1,6 @@
-//! A chromedriver-driven headless Chromium for the browser tests and the page benchmark.
+//! A chromedriver-driven headless Chromium for the browser tests and the page benchmark, and
+//! the steps they share on the page's run panel.
+#![allow(dead_code)] // Each binary that includes it uses a different subset.
 
 use std::{
     net::TcpListener,
@@ -113,4 +115,51 @@ pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Picks `scenario` in the page's picker and waits for one of its parameters, `shown`.
+pub async fn pick(client: &Client, scenario: &str, shown: &str) {
+    client
+        .execute(
+            &format!(
+                "const s = document.querySelector('[data-testid=scenario]');
+                 s.value = '{scenario}'; s.dispatchEvent(new Event('change', {{bubbles: true}}));"
+            ),
+            vec![],
+        )
+        .await
+        .expect("pick a scenario");
+    wait_for(
+        client,
+        "the scenario's parameters",
+        &format!("return !!document.querySelector('[data-param={shown}]')"),
+    )
+    .await;
+}
+
+/// Types parameter values into the page's inputs.
+pub async fn set_params(client: &Client, values: &[(&str, &str)]) {
+    for (name, value) in values {
+        client
+            .execute(
+                &format!(
+                    "const i = document.querySelector('[data-param={name}]');
+                     i.value = '{value}'; i.dispatchEvent(new InputEvent('input', {{bubbles: true}}));"
+                ),
+                vec![],
+            )
+            .await
+            .expect("set a parameter");
+    }
+}
+
+/// Clicks Run.
+pub async fn click_run(client: &Client) {
+    client
+        .execute(
+            "document.querySelector('[data-testid=run]').click()",
+            vec![],
+        )
+        .await
+        .expect("click run");
 }

@@ -402,7 +402,6 @@ fn draw_lanes(
         span,
         plot_w,
     };
-    let x_of = |t: Ns| scale.x(t);
     let colours = hue_colours();
     // Axis.
     ctx.set_font("11px system-ui, sans-serif");
@@ -410,7 +409,7 @@ fn draw_lanes(
     let ticks = 6;
     for i in 0..=ticks {
         let t = from + (span * f64::from(i) / f64::from(ticks)) as Ns;
-        let x = x_of(t);
+        let x = scale.x(t);
         ctx.fill_rect(x, AXIS_H - 4.0, 1.0, 4.0);
         let _ = ctx.fill_text(&duration(t), (x - 10.0).min(css_w - 50.0), 11.0);
     }
