@@ -50,6 +50,10 @@ enum Command {
     Export(ExportArgs),
     /// Draw one instant of a recorded run as an SVG still, for slides and documents.
     Render(RenderArgs),
+    /// Check a trace file for sense (CPUs of its machine, threads started and ended, locks
+    /// held by who releases them, intervals in order): prints each problem found. Exit code 0:
+    /// consistent; 1: inconsistent events; 2: not a readable trace.
+    Check(CheckArgs),
     /// Start a program (or follow a running one, --pid) and watch its threads and processes
     /// on the cores until it exits.
     Watch(WatchArgs),
@@ -115,6 +119,15 @@ struct ExportArgs {
     /// Write to OUT instead of standard output.
     #[arg(long, value_name = "OUT")]
     out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The trace file (as written by `coreplay run … --out FILE` or the page's download).
+    file: PathBuf,
+    /// Print at most this many problems (all are counted).
+    #[arg(long, default_value_t = 20)]
+    max_problems: usize,
 }
 
 #[derive(Debug, Args)]
@@ -267,6 +280,7 @@ fn main() -> ExitCode {
         Some(Command::Scenarios) => list_scenarios(),
         Some(Command::Export(args)) => export_trace(&args),
         Some(Command::Render(args)) => render_frame(&args),
+        Some(Command::Check(args)) => return check_trace(&args),
         Some(Command::Watch(args)) => watch_program(&args),
         Some(Command::Worker(w)) => {
             return exit_code(workloads::worker::main(&workloads::worker::WorkerArgs {
@@ -411,8 +425,55 @@ fn read_trace(path: &std::path::Path) -> Result<coreplay_shared::trace_file::Tra
     })
 }
 
+/// Says on stderr when a trace's events are inconsistent (the output is still written, from
+/// every event: `coreplay check` lists the problems).
+fn warn_if_inconsistent(trace: &coreplay_shared::trace_file::TraceFile, path: &std::path::Path) {
+    if let Some(line) = trace.check().headline() {
+        eprintln!(
+            "coreplay: warning: {}: {line}; `coreplay check {}` lists them",
+            path.display(),
+            path.display()
+        );
+    }
+}
+
+/// `coreplay check FILE`: 0 consistent, 1 inconsistent events, 2 not a readable trace.
+fn check_trace(args: &CheckArgs) -> ExitCode {
+    let trace = match record::read_file(&args.file) {
+        Ok(trace) => trace,
+        Err(e) => {
+            eprintln!("coreplay: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    };
+    let report = trace.check();
+    match report.headline() {
+        None => {
+            println!(
+                "{}: consistent ({} events, {} threads)",
+                args.file.display(),
+                report.events,
+                trace.summary.threads.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Some(line) => {
+            println!("{}: {line}", args.file.display());
+            for problem in report.problems.iter().take(args.max_problems) {
+                println!("  {problem}");
+            }
+            let more = report.problems.len().saturating_sub(args.max_problems);
+            if more > 0 {
+                println!("  … and {more} more problems (--max-problems N shows more)");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
     let trace = read_trace(&args.file)?;
+    warn_if_inconsistent(&trace, &args.file);
     let view = match args.view {
         RenderView::Cores => render::View::Cores,
         RenderView::Timeline => render::View::Timeline,
@@ -426,6 +487,7 @@ fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
 
 fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
     let trace = read_trace(&args.file)?;
+    warn_if_inconsistent(&trace, &args.file);
     // `coreplay export … | head` is not an error.
     let quiet_pipe = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

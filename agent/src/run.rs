@@ -114,7 +114,7 @@ pub fn execute(
             trimmed.max_ns as f64 / 1e3
         ));
     }
-    let summary = summarize::summarize(
+    let mut summary = summarize::summarize(
         spec.scenario,
         &spec.params,
         &recorded.events,
@@ -124,6 +124,9 @@ pub fn execute(
         peak_rss_bytes(),
         fidelity,
     );
+    if let Some(note) = summarize::others_on_the_cpus(&summary, spec.pus) {
+        summary.notes.push(note);
+    }
     Finished {
         summary,
         events: recorded.events,

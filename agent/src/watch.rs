@@ -823,7 +823,13 @@ impl<'a> Sampler<'a> {
             }
             for pid in &pids {
                 let hint = procfs::thread_count_hint(*pid);
-                let changed = self.procs.get(pid).is_some_and(|p| p.threads_hint != hint);
+                // A count that differs from the last one, or from the threads followed: a
+                // thread that ends while another starts leaves the count as it was (seen: a
+                // Python thread started as another exited was never followed).
+                let changed = self
+                    .procs
+                    .get(pid)
+                    .is_some_and(|p| p.threads_hint != hint || hint != Some(p.live as u64));
                 if changed {
                     if let Some(p) = self.procs.get_mut(pid) {
                         p.threads_hint = hint;
@@ -1034,6 +1040,8 @@ impl<'a> Sampler<'a> {
                 .involuntary
                 .saturating_sub(task.start_counts.involuntary),
         });
+        // Look again at the process's threads: one may have started while this one ended.
+        self.discovery_pending = true;
         if let Some(p) = self.procs.get_mut(&task.pid) {
             p.ended.insert(os_tid);
             p.live = p.live.saturating_sub(1);

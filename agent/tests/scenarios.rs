@@ -14,6 +14,7 @@ use coreplay_shared::{
     Topology,
     event::{Event, LockOp, Role},
     summary::{Outcome, Summary},
+    validate,
 };
 
 struct Trace {
@@ -84,42 +85,22 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
     t
 }
 
-/// The structure every trace must have.
+/// The structure every trace must have: the one validator the trace readers use, plus what
+/// only a fresh run can be held to (its summary's keys, the kernel's own switch counts).
 fn check_well_formed(t: &Trace) {
-    let cpus: BTreeSet<u32> = t.topology.pu_os_indices().into_iter().collect();
-    let mut started = BTreeSet::new();
-    let mut ended = BTreeSet::new();
-    let mut per_cpu: BTreeMap<u32, Vec<(u64, u64)>> = BTreeMap::new();
-    for e in &t.events {
-        match e {
-            Event::ThreadStart { tid, .. } => {
-                assert!(started.insert(*tid), "tid {tid} started twice")
-            }
-            Event::ThreadEnd { tid, .. } => assert!(ended.insert(*tid), "tid {tid} ended twice"),
-            Event::OnCpu {
-                cpu, start, end, ..
-            } => {
-                assert!(cpus.contains(cpu), "CPU {cpu} is not in the topology");
-                assert!(start < end, "empty slice");
-                per_cpu.entry(*cpu).or_default().push((*start, *end));
-            }
-            Event::Migrate { from, to, .. } => assert!(cpus.contains(from) && cpus.contains(to)),
-            _ => {}
-        }
-    }
-    assert_eq!(started, ended, "every thread that started ended");
-    assert!(!started.is_empty());
-    for (cpu, mut slices) in per_cpu {
-        slices.sort_unstable();
-        for w in slices.windows(2) {
-            assert!(
-                w[0].1 <= w[1].0,
-                "slices {:?} and {:?} overlap on CPU {cpu}",
-                w[0],
-                w[1]
-            );
-        }
-    }
+    let report = validate::check(&t.topology, &t.events);
+    assert!(
+        report.is_clean(),
+        "{}: {:#?}",
+        report.headline().unwrap_or_default(),
+        &report.problems[..report.problems.len().min(10)]
+    );
+    assert!(
+        t.events
+            .iter()
+            .any(|e| matches!(e, Event::ThreadStart { .. })),
+        "no thread started"
+    );
     // The --json summary carries the documented keys.
     for key in [
         "scenario",

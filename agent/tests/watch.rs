@@ -25,12 +25,14 @@ use coreplay_shared::{
     event::{Event, Fidelity, OffReason, ProcessEnd},
     scenario::ScenarioId,
     summary::Outcome,
+    validate,
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 
-/// The tests that keep CPUs busy run one at a time, so that they measure their program rather
-/// than each other.
+/// Every test here runs one at a time, so that each measures its own program rather than
+/// another test's (a busy program beside a measured watch was how a pool's workers once looked
+/// less parallel than they are).
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -76,63 +78,29 @@ fn fidelities() -> Vec<FidelityChoice> {
     f
 }
 
-/// Checks what every watch must satisfy, returns threads by run-wide id: (pid, name).
+/// Checks what every watch must satisfy (the one validator the trace readers use, plus the
+/// kernel's own counters), returns threads by run-wide id: (pid, name).
 fn check_well_formed(done: &WatchFinished) -> BTreeMap<u32, (u32, String)> {
     let topology = topology::load(&Source::Live).expect("topology");
-    let pus: HashSet<u32> = topology.pu_os_indices().into_iter().collect();
     let events = &done.finished.events;
+    let report = validate::check(&topology, events);
+    assert!(
+        report.is_clean(),
+        "{}: {:#?}",
+        report.headline().unwrap_or_default(),
+        &report.problems[..report.problems.len().min(10)]
+    );
     let mut threads: BTreeMap<u32, (u32, String)> = BTreeMap::new();
     let mut started_at: HashMap<u32, u64> = HashMap::new();
-    let mut ended: HashMap<u32, (u64, u64, u64)> = HashMap::new();
+    let mut ended: HashMap<u32, (u64, u64)> = HashMap::new();
     let mut switches: HashMap<u32, (u64, u64)> = HashMap::new();
-    let mut last_slice_end: HashMap<u32, u64> = HashMap::new();
-    let mut process_started: HashSet<u32> = HashSet::new();
     for e in events {
-        if let Some(tid) = e.tid()
-            && !matches!(e, Event::ThreadStart { .. })
-        {
-            assert!(threads.contains_key(&tid), "event before its thread: {e:?}");
-            assert!(
-                !ended.contains_key(&tid),
-                "event after its thread ended: {e:?}"
-            );
-            assert!(
-                e.time() >= started_at[&tid],
-                "event before its start: {e:?}"
-            );
-        }
         match e {
-            Event::ProcessStart { pid, .. } => {
-                assert!(process_started.insert(*pid), "process {pid} started twice");
-            }
             Event::ThreadStart {
                 tid, pid, name, at, ..
             } => {
-                assert!(
-                    process_started.contains(pid),
-                    "thread before its process: {e:?}"
-                );
-                assert!(threads.insert(*tid, (*pid, name.clone())).is_none());
+                threads.insert(*tid, (*pid, name.clone()));
                 started_at.insert(*tid, *at);
-            }
-            Event::OnCpu {
-                tid,
-                cpu,
-                start,
-                end,
-            } => {
-                assert!(pus.contains(cpu), "CPU {cpu} is not in the topology");
-                assert!(start < end, "{e:?}");
-                let last = last_slice_end.entry(*tid).or_insert(0);
-                assert!(*start >= *last, "slices of one thread overlap: {e:?}");
-                *last = *end;
-            }
-            Event::OffCpu { start, end, .. } => assert!(start < end, "{e:?}"),
-            Event::Migrate { from, to, .. } => {
-                assert!(
-                    pus.contains(from) && pus.contains(to) && from != to,
-                    "{e:?}"
-                );
             }
             Event::Switch {
                 tid,
@@ -144,23 +112,24 @@ fn check_well_formed(done: &WatchFinished) -> BTreeMap<u32, (u32, String)> {
                 s.0 += u64::from(*voluntary);
                 s.1 += u64::from(*involuntary);
             }
-            Event::ThreadEnd {
-                tid,
-                at,
-                cpu_ns,
-                kernel_voluntary,
-                kernel_involuntary,
-            } => {
-                ended.insert(*tid, (*at, *kernel_voluntary, *kernel_involuntary));
-                assert!(*cpu_ns <= at - started_at[tid] + 50_000_000, "{e:?}");
-            }
             _ => {}
         }
     }
+    for e in events {
+        if let Event::ThreadEnd {
+            tid,
+            at,
+            cpu_ns,
+            kernel_voluntary,
+            kernel_involuntary,
+        } = e
+        {
+            ended.insert(*tid, (*kernel_voluntary, *kernel_involuntary));
+            assert!(*cpu_ns <= at - started_at[tid] + 50_000_000, "{e:?}");
+        }
+    }
     for tid in threads.keys() {
-        let (_, vol, inv) = ended.get(tid).copied().unwrap_or_else(|| {
-            panic!("thread {tid} never ended");
-        });
+        let (vol, inv) = ended[tid];
         // The kernel's counters never go back: what the switch events add up to is at most
         // what the thread's last reading says (sampled: equal, but for switches after it).
         let (sv, si) = switches.get(tid).copied().unwrap_or_default();
@@ -363,10 +332,67 @@ fn a_thread_that_renames_itself_later_is_renamed_in_the_run() {
     }
 }
 
+/// Five times over, a thread ends and the next starts right after it: the process's thread
+/// count stays the same, which once hid every such new thread from the watcher.
+const RELAY: &str = r#"
+import threading, time
+t = threading.Thread(target=time.sleep, args=(0.15,))
+t.start()
+for _ in range(5):
+    t.join()
+    t = threading.Thread(target=time.sleep, args=(0.15,))
+    t.start()
+t.join()
+"#;
+
+#[test]
+fn a_thread_started_as_another_ends_is_followed() {
+    let _serial = serial();
+    let Some(py) = python() else {
+        eprintln!("skipped: no python3");
+        return;
+    };
+    for fidelity in fidelities() {
+        let done = watch_now(&spec(vec![py.clone(), "-c".into(), RELAY.into()], fidelity));
+        let threads = check_well_formed(&done);
+        assert_eq!(
+            threads.len(),
+            7,
+            "{fidelity:?}: main and six relay threads: {:?}",
+            done.finished.summary.threads
+        );
+    }
+}
+
 /// How long two or more of `tids` were on a CPU at once (with `wanting`: on a CPU or
 /// runnable, waiting for one), as a share of the time at least one was; and the longest such
-/// stretch, ns.
-fn together(events: &[Event], tids: &HashSet<u32>, wanting: bool) -> (f64, u64) {
+/// stretch, ns. With `overlap`, judged only over the part of the run where every one of `tids`
+/// is alive and has work (each exits when its work is done): from the last of their first
+/// slices to the first of their last, so that start-up (processes start one by one) and the
+/// tail (one done, the other still busy) do not count as not running together.
+fn together(events: &[Event], tids: &HashSet<u32>, wanting: bool, overlap: bool) -> (f64, u64) {
+    let mut first: HashMap<u32, u64> = HashMap::new();
+    let mut last: HashMap<u32, u64> = HashMap::new();
+    for e in events {
+        if let Event::OnCpu {
+            tid, start, end, ..
+        } = e
+            && tids.contains(tid)
+        {
+            let f = first.entry(*tid).or_insert(*start);
+            *f = (*f).min(*start);
+            let l = last.entry(*tid).or_insert(*end);
+            *l = (*l).max(*end);
+        }
+    }
+    let (from, to) = if overlap {
+        (
+            first.values().copied().max().unwrap_or(0),
+            last.values().copied().min().unwrap_or(0),
+        )
+    } else {
+        (0, u64::MAX)
+    };
     let mut edges: Vec<(u64, i32)> = Vec::new();
     for e in events {
         let span = match e {
@@ -383,9 +409,11 @@ fn together(events: &[Event], tids: &HashSet<u32>, wanting: bool) -> (f64, u64) 
         };
         if let Some((tid, start, end)) = span
             && tids.contains(tid)
+            && *start < to
+            && *end > from
         {
-            edges.push((*start, 1));
-            edges.push((*end, -1));
+            edges.push(((*start).max(from), 1));
+            edges.push(((*end).min(to), -1));
         }
     }
     edges.sort();
@@ -407,6 +435,23 @@ fn together(events: &[Event], tids: &HashSet<u32>, wanting: bool) -> (f64, u64) 
     (both as f64 / any.max(1) as f64, longest)
 }
 
+/// Two processes, each with its own interpreter and GIL, doing the same work from the same
+/// moment and exiting when done: both have work from the later start to the earlier end.
+const TWO_PROCESSES: &str = r#"
+import ctypes, multiprocessing as mp
+def work():
+    ctypes.CDLL(None).prctl(15, b"proc-worker", 0, 0, 0)
+    x = 0
+    for i in range(3_000_000):
+        x += i * i % 7
+if __name__ == "__main__":
+    ps = [mp.get_context("fork").Process(target=work) for _ in range(2)]
+    for p in ps:
+        p.start()
+    for p in ps:
+        p.join()
+"#;
+
 #[test]
 fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
     let _serial = serial();
@@ -426,11 +471,12 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             .map(|t| t.tid)
             .collect();
         assert_eq!(compute.len(), 4, "{:?}", threads.finished.summary.threads);
-        let (gil_on, gil_longest) = together(&threads.finished.events, &compute, false);
-        let (gil_want, _) = together(&threads.finished.events, &compute, true);
+        // The GIL holds at every instant: judged over the whole run.
+        let (gil_on, gil_longest) = together(&threads.finished.events, &compute, false, false);
+        let (gil_want, _) = together(&threads.finished.events, &compute, true, false);
 
         let pools = watch_now(&spec(
-            vec![py.clone(), example("pools.py"), "processes".into()],
+            vec![py.clone(), "-c".into(), TWO_PROCESSES.into()],
             fidelity,
         ));
         check_well_formed(&pools);
@@ -442,22 +488,18 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             .filter(|t| t.name == "proc-worker")
             .map(|t| t.tid)
             .collect();
-        assert_eq!(
-            workers.len(),
-            2,
-            "one per core: {:?}",
-            pools.finished.summary.threads
-        );
+        assert_eq!(workers.len(), 2, "{:?}", pools.finished.summary.threads);
         let root = pools.finished.summary.watch.as_ref().expect("target").pid;
         assert!(
             pools.finished.summary.threads.iter().any(|t| t.pid != root),
             "worker processes are followed"
         );
-        let (pool_on, pool_longest) = together(&pools.finished.events, &workers, false);
-        let (pool_want, _) = together(&pools.finished.events, &workers, true);
+        // Processes: judged where both have work.
+        let (pool_on, pool_longest) = together(&pools.finished.events, &workers, false, true);
+        let (pool_want, _) = together(&pools.finished.events, &workers, true, true);
         eprintln!(
             "{fidelity:?}: GIL threads: two on CPUs at once {:.1} % of the time (longest {:.1} ms), \
-             two wanting a CPU {:.1} %; pool processes: {:.1} % (longest {:.1} ms), {:.1} %",
+             two wanting a CPU {:.1} %; processes: {:.1} % (longest {:.1} ms), {:.1} %",
             gil_on * 100.0,
             gil_longest as f64 / 1e6,
             gil_want * 100.0,
@@ -465,9 +507,9 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             pool_longest as f64 / 1e6,
             pool_want * 100.0
         );
-        // One thread at a time holds the GIL; the others sleep waiting for it, so they
-        // neither run nor even want a CPU together (overlaps are hand-overs, or sampling
-        // blur). A busy machine only makes overlaps rarer.
+        // One thread at a time holds the GIL; the others sleep waiting for it, so they do not
+        // run together (overlaps are hand-overs, or sampling blur). A busy machine only makes
+        // overlaps rarer.
         let (gil_max, gil_max_run) = match fidelity {
             FidelityChoice::Exact => (0.10, 10_000_000),
             _ => (0.25, 25_000_000),
@@ -477,17 +519,17 @@ fn the_gil_keeps_threads_apart_while_processes_run_in_parallel() {
             gil_longest < gil_max_run,
             "GIL threads ran together for {gil_longest} ns"
         );
+        // Processes have a GIL each: while both have work, both want a CPU (running, or
+        // runnable while another program has it) nearly all the time, busy machine or not;
+        // GIL threads far less (a waiter wants a CPU only to ask for or take the lock).
         assert!(
-            gil_want < 0.5,
-            "GIL threads wanted CPUs together {gil_want:.3}"
+            pool_want > 0.8,
+            "processes wanted CPUs together only {pool_want:.3} of the time both had work"
         );
-        // Processes have a GIL each: both want a CPU all along (and run at once on 2 cores
-        // whenever the machine's other work lets them).
         assert!(
-            pool_want > 0.5,
-            "pool processes wanted CPUs together only {pool_want:.3}"
+            gil_want + 0.3 < pool_want,
+            "GIL threads wanted CPUs together {gil_want:.3}, processes {pool_want:.3}"
         );
-        assert!(pool_want > gil_want + 0.2);
     }
 }
 
@@ -542,6 +584,7 @@ fn a_program_killed_mid_watch_ends_the_run_cleanly() {
 
 #[test]
 fn a_stopped_watch_kills_what_it_started_and_a_pid_watch_leaves_it_running() {
+    let _serial = serial();
     let watched = watch::start(&spec(
         vec![
             "sh".into(),
@@ -604,6 +647,7 @@ fn a_stopped_watch_kills_what_it_started_and_a_pid_watch_leaves_it_running() {
 
 #[test]
 fn command_line_watch() {
+    let _serial = serial();
     // A missing pid is a clear error.
     let out = Command::new(BIN)
         .args(["watch", "--pid", "4000000000"])
@@ -686,7 +730,11 @@ async fn next_msg(ws: &mut Ws) -> ServerMsg {
 }
 
 #[tokio::test]
+// The guard is held across awaits on purpose: the test's busy programs must not run beside
+// another test's measured watch (a current-thread runtime, so nothing else waits on it here).
+#[allow(clippy::await_holding_lock)]
 async fn the_page_starts_only_the_operators_programs() {
+    let _serial = serial();
     let agent = Agent::start(&[
         "--watch-program",
         "spin=sh -c 'busy(){ i=0; while [ $i -lt 60000 ]; do i=$((i+1)); done; }; busy & busy; wait'",
@@ -865,7 +913,9 @@ async fn the_page_starts_only_the_operators_programs() {
 }
 
 #[tokio::test]
+#[allow(clippy::await_holding_lock)]
 async fn the_last_client_leaving_stops_a_watch() {
+    let _serial = serial();
     let agent = Agent::start(&["--watch-program", "forever=sleep 60"]);
     let (mut ws, _) = connect_async(agent.ws_url()).await.expect("ws connects");
     assert!(matches!(next_msg(&mut ws).await, ServerMsg::Hello(_)));

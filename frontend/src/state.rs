@@ -199,6 +199,15 @@ pub fn parse_trace(text: &str) -> Result<Loaded, String> {
         Err(e) => return Err(e.to_string()),
     };
     let header = header.ok_or_else(|| TraceError::NotATrace.to_string())?;
+    // Events that contradict the run (a CPU the machine lacks, a thread never started, a lock
+    // released by a thread that does not hold it, …) are said and left out; the rest is shown.
+    let report = coreplay_shared::validate::check(&header.topology, &events);
+    let problem = match (problem, report.headline()) {
+        (problem, None) => problem,
+        (None, Some(line)) => Some(format!("{line}; they are left out, the rest is shown")),
+        (Some(p), Some(line)) => Some(format!("{p}; {line}; they are left out, the rest is shown")),
+    };
+    let events = report.keep_good(events);
     Ok(Loaded {
         header,
         events,
@@ -659,6 +668,42 @@ mod tests {
                 {{"kind":"pu","os_index":0,"pus":[0],"children":[]}}]}},
             "numa_nodes":[]}}}}}}"#
         )
+    }
+
+    /// A trace whose events contradict it is shown without them, and the page says so.
+    #[test]
+    fn inconsistent_events_are_named_and_left_out() {
+        let good = include_str!("../../shared/tests/corpus-trace/io-async.jsonl");
+        let clean = parse_trace(good).expect("the corpus trace reads");
+        assert_eq!(clean.problem, None);
+        // One slice on a CPU the machine lacks, one released lock nobody holds.
+        let bad = good
+            .replacen(
+                r#"{"on_cpu":{"tid":1,"cpu":0,"start":6113814,"end":6184657}}"#,
+                r#"{"on_cpu":{"tid":1,"cpu":7,"start":6113814,"end":6184657}}"#,
+                1,
+            )
+            .replacen(
+                r#"{"thread_end":"#,
+                r#"{"lock":{"tid":1,"at":6200000,"op":"release"}},{"thread_end":"#,
+                1,
+            );
+        let loaded = parse_trace(&bad).expect("still shown");
+        let problem = loaded.problem.expect("the page says so");
+        assert!(
+            problem.starts_with("2 events of ")
+                && problem.contains("inconsistent (first: event")
+                && problem.contains("CPU 7 is not a hardware thread")
+                && problem.contains("the rest is shown"),
+            "{problem}"
+        );
+        assert_eq!(loaded.events.len(), clean.events.len());
+        assert!(
+            !loaded
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::OnCpu { cpu: 7, .. }))
+        );
     }
 
     #[test]

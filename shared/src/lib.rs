@@ -11,6 +11,7 @@
 //! - [`replay`]: a run indexed by time; [`frame`]: what is drawn at one instant (the page's
 //!   animation and `coreplay render` both draw from it).
 //! - [`trace_file`]: the recorded-run file and its validating reader.
+//! - [`validate`]: the one well-formedness check of a run's events (readers, tests, fuzzer).
 //! - [`watch`]: watching a real program: the operator's program list, sampling rates.
 
 pub mod event;
@@ -21,6 +22,7 @@ pub mod scenario;
 pub mod summary;
 pub mod topology;
 pub mod trace_file;
+pub mod validate;
 pub mod watch;
 
 pub use msg::{

@@ -14,7 +14,10 @@ use std::{
     rc::Rc,
 };
 
-use crate::event::{Event, LockOp, Ns, OffReason, Role, WaitKind};
+use crate::{
+    event::{Event, LockOp, Ns, OffReason, Role, WaitKind},
+    validate::lock_rank,
+};
 
 /// A slice of running on one hardware thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1112,16 +1115,6 @@ impl Replay {
             .filter_map(|l| l.slices.first().map(|s| s.start));
         let threads = self.threads.iter().map(|t| t.start);
         lanes.chain(threads).min().unwrap_or(0)
-    }
-}
-
-/// Orders lock steps that share a timestamp: a release before the next acquire.
-fn lock_rank(op: LockOp) -> u8 {
-    match op {
-        LockOp::Release => 0,
-        LockOp::Request => 1,
-        LockOp::DropRequest => 2,
-        LockOp::Acquire => 3,
     }
 }
 

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Runs the scheduling-sensitive tests again and again, first on a quiet machine, then beside a
+# CPU hog that keeps one core busy, and prints each test's pass rate. Exits non-zero when any
+# test passed less than every time. A flaky test is a bug: this is how we find them.
+#
+#   scripts/soak.sh            # 20 rounds each way
+#   scripts/soak.sh 5          # 5 rounds each way
+#   SOAK_BINARIES="watch" scripts/soak.sh 10   # only agent/tests/watch.rs
+#
+# Each round runs whole test binaries (agent/tests/{scenarios,watch,robustness}.rs, and with
+# SOAK_BROWSER=1 the browser and embed tests too, which need `trunk build --release` first), the
+# way CI runs them; the result of every test is read from the test harness's own output.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+rounds="${1:-20}"
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/soak.sh [ROUNDS]" >&2; exit 2; }
+binaries=(${SOAK_BINARIES:-scenarios watch robustness})
+ignored_binaries=()
+if [[ "${SOAK_BROWSER:-0}" == 1 ]]; then
+  ignored_binaries=(browser embed)
+fi
+
+log() { printf '\033[1msoak:\033[0m %s\n' "$*" >&2; }
+
+# Build once; find each test binary's path from cargo's own report.
+declare -A path
+for b in "${binaries[@]}" "${ignored_binaries[@]}"; do
+  p=$(cargo test -p coreplay --test "$b" --locked --no-run --message-format=json 2>/dev/null \
+    | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
+  [[ -x "$p" ]] || { echo "soak: could not build the $b tests" >&2; exit 1; }
+  path[$b]=$p
+done
+
+results=$(mktemp)
+hog_pid=""
+cleanup() {
+  [[ -n "$hog_pid" ]] && kill "$hog_pid" 2>/dev/null || true
+  rm -f "$results"
+}
+trap cleanup EXIT
+
+# One round: every binary once; lines "MODE TEST ok|FAILED" into $results.
+round() {
+  local mode=$1 b args out
+  for b in "${binaries[@]}" "${ignored_binaries[@]}"; do
+    args=(--test-threads=1)
+    [[ " ${ignored_binaries[*]} " == *" $b "* ]] && args+=(--ignored)
+    # The tests find the crate's files relative to the crate, as under cargo.
+    out=$(cd agent && "${path[$b]}" "${args[@]}" 2>&1) || true
+    grep -E '^test .* \.\.\. (ok|FAILED)$' <<<"$out" \
+      | sed -E "s/^test (.*) \.\.\. (ok|FAILED)$/$mode $b::\1 \2/" >>"$results"
+    if grep -q FAILED <<<"$out"; then
+      log "$mode: a failure in $b (round output follows)"
+      grep -E 'panicked|assert|FAILED' <<<"$out" | head -20 >&2
+    fi
+  done
+}
+
+start=$(date +%s)
+for ((i = 1; i <= rounds; i++)); do
+  log "quiet machine: round $i of $rounds"
+  round quiet
+done
+# The hog: one busy loop, as another program on the machine would be.
+sh -c 'while :; do :; done' &
+hog_pid=$!
+for ((i = 1; i <= rounds; i++)); do
+  log "beside a CPU hog: round $i of $rounds"
+  round hog
+done
+kill "$hog_pid" 2>/dev/null || true
+hog_pid=""
+
+printf '\n%-90s %10s %10s\n' "test" "quiet" "CPU hog"
+fail=0
+for t in $(awk '{print $2}' "$results" | sort -u); do
+  cells=()
+  for mode in quiet hog; do
+    runs=$(awk -v m="$mode" -v t="$t" '$1 == m && $2 == t' "$results" | wc -l)
+    ok=$(awk -v m="$mode" -v t="$t" '$1 == m && $2 == t && $3 == "ok"' "$results" | wc -l)
+    cells+=("$ok/$runs")
+    [[ "$ok" == "$runs" && "$runs" == "$rounds" ]] || fail=1
+  done
+  printf '%-90s %10s %10s\n' "$t" "${cells[0]}" "${cells[1]}"
+done
+printf '\n%s rounds each way in %d s on %s CPUs\n' "$rounds" "$(($(date +%s) - start))" "$(nproc)"
+if ((fail)); then
+  echo "soak: some test passed less than every time" >&2
+  exit 1
+fi
+echo "soak: every test passed every time"
