@@ -3,6 +3,9 @@
 //!
 //! - tracing overhead: the parallel-compute job traced vs untraced, interleaved repetitions;
 //! - speedup of parallel-compute at T = PUs against T = 1;
+//! - every lesson's figure at the scenario's default parameters, through `coreplay run` as a
+//!   user runs it (parallel-compute and process-pool speedups, the GIL's, io-async's wall
+//!   time in latencies), medians of 5;
 //! - events per second of the scenarios (which is busiest);
 //! - agent → native WebSocket client throughput through the real server and hub.
 
@@ -28,7 +31,7 @@ use futures_util::StreamExt;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -127,6 +130,86 @@ fn tracing_overhead(pus: u32) {
     println!(
         "speedup of parallel-compute at T = PUs = {pus}: {speedup:.2}× (target ≥ {:.2}×, 0.9 × PUs)",
         0.9 * f64::from(pus)
+    );
+}
+
+/// Each scenario's lesson at its default parameters, measured the way a user runs it
+/// (`coreplay run SCENARIO --json`, output read after the run ends), medians of 5.
+fn defaults(pus: u32) {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_coreplay"));
+    let run = |scenario: &str| -> Option<serde_json::Value> {
+        let out = std::process::Command::new(&exe)
+            .args(["run", scenario, "--json"])
+            .output()
+            .ok()?;
+        if !out.status.success() {
+            eprintln!(
+                "{scenario} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    };
+    let pus_f = f64::from(pus);
+    println!("lessons at default parameters on {pus} hardware threads, medians of 5 runs:");
+    for (scenario, target, check) in [
+        (
+            "parallel-compute",
+            format!("≥ {:.2}× (0.9 × PUs)", 0.9 * pus_f),
+            0.9 * pus_f,
+        ),
+        (
+            "process-pool",
+            format!("≥ {:.2}× (0.8 × PUs)", 0.8 * pus_f),
+            0.8 * pus_f,
+        ),
+        ("gil", "≤ 1.10×".to_string(), -1.1),
+    ] {
+        let runs: Vec<serde_json::Value> = (0..5).filter_map(|_| run(scenario)).collect();
+        let speedups: Vec<f64> = runs.iter().filter_map(|r| r["speedup"].as_f64()).collect();
+        let waits: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r["runnable_wait_ns"].as_f64())
+            .map(|w| w / 1e6)
+            .collect();
+        let params = runs
+            .first()
+            .map(|r| r["params"].to_string())
+            .unwrap_or_default();
+        let (lo, hi) = (
+            speedups.iter().copied().fold(f64::INFINITY, f64::min),
+            speedups.iter().copied().fold(0.0, f64::max),
+        );
+        let m = median(speedups);
+        let met = if check >= 0.0 {
+            m >= check
+        } else {
+            m <= -check
+        };
+        println!(
+            "  {scenario} {params}: speedup {m:.2}× ({lo:.2}–{hi:.2}; target {target}: {}), runnable wait {:.1} ms",
+            if met { "met" } else { "NOT met" },
+            median(waits)
+        );
+    }
+    let runs: Vec<serde_json::Value> = (0..5).filter_map(|_| run("io-async")).collect();
+    let latencies: Vec<f64> = runs
+        .iter()
+        .filter_map(|r| {
+            let wall = r["wall_ns"].as_f64()?;
+            let latency = r["params"]["latency_ms"].as_f64()? * 1e6;
+            Some(wall / latency)
+        })
+        .collect();
+    let params = runs
+        .first()
+        .map(|r| r["params"].to_string())
+        .unwrap_or_default();
+    let m = median(latencies);
+    println!(
+        "  io-async {params}: wall time {m:.2} latencies (target about 1: K requests wait at once; {})",
+        if m < 1.5 { "met" } else { "NOT met" }
     );
 }
 
@@ -505,6 +588,9 @@ fn main() {
     println!("== coreplay scenario benchmarks on {pus} hardware threads ==");
     if wanted("tracing-overhead") {
         tracing_overhead(pus);
+    }
+    if wanted("defaults") {
+        defaults(pus);
     }
     if wanted("poll-cost") {
         poll_cost();

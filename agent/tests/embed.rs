@@ -1025,6 +1025,76 @@ async fn bad_traces_are_explained_in_the_embed_and_nothing_breaks() {
     client.close().await.expect("close session");
 }
 
+/// Copies a folder (the built page) into another, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create folder");
+    for entry in std::fs::read_dir(from).expect("read folder").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_trace_with_inconsistent_events_says_so_and_shows_the_rest() {
+    page_built();
+    // The page and a damaged copy of a recorded run: one slice on CPU 7 of a 2-CPU machine,
+    // one release of a lock nobody holds.
+    let dir = tempdir::Dir::new("coreplay-damaged");
+    copy_dir(&repo().join("dist"), dir.path());
+    let good = std::fs::read_to_string(repo().join("shared/tests/corpus-trace/io-async.jsonl"))
+        .expect("corpus trace");
+    let slice = r#"{"on_cpu":{"tid":1,"cpu":0,"start":6113814,"end":6184657}}"#;
+    assert_eq!(good.matches(slice).count(), 1);
+    let damaged = good
+        .replacen(slice, &slice.replace("\"cpu\":0", "\"cpu\":7"), 1)
+        .replacen(
+            r#"{"thread_end":"#,
+            r#"{"lock":{"tid":1,"at":6200000,"op":"release"}},{"thread_end":"#,
+            1,
+        );
+    std::fs::write(dir.path().join("damaged.jsonl"), damaged).expect("write");
+    let site = StaticServer::start(dir.path().to_path_buf());
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!("{}?trace=damaged.jsonl", site.url()))
+        .await
+        .expect("page loads");
+    let shown = wait_for(
+        &client,
+        "the damaged run shown with its problem",
+        "const shown = document.querySelector('.now-showing[data-load]');
+         const warn = document.querySelector('.status .warn');
+         if (!shown || !warn) return null;
+         return { load: JSON.parse(shown.dataset.load), warn: warn.innerText,
+                  pus: document.querySelectorAll('[data-testid=cores] .pu.live').length };",
+    )
+    .await;
+    let warn = shown["warn"].as_str().unwrap_or_default();
+    assert!(
+        warn.contains("2 events of")
+            && warn.contains("inconsistent (first: event")
+            && warn.contains("CPU 7 is not a hardware thread")
+            && warn.contains("2 of them are left out, the rest is shown"),
+        "{warn}"
+    );
+    let clean = coreplay_shared::trace_file::read(&good).expect("reads");
+    assert_eq!(
+        shown["load"]["events"].as_u64(),
+        Some(clean.events.len() as u64 - 1),
+        "{shown}"
+    );
+    assert_eq!(shown["pus"].as_u64(), Some(2), "{shown}");
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    screenshot(&client, "damaged-trace.png").await;
+    client.close().await.expect("close session");
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) Embed parameters, and every iframe address in the examples.
 

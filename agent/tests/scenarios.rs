@@ -88,7 +88,7 @@ fn run(scenario: &str, args: &[&str]) -> Trace {
 /// The structure every trace must have: the one validator the trace readers use, plus what
 /// only a fresh run can be held to (its summary's keys, the kernel's own switch counts).
 fn check_well_formed(t: &Trace) {
-    let report = validate::check(&t.topology, &t.events);
+    let report = validate::check(&t.topology, &t.events, true);
     assert!(
         report.is_clean(),
         "{}: {:#?}",

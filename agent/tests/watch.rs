@@ -83,7 +83,7 @@ fn fidelities() -> Vec<FidelityChoice> {
 fn check_well_formed(done: &WatchFinished) -> BTreeMap<u32, (u32, String)> {
     let topology = topology::load(&Source::Live).expect("topology");
     let events = &done.finished.events;
-    let report = validate::check(&topology, events);
+    let report = validate::check(&topology, events, true);
     assert!(
         report.is_clean(),
         "{}: {:#?}",

@@ -201,11 +201,17 @@ pub fn parse_trace(text: &str) -> Result<Loaded, String> {
     let header = header.ok_or_else(|| TraceError::NotATrace.to_string())?;
     // Events that contradict the run (a CPU the machine lacks, a thread never started, a lock
     // released by a thread that does not hold it, …) are said and left out; the rest is shown.
-    let report = coreplay_shared::validate::check(&header.topology, &events);
-    let problem = match (problem, report.headline()) {
+    let report = coreplay_shared::validate::check(&header.topology, &events, summary.is_some());
+    let said = report.headline().map(|line| {
+        format!(
+            "{line}; {} of them are left out, the rest is shown",
+            report.left_out()
+        )
+    });
+    let problem = match (problem, said) {
         (problem, None) => problem,
-        (None, Some(line)) => Some(format!("{line}; they are left out, the rest is shown")),
-        (Some(p), Some(line)) => Some(format!("{p}; {line}; they are left out, the rest is shown")),
+        (None, Some(line)) => Some(line),
+        (Some(p), Some(line)) => Some(format!("{p}; {line}")),
     };
     let events = report.keep_good(events);
     Ok(Loaded {
@@ -694,10 +700,11 @@ mod tests {
             problem.starts_with("2 events of ")
                 && problem.contains("inconsistent (first: event")
                 && problem.contains("CPU 7 is not a hardware thread")
-                && problem.contains("the rest is shown"),
+                && problem.contains("2 of them are left out, the rest is shown"),
             "{problem}"
         );
-        assert_eq!(loaded.events.len(), clean.events.len());
+        // One damaged event and one added: both left out.
+        assert_eq!(loaded.events.len(), clean.events.len() - 1);
         assert!(
             !loaded
                 .events

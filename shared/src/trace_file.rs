@@ -206,7 +206,7 @@ pub struct TraceFile {
 impl TraceFile {
     /// Checks its events for sense against its own topology ([`crate::validate`]).
     pub fn check(&self) -> crate::validate::Report {
-        crate::validate::check(&self.header.topology, &self.events)
+        crate::validate::check(&self.header.topology, &self.events, true)
     }
 }
 

@@ -194,6 +194,9 @@ pub struct Report {
     pub events: usize,
     /// Every event with at least one problem (indices into the event list).
     pub bad: BTreeSet<usize>,
+    /// Of those, the ones [`Report::keep_good`] keeps all the same: a thread's first start,
+    /// which every other event of the thread needs (e.g. of a thread that never ended).
+    pub kept_anyway: BTreeSet<usize>,
     /// The first [`MAX_DETAILED`] problems, in event order.
     pub problems: Vec<Problem>,
 }
@@ -216,15 +219,21 @@ impl Report {
         ))
     }
 
-    /// The events without those that have a problem, in their order.
+    /// How many events [`Report::keep_good`] leaves out.
+    pub fn left_out(&self) -> usize {
+        self.bad.len() - self.kept_anyway.len()
+    }
+
+    /// The events without those that have a problem (but for [`Report::kept_anyway`]), in
+    /// their order.
     pub fn keep_good(&self, events: Vec<Event>) -> Vec<Event> {
-        if self.bad.is_empty() {
+        if self.left_out() == 0 {
             return events;
         }
         events
             .into_iter()
             .enumerate()
-            .filter(|(i, _)| !self.bad.contains(i))
+            .filter(|(i, _)| !self.bad.contains(i) || self.kept_anyway.contains(i))
             .map(|(_, e)| e)
             .collect()
     }
@@ -237,6 +246,9 @@ impl Report {
     }
 }
 
+/// A lock step as the check sorts it: (at, rank at equal times, tid, op, event index).
+type LockStep = (Ns, u8, u32, LockOp, usize);
+
 /// A thread as the check learns it in its first pass.
 #[derive(Debug, Clone, Copy)]
 struct Thread {
@@ -246,7 +258,9 @@ struct Thread {
 }
 
 /// Checks `events` recorded on `topology` against every rule in this module's header.
-pub fn check(topology: &Topology, events: &[Event]) -> Report {
+/// `complete`: the run ended (a file with its summary), so every thread must have ended; a
+/// file cut short, or a run still going, has threads that have not ended yet.
+pub fn check(topology: &Topology, events: &[Event], complete: bool) -> Report {
     let cpus: HashSet<u32> = topology.pu_os_indices().into_iter().collect();
     let mut report = Report {
         events: events.len(),
@@ -260,10 +274,8 @@ pub fn check(topology: &Topology, events: &[Event]) -> Report {
     let mut tasks: HashSet<u32> = HashSet::new();
     for (i, e) in events.iter().enumerate() {
         match e {
-            Event::ProcessStart { pid, at, .. } => {
-                if processes.insert(*pid, *at).is_some() {
-                    report.add(i, ProblemKind::ProcessStartedTwice { pid: *pid });
-                }
+            Event::ProcessStart { pid, at, .. } if processes.insert(*pid, *at).is_some() => {
+                report.add(i, ProblemKind::ProcessStartedTwice { pid: *pid });
             }
             Event::ThreadStart { tid, pid, at, .. } => {
                 if threads.contains_key(tid) {
@@ -280,10 +292,8 @@ pub fn check(topology: &Topology, events: &[Event]) -> Report {
                     started_at.insert(*tid, i);
                 }
             }
-            Event::TaskSpawn { task, .. } => {
-                if !tasks.insert(*task) {
-                    report.add(i, ProblemKind::SpawnedTwice { task: *task });
-                }
+            Event::TaskSpawn { task, .. } if !tasks.insert(*task) => {
+                report.add(i, ProblemKind::SpawnedTwice { task: *task });
             }
             _ => {}
         }
@@ -302,7 +312,7 @@ pub fn check(topology: &Topology, events: &[Event]) -> Report {
     // Second pass: each event on its own, collecting what needs a sort.
     let mut per_thread: HashMap<u32, Vec<(Ns, Ns, usize)>> = HashMap::new();
     let mut per_cpu: HashMap<u32, Vec<(Ns, Ns, u32, usize)>> = HashMap::new();
-    let mut locks: HashMap<u32, Vec<(Ns, u8, u32, LockOp, usize)>> = HashMap::new();
+    let mut locks: HashMap<u32, Vec<LockStep>> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         let cpu_ok = |cpu: &u32| cpus.contains(cpu);
         match e {
@@ -352,7 +362,7 @@ pub fn check(topology: &Topology, events: &[Event]) -> Report {
                         },
                     );
                 }
-                if thread.end.is_none() {
+                if complete && thread.end.is_none() {
                     report.add(i, ProblemKind::NeverEnded { tid });
                 }
                 continue;
@@ -460,6 +470,11 @@ pub fn check(topology: &Topology, events: &[Event]) -> Report {
         }
     }
     report.problems.sort_by_key(|p| p.event);
+    report.kept_anyway = started_at
+        .values()
+        .copied()
+        .filter(|i| report.bad.contains(i))
+        .collect();
     report
 }
 
@@ -599,14 +614,14 @@ mod tests {
     fn a_good_run_is_clean_in_any_order() {
         let mut events = good();
         assert_eq!(
-            check(&machine(2), &events),
+            check(&machine(2), &events, true),
             Report {
                 events: events.len(),
                 ..Report::default()
             }
         );
         events.reverse();
-        assert!(check(&machine(2), &events).is_clean());
+        assert!(check(&machine(2), &events, true).is_clean());
     }
 
     /// Each damage the readers must catch, with the problem it must be reported as.
@@ -695,7 +710,7 @@ mod tests {
             let mut events = good();
             let first_bad = events.len();
             events.extend(extra.clone());
-            let report = check(&machine(2), &events);
+            let report = check(&machine(2), &events, true);
             assert!(
                 report.problems.iter().any(|p| p.kind == want),
                 "{extra:?}: wanted {want:?}, got {:?}",
@@ -711,7 +726,12 @@ mod tests {
             // What is left after dropping the bad events is clean again (but for a thread
             // that never ended, whose start is the bad event).
             let kept = report.keep_good(events);
-            assert!(check(&machine(2), &kept).is_clean(), "{extra:?}");
+            let again = check(&machine(2), &kept, true);
+            assert!(
+                again.bad.iter().all(|i| again.kept_anyway.contains(i)),
+                "{extra:?}: {:?}",
+                again.problems
+            );
         }
     }
 
@@ -719,7 +739,7 @@ mod tests {
     fn one_thread_on_two_cpus_at_once_is_found() {
         let mut events = good();
         events.push(on(1, 1, 30, 40));
-        let report = check(&machine(2), &events);
+        let report = check(&machine(2), &events, true);
         assert!(
             report
                 .problems
@@ -735,13 +755,13 @@ mod tests {
         // Threads 1 and 3 hold a lock at the same time (10..50 and 30..90): they are in
         // different processes, each with its own, so that is fine; in one process it is not.
         let mut events = good();
-        assert!(check(&machine(2), &events).is_clean());
+        assert!(check(&machine(2), &events, true).is_clean());
         for e in &mut events {
             if let Event::ThreadStart { tid: 3, pid, .. } = e {
                 *pid = 5;
             }
         }
-        let report = check(&machine(2), &events);
+        let report = check(&machine(2), &events, true);
         assert!(
             report
                 .problems
@@ -757,7 +777,7 @@ mod tests {
         let mut events = good();
         // One event, two problems (unknown CPU and ends before it starts).
         events.push(on(1, 9, 93, 91));
-        let report = check(&machine(2), &events);
+        let report = check(&machine(2), &events, true);
         assert_eq!(report.problems.len(), 2);
         assert_eq!(report.bad.len(), 1);
         let line = report.headline().expect("headline");
@@ -765,5 +785,20 @@ mod tests {
             line.starts_with("1 event of 22 in this run is inconsistent"),
             "{line}"
         );
+    }
+
+    #[test]
+    fn a_run_cut_short_may_have_threads_still_running_and_keeps_their_starts() {
+        let mut events = good();
+        events.retain(|e| !matches!(e, Event::ThreadEnd { tid: 2, .. }));
+        assert!(check(&machine(2), &events, false).is_clean());
+        let report = check(&machine(2), &events, true);
+        assert_eq!(report.bad.len(), 1);
+        assert_eq!(
+            report.left_out(),
+            0,
+            "the start is kept: the thread's events need it"
+        );
+        assert_eq!(report.keep_good(events.clone()), events);
     }
 }
