@@ -6,26 +6,39 @@
 #   scripts/soak.sh            # 20 rounds each way
 #   scripts/soak.sh 5          # 5 rounds each way
 #   SOAK_BINARIES="watch" scripts/soak.sh 10   # only agent/tests/watch.rs
+#   SOAK_BINARIES="browser embed" scripts/soak.sh 5   # the browser tests (after trunk build --release)
 #
 # Each round runs whole test binaries (agent/tests/{scenarios,watch,robustness}.rs, and with
-# SOAK_BROWSER=1 the browser and embed tests too, which need `trunk build --release` first), the
-# way CI runs them; the result of every test is read from the test harness's own output.
+# SOAK_BROWSER=1 the browser and embed tests too, which need `trunk build --release` first), one
+# test at a time as CI runs them; each test's result is read from the test harness's output,
+# and a failure's message is printed as it happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 rounds="${1:-20}"
 [[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "usage: scripts/soak.sh [ROUNDS]" >&2; exit 2; }
-binaries=(${SOAK_BINARIES:-scenarios watch robustness})
+binaries=()
 ignored_binaries=()
+# The browser and embed tests are #[ignore]d in `cargo test` (they need Chromium and dist/).
+for b in ${SOAK_BINARIES:-scenarios watch robustness}; do
+  case "$b" in
+    browser | embed) ignored_binaries+=("$b") ;;
+    *) binaries+=("$b") ;;
+  esac
+done
 if [[ "${SOAK_BROWSER:-0}" == 1 ]]; then
-  ignored_binaries=(browser embed)
+  ignored_binaries+=(browser embed)
 fi
 
 log() { printf '\033[1msoak:\033[0m %s\n' "$*" >&2; }
 
 # Build once; find each test binary's path from cargo's own report.
 declare -A path
+[[ ${#ignored_binaries[@]} -gt 0 && ! -f dist/index.html ]] && {
+  echo "soak: the browser tests need the page: run trunk build --release first" >&2
+  exit 1
+}
 for b in "${binaries[@]}" "${ignored_binaries[@]}"; do
   p=$(cargo test -p coreplay --test "$b" --locked --no-run --message-format=json 2>/dev/null \
     | grep -o '"executable":"[^"]*"' | tail -1 | cut -d'"' -f4)
@@ -53,7 +66,7 @@ round() {
       | sed -E "s/^test (.*) \.\.\. (ok|FAILED)$/$mode $b::\1 \2/" >>"$results"
     if grep -q FAILED <<<"$out"; then
       log "$mode: a failure in $b (round output follows)"
-      grep -E 'panicked|assert|FAILED' <<<"$out" | head -20 >&2
+      grep -E -A2 'panicked at' <<<"$out" | cut -c1-400 | head -30 >&2
     fi
   done
 }
