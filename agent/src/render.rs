@@ -175,27 +175,43 @@ fn cores_view(out: &mut String, trace: &TraceFile, f: &Frame, mut y: f64) -> f64
         x += cw + 6.0;
     }
     y += 104.0;
-    if let Some(l) = &f.lock {
+    // Each process's own lock, one line each (a pool of many processes: the first 8).
+    for l in f.locks.iter().take(8) {
         let holder = l
             .holder
             .as_ref()
             .map_or("nobody".to_string(), |t| t.name.to_string());
         let waiters: Vec<String> = l.waiters.iter().map(|t| t.name.to_string()).collect();
+        let whose = match (&l.process, f.locks.len()) {
+            (_, 1) => String::new(),
+            (Some(name), _) => format!(" of {name} (pid {})", l.pid),
+            (None, _) => format!(" of pid {}", l.pid),
+        };
         let _ = write!(
             out,
-            r#"<text x="{PAD}" y="{y:.1}"><tspan class="gil">GIL</tspan> held by {}{} · waiting: {} · {} hand-overs so far</text>"#,
+            r#"<text x="{PAD}" y="{y:.1}"><tspan class="gil">GIL</tspan>{} held by {}{} · waiting ({}): {} · {} hand-overs so far</text>"#,
+            esc(&whose),
             esc(&holder),
             if l.drop_requested {
                 " (drop requested)"
             } else {
                 ""
             },
+            l.waiting,
             esc(&if waiters.is_empty() {
                 "none".into()
             } else {
                 waiters.join(", ")
             }),
             l.handovers
+        );
+        y += 20.0;
+    }
+    if f.locks.len() > 8 {
+        let _ = write!(
+            out,
+            r#"<text x="{PAD}" y="{y:.1}">… and {} more processes, each with its own lock</text>"#,
+            f.locks.len() - 8
         );
         y += 20.0;
     }

@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use coreplay_shared::{scenario::ScenarioInfo, summary::Summary};
+use coreplay_shared::{
+    scenario::ScenarioInfo,
+    summary::{Summary, summed_ms},
+};
 
 fn ms(ns: u64) -> String {
     format!("{:.2} ms", ns as f64 / 1e6)
@@ -20,7 +23,8 @@ pub fn summary_table(s: &Summary) -> String {
     );
     row("outcome", s.outcome.to_string());
     row("wall time", ms(s.wall_ns));
-    row("CPU time (all threads)", ms(s.cpu_ns));
+    let n = s.counted_threads();
+    row("CPU time (all threads)", summed_ms(s.cpu_ns, n, "threads"));
     if let Some(b) = &s.baseline {
         let cpu = b
             .cpu_ns
@@ -42,9 +46,12 @@ pub fn summary_table(s: &Summary) -> String {
         ),
     );
     row("migrations", s.migrations.to_string());
-    row("runnable but waiting", ms(s.runnable_wait_ns));
+    row(
+        "runnable but waiting",
+        summed_ms(s.runnable_wait_ns, n, "threads"),
+    );
     if let Some(w) = s.lock_wait_ns {
-        row("lock wait (sum)", ms(w));
+        row("waiting for the lock", summed_ms(w, n, "threads"));
     }
     if let Some(h) = s.lock_handovers {
         row("lock hand-overs", h.to_string());

@@ -1095,6 +1095,129 @@ async fn a_trace_with_inconsistent_events_says_so_and_shows_the_rest() {
     client.close().await.expect("close session");
 }
 
+/// What the cores view shows, read from the DOM: every place each thread's token is drawn
+/// (a core, a core's queue, a lock's waiters, a waiting area), the lock holders, and each
+/// lock's and area's count beside the tokens it lists.
+const CORES_DOM: &str = "
+    const root = document.querySelector('[data-testid=cores]');
+    if (!root) return null;
+    const places = {};
+    const add = (tid, where) => { (places[tid] = places[tid] || []).push(where); };
+    root.querySelectorAll('.pu.live').forEach(pu => {
+        const r = pu.querySelector('.slot .tok.running');
+        if (r) add(r.dataset.tid, 'core ' + pu.dataset.pu);
+        pu.querySelectorAll('.runq .tok').forEach(t => add(t.dataset.tid, 'queue ' + pu.dataset.pu));
+    });
+    const locks = [...root.querySelectorAll('[data-testid=lock]')].map(l => {
+        const w = l.querySelector('[data-testid=lock-waiters]');
+        const toks = [...w.querySelectorAll('.tok')];
+        toks.forEach(t => add(t.dataset.tid, 'lock ' + l.dataset.pid));
+        const h = l.querySelector('[data-testid=lock-holder]');
+        return { pid: l.dataset.pid, holder: h ? h.dataset.tid : '', count: +w.dataset.count,
+                 listed: toks.length };
+    });
+    const areas = [...root.querySelectorAll('.area')].map(a => {
+        const toks = [...a.querySelectorAll('.tok')];
+        toks.forEach(t => add(t.dataset.tid, 'area ' + a.dataset.area));
+        const m = a.querySelector('h4').innerText.match(/[(]([0-9]+)[)]$/);
+        return { area: a.dataset.area, count: m ? +m[1] : -1, listed: toks.length };
+    });
+    return { t: +document.querySelector('[data-testid=clock]').dataset.t, places, locks, areas };";
+
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_cores_view_shows_each_thread_once_and_each_process_its_own_lock() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    for (file, processes) in [
+        ("gil.coreplay.gz", 1),
+        ("process-pool.coreplay.gz", 2),
+        ("xeon16-process-pool.coreplay.gz", 16),
+    ] {
+        let trace = coreplay_agent::record::read_file(&repo().join("gallery").join(file))
+            .expect("gallery trace");
+        let mut replay = coreplay_shared::replay::Replay::new();
+        replay.extend(&trace.events);
+        replay.prepare();
+        let (start, end) = (replay.start(), replay.end());
+        client
+            .goto(&format!(
+                "{}?embed&view=cores&trace=gallery/{file}",
+                site.url()
+            ))
+            .await
+            .expect("page loads");
+        wait_for(&client, &format!("{file}: the cores view"), CORES_DOM).await;
+        let mut most_locks = 0;
+        let instants = 60u64;
+        for i in 0..instants {
+            let t = start + (end - start) * i / instants;
+            client
+                .execute(
+                    &format!("window.postMessage({{coreplay: 'seek', t: '{t}ns'}}, '*')"),
+                    vec![],
+                )
+                .await
+                .expect("seek");
+            let dom = wait_for(
+                &client,
+                &format!("{file}: the view at {t} ns"),
+                &format!(
+                    "const d = (() => {{ {CORES_DOM} }})(); return d && d.t === {t} ? d : null;"
+                ),
+            )
+            .await;
+            let what = format!("{file} at {t} ns");
+            let places = dom["places"].as_object().expect("places");
+            for (tid, at) in places {
+                let at = at.as_array().expect("list");
+                assert_eq!(at.len(), 1, "{what}: thread {tid} drawn in {at:?}");
+            }
+            let locks = dom["locks"].as_array().expect("locks");
+            most_locks = most_locks.max(locks.len());
+            let pids: BTreeSet<&str> = locks.iter().filter_map(|l| l["pid"].as_str()).collect();
+            assert_eq!(
+                pids.len(),
+                locks.len(),
+                "{what}: a process with two locks: {dom}"
+            );
+            for l in locks {
+                let holder = l["holder"].as_str().unwrap_or_default();
+                if !holder.is_empty() {
+                    let at = places.get(holder).and_then(|v| v.as_array()).cloned();
+                    assert!(
+                        at.unwrap_or_default()
+                            .iter()
+                            .all(|p| !p.as_str().unwrap_or_default().starts_with("lock")),
+                        "{what}: holder {holder} also waits: {dom}"
+                    );
+                }
+                let (count, listed) = (l["count"].as_u64(), l["listed"].as_u64());
+                if processes <= 2 {
+                    assert_eq!(count, listed, "{what}: lock count vs waiters listed: {l}");
+                }
+            }
+            for a in dom["areas"].as_array().expect("areas") {
+                let (count, listed) = (
+                    a["count"].as_u64().unwrap_or(0),
+                    a["listed"].as_u64().unwrap_or(0),
+                );
+                assert!(count > 0, "{what}: empty area drawn: {a}");
+                assert_eq!(listed, count.min(24), "{what}: area count vs tokens: {a}");
+            }
+        }
+        assert_eq!(
+            most_locks, processes,
+            "{file}: one lock per process that has one"
+        );
+        screenshot(&client, &format!("consistency-{file}.png")).await;
+    }
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    client.close().await.expect("close session");
+}
+
 // ---------------------------------------------------------------------------------------------
 // (c) Embed parameters, and every iframe address in the examples.
 

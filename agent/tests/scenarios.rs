@@ -604,4 +604,9 @@ fn async_vs_threads_compares_the_two() {
     assert_eq!(on_threads.threads, 10);
     assert_eq!(on_loop.requests.as_ref().map(|r| r.count), Some(100));
     assert_eq!(on_threads.requests.as_ref().map(|r| r.count), Some(100));
+    // Each way's count is out of the K asked (it once read "200 of 100 requests answered").
+    assert_eq!(
+        t.summary.result.as_deref(),
+        Some("100 of 100 requests answered on the event loop, 100 of 100 on the thread pool")
+    );
 }

@@ -309,6 +309,15 @@ pub struct AppState {
 /// Recorded runs are numbered from here, apart from the agent's run numbers.
 pub const RECORDED_RUN_BASE: u64 = 1 << 40;
 
+/// How a run's number reads to people: "run 3" for the agent's runs, "recorded run 2" for
+/// files (numbered from 1 in the order they were opened), never the internal number.
+pub fn run_name(run: u64) -> String {
+    match run.checked_sub(RECORDED_RUN_BASE) {
+        Some(n) => format!("recorded run {n}"),
+        None => format!("run {run}"),
+    }
+}
+
 /// A summary for a file cut short before its summary line: what the events tell.
 fn incomplete_summary(h: &Header, end: Ns, events: usize) -> Summary {
     Summary {
@@ -711,6 +720,12 @@ mod tests {
                 .iter()
                 .any(|e| matches!(e, Event::OnCpu { cpu: 7, .. }))
         );
+    }
+
+    #[test]
+    fn run_numbers_read_as_small_numbers() {
+        assert_eq!(run_name(3), "run 3");
+        assert_eq!(run_name(RECORDED_RUN_BASE + 1), "recorded run 1");
     }
 
     #[test]

@@ -61,13 +61,21 @@ pub struct Area {
     pub tokens: Vec<Token>,
 }
 
-/// The global lock.
+/// One process's lock (each process has its own, as each Python process has its own GIL).
 #[derive(Debug, Clone, PartialEq)]
 pub struct LockCell {
+    /// The process whose lock it is.
+    pub pid: u32,
+    /// That process's name, when the run named it (a worker process); none for the agent's
+    /// own threads.
+    pub process: Option<String>,
     /// The holder.
     pub holder: Option<Token>,
-    /// Waiters in order.
+    /// Waiters off the CPU in the order they asked (a sample; `waiting` counts them all):
+    /// the threads waiting for this lock, each shown here and nowhere else.
     pub waiters: Vec<Token>,
+    /// How many wait.
+    pub waiting: usize,
     /// A waiter asked for a hand-over.
     pub drop_requested: bool,
     /// Hand-overs so far.
@@ -134,10 +142,11 @@ pub struct Frame {
     pub t: Ns,
     /// Hardware threads that ran something, by OS index.
     pub cpus: HashMap<u32, CpuCell>,
-    /// Waiting areas (lock, I/O, sleep, …), only those with threads or always-shown ones.
+    /// Waiting areas (I/O, sleep, …), only those with threads: threads waiting for a lock
+    /// are in their process's lock instead.
     pub areas: Vec<Area>,
-    /// The lock, when the run has one.
-    pub lock: Option<LockCell>,
+    /// Each process's lock, by pid, when the run has locks.
+    pub locks: Vec<LockCell>,
     /// Processes grouping their threads.
     pub processes: Vec<ProcessBox>,
     /// The event loop, when the run has one.
@@ -160,11 +169,10 @@ impl Frame {
 
 fn area_of(state: ThreadState) -> Option<(usize, &'static str, &'static str)> {
     Some(match state {
-        ThreadState::Off(OffReason::Lock) => (0, "Waiting for the lock", "lock"),
-        ThreadState::Off(OffReason::Io) => (1, "Blocked on I/O", "io"),
-        ThreadState::Off(OffReason::Sleep) => (2, "Asleep or blocked", "sleep"),
-        ThreadState::Off(OffReason::Unknown) => (3, "Off CPU, no switch counted", "unknown"),
-        ThreadState::Between => (4, "Alive, between recorded spans", "between"),
+        ThreadState::Off(OffReason::Io) => (0, "Blocked on I/O", "io"),
+        ThreadState::Off(OffReason::Sleep) => (1, "Asleep or blocked", "sleep"),
+        ThreadState::Off(OffReason::Unknown) => (2, "Off CPU, no switch counted", "unknown"),
+        ThreadState::Between => (3, "Alive, between recorded spans", "between"),
         _ => return None,
     })
 }
@@ -301,7 +309,6 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
         .collect();
 
     let mut areas: Vec<Area> = [
-        ("Waiting for the lock", "lock"),
         ("Blocked on I/O", "io"),
         ("Asleep or blocked", "sleep"),
         ("Off CPU, no switch counted", "unknown"),
@@ -357,19 +364,28 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
             b.threads.push((token(th.tid), state));
         }
     }
-    // The lock area is shown whenever the run has a lock, even when empty.
-    let has_lock = replay.has_lock();
-    areas.retain(|a| a.count > 0 || (a.class == "lock" && has_lock));
+    areas.retain(|a| a.count > 0);
     let mut processes: Vec<ProcessBox> = by_pid.into_values().collect();
     processes.sort_by_key(|p| (p.role != Role::Agent, p.pid));
     processes.retain(|p| !p.threads.is_empty());
 
-    let lock = replay.lock_at(t).map(|l| LockCell {
-        holder: l.holder.map(|(tid, _)| token(tid)),
-        waiters: l.waiters.iter().take(SAMPLE).map(|&w| token(w)).collect(),
-        drop_requested: l.drop_requested,
-        handovers: l.handovers,
-    });
+    let locks = replay
+        .locks_at_with(t, &states)
+        .into_iter()
+        .map(|l| LockCell {
+            pid: l.pid,
+            process: replay
+                .processes()
+                .iter()
+                .find(|p| p.pid == l.pid)
+                .map(|p| p.name.clone()),
+            holder: l.holder.map(|(tid, _)| token(tid)),
+            waiting: l.waiters.len(),
+            waiters: l.waiters.iter().take(SAMPLE).map(|&w| token(w)).collect(),
+            drop_requested: l.drop_requested,
+            handovers: l.handovers,
+        })
+        .collect();
 
     // The next change, a hand-over mark expiring, or the running totals going stale.
     let expiry = cpus_expiry(&cpus, t, recent);
@@ -382,7 +398,7 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
         t,
         cpus,
         areas,
-        lock,
+        locks,
         processes,
         event_loop: None,
         requests: replay.requests_at(t),
@@ -484,16 +500,17 @@ mod tests {
     fn frame_names_holder_waiters_and_queues() {
         let r = gil_run();
         let f = build(&r, 2_000, 100);
-        let lock = f.lock.expect("lock");
-        assert_eq!(lock.holder.map(|t| t.name.to_string()), Some("py-1".into()));
-        assert_eq!(lock.waiters.len(), 1);
+        let [lock] = &f.locks[..] else {
+            panic!("one process, one lock: {:?}", f.locks)
+        };
+        assert_eq!(
+            lock.holder.as_ref().map(|t| t.name.to_string()),
+            Some("py-1".into())
+        );
+        assert_eq!((lock.waiters.len(), lock.waiting), (1, 1));
         assert_eq!(&*lock.waiters[0].name, "py-2");
-        let lock_area = f
-            .areas
-            .iter()
-            .find(|a| a.class == "lock")
-            .expect("lock area");
-        assert_eq!(lock_area.count, 1);
+        // The waiter is in the lock's list, and in no waiting area besides.
+        assert!(f.areas.iter().all(|a| a.tokens.iter().all(|t| t.tid != 2)));
         // py-3 was preempted on cpu 1 and queues there.
         assert_eq!(f.cpus[&1].queued, 1);
         assert_eq!(&*f.cpus[&1].queue[0].name, "py-3");
@@ -511,7 +528,7 @@ mod tests {
         assert_eq!(c0.running.as_ref().map(|r| &*r.0.name), Some("py-2"));
         let (who, involuntary, ago) = c0.leaving.clone().expect("py-1 just left");
         assert_eq!((&*who.name, involuntary, ago), ("py-1", false, 50));
-        assert_eq!(f.lock.expect("lock").handovers, 1);
+        assert_eq!(f.locks[0].handovers, 1);
         let f = build(&r, 5_500, 100);
         assert!(f.cpus[&0].leaving.is_none());
     }
@@ -535,7 +552,7 @@ mod tests {
         assert_eq!(f.valid_until, 3_000);
         assert!(f.covers(2_999) && !f.covers(3_000) && !f.covers(1_999));
         let later = build(&r, 2_999, 10_000);
-        assert_eq!(later.lock, f.lock);
+        assert_eq!(later.locks, f.locks);
         assert_eq!(later.areas, f.areas);
         // A hand-over mark expires after `recent`.
         let f = build(&r, 5_050, 100);

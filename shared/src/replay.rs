@@ -222,8 +222,9 @@ pub struct Replay {
     lanes: BTreeMap<u32, Lane>,
     /// Every lock step, (at, tid, op), sorted once prepared.
     lock: Vec<(Ns, u32, LockOp)>,
-    /// `lock_handovers[i]`: hand-overs among `lock[..i]`, once prepared.
-    lock_handovers: Vec<u32>,
+    /// Each process's own lock (like each Python process's own GIL), by pid, once prepared:
+    /// its steps' times and, for each prefix, the hand-overs among them.
+    locks: BTreeMap<u32, ProcessLock>,
     tasks: Vec<TaskInfo>,
     by_task: IdMap,
     /// Every time any task changes state, sorted once prepared.
@@ -304,12 +305,26 @@ pub enum ThreadState {
     Ended,
 }
 
-/// The global lock at an instant.
+/// One process's lock steps, indexed.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ProcessLock {
+    /// Step times, sorted.
+    at: Vec<Ns>,
+    /// `handovers[i]`: hand-overs among the first `i` steps.
+    handovers: Vec<u32>,
+}
+
+/// One process's lock at an instant (each process has its own, as each Python process has
+/// its own GIL).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LockFrame {
+    /// The process whose lock it is.
+    pub pid: u32,
     /// Who holds it, since when.
     pub holder: Option<(u32, Ns)>,
-    /// Who waits, in the order they asked.
+    /// Who waits off the CPU, in the order they asked: the threads whose state is
+    /// [`ThreadState::Off`]`(`[`OffReason::Lock`]`)` (a waiter on a CPU, or runnable and queued
+    /// for one, shows there instead).
     pub waiters: Vec<u32>,
     /// Whether a waiter has asked the holder to drop it (waited a whole switch interval).
     pub drop_requested: bool,
@@ -644,17 +659,23 @@ impl Replay {
             self.task_changes.dedup();
         }
         self.lock.sort_by_key(|l| (l.0, lock_rank(l.2)));
-        self.lock_handovers.clear();
-        self.lock_handovers.push(0);
-        let (mut n, mut last) = (0u32, None::<u32>);
-        for &(_, tid, op) in &self.lock {
+        self.locks.clear();
+        let mut last: HashMap<u32, (u32, Option<u32>)> = HashMap::new();
+        for &(at, tid, op) in &self.lock {
+            let pid = self.thread(tid).map_or(0, |t| t.pid);
+            let lock = self.locks.entry(pid).or_insert_with(|| ProcessLock {
+                at: Vec::new(),
+                handovers: vec![0],
+            });
+            let (n, holder) = last.entry(pid).or_insert((0, None));
             if op == LockOp::Acquire {
-                if last.is_some_and(|l| l != tid) {
-                    n += 1;
+                if holder.is_some_and(|h| h != tid) {
+                    *n += 1;
                 }
-                last = Some(tid);
+                *holder = Some(tid);
             }
-            self.lock_handovers.push(n);
+            lock.at.push(at);
+            lock.handovers.push(*n);
         }
         self.polls.sort_unstable();
         self.waits.sort_unstable();
@@ -758,7 +779,33 @@ impl Replay {
         }
     }
 
+    /// Where a thread is at `t`: exactly one state, from its recorded spans and, for a lock,
+    /// its lock steps. A thread that asked for a lock and has not got it yet, and is neither on
+    /// a CPU nor runnable waiting for one, waits for the lock (whatever its off-CPU span says:
+    /// its span may end a little before or after its step is stamped); one that does not wait
+    /// for a lock by its steps is not shown waiting for one.
     fn state_of(th: &ThreadInfo, t: Ns) -> ThreadState {
+        let recorded = Self::recorded_state_of(th, t);
+        let waiting = Self::lock_step_at(th, t)
+            .is_some_and(|op| matches!(op, LockOp::Request | LockOp::DropRequest));
+        match recorded {
+            ThreadState::Off(OffReason::Preempted) | ThreadState::Running { .. } => recorded,
+            ThreadState::Off(_) | ThreadState::Between if waiting => {
+                ThreadState::Off(OffReason::Lock)
+            }
+            ThreadState::Off(OffReason::Lock) => ThreadState::Between,
+            other => other,
+        }
+    }
+
+    /// A thread's last lock step at or before `t`.
+    fn lock_step_at(th: &ThreadInfo, t: Ns) -> Option<LockOp> {
+        let i = th.lock.partition_point(|l| l.0 <= t);
+        i.checked_sub(1).map(|k| th.lock[k].1)
+    }
+
+    /// Where a thread is at `t` by its recorded spans alone.
+    fn recorded_state_of(th: &ThreadInfo, t: Ns) -> ThreadState {
         let i = th.on.partition_point(|s| s.0 <= t);
         if let Some(&(_, end, cpu)) = i.checked_sub(1).and_then(|i| th.on.get(i))
             && t < end
@@ -864,38 +911,59 @@ impl Replay {
             .map(|o| o.reason)
     }
 
-    /// The global lock at `t` (`None` when the run has no lock).
-    pub fn lock_at(&self, t: Ns) -> Option<LockFrame> {
-        if self.lock.is_empty() {
-            return None;
-        }
-        let mut frame = LockFrame::default();
-        let mut waiting: Vec<(Ns, u32)> = Vec::new();
-        for th in &self.threads {
+    /// Each process's lock at `t`, by pid (empty when the run has no lock).
+    pub fn locks_at(&self, t: Ns) -> Vec<LockFrame> {
+        self.locks_at_with(t, &self.thread_states(t))
+    }
+
+    /// [`Replay::locks_at`] with the threads' states at `t` already known.
+    pub fn locks_at_with(&self, t: Ns, states: &[ThreadState]) -> Vec<LockFrame> {
+        let mut frames: BTreeMap<u32, (LockFrame, Vec<(Ns, u32)>)> = self
+            .locks
+            .iter()
+            .map(|(&pid, lock)| {
+                let n = lock.at.partition_point(|&a| a <= t);
+                let frame = LockFrame {
+                    pid,
+                    handovers: lock.handovers.get(n).copied().unwrap_or(0),
+                    ..LockFrame::default()
+                };
+                (pid, (frame, Vec::new()))
+            })
+            .collect();
+        for (th, state) in self.threads.iter().zip(states) {
             let i = th.lock.partition_point(|l| l.0 <= t);
             let Some(k) = i.checked_sub(1) else { continue };
+            let Some((frame, waiting)) = frames.get_mut(&th.pid) else {
+                continue;
+            };
             match th.lock[k].1 {
                 LockOp::Acquire => frame.holder = Some((th.tid, th.lock[k].0)),
-                LockOp::Request | LockOp::DropRequest => {
-                    // Waiting since its request.
-                    let since = th.lock[..=k]
-                        .iter()
-                        .rev()
-                        .find(|l| l.1 == LockOp::Request)
-                        .map_or(th.lock[k].0, |l| l.0);
-                    if th.lock[k].1 == LockOp::DropRequest {
+                op @ (LockOp::Request | LockOp::DropRequest) => {
+                    if op == LockOp::DropRequest {
                         frame.drop_requested = true;
                     }
-                    waiting.push((since, th.tid));
+                    if *state == ThreadState::Off(OffReason::Lock) {
+                        // Waiting since its request.
+                        let since = th.lock[..=k]
+                            .iter()
+                            .rev()
+                            .find(|l| l.1 == LockOp::Request)
+                            .map_or(th.lock[k].0, |l| l.0);
+                        waiting.push((since, th.tid));
+                    }
                 }
                 LockOp::Release => {}
             }
         }
-        waiting.sort_unstable();
-        frame.waiters = waiting.into_iter().map(|w| w.1).collect();
-        let n = self.lock.partition_point(|l| l.0 <= t);
-        frame.handovers = self.lock_handovers.get(n).copied().unwrap_or(0);
-        Some(frame)
+        frames
+            .into_values()
+            .map(|(mut frame, mut waiting)| {
+                waiting.sort_unstable();
+                frame.waiters = waiting.into_iter().map(|w| w.1).collect();
+                frame
+            })
+            .collect()
     }
 
     /// The event loop at `t`, with up to `sample` task ids per state (`None` when the run has
@@ -1283,19 +1351,91 @@ mod tests {
             lock(1, 71, LockOp::Request),
         ]);
         r.prepare();
-        let f = r.lock_at(30).expect("has a lock");
-        assert_eq!(f.holder, Some((1, 0)));
+        let one = |r: &Replay, t| {
+            let mut locks = r.locks_at(t);
+            assert_eq!(locks.len(), 1, "one process, one lock");
+            locks.remove(0)
+        };
+        let f = one(&r, 30);
+        assert_eq!((f.pid, f.holder), (1, Some((1, 0))));
         assert_eq!(f.waiters, vec![2, 3]);
         assert!(!f.drop_requested);
-        let f = r.lock_at(65).expect("has a lock");
+        let f = one(&r, 65);
         assert!(f.drop_requested);
-        let f = r.lock_at(70).expect("has a lock");
+        let f = one(&r, 70);
         assert_eq!(f.holder, Some((2, 70)));
         assert_eq!(f.waiters, vec![3]);
         assert_eq!(f.handovers, 1);
-        let f = r.lock_at(80).expect("has a lock");
+        let f = one(&r, 80);
         assert_eq!(f.waiters, vec![3, 1]);
-        assert!(two_cores().lock_at(10).is_none());
+        assert!(two_cores().locks_at(10).is_empty());
+    }
+
+    /// Each process has its own lock: two processes' holders at once, hand-overs counted
+    /// apart (a process pool was once drawn as one lock "held by proc-15 · 15 hand-overs").
+    #[test]
+    fn each_process_has_its_own_lock() {
+        let mut r = Replay::new();
+        r.extend(&[
+            start(1, 100, "p1-a"),
+            start(2, 100, "p1-b"),
+            start(3, 200, "p2-a"),
+            lock(1, 0, LockOp::Request),
+            lock(1, 0, LockOp::Acquire),
+            lock(3, 5, LockOp::Request),
+            lock(3, 5, LockOp::Acquire),
+            lock(2, 10, LockOp::Request),
+            lock(1, 20, LockOp::Release),
+            lock(2, 20, LockOp::Acquire),
+        ]);
+        r.prepare();
+        let locks = r.locks_at(15);
+        assert_eq!(locks.len(), 2);
+        assert_eq!((locks[0].pid, locks[0].holder), (100, Some((1, 0))));
+        assert_eq!(locks[0].waiters, vec![2]);
+        assert_eq!((locks[1].pid, locks[1].holder), (200, Some((3, 5))));
+        assert!(locks[1].waiters.is_empty());
+        let locks = r.locks_at(25);
+        assert_eq!((locks[0].handovers, locks[1].handovers), (1, 0));
+    }
+
+    /// A thread is in exactly one state, and the lock's waiters are the threads waiting for
+    /// it: a waiter on a CPU or queued for one is there, not also in the lock's list; a
+    /// waiter whose off-CPU span says it sleeps waits for the lock; a holder is never shown
+    /// waiting for it.
+    #[test]
+    fn lock_waiters_and_thread_states_agree() {
+        let mut r = Replay::new();
+        r.extend(&[
+            start(1, 1, "holder"),
+            start(2, 1, "asleep-waiter"),
+            start(3, 1, "running-waiter"),
+            start(4, 1, "queued-waiter"),
+            lock(1, 0, LockOp::Acquire),
+            lock(2, 1, LockOp::Request),
+            lock(3, 1, LockOp::Request),
+            lock(4, 1, LockOp::Request),
+            on(1, 0, 0, 100),
+            // The holder's last wait for the lock is stamped as ending just after it took it.
+            off(1, 100, 102, OffReason::Lock),
+            off(2, 1, 100, OffReason::Sleep),
+            on(3, 1, 1, 100),
+            off(4, 1, 100, OffReason::Preempted),
+        ]);
+        r.prepare();
+        let states = r.thread_states(50);
+        assert_eq!(
+            states,
+            vec![
+                ThreadState::Running { cpu: 0 },
+                ThreadState::Off(OffReason::Lock),
+                ThreadState::Running { cpu: 1 },
+                ThreadState::Off(OffReason::Preempted),
+            ]
+        );
+        assert_eq!(r.locks_at(50)[0].waiters, vec![2]);
+        // The holder off the CPU with a lock-wait span it no longer has: not waiting.
+        assert_eq!(r.thread_state(1, 101), ThreadState::Between);
     }
 
     #[test]

@@ -99,6 +99,15 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// How many threads the run-wide totals add up (the stand-in server's threads are listed
+    /// but not counted: the totals describe the scenario's own work).
+    pub fn counted_threads(&self) -> usize {
+        self.threads
+            .iter()
+            .filter(|t| t.role != Role::Server)
+            .count()
+    }
+
     /// A summary with nothing measured yet: zero counts, no figures, no threads (for runs
     /// whose figures are unknown, e.g. a trace file cut before its summary).
     pub fn empty(
@@ -278,5 +287,35 @@ mod tests {
         assert_eq!(LatencyStats::from_latencies(vec![]), None);
         let one = LatencyStats::from_latencies(vec![7]).expect("some");
         assert_eq!((one.p50_ns, one.p99_ns), (7, 7));
+    }
+}
+
+/// A time summed over `n` threads or tasks, as it must read: a sum can be far longer than the
+/// run (32 threads each waiting 100 ms of a 364 ms run wait 3.2 s in all), so it says it is
+/// one and gives the mean beside it: "3162.00 ms summed over 32 threads (98.81 ms each on
+/// average)".
+pub fn summed_ms(total_ns: u64, n: usize, things: &str) -> String {
+    let total = total_ns as f64 / 1e6;
+    if n <= 1 {
+        let one = things.strip_suffix('s').unwrap_or(things);
+        return format!("{total:.2} ms ({n} {one})");
+    }
+    format!(
+        "{total:.2} ms summed over {n} {things} ({:.2} ms each on average)",
+        total / n as f64
+    )
+}
+
+#[cfg(test)]
+mod summed_tests {
+    use super::summed_ms;
+
+    #[test]
+    fn sums_say_so_and_give_the_mean() {
+        assert_eq!(
+            summed_ms(3_162_000_000, 32, "threads"),
+            "3162.00 ms summed over 32 threads (98.81 ms each on average)"
+        );
+        assert_eq!(summed_ms(1_500_000, 1, "threads"), "1.50 ms (1 thread)");
     }
 }

@@ -149,6 +149,12 @@ pub fn async_vs_threads(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let mut all = on_loop.latencies.clone();
     all.extend(on_threads.latencies.iter().copied());
     let mut out = io_output(ctx, wall, all, on_loop.failed || on_threads.failed)?;
+    // The same K requests ran twice, once each way: each answered count is out of K.
+    out.result = Some(format!(
+        "{} of {requests} requests answered on the event loop, {} of {requests} on the thread pool",
+        on_loop.latencies.len(),
+        on_threads.latencies.len()
+    ));
     out.notes = vec![format!(
         "{requests} requests of {latency} ms: the loop took {:.1} ms on one thread, the pool {:.1} ms on {threads} threads",
         on_loop.wall_ns as f64 / 1e6,

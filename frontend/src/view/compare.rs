@@ -180,7 +180,7 @@ pub fn compare_view(props: &CompareProps) -> Html {
         html! {
             <select onchange={pick(which)} data-testid={format!("compare-{which}")}>
                 { for runs.iter().map(|r| html! {
-                    <option value={r.run.to_string()} selected={r.run == current}>{ format!("run {}: {}", r.run, r.label) }</option>
+                    <option value={r.run.to_string()} selected={r.run == current}>{ format!("{}: {}", crate::state::run_name(r.run), r.label) }</option>
                 }) }
             </select>
         }
@@ -202,7 +202,7 @@ pub fn compare_view(props: &CompareProps) -> Html {
             <div class="compare-lane">
                 <Timeline store={props.store.clone()} run={run} rev={props.rev} cursor={u64::MAX}
                           window={win} cpus={Rc::clone(&props.cpus)} on_seek={Callback::noop()}
-                          on_window={on_window.clone()} title={AttrValue::from(format!("run {}: {}", run, r.label))}
+                          on_window={on_window.clone()} title={AttrValue::from(format!("{}: {}", crate::state::run_name(run), r.label))}
                           {fidelity} {dropped} dark={props.dark} />
                 <button onclick={show}>{ "show this run above" }</button>
             </div>

@@ -251,30 +251,81 @@ fn area_view(a: &Area) -> Html {
     }
 }
 
-fn lock_view(l: &LockCell) -> Html {
+/// Locks drawn as full boxes; beyond, one compact line per process's lock.
+const FULL_LOCK_BOXES: usize = 2;
+/// Locks listed at all; beyond, counted.
+const LISTED_LOCKS: usize = 16;
+
+fn lock_title(l: &LockCell, locks: usize) -> String {
+    match (&l.process, locks) {
+        (_, 1) => "The global lock (GIL)".to_string(),
+        (Some(name), _) => format!("The lock (GIL) of {name} · pid {}", l.pid),
+        (None, _) => format!("The lock (GIL) of pid {}", l.pid),
+    }
+}
+
+fn holder_view(l: &LockCell) -> Html {
     html! {
-        <div class="lock-box" data-testid="lock">
-            <h4>{ "The global lock (GIL)" }</h4>
+        if let Some(h) = &l.holder {
+            <span data-testid="lock-holder" data-tid={h.tid.to_string()}>{ token(h, "holder") }</span>
+        } else {
+            <span data-testid="lock-holder" data-tid="" class="empty">{ "nobody" }</span>
+        }
+    }
+}
+
+fn lock_view(l: &LockCell, locks: usize) -> Html {
+    html! {
+        <div class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
+            <h4>{ lock_title(l, locks) }</h4>
             <div class="lock-row">
-                <span class="gil" title="the lock token">{ "GIL" }</span>
+                <span class="gil" title="the lock token: a thread may compute only while it holds it">{ "GIL" }</span>
                 <span>{ "held by " }</span>
-                if let Some(h) = &l.holder {
-                    <span data-testid="lock-holder" data-tid={h.tid.to_string()}>{ token(h, "holder") }</span>
-                } else {
-                    <span data-testid="lock-holder" data-tid="" class="empty">{ "nobody" }</span>
-                }
+                { holder_view(l) }
                 if l.drop_requested {
                     <span class="drop-req" title="a waiter waited a whole switch interval and asked the holder to drop it">{ "drop requested" }</span>
                 }
             </div>
-            <div class="lock-row">
-                <span>{ format!("waiting ({}):", l.waiters.len()) }</span>
-                <div class="tokens" data-testid="lock-waiters">
+            <div class="lock-row" title="threads that asked for the lock and sleep until they get it (a waiter on a CPU, or queued for one, is shown there)">
+                <span>{ format!("waiting ({}):", l.waiting) }</span>
+                <div class="tokens" data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                     { for l.waiters.iter().map(|t| token(t, "waiting")) }
-                    if l.waiters.is_empty() { <span class="empty">{ "none" }</span> }
+                    if l.waiting > l.waiters.len() { <span class="more">{ format!("+{} more", l.waiting - l.waiters.len()) }</span> }
+                    if l.waiting == 0 { <span class="empty">{ "none" }</span> }
                 </div>
             </div>
             <p class="note">{ format!("{} hand-overs so far", l.handovers) }</p>
+        </div>
+    }
+}
+
+/// One process's lock in one line, for runs with many processes.
+fn lock_line(l: &LockCell) -> Html {
+    html! {
+        <div class="lock-line" data-testid="lock" data-pid={l.pid.to_string()}>
+            <span class="gil">{ "GIL" }</span>
+            <span class="who">{ l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid)) }</span>
+            <span>{ "held by " }</span>
+            { holder_view(l) }
+            <span data-testid="lock-waiters" data-count={l.waiting.to_string()}>
+                { format!("· {} waiting · {} hand-overs", l.waiting, l.handovers) }
+            </span>
+        </div>
+    }
+}
+
+fn locks_view(locks: &[LockCell]) -> Html {
+    if locks.len() <= FULL_LOCK_BOXES {
+        return html! { { for locks.iter().map(|l| lock_view(l, locks.len())) } };
+    }
+    let more = locks.len().saturating_sub(LISTED_LOCKS);
+    html! {
+        <div class="lock-box locks" data-testid="locks">
+            <h4 title="a process has its own interpreter and so its own lock: processes do not wait for each other's">
+                { format!("{} processes, each with its own lock (GIL)", locks.len()) }
+            </h4>
+            { for locks.iter().take(LISTED_LOCKS).map(lock_line) }
+            if more > 0 { <p class="note">{ format!("+{more} more processes") }</p> }
         </div>
     }
 }
@@ -347,7 +398,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
             { machine_header(topology, props.recorded_on.as_deref()) }
             { legend() }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} />
-            <Waiting lock={f.lock.clone()} areas={f.areas.clone()} />
+            <Waiting locks={f.locks.clone()} areas={f.areas.clone()} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
             <Processes processes={f.processes.clone()} {tokens} />
@@ -493,7 +544,7 @@ fn machine_html(topology: &Topology, pu: impl Fn(u32) -> Html) -> Html {
 /// Properties of [`Waiting`].
 #[derive(Debug, Properties, PartialEq)]
 struct WaitingProps {
-    lock: Option<LockCell>,
+    locks: Vec<LockCell>,
     areas: Vec<Area>,
 }
 
@@ -502,7 +553,7 @@ struct WaitingProps {
 fn waiting(props: &WaitingProps) -> Html {
     html! {
         <div class="waiting-areas">
-            if let Some(l) = &props.lock { { lock_view(l) } }
+            { locks_view(&props.locks) }
             { for props.areas.iter().map(area_view) }
         </div>
     }

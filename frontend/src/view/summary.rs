@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use coreplay_shared::summary::Summary;
+use coreplay_shared::summary::{Summary, summed_ms};
 use yew::prelude::*;
 
 /// Threads listed before the table is cut (the rest are counted).
@@ -30,16 +30,38 @@ fn mib(bytes: u64) -> String {
 #[function_component(SummaryView)]
 pub fn summary_view(props: &SummaryProps) -> Html {
     let s = &props.summary;
-    let mut rows: Vec<(&str, String)> = vec![
-        ("outcome", s.outcome.to_string()),
-        ("wall time", ms(s.wall_ns)),
-        ("CPU time, all threads", ms(s.cpu_ns)),
+    let n = s.counted_threads();
+    // (figure, value, what it means in one line: shown when the pointer rests on the row).
+    let mut rows: Vec<(&str, String, &str)> = vec![
+        (
+            "outcome",
+            s.outcome.to_string(),
+            "whether the run finished, was stopped or failed",
+        ),
+        (
+            "wall time",
+            ms(s.wall_ns),
+            "time on a clock on the wall from the start of the measured work to its end",
+        ),
+        (
+            "CPU time, all threads",
+            summed_ms(s.cpu_ns, n, "threads"),
+            "time the run's threads spent running on a CPU, added up: more than the wall time when threads ran at once",
+        ),
     ];
     if let Some(b) = &s.baseline {
-        rows.push(("baseline", format!("{}: {}", b.label, ms(b.wall_ns))));
+        rows.push((
+            "baseline",
+            format!("{}: {}", b.label, ms(b.wall_ns)),
+            "the reference run measured in the same invocation, untraced",
+        ));
     }
     if let Some(x) = s.speedup {
-        rows.push(("speedup vs baseline", format!("{x:.2}×")));
+        rows.push((
+            "speedup vs baseline",
+            format!("{x:.2}×"),
+            "the baseline's wall time divided by this run's: 2× means twice as fast",
+        ));
     }
     rows.push((
         "context switches",
@@ -47,14 +69,31 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             "{} voluntary (blocked), {} involuntary (preempted)",
             s.voluntary_switches, s.involuntary_switches
         ),
+        "times the kernel took a thread off its CPU: because it waited for something (voluntary) or to run another (involuntary)",
     ));
-    rows.push(("migrations", s.migrations.to_string()));
-    rows.push(("runnable but waiting", ms(s.runnable_wait_ns)));
+    rows.push((
+        "migrations",
+        s.migrations.to_string(),
+        "times a thread moved from one hardware thread to another",
+    ));
+    rows.push((
+        "runnable but waiting",
+        summed_ms(s.runnable_wait_ns, n, "threads"),
+        "time threads could have run but every CPU was busy with something else, added up over threads",
+    ));
     if let Some(w) = s.lock_wait_ns {
-        rows.push(("waiting for the lock", ms(w)));
+        rows.push((
+            "waiting for the lock",
+            summed_ms(w, n, "threads"),
+            "time threads waited to take the lock, added up over threads",
+        ));
     }
     if let Some(h) = s.lock_handovers {
-        rows.push(("lock hand-overs", h.to_string()));
+        rows.push((
+            "lock hand-overs",
+            h.to_string(),
+            "times the lock passed from one thread to another",
+        ));
     }
     if let Some(r) = &s.requests {
         rows.push((
@@ -66,10 +105,15 @@ pub fn summary_view(props: &SummaryProps) -> Html {
                 ms(r.max_ns),
                 r.count
             ),
+            "from asking to the answer: half the requests took at most p50, 99 in 100 at most p99",
         ));
     }
     if let Some(rss) = s.peak_rss_bytes {
-        rows.push(("agent peak memory", mib(rss)));
+        rows.push((
+            "agent peak memory",
+            mib(rss),
+            "the most memory the agent process held at once (its resident set)",
+        ));
     }
     rows.push((
         "events",
@@ -77,17 +121,27 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             "{} recorded, {} dropped; {}",
             s.events, s.dropped, s.fidelity
         ),
+        "facts recorded about the run (a thread on a CPU, a switch, a lock step …) and how they were measured",
     ));
     if let Some(r) = &s.result {
-        rows.push(("result", r.clone()));
+        rows.push(("result", r.clone(), "what the work computed or answered"));
     }
     if let Some(t) = &s.tasks {
+        let tasks = t.tasks as usize;
         rows.push((
             "event-loop tasks",
             format!(
-                "{} tasks, {} polls, {} wakes; busy {}, waiting in the ready queue {}, parked {} (summed over tasks); longest poll {}; deepest ready queue {}",
-                t.tasks, t.polls, t.wakes, ms(t.busy_ns), ms(t.scheduled_ns), ms(t.idle_ns), ms(t.longest_poll_ns), t.max_ready
+                "{} tasks, {} polls, {} wakes; busy {}; waiting in the ready queue {}; parked {}; longest poll {}; deepest ready queue {}",
+                t.tasks,
+                t.polls,
+                t.wakes,
+                summed_ms(t.busy_ns, tasks, "tasks"),
+                summed_ms(t.scheduled_ns, tasks, "tasks"),
+                summed_ms(t.idle_ns, tasks, "tasks"),
+                ms(t.longest_poll_ns),
+                t.max_ready
             ),
+            "busy: being polled; ready queue: woken, waiting for the loop to poll them; parked: waiting for I/O or a timer; each added up over tasks",
         ));
     }
     let mut threads = s.threads.clone();
@@ -107,7 +161,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             } }
             </p>
             <table class="figures">
-                { for rows.into_iter().map(|(k, v)| html! { <tr><th>{ k }</th><td>{ v }</td></tr> }) }
+                { for rows.into_iter().map(|(k, v, help)| html! { <tr title={help}><th>{ k }</th><td>{ v }</td></tr> }) }
             </table>
             { for s.notes.iter().map(|n| html! { <p class="note">{ n.clone() }</p> }) }
             if !s.variants.is_empty() {
