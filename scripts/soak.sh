@@ -56,19 +56,25 @@ trap cleanup EXIT
 
 # One round: every binary once; lines "MODE TEST ok|FAILED" into $results.
 round() {
-  local mode=$1 b args out
+  local mode=$1 b args out log
+  log=$(mktemp)
   for b in "${binaries[@]}" "${ignored_binaries[@]}"; do
-    args=(--test-threads=1)
+    args=(--test-threads=1 --logfile "$log")
     [[ " ${ignored_binaries[*]} " == *" $b "* ]] && args+=(--ignored)
-    # The tests find the crate's files relative to the crate, as under cargo.
+    rm -f "$log"
+    # The tests find the crate's files relative to the crate, as under cargo. The harness's
+    # log file has one "ok NAME" or "failed NAME" line per test (its terminal output can be
+    # interleaved with what a test's child processes print).
     out=$(cd agent && "${path[$b]}" "${args[@]}" 2>&1) || true
-    grep -E '^test .* \.\.\. (ok|FAILED)$' <<<"$out" \
-      | sed -E "s/^test (.*) \.\.\. (ok|FAILED)$/$mode $b::\1 \2/" >>"$results"
+    [[ -f "$log" ]] && awk -v m="$mode" -v b="$b" \
+      '$1 == "ok" { print m, b "::" $2, "ok" } $1 == "failed" { print m, b "::" $2, "FAILED" }' \
+      "$log" >>"$results"
     if grep -q FAILED <<<"$out"; then
       log "$mode: a failure in $b (round output follows)"
       grep -E -A2 'panicked at' <<<"$out" | cut -c1-400 | head -30 >&2
     fi
   done
+  rm -f "$log"
 }
 
 start=$(date +%s)

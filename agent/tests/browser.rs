@@ -509,24 +509,18 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
     )
     .await;
     click_run(&client).await;
-    // While it runs, every hardware thread shows a rayon worker (the page follows live).
-    let names = wait_for(
+    // While it runs, the page follows it live: a rayon worker on a core. (Every core at one
+    // polled instant is luck on a busy 2-core machine, where the browser itself and any other
+    // program take turns with the workers; that is judged below, on the run as recorded.)
+    wait_for(
         &client,
-        "a worker on every core",
+        "a worker on a core while the run goes on",
         "if (document.querySelector('[data-testid=progress]')?.dataset.running !== 'true') return null;
          const cells = Array.from(document.querySelectorAll('.pu.live'));
-         if (!cells.length) return null;
-         const names = cells.map(c => c.querySelector('.tok.running')?.getAttribute('title') || '');
-         return names.every(n => n.startsWith('rayon-')) ? names : null;",
+         return cells.some(c => (c.querySelector('.tok.running')?.getAttribute('title') || '').startsWith('rayon-'));",
     )
     .await;
-    assert_eq!(
-        names.as_array().map(Vec::len),
-        Some(pus.len()),
-        "one cell per hardware thread: {names}"
-    );
     screenshot(&client, "run-parallel-compute-live.png").await;
-    view_shot(&client, "[data-testid=cores]", "view-cores-parallel.png").await;
     click(&client, "stop").await;
     wait_for(
         &client,
@@ -534,6 +528,63 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
         "return document.querySelector('[data-testid=progress]')?.dataset.running === 'false'",
     )
     .await;
+    // The run as recorded: somewhere in it every hardware thread ran a rayon worker at once,
+    // and the page, stepped there, shows it. Found by seeking to evenly spaced instants.
+    let seek = |t: String| {
+        format!(
+            "window.postMessage({{coreplay: 'seek', t: '{t}'}}, '*');
+             return document.querySelector('[data-testid=clock]')?.dataset.t"
+        )
+    };
+    // The run's span: seeks clamp to it.
+    let mut span = [0u64; 2];
+    for (k, to) in ["0ns", "3600s"].into_iter().enumerate() {
+        client
+            .execute(&seek(to.into()), vec![])
+            .await
+            .expect("seek");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        span[k] = client
+            .execute(
+                "return document.querySelector('[data-testid=clock]')?.dataset.t",
+                vec![],
+            )
+            .await
+            .ok()
+            .and_then(|v| v.as_str().and_then(|t| t.parse().ok()))
+            .expect("clock");
+    }
+    let [start, end] = span;
+    assert!(end > start, "the run has a span: {span:?}");
+    let mut found = None;
+    for i in 1..200u64 {
+        let t = start + (end - start) * i / 200;
+        client
+            .execute(&seek(format!("{t}ns")), vec![])
+            .await
+            .expect("seek");
+        let names = wait_for(
+            &client,
+            &format!("the cores at {t} ns"),
+            &format!(
+                "if (document.querySelector('[data-testid=clock]')?.dataset.t !== '{t}') return null;
+                 const cells = Array.from(document.querySelectorAll('.pu.live'));
+                 return cells.map(c => c.querySelector('.tok.running')?.getAttribute('title') || '');"
+            ),
+        )
+        .await;
+        let names: Vec<String> = serde_json::from_value(names).unwrap_or_default();
+        if names.len() == pus.len() && names.iter().all(|n| n.starts_with("rayon-")) {
+            found = Some(t);
+            break;
+        }
+    }
+    assert!(
+        found.is_some(),
+        "no instant of the recorded run shows a rayon worker on each of {} hardware threads",
+        pus.len()
+    );
+    view_shot(&client, "[data-testid=cores]", "view-cores-parallel.png").await;
     view_shot(&client, "[data-testid=compare]", "view-compare.png").await;
     client.close().await.expect("close session");
 }

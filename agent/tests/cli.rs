@@ -171,3 +171,47 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
     assert!(stderr(&o).starts_with("coreplay: cannot read /nonexistent/x.coreplay.gz"));
     assert!(!out.exists(), "no file written on error");
 }
+
+#[test]
+fn check_names_inconsistent_events_and_export_warns() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let fixture = format!("{root}/shared/tests/fixtures/trace-inconsistent.jsonl");
+    // A consistent run: exit 0, one line.
+    let out = run(&["check", &format!("{root}/gallery/gil.coreplay.gz")]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("consistent (536 events, 4 threads)"),
+        "{text}"
+    );
+    // One slice on a CPU the machine lacks, one lock released by a thread not holding it:
+    // exit 1, each named.
+    let out = run(&["check", &fixture]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("2 events of 99 in this run are inconsistent")
+            && text.contains("CPU 7 is not a hardware thread of the recorded machine")
+            && text.contains("thread 1 releases the lock of process")
+            && text.contains("without holding it"),
+        "{text}"
+    );
+    // Not a trace at all: exit 2.
+    let out = run(&["check", &format!("{root}/README.md")]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not a coreplay trace"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["check", "/nonexistent/run.coreplay.gz"]);
+    assert_eq!(out.status.code(), Some(2));
+    // export still writes, and says so on stderr.
+    let out = run(&["export", &fixture, "--format", "chrome-trace"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning") && stderr(&out).contains("2 events of 99"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1042,22 +1042,17 @@ fn copy_dir(from: &Path, to: &Path) {
 #[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
 async fn a_trace_with_inconsistent_events_says_so_and_shows_the_rest() {
     page_built();
-    // The page and a damaged copy of a recorded run: one slice on CPU 7 of a 2-CPU machine,
-    // one release of a lock nobody holds.
+    // The page and a damaged copy of a recorded run (shared/tests/fixtures): one slice on
+    // CPU 7 of a 2-CPU machine, one release of a lock nobody holds.
     let dir = tempdir::Dir::new("coreplay-damaged");
     copy_dir(&repo().join("dist"), dir.path());
     let good = std::fs::read_to_string(repo().join("shared/tests/corpus-trace/io-async.jsonl"))
         .expect("corpus trace");
-    let slice = r#"{"on_cpu":{"tid":1,"cpu":0,"start":6113814,"end":6184657}}"#;
-    assert_eq!(good.matches(slice).count(), 1);
-    let damaged = good
-        .replacen(slice, &slice.replace("\"cpu\":0", "\"cpu\":7"), 1)
-        .replacen(
-            r#"{"thread_end":"#,
-            r#"{"lock":{"tid":1,"at":6200000,"op":"release"}},{"thread_end":"#,
-            1,
-        );
-    std::fs::write(dir.path().join("damaged.jsonl"), damaged).expect("write");
+    std::fs::copy(
+        repo().join("shared/tests/fixtures/trace-inconsistent.jsonl"),
+        dir.path().join("damaged.jsonl"),
+    )
+    .expect("copy the damaged trace");
     let site = StaticServer::start(dir.path().to_path_buf());
     let driver = Driver::start();
     let client = driver.client().await;
