@@ -19,7 +19,7 @@ use std::{
 
 use common::Agent;
 use coreplay_shared::Topology;
-use driver::{Driver, click_run, pick, set_params, wait_for};
+use driver::{Driver, click_run, pick, seek, set_params, wait_for};
 use fantoccini::Client;
 use serde_json::json;
 
@@ -571,13 +571,7 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
     instants.extend(&all_busy);
     let mut shown_all = 0;
     for t in instants {
-        client
-            .execute(
-                &format!("window.postMessage({{coreplay: 'seek', t: '{t}ns'}}, '*')"),
-                vec![],
-            )
-            .await
-            .expect("seek");
+        seek(&client, t).await;
         let shown = wait_for(
             &client,
             &format!("the cores at {t} ns"),

@@ -31,7 +31,7 @@ use std::{
 };
 
 use common::Agent;
-use driver::{Driver, wait_for};
+use driver::{Driver, seek, wait_for};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 
@@ -1149,13 +1149,7 @@ async fn the_cores_view_shows_each_thread_once_and_each_process_its_own_lock() {
         let instants = 60u64;
         for i in 0..instants {
             let t = start + (end - start) * i / instants;
-            client
-                .execute(
-                    &format!("window.postMessage({{coreplay: 'seek', t: '{t}ns'}}, '*')"),
-                    vec![],
-                )
-                .await
-                .expect("seek");
+            seek(&client, t).await;
             let dom = wait_for(
                 &client,
                 &format!("{file}: the view at {t} ns"),

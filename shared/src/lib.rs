@@ -20,6 +20,8 @@ pub mod msg;
 pub mod replay;
 pub mod scenario;
 pub mod summary;
+#[cfg(test)]
+mod testkit;
 pub mod topology;
 pub mod trace_file;
 pub mod validate;

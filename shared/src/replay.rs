@@ -730,11 +730,6 @@ impl Replay {
         !self.tasks.is_empty()
     }
 
-    /// Whether the run has a global lock.
-    pub fn has_lock(&self) -> bool {
-        !self.lock.is_empty()
-    }
-
     /// Hardware threads that ran something, by OS index.
     pub fn cpus(&self) -> impl Iterator<Item = u32> + '_ {
         self.lanes.keys().copied()
@@ -1189,36 +1184,13 @@ impl Replay {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::WakeBy;
+    use crate::{
+        event::WakeBy,
+        testkit::{lock, off, on, thread_start},
+    };
 
     fn start(tid: u32, pid: u32, name: &str) -> Event {
-        Event::ThreadStart {
-            tid,
-            pid,
-            os_tid: 100 + tid,
-            name: name.into(),
-            role: Role::Worker,
-            at: 0,
-        }
-    }
-    fn on(tid: u32, cpu: u32, start: Ns, end: Ns) -> Event {
-        Event::OnCpu {
-            tid,
-            cpu,
-            start,
-            end,
-        }
-    }
-    fn off(tid: u32, start: Ns, end: Ns, reason: OffReason) -> Event {
-        Event::OffCpu {
-            tid,
-            start,
-            end,
-            reason,
-        }
-    }
-    fn lock(tid: u32, at: Ns, op: LockOp) -> Event {
-        Event::Lock { tid, at, op }
+        thread_start(tid, pid, name, 0)
     }
 
     /// Two cores, three threads: t1 on cpu0 is preempted by t3 at 100 and comes back at 200;

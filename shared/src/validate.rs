@@ -506,6 +506,7 @@ mod tests {
     use super::*;
     use crate::{
         event::{OffReason, ProcessEnd, Role},
+        testkit::{lock, on, thread_end as end, thread_start},
         topology::{MachineInfo, Node, NodeKind, TopologySource},
     };
 
@@ -534,37 +535,7 @@ mod tests {
     }
 
     fn start(tid: u32, pid: u32, at: Ns) -> Event {
-        Event::ThreadStart {
-            tid,
-            pid,
-            os_tid: 1000 + tid,
-            name: format!("t{tid}"),
-            role: Role::Worker,
-            at,
-        }
-    }
-
-    fn end(tid: u32, at: Ns) -> Event {
-        Event::ThreadEnd {
-            tid,
-            at,
-            cpu_ns: 0,
-            kernel_voluntary: 0,
-            kernel_involuntary: 0,
-        }
-    }
-
-    fn on(tid: u32, cpu: u32, start: Ns, end: Ns) -> Event {
-        Event::OnCpu {
-            tid,
-            cpu,
-            start,
-            end,
-        }
-    }
-
-    fn lock(tid: u32, at: Ns, op: LockOp) -> Event {
-        Event::Lock { tid, at, op }
+        thread_start(tid, pid, &format!("t{tid}"), at)
     }
 
     /// Two threads of one process taking turns with its lock, a third in another process with

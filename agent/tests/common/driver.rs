@@ -163,3 +163,15 @@ pub async fn click_run(client: &Client) {
         .await
         .expect("click run");
 }
+
+/// Moves the page's playback cursor to `t_ns` with the page's own `postMessage` command (the
+/// one an embedding page sends); the caller waits for the clock to show it.
+pub async fn seek(client: &Client, t_ns: u64) {
+    client
+        .execute(
+            &format!("window.postMessage({{coreplay: 'seek', t: '{t_ns}ns'}}, '*')"),
+            vec![],
+        )
+        .await
+        .expect("seek");
+}
