@@ -28,7 +28,8 @@ use std::{
 };
 
 use coreplay_shared::{
-    event::{Event, LockOp, OffReason, ProcessEnd, Role, WaitKind, WakeBy},
+    event::{Event, LockOp, ProcessEnd, Role, WakeBy},
+    replay::{LockSpanKind, Replay, TaskState, off_label},
     trace_file::TraceFile,
 };
 use serde_json::{Value, json};
@@ -182,16 +183,6 @@ impl Builder {
     }
 }
 
-fn off_label(reason: OffReason) -> &'static str {
-    match reason {
-        OffReason::Preempted => "preempted",
-        OffReason::Lock => "waiting for the lock",
-        OffReason::Io => "waiting for I/O",
-        OffReason::Sleep => "asleep",
-        OffReason::Unknown => "off CPU (unknown)",
-    }
-}
-
 fn role_label(role: Role) -> &'static str {
     match role {
         Role::Agent => "agent",
@@ -206,29 +197,22 @@ fn role_label(role: Role) -> &'static str {
 /// "metadata":{…}}`).
 pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> {
     let events = &trace.events;
+    // The facts (latest names, lock waits and holds, task states) come from the replay model.
+    let mut replay = Replay::new();
+    replay.extend(events);
+    replay.prepare();
     // Processes and threads first: every later event refers to them.
     let mut process_names: BTreeMap<u64, String> = BTreeMap::new();
     let mut threads: HashMap<u32, ThreadInfo> = HashMap::new();
     let mut used_tids: HashSet<u64> = HashSet::new();
-    // The latest name each thread gave itself, and when: a track has one name.
-    let mut renamed: HashMap<u32, (u64, &str)> = HashMap::new();
     let mut b = Builder::new();
     for e in events {
         match e {
-            Event::ThreadRename { tid, at, name }
-                if renamed.get(tid).is_none_or(|(known, _)| at >= known) =>
-            {
-                renamed.insert(*tid, (*at, name));
-            }
             Event::ProcessStart { pid, name, .. } => {
                 process_names.insert(u64::from(*pid), name.clone());
             }
             Event::ThreadStart {
-                tid,
-                pid,
-                os_tid,
-                name,
-                ..
+                tid, pid, os_tid, ..
             } => {
                 // OS thread ids can be reused within a run; a reused one gets a lane id.
                 let os = u64::from(*os_tid);
@@ -237,18 +221,15 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                 } else {
                     b.fresh_tid()
                 };
+                // A track has one name: the latest the thread gave itself.
+                let name = replay.thread(*tid).map_or_else(String::new, |t| t.name.to_string());
                 threads.entry(*tid).or_insert(ThreadInfo {
                     pid: u64::from(*pid),
                     tid: chrome_tid,
-                    name: name.clone(),
+                    name,
                 });
             }
             _ => {}
-        }
-    }
-    for (tid, (_, name)) in renamed {
-        if let Some(info) = threads.get_mut(&tid) {
-            info.name = name.to_string();
         }
     }
     for info in threads.values() {
@@ -289,23 +270,10 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
             )
         })
     };
-    let mut task_labels: HashMap<u32, (String, WaitKind)> = HashMap::new();
-    for e in events {
-        if let Event::TaskSpawn {
-            task,
-            label,
-            waits_on,
-            ..
-        } = e
-        {
-            task_labels.insert(*task, (label.clone(), *waits_on));
-        }
-    }
     let task_track = |b: &mut Builder, task: u32| {
-        let label = task_labels
-            .get(&task)
-            .map(|(l, _)| l.clone())
-            .unwrap_or_else(|| "task".into());
+        let label = replay
+            .task(task)
+            .map_or_else(|| "task".into(), |t| t.label.clone());
         b.track(TrackKey::Task(task), || {
             (
                 TASKS_PID,
@@ -316,16 +284,11 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
         })
     };
     let task_name = |task: u32| {
-        task_labels
-            .get(&task)
-            .map(|(l, _)| l.clone())
-            .unwrap_or_else(|| format!("task {task}"))
+        replay
+            .task(task)
+            .map_or_else(|| format!("task {task}"), |t| t.label.clone())
     };
 
-    // Lock steps per thread: (request time, acquire time).
-    let mut lock_state: HashMap<u32, (Option<u64>, Option<u64>)> = HashMap::new();
-    // Per task: its polls and wakes, for queued/parked intervals.
-    let mut task_timeline: BTreeMap<u32, Vec<TaskStep>> = BTreeMap::new();
     let mut has_tasks = false;
     for e in events {
         match e {
@@ -493,32 +456,6 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                     LockOp::Release => "lock release",
                 };
                 b.instant(t, *at, name.into(), "lock", json!({"op": op}));
-                let state = lock_state.entry(*tid).or_default();
-                match op {
-                    LockOp::Request => state.0 = Some(*at),
-                    LockOp::DropRequest => {}
-                    LockOp::Acquire => {
-                        let requested = state.0.take();
-                        state.1 = Some(*at);
-                        if let Some(since) = requested {
-                            let l = sub_track(&mut b, *tid, Sub::Lock);
-                            b.span(
-                                l,
-                                since,
-                                *at,
-                                "waiting for the lock".into(),
-                                "lock",
-                                json!({}),
-                            );
-                        }
-                    }
-                    LockOp::Release => {
-                        if let Some(since) = state.1.take() {
-                            let l = sub_track(&mut b, *tid, Sub::Lock);
-                            b.span(l, since, *at, "holds the lock".into(), "lock", json!({}));
-                        }
-                    }
-                }
             }
             Event::Compute { tid, start, end } => {
                 let t = sub_track(&mut b, *tid, Sub::Compute);
@@ -539,10 +476,6 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                     "task",
                     json!({"label": label, "waits_on": waits_on}),
                 );
-                task_timeline
-                    .entry(*task)
-                    .or_default()
-                    .push(TaskStep::Spawn(*at));
             }
             Event::Poll {
                 task,
@@ -566,28 +499,16 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
                 );
                 let t = task_track(&mut b, *task);
                 b.span(t, *start, *end, "poll".into(), "poll", args);
-                task_timeline
-                    .entry(*task)
-                    .or_default()
-                    .push(TaskStep::Poll(*start, *end, *ready));
             }
             Event::Wake { task, at, by } => {
                 has_tasks = true;
                 let t = task_track(&mut b, *task);
                 b.instant(t, *at, wake_label(*by), "wake", json!({"by": by}));
-                task_timeline
-                    .entry(*task)
-                    .or_default()
-                    .push(TaskStep::Wake(*at, *by));
             }
             Event::TaskCancelled { task, at } => {
                 has_tasks = true;
                 let t = task_track(&mut b, *task);
                 b.instant(t, *at, "cancelled".into(), "task", json!({}));
-                task_timeline
-                    .entry(*task)
-                    .or_default()
-                    .push(TaskStep::Cancel(*at));
             }
             Event::LoopWait {
                 tid,
@@ -636,16 +557,29 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
             }
         }
     }
-    for (task, steps) in task_timeline {
-        let waits_on = task_labels.get(&task).map(|(_, w)| *w);
-        let t = task_track(&mut b, task);
-        for (start, end, name) in task_waits(steps, waits_on) {
-            let cat = if name == "queued" {
-                "task_queued"
-            } else {
-                "task_parked"
+    // Each thread's waits for and holds of its process's lock.
+    for th in replay.threads() {
+        for span in replay.lock_spans(th.tid) {
+            let l = sub_track(&mut b, th.tid, Sub::Lock);
+            let name = match span.kind {
+                LockSpanKind::Waiting => "waiting for the lock",
+                LockSpanKind::Holding => "holds the lock",
             };
-            b.span(t, start, end, name, cat, json!({}));
+            b.span(l, span.start, span.end, name.into(), "lock", json!({}));
+        }
+    }
+    // Each task's time queued (ready, waiting for a poll) and parked.
+    for task in replay.tasks() {
+        for span in task.spans() {
+            let (name, cat) = match span.state {
+                TaskState::Ready => ("queued".to_string(), "task_queued"),
+                TaskState::ParkedIo | TaskState::ParkedTimer => {
+                    (parked_label(span.state, span.woken_by), "task_parked")
+                }
+                TaskState::Running | TaskState::Done | TaskState::Cancelled => continue,
+            };
+            let t = task_track(&mut b, task.task);
+            b.span(t, span.start, span.end, name, cat, json!({}));
         }
     }
 
@@ -763,138 +697,80 @@ fn wake_label(by: WakeBy) -> String {
     }
 }
 
-/// A step in one task's life, for its queued and parked intervals.
-#[derive(Debug, Clone, Copy)]
-enum TaskStep {
-    Spawn(u64),
-    /// Start, end, ready.
-    Poll(u64, u64, bool),
-    Wake(u64, WakeBy),
-    Cancel(u64),
-}
-
-impl TaskStep {
-    fn at(self) -> u64 {
-        match self {
-            TaskStep::Spawn(t)
-            | TaskStep::Poll(t, _, _)
-            | TaskStep::Wake(t, _)
-            | TaskStep::Cancel(t) => t,
-        }
-    }
-}
-
-/// One task's waits: `queued` from spawn or wake to its next poll, `parked …` from a pending
-/// poll to the wake that ended it (or to its cancellation).
-fn task_waits(mut steps: Vec<TaskStep>, waits_on: Option<WaitKind>) -> Vec<(u64, u64, String)> {
-    #[derive(Clone, Copy)]
-    enum State {
-        Start,
-        Queued(u64),
-        /// After a pending poll that ended at this time; woken during it or not.
-        AfterPoll(u64, bool),
-        Done,
-    }
-    steps.sort_by_key(|s| s.at());
-    let parked = |by: Option<WakeBy>| match (by, waits_on) {
-        (Some(WakeBy::Io), _) => "parked on I/O".to_string(),
-        (Some(WakeBy::Timer), _) => "parked on a timer".to_string(),
+/// What a parked span is called: by what woke the task, else by what it waits for.
+fn parked_label(state: TaskState, woken_by: Option<WakeBy>) -> String {
+    match (woken_by, state) {
+        (Some(WakeBy::Io), _) | (None, TaskState::ParkedIo) => "parked on I/O".into(),
+        (Some(WakeBy::Timer), _) | (None, TaskState::ParkedTimer) => "parked on a timer".into(),
         (Some(WakeBy::Task { task }), _) => format!("parked until task {task} woke it"),
-        (Some(WakeBy::Other), _) => "parked".to_string(),
-        (None, Some(WaitKind::Io)) => "parked on I/O".to_string(),
-        (None, Some(WaitKind::Timer)) => "parked on a timer".to_string(),
-        (None, None) => "parked".to_string(),
-    };
-    let mut out = Vec::new();
-    let mut state = State::Start;
-    for step in steps {
-        state = match (state, step) {
-            (State::Done, _) => State::Done,
-            (_, TaskStep::Spawn(at)) => State::Queued(at),
-            (State::Queued(since), TaskStep::Poll(start, end, ready)) => {
-                out.push((since, start, "queued".to_string()));
-                if ready {
-                    State::Done
-                } else {
-                    State::AfterPoll(end, false)
-                }
-            }
-            (State::AfterPoll(prev_end, woken), TaskStep::Poll(start, end, ready)) => {
-                if woken {
-                    out.push((prev_end, start, "queued".to_string()));
-                }
-                if ready {
-                    State::Done
-                } else {
-                    State::AfterPoll(end, false)
-                }
-            }
-            (State::Start, TaskStep::Poll(_, end, ready)) => {
-                if ready {
-                    State::Done
-                } else {
-                    State::AfterPoll(end, false)
-                }
-            }
-            (State::AfterPoll(end, _), TaskStep::Wake(at, _)) if at <= end => {
-                State::AfterPoll(end, true)
-            }
-            (State::AfterPoll(end, true), TaskStep::Wake(..)) => State::AfterPoll(end, true),
-            (State::AfterPoll(end, false), TaskStep::Wake(at, by)) => {
-                out.push((end, at, parked(Some(by))));
-                State::Queued(at)
-            }
-            (State::AfterPoll(end, false), TaskStep::Cancel(at)) => {
-                out.push((end, at, parked(None)));
-                State::Done
-            }
-            (State::Queued(since), TaskStep::Cancel(at)) => {
-                out.push((since, at, "queued".to_string()));
-                State::Done
-            }
-            (_, TaskStep::Cancel(_)) => State::Done,
-            (s @ (State::Start | State::Queued(_)), TaskStep::Wake(..)) => s,
-        };
+        (Some(WakeBy::Other), _) | (None, _) => "parked".into(),
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// A task's queued and parked spans on its track, named by what woke it.
     #[test]
-    fn task_waits_follow_the_task() {
-        use TaskStep::*;
-        // Spawned at 0, polled 10..20 (pending), woken by I/O at 50, polled 60..70 (pending),
-        // woken by itself during that poll, polled 80..90 (ready).
-        let steps = vec![
-            Spawn(0),
-            Poll(10, 20, false),
-            Wake(50, WakeBy::Io),
-            Poll(60, 70, false),
-            Wake(65, WakeBy::Task { task: 1 }),
-            Poll(80, 90, true),
-            Wake(95, WakeBy::Io),
-        ];
+    fn a_task_track_shows_its_queued_and_parked_time() {
+        use coreplay_shared::{event::WaitKind, trace_file};
+        let text = include_str!("../../shared/tests/fixtures/trace-v2.jsonl");
+        let mut t = trace_file::read(text).expect("fixture reads");
+        let tid = t.events.iter().find_map(Event::tid).expect("a thread");
+        let poll = |start, end, ready| Event::Poll {
+            task: 7,
+            tid,
+            cpu: 0,
+            start,
+            end,
+            ready,
+        };
+        t.events.extend([
+            Event::TaskSpawn {
+                task: 7,
+                at: 0,
+                label: "fetch".into(),
+                waits_on: WaitKind::Io,
+            },
+            poll(10_000, 20_000, false),
+            Event::Wake {
+                task: 7,
+                at: 50_000,
+                by: WakeBy::Task { task: 3 },
+            },
+            poll(60_000, 70_000, false),
+            // Woken during its own poll: queued from the poll's end.
+            Event::Wake {
+                task: 7,
+                at: 65_000,
+                by: WakeBy::Io,
+            },
+            poll(80_000, 90_000, true),
+        ]);
+        let mut out = Vec::new();
+        chrome_trace(&t, &mut out).expect("exports");
+        let doc: Value = serde_json::from_slice(&out).expect("JSON");
+        let spans: Vec<(f64, f64, &str)> = doc["traceEvents"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .filter(|e| e["tid"] == TASK_TID_BASE + 7 && e["ph"] == "X" && e["cat"] != "poll")
+            .map(|e| {
+                (
+                    e["ts"].as_f64().expect("ts"),
+                    e["dur"].as_f64().expect("dur"),
+                    e["name"].as_str().expect("name"),
+                )
+            })
+            .collect();
         assert_eq!(
-            task_waits(steps, Some(WaitKind::Io)),
+            spans,
             vec![
-                (0, 10, "queued".to_string()),
-                (20, 50, "parked on I/O".to_string()),
-                (50, 60, "queued".to_string()),
-                (70, 80, "queued".to_string()),
-            ]
-        );
-        // Cancelled while parked.
-        assert_eq!(
-            task_waits(
-                vec![Spawn(0), Poll(1, 2, false), Cancel(9)],
-                Some(WaitKind::Timer)
-            ),
-            vec![
-                (0, 1, "queued".to_string()),
-                (2, 9, "parked on a timer".to_string())
+                (0.0, 10.0, "queued"),
+                (20.0, 30.0, "parked until task 3 woke it"),
+                (50.0, 10.0, "queued"),
+                (70.0, 10.0, "queued"),
             ]
         );
     }

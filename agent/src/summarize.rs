@@ -1,19 +1,20 @@
-//! Folds a run's events (and what the workload reported) into its [`Summary`].
+//! A run's [`Summary`]: the facts of its events as the replay model states them, and what the
+//! workload reported (wall time, baseline, latencies, result, notes).
 //!
 //! Switch counts are the kernel's, as read by each thread at its end; the stand-in server's
 //! threads are listed but not counted in the totals, which describe the scenario's own work.
 
-use std::collections::{BTreeMap, HashMap};
-
 use coreplay_shared::{
-    event::{Event, Fidelity, LockOp, OffReason, Role},
+    event::{Event, Fidelity, Role},
+    replay::Replay,
     scenario::{Params, ScenarioId},
-    summary::{LatencyStats, Outcome, Summary, TaskTotals, ThreadSummary},
+    summary::{LatencyStats, Outcome, Summary, ThreadSummary},
 };
 
 use crate::workloads::Output;
 
-/// Builds the summary.
+/// Builds the summary: every figure about threads, the lock and tasks comes from the replay
+/// model ([`Replay`]), the one interpretation of a run's events.
 #[allow(clippy::too_many_arguments)]
 pub fn summarize(
     scenario: ScenarioId,
@@ -25,92 +26,12 @@ pub fn summarize(
     peak_rss_bytes: Option<u64>,
     fidelity: Fidelity,
 ) -> Summary {
-    let mut threads: BTreeMap<u32, ThreadSummary> = BTreeMap::new();
-    let mut started: BTreeMap<u32, u64> = BTreeMap::new();
-    let mut lock_handovers = 0u64;
-    let mut last_holder = None;
-    for event in events {
-        match event {
-            Event::ThreadStart {
-                tid,
-                pid,
-                name,
-                role,
-                at,
-                ..
-            } => {
-                started.insert(*tid, *at);
-                threads.insert(
-                    *tid,
-                    ThreadSummary {
-                        tid: *tid,
-                        pid: *pid,
-                        name: name.clone(),
-                        role: *role,
-                        cpu_ns: 0,
-                        wall_ns: 0,
-                        voluntary_switches: 0,
-                        involuntary_switches: 0,
-                        migrations: 0,
-                        runnable_wait_ns: 0,
-                        lock_wait_ns: 0,
-                    },
-                );
-            }
-            // The summary's table names a thread as it was last called.
-            Event::ThreadRename { tid, name, .. } => {
-                if let Some(t) = threads.get_mut(tid) {
-                    t.name.clone_from(name);
-                }
-            }
-            Event::ThreadEnd {
-                tid,
-                at,
-                cpu_ns,
-                kernel_voluntary,
-                kernel_involuntary,
-            } => {
-                if let Some(t) = threads.get_mut(tid) {
-                    t.cpu_ns = *cpu_ns;
-                    t.wall_ns = at.saturating_sub(started.get(tid).copied().unwrap_or(*at));
-                    t.voluntary_switches = *kernel_voluntary;
-                    t.involuntary_switches = *kernel_involuntary;
-                }
-            }
-            Event::Migrate { tid, .. } => {
-                if let Some(t) = threads.get_mut(tid) {
-                    t.migrations += 1;
-                }
-            }
-            Event::OffCpu {
-                tid,
-                start,
-                end,
-                reason,
-            } => {
-                if let Some(t) = threads.get_mut(tid) {
-                    match reason {
-                        OffReason::Preempted => t.runnable_wait_ns += end.saturating_sub(*start),
-                        OffReason::Lock => t.lock_wait_ns += end.saturating_sub(*start),
-                        _ => {}
-                    }
-                }
-            }
-            Event::Lock {
-                tid,
-                op: LockOp::Acquire,
-                ..
-            } => {
-                if last_holder.is_some_and(|h| h != *tid) {
-                    lock_handovers += 1;
-                }
-                last_holder = Some(*tid);
-            }
-            _ => {}
-        }
-    }
-    let tasks = task_totals(events);
-    let counted = || threads.values().filter(|t| t.role != Role::Server);
+    let mut replay = Replay::new();
+    replay.extend(events);
+    replay.prepare();
+    let threads = replay.thread_summaries();
+    let tasks = replay.task_totals();
+    let counted = || threads.iter().filter(|t| t.role != Role::Server);
     let sum = |f: fn(&ThreadSummary) -> u64| counted().map(f).sum::<u64>();
     let lock_scenario = matches!(scenario, ScenarioId::Gil | ScenarioId::ProcessPool);
     let speedup = output
@@ -131,12 +52,12 @@ pub fn summarize(
         runnable_wait_ns: sum(|t| t.runnable_wait_ns),
         lock_wait_ns: lock_scenario.then(|| sum(|t| t.lock_wait_ns)),
         // Each worker process has its own lock: hand-overs only mean something for one shared lock.
-        lock_handovers: (scenario == ScenarioId::Gil).then_some(lock_handovers),
+        lock_handovers: (scenario == ScenarioId::Gil).then(|| replay.lock_handovers()),
         peak_rss_bytes,
         events: events.len() as u64,
         dropped,
         fidelity,
-        threads: threads.into_values().collect(),
+        threads,
         processes: output.processes,
         requests: LatencyStats::from_latencies(output.latencies),
         result: output.result,
@@ -174,70 +95,6 @@ pub fn others_on_the_cpus(summary: &Summary, pus: u32) -> Option<String> {
             share * 100.0
         )
     })
-}
-
-/// Per-task totals from the event-loop events: busy (polled), scheduled (woken, waiting to be
-/// polled), idle (parked on I/O or a timer); `None` when the run had no traced tasks.
-fn task_totals(events: &[Event]) -> Option<TaskTotals> {
-    #[derive(Default)]
-    struct Task {
-        queued_since: Option<u64>,
-        idle_since: Option<u64>,
-    }
-    let mut tasks: HashMap<u32, Task> = HashMap::new();
-    let mut t = TaskTotals {
-        tasks: 0,
-        polls: 0,
-        wakes: 0,
-        busy_ns: 0,
-        scheduled_ns: 0,
-        idle_ns: 0,
-        longest_poll_ns: 0,
-        max_ready: 0,
-    };
-    for e in events {
-        match e {
-            Event::TaskSpawn { task, at, .. } => {
-                t.tasks += 1;
-                tasks.insert(
-                    *task,
-                    Task {
-                        queued_since: Some(*at),
-                        idle_since: None,
-                    },
-                );
-            }
-            Event::Wake { task, at, .. } => {
-                t.wakes += 1;
-                let s = tasks.entry(*task).or_default();
-                if let Some(idle) = s.idle_since.take() {
-                    t.idle_ns += at.saturating_sub(idle);
-                }
-                s.queued_since.get_or_insert(*at);
-            }
-            Event::Poll {
-                task,
-                start,
-                end,
-                ready,
-                ..
-            } => {
-                t.polls += 1;
-                t.busy_ns += end.saturating_sub(*start);
-                t.longest_poll_ns = t.longest_poll_ns.max(end.saturating_sub(*start));
-                let s = tasks.entry(*task).or_default();
-                if let Some(q) = s.queued_since.take() {
-                    t.scheduled_ns += start.saturating_sub(q);
-                }
-                if !ready {
-                    s.idle_since = Some(*end);
-                }
-            }
-            Event::QueueDepth { ready, .. } => t.max_ready = t.max_ready.max(*ready),
-            _ => {}
-        }
-    }
-    (t.tasks > 0).then_some(t)
 }
 
 #[cfg(test)]

@@ -1,31 +1,31 @@
-//! The coreplay protocol: every type that crosses the wire between the agent and the page.
+//! coreplay's shared crate, compiled into both the agent and the page. It must stay
+//! wasm-clean: it depends on serde, serde_json and thiserror only (the agent's tests check
+//! that), so that the page and the agent compile the very same definitions.
 //!
-//! This crate is the single source of truth for the protocol. It must stay wasm-clean: it
-//! depends on serde, serde_json and thiserror only (the agent's tests check that), so that the
-//! page and the agent compile the very same definitions.
+//! Two parts, kept apart so that a change to how a run is interpreted never looks like a
+//! change to what crosses the wire:
 //!
-//! - [`topology`]: the machine as hwloc sees it (packages, caches, cores, hardware threads, NUMA).
-//! - [`msg`]: [`ClientMsg`] and [`ServerMsg`], their JSON encoding and [`PROTOCOL_VERSION`].
-//! - [`scenario`]: the catalog of workloads, their parameters and validation.
-//! - [`event`]: what is recorded during a run; [`summary`]: the figures of a finished run.
-//! - [`replay`]: a run indexed by time; [`frame`]: what is drawn at one instant (the page's
-//!   animation and `coreplay render` both draw from it).
-//! - [`trace_file`]: the recorded-run file and its validating reader.
-//! - [`validate`]: the one well-formedness check of a run's events (readers, tests, fuzzer).
-//! - [`watch`]: watching a real program: the operator's program list, sampling rates.
+//! - [`protocol`] — what crosses the wire and what is stored, the single source of truth:
+//!   [`topology`] (the machine as hwloc sees it), [`msg`] ([`ClientMsg`], [`ServerMsg`] and
+//!   [`PROTOCOL_VERSION`]), [`scenario`] (the catalog of workloads and their parameters),
+//!   [`event`] (what is recorded during a run), [`summary`] (a finished run's figures),
+//!   [`trace_file`] (the recorded-run file and its reader), [`watch`] (the operator's program
+//!   list, sampling rates).
+//! - [`model`] — the one interpretation of a run's events: [`validate`] (which events make
+//!   sense), [`replay`] (the facts: who runs where, who holds and who waits for each process's
+//!   lock, every thread's one state, the task lifecycle, and what they add up to) and
+//!   [`frame`] (what is drawn at one instant). The summary, the Chrome export, `render` and
+//!   every view of the page derive from it.
+//!
+//! Each module is also reachable at the crate root (`coreplay_shared::event`, …).
 
-pub mod event;
-pub mod frame;
-pub mod msg;
-pub mod replay;
-pub mod scenario;
-pub mod summary;
+pub mod model;
+pub mod protocol;
 #[cfg(test)]
 mod testkit;
-pub mod topology;
-pub mod trace_file;
-pub mod validate;
-pub mod watch;
+
+pub use model::{frame, replay, validate};
+pub use protocol::{event, msg, scenario, summary, topology, trace_file, watch};
 
 pub use msg::{
     ClientMsg, DecodeError, ErrorCode, Hello, PROTOCOL_VERSION, ServerMsg, decode_client,

@@ -257,6 +257,13 @@ struct Thread {
     end: Option<Ns>,
 }
 
+impl crate::trace_file::TraceFile {
+    /// Checks its events for sense against its own topology (every rule of this module).
+    pub fn check(&self) -> Report {
+        check(&self.header.topology, &self.events, true)
+    }
+}
+
 /// Checks `events` recorded on `topology` against every rule in this module's header.
 /// `complete`: the run ended (a file with its summary), so every thread must have ended; a
 /// file cut short, or a run still going, has threads that have not ended yet.

@@ -203,13 +203,6 @@ pub struct TraceFile {
     pub summary: Summary,
 }
 
-impl TraceFile {
-    /// Checks its events for sense against its own topology ([`crate::validate`]).
-    pub fn check(&self) -> crate::validate::Report {
-        crate::validate::check(&self.header.topology, &self.events, true)
-    }
-}
-
 /// Why a file cannot be read. The texts are meant for users as they are.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TraceError {
