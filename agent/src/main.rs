@@ -1,9 +1,12 @@
-//! `coreplay`: the command-line entry point. Parses arguments, then hands over to the library.
+//! `coreplay`: the command-line entry point. Parses arguments ([`cli`]), then hands each
+//! command to the library and turns its outcome into an exit code.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+mod cli;
+
+use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Args, Parser, Subcommand};
+use clap::Parser;
 use std::{
     sync::{
         Arc,
@@ -12,259 +15,36 @@ use std::{
     time::Duration,
 };
 
+use cli::{
+    CheckArgs, Cli, Command, ExportArgs, ExportFormat, FidelityArg, RenderArgs, RunArgs, ServeArgs,
+    SourceArgs, TopologyArgs, WatchArgs,
+};
 use coreplay_agent::{
-    DEFAULT_LISTEN, export, record, render, report,
-    run::{self, RunSpec},
+    export, record, render, report,
+    run::{self, Job, RunSpec},
     server::{self, ServerConfig, ServerError},
     topology::{self, Source},
     workloads,
 };
 use coreplay_shared::{
     event::Fidelity,
-    scenario::{self, Params, ScenarioId},
+    scenario::{self, ScenarioId},
 };
 
-/// See what your cores really do: coreplay probes this machine's CPU topology, runs real
-/// parallel and concurrent workloads on it and animates them in the browser.
-#[derive(Debug, Parser)]
-#[command(name = "coreplay", version, about, long_about = None, args_conflicts_with_subcommands = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-    /// Options of `serve`, which is what runs when no subcommand is given.
-    #[command(flatten)]
-    serve: ServeArgs,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Serve the page and the WebSocket (the default).
-    Serve(ServeArgs),
-    /// Print the CPU topology as a tree (or JSON).
-    Topology(TopologyArgs),
-    /// Run a scenario headless, print its summary and optionally write its events.
-    Run(RunArgs),
-    /// List the scenarios with their parameters, ranges and defaults.
-    Scenarios,
-    /// Convert a trace file (from `run --out`) for other tools.
-    Export(ExportArgs),
-    /// Draw one instant of a recorded run as an SVG still, for slides and documents.
-    Render(RenderArgs),
-    /// Check a trace file for sense (CPUs of its machine, threads started and ended, locks
-    /// held by who releases them, intervals in order): prints each problem found. Exit code 0:
-    /// consistent; 1: inconsistent events; 2: not a readable trace.
-    Check(CheckArgs),
-    /// Start a program (or follow a running one, --pid) and watch its threads and processes
-    /// on the cores until it exits.
-    Watch(WatchArgs),
-    /// (internal) A process-pool worker.
-    #[command(name = "__worker", hide = true)]
-    Worker(WorkerCli),
-    /// (internal) The loopback server of the I/O scenarios.
-    #[command(name = "__loopback-db", hide = true)]
-    LoopbackDb {
-        /// Answer latency, ms.
-        #[arg(long, default_value_t = 50)]
-        latency_ms: u32,
-    },
-}
-
-#[derive(Debug, Args)]
-struct RunArgs {
-    /// The scenario (see `coreplay scenarios`).
-    scenario: String,
-    /// Threads (T).
-    #[arg(long)]
-    threads: Option<u32>,
-    /// Worker processes (P).
-    #[arg(long)]
-    processes: Option<u32>,
-    /// Requests (K).
-    #[arg(long)]
-    requests: Option<u32>,
-    /// Loopback server latency, ms.
-    #[arg(long)]
-    latency_ms: Option<u32>,
-    /// Lock switch interval, ms.
-    #[arg(long)]
-    switch_interval_ms: Option<u32>,
-    /// Work units (about 50 µs of one core each).
-    #[arg(long)]
-    work: Option<u32>,
-    /// How long the blocking task computes without awaiting, ms (event-loop-blocked).
-    #[arg(long)]
-    block_ms: Option<u32>,
-    /// Write the run to FILE as a trace (gzip-compressed JSON Lines; see docs/trace-format.md),
-    /// e.g. run.coreplay.gz.
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// Print the summary as one JSON object instead of a table.
-    #[arg(long)]
-    json: bool,
-    /// How events are recorded.
-    #[arg(long, value_enum, default_value_t = FidelityArg::Auto)]
-    fidelity: FidelityArg,
-    /// Hard cap on the run's duration, seconds.
-    #[arg(long, default_value_t = coreplay_agent::run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
-    max_secs: u32,
-}
-
-#[derive(Debug, Args)]
-struct ExportArgs {
-    /// The trace file (as written by `coreplay run … --out FILE`).
-    file: PathBuf,
-    /// What to convert it to.
-    #[arg(long, value_enum)]
-    format: ExportFormat,
-    /// Write to OUT instead of standard output.
-    #[arg(long, value_name = "OUT")]
-    out: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct CheckArgs {
-    /// The trace file (as written by `coreplay run … --out FILE` or the page's download).
-    file: PathBuf,
-    /// Print at most this many problems (all are counted).
-    #[arg(long, default_value_t = 20)]
-    max_problems: usize,
-}
-
-#[derive(Debug, Args)]
-struct RenderArgs {
-    /// The trace file (as written by `coreplay run … --out FILE`).
-    file: PathBuf,
-    /// The instant to draw: a time since the run started, e.g. 12.5ms, 40us, 1s (a bare number is ms).
-    #[arg(long, value_parser = parse_instant)]
-    at: u64,
-    /// What to draw.
-    #[arg(long, value_enum, default_value_t = RenderView::All)]
-    view: RenderView,
-    /// The SVG file to write.
-    #[arg(long, value_name = "OUT.svg")]
-    out: PathBuf,
-}
-
-fn parse_instant(s: &str) -> Result<u64, String> {
-    coreplay_shared::frame::parse_duration(s)
-}
-
-/// Views `render` draws.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum RenderView {
-    /// Hardware threads, queues, the lock, waiting threads, the event loop.
-    Cores,
-    /// One lane per hardware thread over the run, with a cursor.
-    Timeline,
-    /// Both.
-    All,
-}
-
-/// Export formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum ExportFormat {
-    /// Chrome Trace Event JSON, for Perfetto UI (ui.perfetto.dev) and chrome://tracing.
-    ChromeTrace,
-}
-
-#[derive(Debug, Args)]
-struct WorkerCli {
-    #[arg(long)]
-    origin_ns: u64,
-    #[arg(long)]
-    first: u32,
-    #[arg(long)]
-    count: u32,
-    #[arg(long)]
-    interval_ms: u32,
-    #[arg(long)]
-    index: u32,
-    #[arg(long)]
-    trace: u8,
-    #[arg(long, default_value_t = 0)]
-    exact: u8,
-}
-
-/// How run events are recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum FidelityArg {
-    /// Exact where the kernel permits, self-timed otherwise.
-    Auto,
-    /// The kernel's switch records (perf_event_open); refuse to run without them.
-    Exact,
-    /// Threads time themselves around chunks of work.
-    SelfTimed,
-}
-
-impl FidelityArg {
-    fn resolve(self) -> Result<(Fidelity, Option<String>), Failure> {
-        let (best, why) = run::detect_fidelity();
-        match self {
-            FidelityArg::Auto => Ok((best, why)),
-            FidelityArg::SelfTimed => Ok((
-                Fidelity::SelfTimed,
-                Some("self-timed by request (--fidelity self-timed)".into()),
-            )),
-            FidelityArg::Exact if best == Fidelity::Exact => Ok((Fidelity::Exact, None)),
-            FidelityArg::Exact => Err(Failure::BadInput(format!(
-                "--fidelity exact is not available here: {}",
-                why.unwrap_or_default()
-            ))),
-        }
-    }
-}
-
-#[derive(Debug, Args)]
-struct ServeArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
-    /// How run events are recorded.
-    #[arg(long, value_enum, default_value_t = FidelityArg::Auto)]
-    fidelity: FidelityArg,
-    /// Allow listening on a non-loopback address; an access token is then required and printed.
-    #[arg(long)]
-    allow_remote: bool,
-    /// Also accept WebSocket connections from pages of this origin (e.g. http://127.0.0.1:8080
-    /// for `trunk serve`); repeatable.
-    #[arg(long, value_name = "ORIGIN")]
-    allow_origin: Vec<String>,
-    /// Offer this program to the page's watch list, as NAME=COMMAND (split at spaces, no
-    /// shell); repeatable. The Python examples are offered by default when python3 is found.
-    #[arg(long, value_name = "NAME=CMD")]
-    watch_program: Vec<String>,
-    #[command(flatten)]
-    source: SourceArgs,
-}
-
-#[derive(Debug, Args)]
-struct TopologyArgs {
-    /// Print the topology as JSON (coreplay's protocol type) instead of a tree.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    source: SourceArgs,
-}
-
-/// Where the topology comes from; the live machine unless one of these is given.
-#[derive(Debug, Args)]
-#[group(multiple = false)]
-struct SourceArgs {
-    /// Load the topology from an hwloc XML file (written by `lstopo file.xml`).
-    #[arg(long = "xml", visible_alias = "topology-xml", value_name = "FILE")]
-    xml: Option<PathBuf>,
-    /// Build the topology from an hwloc synthetic description, e.g. "package:2 core:16 pu:2".
-    #[arg(long, value_name = "DESC")]
-    synthetic: Option<String>,
-}
-
-impl SourceArgs {
-    fn source(&self) -> Source {
-        match (&self.xml, &self.synthetic) {
-            (Some(path), _) => Source::Xml(path.clone()),
-            (None, Some(desc)) => Source::Synthetic(desc.clone()),
-            (None, None) => Source::Live,
-        }
+/// The fidelity a run gets for `--fidelity`, with why it is not exact when it is not.
+fn resolve_fidelity(arg: FidelityArg) -> Result<(Fidelity, Option<String>), Failure> {
+    let (best, why) = run::detect_fidelity();
+    match arg {
+        FidelityArg::Auto => Ok((best, why)),
+        FidelityArg::SelfTimed => Ok((
+            Fidelity::SelfTimed,
+            Some("self-timed by request (--fidelity self-timed)".into()),
+        )),
+        FidelityArg::Exact if best == Fidelity::Exact => Ok((Fidelity::Exact, None)),
+        FidelityArg::Exact => Err(Failure::BadInput(format!(
+            "--fidelity exact is not available here: {}",
+            why.unwrap_or_default()
+        ))),
     }
 }
 
@@ -337,16 +117,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
     };
     let topology = topology::load(&Source::Live).map_err(|e| Failure::Other(e.into()))?;
     let pus = u32::try_from(topology.pu_count()).unwrap_or(u32::MAX);
-    let given = Params {
-        threads: args.threads,
-        processes: args.processes,
-        requests: args.requests,
-        latency_ms: args.latency_ms,
-        switch_interval_ms: args.switch_interval_ms,
-        work: args.work,
-        block_ms: args.block_ms,
-    };
-    let params = scenario::resolve(id, &given, pus)
+    let params = scenario::resolve(id, &args.params(), pus)
         .map_err(|e| Failure::BadInput(format!("--{}: {e}", e.field().replace('_', "-"))))?;
     let spec = RunSpec {
         scenario: id,
@@ -354,7 +125,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
         pus,
         exe: std::env::current_exe().context("finding the coreplay executable")?,
         cap: Duration::from_secs(u64::from(args.max_secs)),
-        fidelity: args.fidelity.resolve()?.0,
+        fidelity: resolve_fidelity(args.fidelity)?.0,
     };
     eprintln!(
         "coreplay: running {id} with {} on {pus} hardware threads, {} (Ctrl-C stops it)",
@@ -367,7 +138,7 @@ fn run_scenario(args: &RunArgs) -> Result<(), Failure> {
     let progress = Arc::clone(&seen);
     let started = std::time::Instant::now();
     let mut last_print = started;
-    let finished = run::execute(&spec, cancel, move |batch| {
+    let finished = Job::Scenario(spec).run(cancel, move |batch| {
         let total = progress.fetch_add(batch.len() as u64, Ordering::Relaxed) + batch.len() as u64;
         if last_print.elapsed() >= Duration::from_millis(500) {
             last_print = std::time::Instant::now();
@@ -474,12 +245,8 @@ fn check_trace(args: &CheckArgs) -> ExitCode {
 fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
     let trace = read_trace(&args.file)?;
     warn_if_inconsistent(&trace, &args.file);
-    let view = match args.view {
-        RenderView::Cores => render::View::Cores,
-        RenderView::Timeline => render::View::Timeline,
-        RenderView::All => render::View::All,
-    };
-    let svg = render::svg(&trace, args.at, view).map_err(|e| Failure::BadInput(e.to_string()))?;
+    let svg = render::svg(&trace, args.at, args.view.into())
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
     std::fs::write(&args.out, svg).with_context(|| format!("writing {}", args.out.display()))?;
     eprintln!("coreplay: wrote {}", args.out.display());
     Ok(())
@@ -575,22 +342,13 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
             args.listen
         )));
     }
-    for origin in &args.allow_origin {
-        if !(origin.starts_with("http://") || origin.starts_with("https://"))
-            || origin.ends_with('/')
-        {
-            return Err(Failure::BadInput(format!(
-                "--allow-origin {origin:?}: expected an origin like http://127.0.0.1:8080 (scheme, host, port; no path)"
-            )));
-        }
-    }
     let token = if args.listen.ip().is_loopback() {
         None
     } else {
         Some(server::guard::new_token().context("making an access token")?)
     };
     let topology = load_topology(&args.source)?;
-    let (fidelity, fidelity_note) = args.fidelity.resolve()?;
+    let (fidelity, fidelity_note) = resolve_fidelity(args.fidelity)?;
     if let Some(note) = &fidelity_note {
         tracing::info!("runs are self-timed: {note}");
     }
@@ -668,43 +426,6 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-#[derive(Debug, Args)]
-struct WatchArgs {
-    /// Follow this running process (and the processes it starts from now on) instead of
-    /// starting a command; it is left running when the watch stops.
-    #[arg(long, value_name = "PID")]
-    pid: Option<u32>,
-    /// Samples of /proc per second (10..=10000).
-    #[arg(long, value_name = "N", default_value_t = coreplay_shared::watch::DEFAULT_HZ)]
-    hz: u32,
-    /// How events are recorded.
-    #[arg(long, value_enum, default_value_t = WatchFidelityArg::Auto)]
-    fidelity: WatchFidelityArg,
-    /// Write the watch to FILE as a trace, like `run --out`.
-    #[arg(long, value_name = "FILE")]
-    out: Option<PathBuf>,
-    /// Print the summary as one JSON object instead of tables.
-    #[arg(long)]
-    json: bool,
-    /// Hard cap on the watch's duration, seconds (a started program is killed then).
-    #[arg(long, default_value_t = run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
-    max_secs: u32,
-    /// The program to start and its arguments, after `--`.
-    #[arg(last = true, value_name = "COMMAND")]
-    command: Vec<String>,
-}
-
-/// How a watch is recorded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum WatchFidelityArg {
-    /// The kernel's switch records where permitted, /proc samples otherwise.
-    Auto,
-    /// The kernel's switch records (perf_event_open); refuse without them.
-    Exact,
-    /// /proc samples.
-    Sampled,
-}
-
 fn watch_programs(given: &[String]) -> Result<Vec<coreplay_shared::watch::WatchProgram>, Failure> {
     let mut programs = coreplay_agent::watch::default_programs();
     for spec in given {
@@ -717,7 +438,7 @@ fn watch_programs(given: &[String]) -> Result<Vec<coreplay_shared::watch::WatchP
 }
 
 fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
-    use coreplay_agent::watch::{self, FidelityChoice, ProgramOutput, Target, WatchSpec};
+    use coreplay_agent::watch::{self, ProgramOutput, Target, WatchSpec};
     let target = match (args.pid, args.command.is_empty()) {
         (Some(pid), true) => Target::Pid(pid),
         (None, false) => Target::Command(args.command.clone()),
@@ -739,11 +460,7 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
         target,
         program: None,
         hz: args.hz,
-        fidelity: match args.fidelity {
-            WatchFidelityArg::Auto => FidelityChoice::Auto,
-            WatchFidelityArg::Exact => FidelityChoice::Exact,
-            WatchFidelityArg::Sampled => FidelityChoice::Sampled,
-        },
+        fidelity: args.fidelity.into(),
         cap: Duration::from_secs(u64::from(args.max_secs)),
         output: ProgramOutput::Inherit,
     };
@@ -764,8 +481,7 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
     }
     let cancel = Arc::new(AtomicBool::new(false));
     stop_on_ctrl_c(Arc::clone(&cancel));
-    let done = watched.run(cancel, |_| {});
-    let finished = done.finished;
+    let finished = Job::Watch(Box::new(watched)).run(cancel, |_| {});
     if report_finished(&topology, &finished, args.out.as_deref(), args.json)? {
         println!();
         print!("{}", watch::thread_table(&finished.summary));

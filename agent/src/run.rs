@@ -1,9 +1,9 @@
-//! One run from start to summary: the orchestrator.
+//! One run from start to summary, scenario or watch: the orchestrator.
 //!
-//! It creates the run's [`Recorder`], starts a collector thread that gathers the tracers'
-//! batches into one batch per tick (forwarded live, kept for the summary and the trace file),
-//! runs the workload on the calling thread under a hard time cap, and folds the events into
-//! the [`Summary`].
+//! A [`Job`] is what the hub or the command line launches. [`record`] creates the run's
+//! [`Recorder`], starts a collector thread that gathers the tracers' batches into one batch
+//! per tick (forwarded live, kept for the summary and the trace file) and runs the work on
+//! the calling thread under a hard time cap; [`finish`] trims, labels and summarizes it.
 
 use std::{
     path::PathBuf,
@@ -20,6 +20,7 @@ use coreplay_shared::{
     event::{Event, Fidelity},
     scenario::{Params, ScenarioId},
     summary::{Outcome, Summary},
+    watch::WatchTarget,
 };
 
 use crate::{
@@ -73,6 +74,31 @@ pub fn detect_fidelity() -> (Fidelity, Option<String>) {
         .clone()
 }
 
+/// A run the hub or the command line launches: a scenario, or a watch of a real program.
+/// Both are recorded by [`record`] and end through [`finish`].
+#[derive(Debug)]
+pub enum Job {
+    /// One of the scenarios.
+    Scenario(RunSpec),
+    /// A program started or attached to, ready to be followed.
+    Watch(Box<crate::watch::Watched>),
+}
+
+impl Job {
+    /// Runs the job to its end (or until `cancel` is set or the cap passes). `on_batch` sees
+    /// each tick's events as they come, on the collector thread.
+    pub fn run(
+        self,
+        cancel: Arc<AtomicBool>,
+        on_batch: impl FnMut(&[Event]) + Send + 'static,
+    ) -> Finished {
+        match self {
+            Job::Scenario(spec) => execute(&spec, cancel, on_batch),
+            Job::Watch(watched) => watched.run(cancel, on_batch).finished,
+        }
+    }
+}
+
 /// Runs `spec` to the end (or until `cancel` is set or the cap passes). `on_batch` sees each
 /// tick's events as they come, on the collector thread.
 pub fn execute(
@@ -81,7 +107,7 @@ pub fn execute(
     on_batch: impl FnMut(&[Event]) + Send + 'static,
 ) -> Finished {
     let ctx_spec = spec.clone();
-    let mut recorded = record(
+    let recorded = record(
         spec.cap,
         spec.fidelity == Fidelity::Exact,
         cancel,
@@ -96,27 +122,77 @@ pub fn execute(
             workloads::run(ctx_spec.scenario, &ctx)
         },
     );
+    finish(
+        recorded,
+        Ending {
+            scenario: spec.scenario,
+            params: spec.params.clone(),
+            pus: spec.pus,
+            fidelity: spec.fidelity,
+            fallback: (
+                Fidelity::SelfTimed,
+                "could not open exact switch recording and timed themselves, so the run as a \
+                 whole is labelled self-timed",
+            ),
+            overlap_why: "self-timed slices overlapped on one CPU (times are known to one chunk \
+                          of work)",
+            notes: Vec::new(),
+            watch: None,
+        },
+    )
+}
+
+/// How a recorded run is labelled and explained when it ends.
+#[derive(Debug)]
+pub struct Ending {
+    /// The scenario ([`ScenarioId::Watch`] for a watch).
+    pub scenario: ScenarioId,
+    /// Its parameters.
+    pub params: Params,
+    /// Hardware threads of the machine.
+    pub pus: u32,
+    /// The fidelity it was recorded at, if every thread got it.
+    pub fidelity: Fidelity,
+    /// The label when some threads could not record exactly, and what to say about them
+    /// (after "N threads ").
+    pub fallback: (Fidelity, &'static str),
+    /// Why two threads' slices can overlap on one CPU (after "where two threads' ").
+    pub overlap_why: &'static str,
+    /// Notes that come before the workload's own.
+    pub notes: Vec<String>,
+    /// What was watched, for a watch.
+    pub watch: Option<WatchTarget>,
+}
+
+/// Ends a recorded run, scenario or watch alike: trims the slices that overlap on a CPU,
+/// labels its fidelity, gathers the notes, and makes its summary from the replay model.
+pub fn finish(mut recorded: Recorded, ending: Ending) -> Finished {
     let trimmed = resolve_cpu_overlaps(&mut recorded.events);
-    let mut fidelity = spec.fidelity;
+    // Trimming can leave empty slices behind.
+    recorded
+        .events
+        .retain(|e| !matches!(e, Event::OnCpu { start, end, .. } if start >= end));
+    let mut notes = ending.notes;
+    let mut fidelity = ending.fidelity;
     if fidelity == Fidelity::Exact && recorded.fallbacks > 0 {
-        fidelity = Fidelity::SelfTimed;
-        recorded.output.notes.push(format!(
-            "{} threads could not open exact switch recording and timed themselves, \
-             so the run as a whole is labelled self-timed",
-            recorded.fallbacks
+        fidelity = ending.fallback.0;
+        notes.push(format!(
+            "{} threads {}",
+            recorded.fallbacks, ending.fallback.1
         ));
     }
     if trimmed.count > 0 {
-        recorded.output.notes.push(format!(
-            "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' self-timed slices \
-             overlapped on one CPU (times are known to one chunk of work)",
+        notes.push(format!(
+            "{} on-CPU slices were trimmed by up to {:.1} µs where two threads' {}",
             trimmed.count,
-            trimmed.max_ns as f64 / 1e3
+            trimmed.max_ns as f64 / 1e3,
+            ending.overlap_why
         ));
     }
+    recorded.output.notes.splice(0..0, notes);
     let mut summary = summarize::summarize(
-        spec.scenario,
-        &spec.params,
+        ending.scenario,
+        &ending.params,
         &recorded.events,
         recorded.output,
         recorded.outcome,
@@ -124,9 +200,10 @@ pub fn execute(
         peak_rss_bytes(),
         fidelity,
     );
-    if let Some(note) = summarize::others_on_the_cpus(&summary, spec.pus) {
+    if let Some(note) = summarize::others_on_the_cpus(&summary, ending.pus) {
         summary.notes.push(note);
     }
+    summary.watch = ending.watch;
     Finished {
         summary,
         events: recorded.events,

@@ -29,7 +29,53 @@ pub struct Access {
     pub token: Option<String>,
     /// Origins allowed besides the agent's own page, e.g. `http://127.0.0.1:8080` for
     /// `trunk serve`.
-    pub allowed_origins: Vec<String>,
+    pub allowed_origins: Vec<Origin>,
+}
+
+/// A web origin a page may connect from: `http` or `https`, a host, an optional port, and
+/// nothing else (no path, query, user or trailing slash), exactly as a browser sends it in
+/// its `Origin` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+/// Why a text is not an [`Origin`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: expected an origin like http://127.0.0.1:8080 (scheme, host, port; no path)")]
+pub struct BadOrigin(String);
+
+impl std::str::FromStr for Origin {
+    type Err = BadOrigin;
+
+    fn from_str(s: &str) -> Result<Origin, BadOrigin> {
+        let bad = || BadOrigin(s.to_string());
+        let rest = s
+            .strip_prefix("http://")
+            .or_else(|| s.strip_prefix("https://"))
+            .ok_or_else(bad)?;
+        let (host, port) = match rest.rsplit_once(':') {
+            // An IPv6 literal's colons sit inside brackets.
+            Some((h, p)) if !p.contains(']') => (h, Some(p)),
+            _ => (rest, None),
+        };
+        let host_ok = !host.is_empty()
+            && (host.starts_with('[') && host.ends_with(']')
+                || host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-'));
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+        if host_ok && port_ok {
+            Ok(Origin(s.to_string()))
+        } else {
+            Err(bad())
+        }
+    }
+}
+
+impl Origin {
+    /// As the browser sends it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A fresh random access token (128 bits from the OS, hex).
@@ -118,7 +164,13 @@ pub(super) async fn guard(
         && let Some(origin) = header_str(req.headers(), header::ORIGIN)
     {
         let own = format!("http://{host}");
-        if origin != own && !state.access.allowed_origins.iter().any(|o| o == origin) {
+        if origin != own
+            && !state
+                .access
+                .allowed_origins
+                .iter()
+                .any(|o| o.as_str() == origin)
+        {
             return refuse(
                 StatusCode::FORBIDDEN,
                 &format!(
@@ -133,6 +185,32 @@ pub(super) async fn guard(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        for good in [
+            "http://127.0.0.1:8080",
+            "https://course.example.org",
+            "http://localhost",
+            "http://[::1]:8080",
+        ] {
+            assert_eq!(good.parse::<Origin>().map(|o| o.0), Ok(good.to_string()));
+        }
+        for bad in [
+            "127.0.0.1:8080",
+            "http://127.0.0.1:8080/",
+            "http://host/path",
+            "ftp://host",
+            "http://",
+            "http://host:0",
+            "http://host:99999",
+            "http://user@host",
+            "http://host?x=1",
+        ] {
+            let err = bad.parse::<Origin>().expect_err(bad).to_string();
+            assert!(err.contains("expected an origin like"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn loopback_hosts() {

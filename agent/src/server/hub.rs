@@ -25,7 +25,7 @@ use coreplay_shared::{
 use tokio::sync::Notify;
 
 use crate::{
-    run::{self, RunSpec},
+    run::{Job, RunSpec},
     watch::{self, FidelityChoice, ProgramOutput, Target, WatchSpec},
 };
 
@@ -342,7 +342,7 @@ impl Hub {
                 field: Some(e.field().to_string()),
             }))
         })?;
-        let mut active = lock(&self.active);
+        let active = lock(&self.active);
         self.check_free(active.as_ref())?;
         let run = self.next_id.fetch_add(1, Ordering::Relaxed);
         let cancel = Arc::new(AtomicBool::new(false));
@@ -354,8 +354,30 @@ impl Hub {
             cap: self.cap,
             fidelity: self.fidelity,
         };
+        let new = Active {
+            run,
+            scenario: id,
+            params,
+            cancel,
+            fidelity: self.fidelity,
+            watch: None,
+        };
+        self.launch(by, Job::Scenario(spec), new, active)
+    }
+
+    /// Starts `job` as run `new.run` on a thread of its own, which broadcasts its events as
+    /// they come and its summary at its end; every client is told it started (`active`, held
+    /// by the caller since it checked the agent was free, becomes `new`).
+    fn launch(
+        self: &Arc<Self>,
+        by: u64,
+        job: Job,
+        new: Active,
+        mut active: MutexGuard<'_, Option<Active>>,
+    ) -> Result<u64, Refusal> {
+        let run = new.run;
         let hub = Arc::clone(self);
-        let run_cancel = Arc::clone(&cancel);
+        let cancel = Arc::clone(&new.cancel);
         // The run thread waits for `active` (held here) before it starts, so every client has
         // its run_started queued before any event of the run.
         let spawned = std::thread::Builder::new()
@@ -363,7 +385,7 @@ impl Hub {
             .spawn(move || {
                 drop(lock(&hub.active));
                 let events_hub = Arc::clone(&hub);
-                let finished = run::execute(&spec, run_cancel, move |batch| {
+                let finished = job.run(cancel, move |batch| {
                     events_hub.broadcast_events(run, batch);
                 });
                 let ended = ServerMsg::RunEnded {
@@ -376,19 +398,12 @@ impl Hub {
                 *active = None;
             });
         if let Err(e) = spawned {
+            // The closure, and with it the job, is dropped: a watch's program is ended.
             return Err(Refusal(Box::new(ServerMsg::error(
                 ErrorCode::RunFailed,
                 format!("could not start the run: {e}"),
             ))));
         }
-        let new = Active {
-            run,
-            scenario: id,
-            params,
-            cancel,
-            fidelity: self.fidelity,
-            watch: None,
-        };
         for (client, queue) in lock(&self.clients).iter() {
             queue.push_control(new.started(*client == by));
         }
@@ -429,7 +444,7 @@ impl Hub {
                 }))
             })?
             .clone();
-        let mut active = lock(&self.active);
+        let active = lock(&self.active);
         self.check_free(active.as_ref())?;
         let spec = WatchSpec {
             target: Target::Command(chosen.command.clone()),
@@ -460,36 +475,7 @@ impl Hub {
             fidelity: watched.fidelity(),
             watch: Some(watched.target()),
         };
-        let hub = Arc::clone(self);
-        // As for scenarios, the run thread waits for `active` so that run_started comes first.
-        let spawned = std::thread::Builder::new()
-            .name(format!("run-{run}"))
-            .spawn(move || {
-                drop(lock(&hub.active));
-                let events_hub = Arc::clone(&hub);
-                let done = watched.run(cancel, move |batch| {
-                    events_hub.broadcast_events(run, batch);
-                });
-                let ended = ServerMsg::RunEnded {
-                    run,
-                    summary: Box::new(done.finished.summary),
-                };
-                let mut active = lock(&hub.active);
-                hub.broadcast_control(&ended.to_json());
-                *active = None;
-            });
-        if let Err(e) = spawned {
-            // The closure, and with it `watched`, is dropped: that ends the program it started.
-            return Err(Refusal(Box::new(ServerMsg::error(
-                ErrorCode::RunFailed,
-                format!("could not start the run: {e}"),
-            ))));
-        }
-        for (client, queue) in lock(&self.clients).iter() {
-            queue.push_control(new.started(*client == by));
-        }
-        *active = Some(new);
-        Ok(run)
+        self.launch(by, Job::Watch(Box::new(watched)), new, active)
     }
 
     /// Stops the current run.
