@@ -351,7 +351,7 @@ struct LoopCost {
 
 /// One current-thread loop running `tasks` tasks that yield `yields` times each.
 fn loop_once(instrument: bool, tasks: u32, yields: u32) -> LoopCost {
-    use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, tasks as loop_tasks};
+    use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, event_loop as loop_tasks};
     let (rec, rx) = Recorder::new(true, Arc::new(AtomicBool::new(false)));
     let drain = drain(rx);
     if instrument {
@@ -480,7 +480,7 @@ fn hook_cost() {
         task::{Context, Poll, Waker},
     };
 
-    use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, tasks as loop_tasks};
+    use coreplay_agent::trace::{ThreadTracer, clock::thread_cpu_ns, event_loop as loop_tasks};
     struct Spin(u32);
     impl Future for Spin {
         type Output = ();

@@ -8,14 +8,17 @@
 //! - [`stamp`]: one-instruction timestamps (the CPU's counter) for the event loop's hot path,
 //!   converted to the monotonic clock off that path.
 //! - [`procfs`]: another program's threads read from `/proc` (for `coreplay watch`).
+//! - [`perf`]: exact context switches from the kernel's perf switch records.
+//! - [`event_loop`]: event-loop instrumentation of a real tokio runtime: traced tasks and
+//!   wakers, the loop's 24-byte records, and the consumer that turns them into events.
 
 pub mod clock;
+pub mod event_loop;
 pub mod perf;
 pub mod procfs;
 pub mod recorder;
 pub mod selftimed;
 pub mod stamp;
-pub mod tasks;
 
 pub use recorder::Recorder;
 pub use selftimed::ThreadTracer;

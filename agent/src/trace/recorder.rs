@@ -12,7 +12,7 @@ use std::sync::{
 
 use coreplay_shared::event::{Event, Ns};
 
-use super::{clock::monotonic_ns, tasks::LoopBatch};
+use super::{clock::monotonic_ns, event_loop::LoopBatch};
 
 /// What a thread hands the recorder: finished events, or an event loop's raw records, which
 /// become events on the consumer's side so the loop's hot path stays short.
@@ -175,6 +175,11 @@ impl Recorder {
         }
     }
 
+    /// Hands an event loop's records to the consumer, or counts them as dropped.
+    pub fn send_loop(&self, batch: LoopBatch) {
+        self.send_batch(Batch::Loop(batch));
+    }
+
     /// Sends one event on its own (for rare events outside a thread's tracer).
     pub fn emit(&self, event: Event) {
         self.send(vec![event]);
@@ -187,7 +192,7 @@ impl Recorder {
     }
 
     /// The count of dropped events, for those who drop events away from the recorder (an
-    /// event loop's replay).
+    /// event loop's consumer).
     pub fn dropped_counter(&self) -> Arc<AtomicU64> {
         Arc::clone(&self.dropped)
     }

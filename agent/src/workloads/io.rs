@@ -22,7 +22,7 @@ use super::{
     Ctx, Output, Totals, WorkloadError, compute,
     loopback_db::{LoopbackDb, raise_fd_limit},
 };
-use crate::trace::{ThreadTracer, clock::monotonic_ns, tasks};
+use crate::trace::{ThreadTracer, clock::monotonic_ns, event_loop};
 
 /// Kills the server when the run is cancelled; stops watching when dropped.
 #[derive(Debug)]
@@ -277,20 +277,20 @@ pub fn loop_run(
     let handle = thread::Builder::new()
         .name(thread_name.clone())
         .spawn(move || {
-            tasks::enter(
+            event_loop::enter(
                 ThreadTracer::start(&rec, &thread_name, Role::EventLoop),
                 true,
             );
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
-                .on_thread_park(tasks::park)
-                .on_thread_unpark(tasks::unpark)
+                .on_thread_park(event_loop::park)
+                .on_thread_unpark(event_loop::unpark)
                 .build();
             let result = match runtime {
                 Ok(rt) => rt.block_on(async_requests(addr, requests, latency_ms, block_ms)),
                 Err(e) => Err(e.to_string()),
             };
-            if let Some(tracer) = tasks::exit() {
+            if let Some(tracer) = event_loop::exit() {
                 tracer.finish();
             }
             totals.add_current_thread();
@@ -359,7 +359,7 @@ async fn async_requests(
             for id in 0..requests {
                 let remaining = remaining.clone();
                 let spawned = monotonic_ns();
-                handles.push(tokio::task::spawn_local(tasks::traced(
+                handles.push(tokio::task::spawn_local(event_loop::traced(
                     &format!("req-{id}"),
                     WaitKind::Io,
                     async move {
@@ -370,23 +370,31 @@ async fn async_requests(
                 )));
             }
             let ticking = remaining.clone();
-            let ticker =
-                tokio::task::spawn_local(tasks::traced("ticker", WaitKind::Timer, async move {
+            let ticker = tokio::task::spawn_local(event_loop::traced(
+                "ticker",
+                WaitKind::Timer,
+                async move {
                     while ticking.get() > 0 {
                         tokio::time::sleep(Duration::from_millis(1)).await;
                     }
-                }));
+                },
+            ));
             let blocker = block_ms.map(|ms| {
-                tokio::task::spawn_local(tasks::traced("blocker", WaitKind::Timer, async move {
-                    tokio::time::sleep(Duration::from_micros(u64::from(latency_ms) * 500)).await;
-                    // The classic mistake: CPU work inside a task, no await until it is done.
-                    let until = monotonic_ns() + u64::from(ms) * 1_000_000;
-                    let mut i = 0;
-                    while monotonic_ns() < until {
-                        std::hint::black_box(compute::unit(i));
-                        i += 1;
-                    }
-                }))
+                tokio::task::spawn_local(event_loop::traced(
+                    "blocker",
+                    WaitKind::Timer,
+                    async move {
+                        tokio::time::sleep(Duration::from_micros(u64::from(latency_ms) * 500))
+                            .await;
+                        // The classic mistake: CPU work inside a task, no await until it is done.
+                        let until = monotonic_ns() + u64::from(ms) * 1_000_000;
+                        let mut i = 0;
+                        while monotonic_ns() < until {
+                            std::hint::black_box(compute::unit(i));
+                            i += 1;
+                        }
+                    },
+                ))
             });
             let mut latencies = Vec::with_capacity(requests as usize);
             let mut failed = false;
@@ -426,7 +434,7 @@ async fn request(addr: SocketAddr, id: u32) -> Option<u64> {
         return None;
     }
     let end = monotonic_ns();
-    tasks::with(|s| {
+    event_loop::with(|s| {
         let (rs, re) = (s.tracer.recorder().at(start), s.tracer.recorder().at(end));
         s.tracer.request(id, rs, re);
     });

@@ -1,0 +1,131 @@
+//! The loop's records: the 24-byte plain records the loop's hot path writes (raw counter
+//! stamps, nothing worked out), and their hand-over to the recorder's consumer in batches
+//! ([`LoopBatch`]).
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use coreplay_shared::event::Event;
+
+use super::consumer::Consumer;
+use crate::trace::stamp::Scale;
+
+/// Records a loop thread keeps before handing them over (96 KiB: each hand-over wakes the
+/// consumer, which costs the loop a few µs).
+pub(super) const RAW_BATCH: usize = 4096;
+
+/// "No task": the waker field of a wake from outside any poll.
+pub(super) const NO_TASK: u64 = u64::MAX;
+
+/// "No task": the waker field of a [`Kind::WakeData`] record from outside any poll.
+pub(super) const NO_WAKER: u32 = u32::MAX;
+
+/// What a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(super) enum Kind {
+    /// A task was spawned; `flag` is its [`WaitKind`](coreplay_shared::event::WaitKind) (0
+    /// I/O, 1 timer).
+    Spawn,
+    /// A poll from `start` to `end` on `cpu`; `flag` 1 if it returned ready. Written when the
+    /// poll starts and completed when it ends.
+    Poll,
+    /// A wake at `start`; `end` is the task whose poll woke it, or [`NO_TASK`].
+    Wake,
+    /// A wake through a forwarding waker (see [`super::waker::forward`]) at `start`: `end` is
+    /// the runtime's waker data (which [`Kind::Bind`] ties to a task), `task` the task whose
+    /// poll woke it, or [`NO_WAKER`].
+    WakeData,
+    /// From now on the runtime's waker data `end` stands for `task`.
+    Bind,
+    /// The task was dropped unfinished, at `start`.
+    Cancel,
+    /// The loop went to wait in the selector at `start`.
+    Park,
+    /// …and came back at `start`.
+    Unpark,
+}
+
+/// One record as the loop's hot path writes it: plain data, stamps not yet converted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Raw {
+    pub(super) start: u64,
+    pub(super) end: u64,
+    pub(super) task: u32,
+    pub(super) cpu: u16,
+    pub(super) kind: Kind,
+    pub(super) flag: u8,
+}
+
+impl Raw {
+    pub(super) fn at(kind: Kind, task: u32, start: u64) -> Raw {
+        Raw {
+            start,
+            end: start,
+            task,
+            cpu: 0,
+            kind,
+            flag: 0,
+        }
+    }
+}
+
+/// A loop thread's records on their way to the recorder's consumer.
+#[derive(Debug)]
+pub struct LoopBatch {
+    pub(super) records: Records,
+    pub(super) consumer: Arc<Mutex<Consumer>>,
+}
+
+/// One hand-over's records and how to read them.
+#[derive(Debug)]
+pub(super) struct Records {
+    /// Its place in the loop's sequence of hand-overs.
+    pub(super) seq: u64,
+    pub(super) tid: u32,
+    pub(super) origin_ns: u64,
+    pub(super) depths: bool,
+    pub(super) scale: Scale,
+    pub(super) raw: Vec<Raw>,
+    /// Spawned tasks' labels, in the order of their spawn records.
+    pub(super) labels: Vec<String>,
+}
+
+impl Records {
+    /// How many events the records stand for at most (wakes the runtime ignored included).
+    pub(super) fn event_count(&self) -> usize {
+        let with_depth = if self.depths { 2 } else { 1 };
+        self.raw
+            .iter()
+            .map(|r| match r.kind {
+                Kind::Park | Kind::Bind => 0,
+                Kind::Spawn | Kind::Wake | Kind::WakeData => 1,
+                Kind::Poll | Kind::Cancel | Kind::Unpark => with_depth,
+            })
+            .sum()
+    }
+}
+
+impl LoopBatch {
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records.raw.is_empty()
+    }
+
+    /// The events, in the order they happened.
+    pub fn into_events(self) -> Vec<Event> {
+        let mut events = Vec::with_capacity(self.records.raw.len() * 2);
+        let mut consumer = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        consumer.deliver(self.records, &mut events);
+        events
+    }
+
+    /// Drops the batch (the consumer fell behind), letting the loop's consumer follow it in
+    /// its turn so that later batches still come out right; returns how many events it stood
+    /// for.
+    pub fn discard(self) -> usize {
+        let count = self.records.event_count();
+        let mut consumer = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        consumer.skip(self.records);
+        count
+    }
+}
