@@ -7,7 +7,6 @@
 //!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
 //! - [`stamp`]: one-instruction timestamps (the CPU's counter) for the event loop's hot path,
 //!   converted to the monotonic clock off that path.
-//! - [`procfs`]: another program's threads read from `/proc` (for `coreplay watch`).
 //! - [`perf`]: exact context switches from the kernel's perf switch records.
 //! - [`event_loop`]: event-loop instrumentation of a real tokio runtime: traced tasks and
 //!   wakers, the loop's 24-byte records, and the consumer that turns them into events.
@@ -15,7 +14,6 @@
 pub mod clock;
 pub mod event_loop;
 pub mod perf;
-pub mod procfs;
 pub mod recorder;
 pub mod selftimed;
 pub mod stamp;

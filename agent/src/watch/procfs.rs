@@ -20,7 +20,7 @@ use std::{
     path::PathBuf,
 };
 
-use super::clock::SwitchCounts;
+use crate::trace::clock::SwitchCounts;
 
 /// Why a thread's files could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -372,13 +372,13 @@ mod tests {
         // A running thread's CPU time is updated at switches and scheduler ticks: make one.
         std::thread::sleep(std::time::Duration::from_millis(2));
         let pid = std::process::id();
-        let tid = super::super::clock::os_tid();
+        let tid = crate::trace::clock::os_tid();
         let mut files = TaskFiles::open(pid, tid).expect("own files");
         let stat = files.stat().expect("stat");
         assert_eq!(stat.state, b'R', "reading our own stat, we run");
         assert!(stat.processor < 4096);
         let status = files.status().expect("status");
-        let ours = super::super::clock::proc_switch_counts().expect("own counts");
+        let ours = crate::trace::clock::proc_switch_counts().expect("own counts");
         assert!(status.counts.voluntary <= ours.voluntary);
         if let Some(s) = files.schedstat().expect("schedstat") {
             assert!(s.run_ns > 0 && s.slices > 0);
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_gone_thread_is_gone() {
-        let handle = std::thread::spawn(super::super::clock::os_tid);
+        let handle = std::thread::spawn(crate::trace::clock::os_tid);
         let tid = handle.join().expect("joined");
         std::thread::sleep(std::time::Duration::from_millis(20));
         assert!(matches!(

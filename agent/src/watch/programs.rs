@@ -1,0 +1,209 @@
+//! The programs `coreplay watch` may start from the page: the Python examples found beside
+//! the agent, and the operator's own (`--watch-program NAME=COMMAND`, split into words as a
+//! shell would); and the thread table the command line prints after a watch.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+};
+
+use coreplay_shared::{
+    summary::Summary,
+    watch::{self, WatchProgram},
+};
+
+/// The example programs in `examples/python/`: (name, file, title).
+pub const PYTHON_EXAMPLES: [(&str, &str, &str); 4] = [
+    (
+        "cpu_threads",
+        "cpu_threads.py",
+        "Python: CPU-bound work on 4 threads (the GIL lets one run at a time)",
+    ),
+    (
+        "pools",
+        "pools.py",
+        "Python: the same work on a ThreadPoolExecutor, then a ProcessPoolExecutor",
+    ),
+    (
+        "asyncio_sleeps",
+        "asyncio_sleeps.py",
+        "Python: 1000 concurrent asyncio sleeps on one thread",
+    ),
+    (
+        "asyncio_loopback",
+        "asyncio_loopback.py",
+        "Python: asyncio with concurrent loopback TCP requests to its own server",
+    ),
+];
+
+/// Where `examples/python/` is: beside the sources this agent was built from, under the
+/// current directory, or two levels above the executable (`target/release/coreplay`).
+pub fn examples_dir() -> Option<PathBuf> {
+    let mut candidates = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/python")];
+    if let Ok(cwd) = std::env::current_dir() {
+        candidates.push(cwd.join("examples/python"));
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(root) = exe.parent().and_then(Path::parent).and_then(Path::parent)
+    {
+        candidates.push(root.join("examples/python"));
+    }
+    candidates
+        .into_iter()
+        .filter(|d| d.join(PYTHON_EXAMPLES[0].1).is_file())
+        .find_map(|d| d.canonicalize().ok())
+}
+
+/// Whether `program` is an executable file on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// The programs the page may start by default: the Python examples, when `python3` is on
+/// `PATH` and the examples are found.
+pub fn default_programs() -> Vec<WatchProgram> {
+    if !on_path("python3") {
+        return Vec::new();
+    }
+    let Some(dir) = examples_dir() else {
+        return Vec::new();
+    };
+    // The interpreter itself rather than `python3`, which may be a version manager's shell
+    // shim whose own processes would show up in every watch.
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|p| p.trim().to_string())
+        .filter(|p| Path::new(p).is_file())
+        .unwrap_or_else(|| "python3".to_string());
+    PYTHON_EXAMPLES
+        .iter()
+        .filter(|(_, file, _)| dir.join(file).is_file())
+        .map(|(name, file, title)| WatchProgram {
+            name: (*name).to_string(),
+            title: (*title).to_string(),
+            command: vec![
+                python.clone(),
+                dir.join(file).to_string_lossy().into_owned(),
+            ],
+        })
+        .collect()
+}
+
+/// Splits a command line into words as a POSIX shell would ([`shlex`]): single and double
+/// quotes, backslashes, and a `#` starting a word begins a comment; nothing else (no
+/// variables, globs or operators: use `sh -c '…'` for those). An unterminated quote or a
+/// backslash at the end is an error.
+pub fn split_words(line: &str) -> Result<Vec<String>, String> {
+    shlex::split(line).ok_or_else(|| {
+        "unbalanced quotes: a quote is not closed, or the line ends in a backslash".to_string()
+    })
+}
+
+/// Parses `NAME=COMMAND ARGS…` (`--watch-program`): a name of letters, digits, `_` and `-`,
+/// and a command split into words as a shell would (quotes and backslashes; no variables or
+/// operators: wrap those in `sh -c '…'`).
+pub fn parse_program(spec: &str) -> Result<WatchProgram, String> {
+    let (name, command) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("{spec:?}: expected NAME=COMMAND, e.g. busy=\"python3 busy.py\""))?;
+    let name = name.trim();
+    if name.is_empty()
+        || name.len() > watch::MAX_PROGRAM_NAME
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(format!(
+            "{name:?}: a program name is 1 to {} letters, digits, '_' or '-'",
+            watch::MAX_PROGRAM_NAME
+        ));
+    }
+    let command = split_words(command).map_err(|e| format!("{name}: {e}"))?;
+    if command.is_empty() {
+        return Err(format!("{name}: the command is empty"));
+    }
+    Ok(WatchProgram {
+        name: name.to_string(),
+        title: command.join(" "),
+        command,
+    })
+}
+
+/// The summary's threads as a table: one line per thread with its CPU time and switches.
+pub fn thread_table(summary: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>5} {:>8} {:<16} {:>11} {:>10} {:>10} {:>6} {:>12}",
+        "tid", "pid", "name", "CPU ms", "voluntary", "involunt.", "migr.", "runnable ms"
+    );
+    for t in &summary.threads {
+        let name: String = t.name.chars().take(16).collect();
+        let _ = writeln!(
+            out,
+            "{:>5} {:>8} {:<16} {:>11.2} {:>10} {:>10} {:>6} {:>12.2}",
+            t.tid,
+            t.pid,
+            name,
+            t.cpu_ns as f64 / 1e6,
+            t.voluntary_switches,
+            t.involuntary_switches,
+            t.migrations,
+            t.runnable_wait_ns as f64 / 1e6
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn program_specs() {
+        let p = parse_program("busy=sh -c  true").expect("valid");
+        assert_eq!(p.name, "busy");
+        assert_eq!(p.command, vec!["sh", "-c", "true"]);
+        assert_eq!(p.title, "sh -c true");
+        assert!(parse_program("busy").is_err());
+        assert!(parse_program("=sh").is_err());
+        assert!(parse_program("a b=sh").is_err());
+        assert!(parse_program("x=  ").is_err());
+        let p = parse_program(r#"spin=sh -c 'a & b; wait' "x y" z\ w"#).expect("quoted");
+        assert_eq!(p.command, vec!["sh", "-c", "a & b; wait", "x y", "z w"]);
+        let err = parse_program("x=sh -c 'open").expect_err("unbalanced");
+        assert!(err.starts_with("x: unbalanced quotes"), "{err}");
+    }
+
+    #[test]
+    fn words_split_as_a_shell_would() {
+        assert_eq!(
+            split_words(r#"a "b \"c\" \$d \x" 'e\f' g\ h"#),
+            Ok(vec![
+                "a".to_string(),
+                r#"b "c" $d \x"#.to_string(),
+                r"e\f".to_string(),
+                "g h".to_string(),
+            ])
+        );
+        assert_eq!(split_words("  "), Ok(Vec::new()));
+        assert_eq!(split_words(r#""""#), Ok(vec![String::new()]));
+        for bad in ["'open", "\"open", r#""open \""#, "end\\"] {
+            let err = split_words(bad).expect_err(bad);
+            assert!(err.contains("unbalanced quotes"), "{bad}: {err}");
+        }
+    }
+}
