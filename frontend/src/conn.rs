@@ -16,9 +16,10 @@ use futures::{
 use gloo_net::websocket::{Message, futures::WebSocket};
 use yew::{Callback, platform::spawn_local, platform::time::sleep};
 
-use crate::state::{Action, backoff_ms, validate_agent_url, validate_token, with_token};
+use crate::state::{Action, backoff_ms};
 
-/// Default agent address when the page is not served by an agent (e.g. opened from a file).
+/// Default agent address when the page is not served by an agent (e.g. opened from a file);
+/// `options.rs` picks the agent for a page.
 pub const DEFAULT_AGENT_URL: &str = "ws://127.0.0.1:7878/ws";
 
 /// Keeps the connection loop alive; dropping it stops the loop and closes the socket.
@@ -92,31 +93,5 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
         attempt = attempt.saturating_add(1);
         dispatch.emit(Action::Closed { attempt });
         sleep(Duration::from_millis(u64::from(backoff_ms(attempt)))).await;
-    }
-}
-
-/// The agent URL for this page: `?agent=` if given (validated), else the agent that served
-/// the page, else [`DEFAULT_AGENT_URL`]; with the page's `?token=` carried along.
-pub fn agent_url_from_location() -> Result<String, String> {
-    let Some(location) = web_sys::window().map(|w| w.location()) else {
-        return Ok(DEFAULT_AGENT_URL.to_string());
-    };
-    let search = location.search().unwrap_or_default();
-    let params = web_sys::UrlSearchParams::new_with_str(&search).ok();
-    let get = |name: &str| params.as_ref().and_then(|p| p.get(name));
-    let base = if let Some(agent) = get("agent") {
-        validate_agent_url(&agent)?
-    } else {
-        let protocol = location.protocol().unwrap_or_default();
-        let host = location.host().unwrap_or_default();
-        match protocol.as_str() {
-            "http:" if !host.is_empty() => format!("ws://{host}/ws"),
-            "https:" if !host.is_empty() => format!("wss://{host}/ws"),
-            _ => DEFAULT_AGENT_URL.to_string(),
-        }
-    };
-    match get("token") {
-        Some(token) => Ok(with_token(&base, &validate_token(&token)?)),
-        None => Ok(base),
     }
 }

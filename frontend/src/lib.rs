@@ -1,17 +1,26 @@
 //! coreplay's page: a Yew app that connects to an agent and draws what it streams.
 //!
-//! - [`state`]: a pure reducer over connection events and protocol messages (tested natively).
+//! - [`state`]: a pure reducer over every [`state::Action`] (connection events, protocol
+//!   messages, loaded traces, the user's and the embedding page's commands; tested natively).
+//! - [`store`]: the one shared state, changed only through [`store::Store::apply`].
 //! - [`playback`]: the animation clock (pure); what is drawn at an instant comes from
 //!   `coreplay_shared::frame`.
-//! - [`conn`]: owns the WebSocket, with reconnect back-off.
+//! - [`options`], [`embed`]: the page's URL parameters; the embedding page's `postMessage`
+//!   API (typed commands and notices).
+//! - [`conn`], [`load`], [`trace`]: the WebSocket; recorded runs from URLs, files, drops.
+//! - [`hooks`]: the clock, keyboard, messages, connection and theme, tied to the store.
 //! - [`view`]: one component per picture.
-//! - [`app`]: wires them together.
+//! - [`app`]: the root layout.
 
 pub mod app;
 pub mod conn;
+pub mod embed;
+pub mod hooks;
 pub mod js;
 pub mod load;
 pub mod options;
 pub mod playback;
 pub mod state;
+pub mod store;
+pub mod trace;
 pub mod view;

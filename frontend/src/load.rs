@@ -1,7 +1,7 @@
 //! Loading recorded runs into the page: from a URL (`?trace=`, the gallery), a file picker
 //! or a drop. gzip files are decompressed by the browser (`DecompressionStream`); plain text
-//! is read as is. Whatever goes wrong ends as a message on the status line; the page keeps
-//! its runs and keeps working.
+//! is read as is (`trace.rs` reads the text). Whatever goes wrong ends as a message on the
+//! status line; the page keeps its runs and keeps working.
 
 use coreplay_shared::trace_file::MAX_TRACE_BYTES;
 use js_sys::Uint8Array;
@@ -9,12 +9,11 @@ use serde::Deserialize;
 use wasm_bindgen::JsCast;
 
 use crate::{
-    app::Store,
     js,
-    state::{Loaded, parse_trace},
+    state::Action,
+    store::Store,
+    trace::{LoadStats, Loaded, LoadedTrace, parse_trace},
 };
-
-pub use crate::state::LoadStats;
 
 /// Largest file fetched or opened, bytes (compressed traces are far smaller).
 pub const MAX_FILE_BYTES: usize = 128 << 20;
@@ -170,35 +169,16 @@ fn finish(
     result: Result<(Loaded, LoadStats), String>,
     autoplay: bool,
 ) {
-    let mut st = store.0.borrow_mut();
-    match result {
-        Ok((loaded, mut stats)) => {
-            let t0 = js::now_ms();
-            st.add_recorded(name, url, loaded, autoplay);
-            if let Some(rec) = st.runs.last_mut() {
-                rec.replay.prepare();
-            }
-            stats.apply_ms = js::now_ms() - t0;
-            st.last_load = Some(stats);
-            // Tell an embedding page that commands now act on the run.
-            if let Some(rec) = st.shown() {
-                let ready = serde_json::json!({
-                    "coreplay": "ready",
-                    "events": rec.view.events,
-                    "end_ns": rec.replay.end(),
-                    "t": st.playback.t,
-                    "playing": st.playback.playing,
-                });
-                if let Ok(v) = js_sys::JSON::parse(&ready.to_string()) {
-                    js::post_to_parent(&v);
-                }
-            }
-        }
-        Err(e) => {
-            st.last_error = Some(format!("could not open the trace {name}: {e}"));
-            st.dirty = true;
-        }
-    }
+    store.apply(match result {
+        Ok((loaded, stats)) => Action::Loaded(Box::new(LoadedTrace {
+            name,
+            url,
+            loaded,
+            autoplay,
+            stats,
+        })),
+        Err(message) => Action::LoadFailed { name, message },
+    });
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
-//! The page's URL parameters and the embedding page's `postMessage` commands, parsed and
-//! validated (both are untrusted input). Pure, so tested natively.
+//! The page's URL parameters, parsed and checked (they are untrusted input): [`parse`] and
+//! the checks are pure, so tested natively; [`from_location`] and [`agent_url_from_location`]
+//! read the page's address through the browser's `URLSearchParams`.
 //!
 //! | parameter | meaning |
 //! |---|---|
@@ -10,14 +11,11 @@
 //! | `speed=10us` | one second on screen shows this much of the run (nearest offered speed) |
 //! | `autoplay`, `loop` | start playing at once; start over at the end |
 //! | `agent=ws://…` | the agent to connect to (see [`crate::conn`]) |
+//! | `token=HEX` | the agent's access token, carried to its WebSocket |
 
 use coreplay_shared::{event::Ns, frame::parse_duration};
-use serde::Deserialize;
 
-use crate::{
-    playback::{Command, SPEEDS},
-    state::validate_trace_url,
-};
+use crate::{conn::DEFAULT_AGENT_URL, playback::SPEEDS};
 
 /// A view the page can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,56 +163,164 @@ fn truncate(s: &str) -> String {
     s.chars().take(40).collect()
 }
 
-/// A command from the embedding page, e.g. `{"coreplay":"seek","t":"12ms"}`.
-#[derive(Debug, Deserialize)]
-struct EmbedMsg {
-    coreplay: String,
-    #[serde(default)]
-    t: Option<serde_json::Value>,
-    #[serde(default)]
-    speed: Option<serde_json::Value>,
-}
+/// Longest `?trace=` URL accepted.
+pub const MAX_TRACE_URL_LEN: usize = 2048;
 
-fn time_value(v: &serde_json::Value) -> Result<Ns, String> {
-    match v {
-        // A bare number is ms, like the URL's `t`.
-        serde_json::Value::Number(n) => n
-            .as_f64()
-            .filter(|f| f.is_finite() && *f >= 0.0 && *f <= 1e9)
-            .map(|f| (f * 1e6) as Ns)
-            .ok_or_else(|| format!("{n} is out of range")),
-        serde_json::Value::String(s) => parse_duration(s),
-        _ => Err("expected a number of ms or a string like \"12ms\"".into()),
+/// Checks a trace URL from the page's address (`?trace=`): a path on this site or an
+/// `http(s)://` URL; nothing that runs code.
+pub fn validate_trace_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if url.is_empty() {
+        return Err("the trace URL is empty".into());
+    }
+    if url.len() > MAX_TRACE_URL_LEN {
+        return Err(format!(
+            "the trace URL is longer than {MAX_TRACE_URL_LEN} characters"
+        ));
+    }
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("the trace URL contains spaces or control characters".into());
+    }
+    let lower = url.to_ascii_lowercase();
+    let scheme = lower
+        .split_once(':')
+        .map(|(s, _)| s)
+        .filter(|s| !s.contains('/') && !s.contains('?') && !s.contains('#'));
+    match scheme {
+        None | Some("http" | "https") => Ok(url.to_string()),
+        Some(other) => Err(format!(
+            "the trace URL must be a path or an http(s) URL, not {other}:"
+        )),
     }
 }
 
-/// Parses a `postMessage` payload (as JSON text). `Ok(None)` for messages not meant for
-/// coreplay (other scripts on the page post messages too).
-pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
-    if json.len() > 4096 {
-        return Ok(None);
+/// Longest `?agent=` URL accepted.
+pub const MAX_AGENT_URL_LEN: usize = 2048;
+
+/// Checks an agent URL taken from the page's address (`?agent=`); it is untrusted input.
+pub fn validate_agent_url(url: &str) -> Result<String, String> {
+    let url = url.trim();
+    if url.len() > MAX_AGENT_URL_LEN {
+        return Err(format!(
+            "the agent URL is longer than {MAX_AGENT_URL_LEN} characters"
+        ));
     }
-    let Ok(msg) = serde_json::from_str::<EmbedMsg>(json) else {
-        return Ok(None);
+    if url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("the agent URL contains spaces or control characters".into());
+    }
+    let rest = url
+        .strip_prefix("ws://")
+        .or_else(|| url.strip_prefix("wss://"))
+        .ok_or_else(|| {
+            format!("the agent URL must start with ws:// or wss://, e.g. ws://127.0.0.1:7878/ws (got {url:?})")
+        })?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(format!("the agent URL {url:?} names no host"));
+    }
+    Ok(url.to_string())
+}
+
+/// Checks an access token from the page's address (`?token=`): the agent makes 32 hex digits.
+pub fn validate_token(token: &str) -> Result<String, String> {
+    if token.is_empty() || token.len() > 128 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(
+            "the access token in the address is malformed; use the URL the agent printed".into(),
+        );
+    }
+    Ok(token.to_string())
+}
+
+/// `url` with `token` added as a query parameter.
+pub fn with_token(url: &str, token: &str) -> String {
+    let sep = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{sep}token={token}")
+}
+
+/// The agent URL for a page at `protocol`//`host` whose address has `agent` and `token`
+/// (`?agent=`, `?token=`): `agent` if given (checked), else the agent that served the page,
+/// else [`DEFAULT_AGENT_URL`]; with the token carried along (checked).
+pub fn agent_url(
+    agent: Option<&str>,
+    token: Option<&str>,
+    protocol: &str,
+    host: &str,
+) -> Result<String, String> {
+    let base = if let Some(agent) = agent {
+        validate_agent_url(agent)?
+    } else {
+        match protocol {
+            "http:" if !host.is_empty() => format!("ws://{host}/ws"),
+            "https:" if !host.is_empty() => format!("wss://{host}/ws"),
+            _ => DEFAULT_AGENT_URL.to_string(),
+        }
     };
-    Ok(Some(match msg.coreplay.as_str() {
-        "play" => Command::Play,
-        "pause" => Command::Pause,
-        "toggle" => Command::Toggle,
-        "step" => Command::StepForward,
-        "back" => Command::StepBack,
-        "seek" => Command::Seek(time_value(msg.t.as_ref().ok_or("seek needs a time, t")?)?),
-        "speed" => {
-            let v = msg.speed.as_ref().ok_or("speed needs a value, speed")?;
-            Command::Speed(nearest_speed(time_value(v)?))
-        }
-        other => {
-            return Err(format!(
-                "unknown command {:?} (play, pause, toggle, step, back, seek, speed)",
-                truncate(other)
-            ));
-        }
-    }))
+    match token {
+        Some(token) => Ok(with_token(&base, &validate_token(token)?)),
+        None => Ok(base),
+    }
+}
+
+/// The page's query parameters, decoded by the browser (`URLSearchParams`).
+fn search_params() -> Option<web_sys::UrlSearchParams> {
+    let search = web_sys::window()?.location().search().ok()?;
+    web_sys::UrlSearchParams::new_with_str(&search).ok()
+}
+
+/// The page's query parameters as pairs, in order.
+fn query_pairs() -> Vec<(String, String)> {
+    let Some(params) = search_params() else {
+        return Vec::new();
+    };
+    params
+        .entries()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let pair = js_sys::Array::from(&entry);
+            Some((pair.get(0).as_string()?, pair.get(1).as_string()?))
+        })
+        .collect()
+}
+
+/// What the page's address asks for.
+pub fn from_location() -> PageOptions {
+    parse(&query_pairs())
+}
+
+/// The agent URL for this page (see [`agent_url`]).
+pub fn agent_url_from_location() -> Result<String, String> {
+    let Some(location) = web_sys::window().map(|w| w.location()) else {
+        return Ok(DEFAULT_AGENT_URL.to_string());
+    };
+    let params = search_params();
+    let get = |name: &str| params.as_ref().and_then(|p| p.get(name));
+    agent_url(
+        get("agent").as_deref(),
+        get("token").as_deref(),
+        &location.protocol().unwrap_or_default(),
+        &location.host().unwrap_or_default(),
+    )
+}
+
+/// The page's own address without its query, for embed snippets.
+pub fn page_base() -> String {
+    web_sys::window()
+        .map(|w| {
+            let l = w.location();
+            format!(
+                "{}{}",
+                l.origin().unwrap_or_default(),
+                l.pathname().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// An absolute URL for `url` relative to the page.
+pub fn absolute(url: &str) -> String {
+    web_sys::Url::new_with_base(url, &page_base())
+        .map(|u| u.href())
+        .unwrap_or_else(|_| url.to_string())
 }
 
 /// The iframe snippet that embeds `trace` at `t` with `views` and speed index `speed`.
@@ -301,30 +407,6 @@ mod tests {
     }
 
     #[test]
-    fn post_messages_are_validated() {
-        assert_eq!(
-            parse_embed_message(r#"{"coreplay":"play"}"#),
-            Ok(Some(Command::Play))
-        );
-        assert_eq!(
-            parse_embed_message(r#"{"coreplay":"seek","t":1.5}"#),
-            Ok(Some(Command::Seek(1_500_000)))
-        );
-        assert_eq!(
-            parse_embed_message(r#"{"coreplay":"seek","t":"40us"}"#),
-            Ok(Some(Command::Seek(40_000)))
-        );
-        assert!(matches!(
-            parse_embed_message(r#"{"coreplay":"speed","speed":"10us"}"#),
-            Ok(Some(Command::Speed(_)))
-        ));
-        assert!(parse_embed_message(r#"{"coreplay":"seek"}"#).is_err());
-        assert!(parse_embed_message(r#"{"coreplay":"rm -rf"}"#).is_err());
-        assert_eq!(parse_embed_message(r#"{"other":"thing"}"#), Ok(None));
-        assert_eq!(parse_embed_message("not json"), Ok(None));
-    }
-
-    #[test]
     fn embed_code_is_an_escaped_iframe() {
         let code = embed_code(
             "https://x.org/coreplay/",
@@ -336,5 +418,59 @@ mod tests {
         assert!(code.starts_with("<iframe src=\"https://x.org/coreplay/?embed&amp;trace=gallery/gil.coreplay.gz&amp;view=cores&amp;t=2000us&amp;speed=10us&amp;autoplay\""), "{code}");
         let round = parse(&pairs(&[("t", "2000us"), ("speed", "10us")]));
         assert_eq!(round.start, Some(2_000_000));
+    }
+
+    #[test]
+    fn tokens_are_validated_and_carried() {
+        assert_eq!(validate_token("00ff"), Ok("00ff".into()));
+        for bad in ["", "xyz", "a b", "<script>", &"a".repeat(200)] {
+            assert!(validate_token(bad).is_err(), "{bad}");
+        }
+        assert_eq!(with_token("ws://h:1/ws", "ab"), "ws://h:1/ws?token=ab");
+        assert_eq!(
+            with_token("ws://h:1/ws?x=1", "ab"),
+            "ws://h:1/ws?x=1&token=ab"
+        );
+    }
+
+    #[test]
+    fn agent_urls_are_validated() {
+        assert_eq!(
+            validate_agent_url("ws://127.0.0.1:7878/ws"),
+            Ok("ws://127.0.0.1:7878/ws".into())
+        );
+        assert!(validate_agent_url("wss://example.org/ws").is_ok());
+        for bad in [
+            "http://x/ws",
+            "javascript:alert(1)",
+            "ws://",
+            "ws:///ws",
+            "ws://a b",
+            &"ws://x".repeat(1000),
+        ] {
+            assert!(validate_agent_url(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn the_agent_is_the_named_one_or_the_one_serving_the_page() {
+        assert_eq!(
+            agent_url(None, None, "http:", "h:7878"),
+            Ok("ws://h:7878/ws".into())
+        );
+        assert_eq!(
+            agent_url(None, Some("ab"), "https:", "h"),
+            Ok("wss://h/ws?token=ab".into())
+        );
+        assert_eq!(
+            agent_url(None, None, "file:", ""),
+            Ok(DEFAULT_AGENT_URL.into())
+        );
+        assert_eq!(
+            agent_url(Some("ws://x:1/ws"), None, "http:", "h"),
+            Ok("ws://x:1/ws".into())
+        );
+        assert!(agent_url(Some("http://x/ws"), None, "http:", "h").is_err());
+        assert!(agent_url(None, Some("not hex"), "http:", "h").is_err());
     }
 }

@@ -8,7 +8,12 @@ use coreplay_shared::{event::Ns, scenario::ParamName, summary::Summary};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
-use crate::{app::Store, playback::duration, view::timeline::Timeline};
+use crate::{
+    playback::duration,
+    state::{AppState, run_label},
+    store::Store,
+    view::timeline::Timeline,
+};
 
 /// A kept run, as the comparison needs it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +28,22 @@ pub struct KeptRun {
     pub end: Ns,
     /// Events held.
     pub events: u64,
+}
+
+/// The runs `st` keeps, as the comparison needs them.
+pub fn kept_runs(st: &AppState) -> Rc<Vec<KeptRun>> {
+    Rc::new(
+        st.runs
+            .iter()
+            .map(|r| KeptRun {
+                run: r.view.run,
+                label: run_label(r),
+                summary: r.view.summary.clone(),
+                end: r.replay.end(),
+                events: r.replay.event_count(),
+            })
+            .collect(),
+    )
 }
 
 /// Properties of [`CompareView`].

@@ -1,0 +1,330 @@
+//! Painting the timeline's lanes on a 2D canvas context (the axis, a lane per hardware thread
+//! and per first thread, slices grouped by colour, at most one rect per pixel column) and
+//! naming what lies under the pointer. `timeline.rs` decides when to paint.
+
+use coreplay_shared::{
+    event::{Ns, OffReason},
+    frame::hue,
+    replay::Replay,
+};
+use web_sys::CanvasRenderingContext2d;
+
+use super::{AXIS_H, LABEL_W, MAX_THREAD_LANES};
+use crate::playback::duration;
+
+/// A lane of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Lane {
+    Cpu(u32),
+    Thread(u32),
+}
+
+/// The lanes in order, and their height.
+pub(super) struct Layout {
+    pub(super) lanes: Vec<Lane>,
+    pub(super) lane_h: f64,
+    pub(super) height: f64,
+}
+
+/// The lanes for `replay` with `cpus` (and any CPU the run used beyond them).
+pub(super) fn layout(replay: &Replay, cpus: &[u32]) -> Layout {
+    let mut lanes: Vec<Lane> = cpus.iter().map(|&c| Lane::Cpu(c)).collect();
+    for c in replay.cpus() {
+        if !cpus.contains(&c) {
+            lanes.push(Lane::Cpu(c));
+        }
+    }
+    lanes.extend(
+        replay
+            .threads()
+            .iter()
+            .take(MAX_THREAD_LANES)
+            .map(|t| Lane::Thread(t.tid)),
+    );
+    let lane_h = match lanes.len() {
+        0..=24 => 18.0,
+        25..=64 => 10.0,
+        65..=160 => 5.0,
+        _ => 3.0,
+    };
+    Layout {
+        height: AXIS_H + lane_h * lanes.len() as f64 + 4.0,
+        lanes,
+        lane_h,
+    }
+}
+
+fn off_colour(reason: OffReason) -> &'static str {
+    match reason {
+        OffReason::Preempted => "rgba(230,126,34,0.55)",
+        OffReason::Lock => "rgba(192,57,43,0.55)",
+        OffReason::Io => "rgba(183,121,31,0.45)",
+        OffReason::Sleep => "rgba(127,140,141,0.35)",
+        OffReason::Unknown => "rgba(127,140,141,0.2)",
+    }
+}
+
+/// Rects to fill, collected over all lanes and then filled grouped by colour: setting a
+/// canvas's fill style passes a string to JavaScript and parses it as a CSS colour, which cost
+/// more than the rects themselves when every rect set its own.
+#[derive(Default)]
+struct Rects {
+    /// (layer, colour, x, y, w, h); a higher layer is drawn over a lower one.
+    items: Vec<(u8, &'static str, f64, f64, f64, f64)>,
+}
+
+impl Rects {
+    fn fill(mut self, ctx: &CanvasRenderingContext2d) {
+        // Same colours are the same strings (one table of hues, fixed reason colours).
+        self.items
+            .sort_by_key(|r| (r.0, r.1.as_ptr() as usize, r.1.len()));
+        let mut current: Option<&'static str> = None;
+        for (_, colour, x, y, w, h) in self.items {
+            if !current.is_some_and(|c| std::ptr::eq(c, colour)) {
+                ctx.set_fill_style_str(colour);
+                current = Some(colour);
+            }
+            ctx.fill_rect(x, y, w, h);
+        }
+    }
+}
+
+/// Lays out rects in one lane: a rect that falls in an already drawn pixel column is skipped,
+/// and one of the same colour that touches the previous one extends it, so a dense run
+/// costs at most one rect per pixel column and a long stretch of one colour only one.
+struct LaneDrawer<'a> {
+    out: &'a mut Rects,
+    layer: u8,
+    y: f64,
+    h: f64,
+    last_px: f64,
+    /// The rect not laid out yet: x0, x1 and its colour.
+    pending: Option<(f64, f64, &'static str)>,
+}
+
+impl<'a> LaneDrawer<'a> {
+    fn new(out: &'a mut Rects, y: f64, h: f64) -> Self {
+        LaneDrawer {
+            out,
+            layer: 0,
+            y,
+            h,
+            last_px: -1.0,
+            pending: None,
+        }
+    }
+
+    fn rect(&mut self, x0: f64, x1: f64, colour: &'static str) {
+        let x1 = x1.max(x0 + 1.0);
+        if x1.floor() <= self.last_px {
+            return;
+        }
+        let x0 = x0.max(self.last_px);
+        self.last_px = x1.floor();
+        if let Some((_, end, c)) = self.pending.as_mut()
+            && std::ptr::eq(*c, colour)
+            // Touching (within rounding), not across a gap: a gap shows what lies under it.
+            && x0 <= *end + 0.01
+        {
+            *end = x1;
+            return;
+        }
+        self.flush();
+        self.pending = Some((x0, x1, colour));
+    }
+
+    /// Draws spans sorted by start that do not overlap (so their ends are sorted too),
+    /// jumping over those that end in a column already drawn: `rect` would skip them anyway,
+    /// and a dense lane then costs a binary search per drawn column, not a step per span.
+    fn spans<T>(
+        &mut self,
+        spans: &[T],
+        x: &Scale,
+        bounds: impl Fn(&T) -> (Ns, Ns),
+        colour: impl Fn(&T) -> &'static str,
+    ) {
+        let mut i = 0;
+        while let Some(item) = spans.get(i) {
+            let (start, end) = bounds(item);
+            self.rect(x.x(start), x.x(end), colour(item));
+            i += 1;
+            let drawn_to = x.t(self.last_px);
+            if spans.get(i).is_some_and(|s| bounds(s).1 <= drawn_to) {
+                i += spans[i..].partition_point(|s| bounds(s).1 <= drawn_to);
+            }
+        }
+    }
+
+    /// Lays out the pending rect.
+    fn flush(&mut self) {
+        if let Some((x0, x1, colour)) = self.pending.take() {
+            self.out
+                .items
+                .push((self.layer, colour, x0, self.y, x1 - x0, self.h));
+        }
+    }
+
+    /// Lays out what is pending and starts a new layer over the same lane.
+    fn restart(&mut self) {
+        self.flush();
+        self.layer += 1;
+        self.last_px = -1.0;
+    }
+}
+
+/// Time ↔ CSS pixels over the plot area.
+struct Scale {
+    from: Ns,
+    to: Ns,
+    span: f64,
+    plot_w: f64,
+}
+
+impl Scale {
+    /// The x of `t`, clamped to the window.
+    fn x(&self, t: Ns) -> f64 {
+        let t = t.clamp(self.from, self.to);
+        LABEL_W + ((t - self.from) as f64 / self.span * self.plot_w).min(self.plot_w + 1.0)
+    }
+
+    /// The latest time whose x is at most `px` (a little before, never after).
+    fn t(&self, px: f64) -> Ns {
+        let f = ((px - LABEL_W) / self.plot_w * self.span).floor() - 1.0;
+        if f <= 0.0 {
+            self.from
+        } else {
+            self.from.saturating_add(f as Ns)
+        }
+    }
+}
+
+/// `hsl(h,65%,52%)` for every hue, made once.
+fn hue_colours() -> &'static [String] {
+    thread_local! {
+        static COLOURS: &'static [String] =
+            Box::leak((0..360).map(|h| format!("hsl({h},65%,52%)")).collect::<Vec<_>>().into_boxed_slice());
+    }
+    COLOURS.with(|c| *c)
+}
+
+/// Axis, lane labels and slices (everything but the cursor).
+pub(super) fn draw_lanes(
+    ctx: &CanvasRenderingContext2d,
+    replay: &Replay,
+    l: &Layout,
+    window: (Ns, Ns),
+    css_w: f64,
+    dark: bool,
+) {
+    ctx.clear_rect(0.0, 0.0, css_w, l.height);
+    let fg = if dark { "#e6e9ec" } else { "#1d232a" };
+    let muted = if dark { "#9aa4ae" } else { "#5b6570" };
+    let (from, to) = window;
+    let span = (to.saturating_sub(from)).max(1) as f64;
+    let plot_w = (css_w - LABEL_W).max(10.0);
+    let scale = Scale {
+        from,
+        to,
+        span,
+        plot_w,
+    };
+    let colours = hue_colours();
+    // Axis.
+    ctx.set_font("11px system-ui, sans-serif");
+    ctx.set_fill_style_str(muted);
+    let ticks = 6;
+    for i in 0..=ticks {
+        let t = from + (span * f64::from(i) / f64::from(ticks)) as Ns;
+        let x = scale.x(t);
+        ctx.fill_rect(x, AXIS_H - 4.0, 1.0, 4.0);
+        let _ = ctx.fill_text(&duration(t), (x - 10.0).min(css_w - 50.0), 11.0);
+    }
+    let font = format!(
+        "{}px system-ui, sans-serif",
+        (l.lane_h - 3.0).clamp(7.0, 11.0)
+    );
+    ctx.set_font(&font);
+    let mut rects = Rects::default();
+    for (i, lane) in l.lanes.iter().enumerate() {
+        let y = AXIS_H + i as f64 * l.lane_h;
+        ctx.set_fill_style_str(if i % 2 == 0 {
+            "rgba(127,127,127,0.08)"
+        } else {
+            "rgba(127,127,127,0.03)"
+        });
+        ctx.fill_rect(LABEL_W, y, plot_w, l.lane_h);
+        let mut d = LaneDrawer::new(&mut rects, y + 1.0, l.lane_h - 2.0);
+        match *lane {
+            Lane::Cpu(cpu) => {
+                if l.lane_h >= 7.0 {
+                    ctx.set_fill_style_str(fg);
+                    let _ = ctx.fill_text(&format!("CPU {cpu}"), 4.0, y + l.lane_h - 4.0);
+                }
+                d.spans(
+                    replay.slices(cpu, from, to),
+                    &scale,
+                    |s| (s.start, s.end),
+                    |s| &colours[usize::from(hue(s.tid)) % colours.len()],
+                );
+            }
+            Lane::Thread(tid) => {
+                if l.lane_h >= 7.0 {
+                    ctx.set_fill_style_str(muted);
+                    let name = replay.thread(tid).map_or("?", |t| &*t.name);
+                    let short: String = name.chars().take(13).collect();
+                    let _ = ctx.fill_text(&short, 4.0, y + l.lane_h - 4.0);
+                }
+                // Off-CPU reasons first (as background), then the running spans over them.
+                d.spans(
+                    replay.off_spans(tid, from, to),
+                    &scale,
+                    |o| (o.start, o.end),
+                    |o| off_colour(o.reason),
+                );
+                d.restart();
+                let colour = &colours[usize::from(hue(tid)) % colours.len()];
+                d.spans(
+                    replay.on_spans(tid, from, to),
+                    &scale,
+                    |s| (s.0, s.1),
+                    |_| colour,
+                );
+            }
+        }
+        d.flush();
+    }
+    rects.fill(ctx);
+}
+
+/// What lies under the pointer, in words.
+pub(super) fn describe(replay: &Replay, lane: Lane, t: Ns) -> Option<String> {
+    match lane {
+        Lane::Cpu(cpu) => {
+            let s = replay.slices(cpu, t, t + 1).first()?;
+            let name = replay.thread(s.tid).map_or("?", |t| &*t.name);
+            Some(format!(
+                "{name} (thread {}) on CPU {cpu}: from {} for {}",
+                s.tid,
+                duration(s.start),
+                duration(s.end - s.start)
+            ))
+        }
+        Lane::Thread(tid) => {
+            let name = replay.thread(tid).map_or("?", |t| &*t.name);
+            if let Some(&(s, e, cpu)) = replay.on_spans(tid, t, t + 1).first() {
+                return Some(format!(
+                    "{name} running on CPU {cpu}: from {} for {}",
+                    duration(s),
+                    duration(e - s)
+                ));
+            }
+            let o = replay.off_spans(tid, t, t + 1).first()?;
+            Some(format!(
+                "{name} {}: from {} for {}",
+                coreplay_shared::replay::off_label(o.reason),
+                duration(o.start),
+                duration(o.end - o.start)
+            ))
+        }
+    }
+}
