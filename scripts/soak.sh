@@ -21,7 +21,7 @@ rounds="${1:-20}"
 binaries=()
 ignored_binaries=()
 # The browser and embed tests are #[ignore]d in `cargo test` (they need Chromium and dist/).
-for b in ${SOAK_BINARIES:-scenarios watch robustness}; do
+for b in ${SOAK_BINARIES:-scenarios watch robustness other_load}; do
   case "$b" in
     browser | embed) ignored_binaries+=("$b") ;;
     *) binaries+=("$b") ;;

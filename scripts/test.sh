@@ -27,4 +27,6 @@ step "browser tests (headless Chromium)"
 cargo test -p coreplay --test browser --locked -- --ignored --test-threads=1
 step "replay and embed in the browser (static host, gallery, iframe + postMessage)"
 cargo test -p coreplay --test embed --locked -- --ignored --test-threads=1
+step "the lessons in the browser (static host and live agent)"
+cargo test -p coreplay --test learn --locked -- --ignored --test-threads=1
 step "all checks passed"

@@ -9,6 +9,7 @@ use coreplay_shared::{
     event::Ns,
     frame::{self, CpuCell, Frame, Token},
     replay::Replay,
+    summary::OtherLoad,
     trace_file::TraceFile,
 };
 
@@ -88,7 +89,32 @@ fn cores(node: &Node, out: &mut Vec<(String, Vec<u32>)>) {
     }
 }
 
-fn pu_box(out: &mut String, cpu: u32, cell: Option<&CpuCell>, x: f64, y: f64, w: f64) {
+/// What a hardware thread with no thread of the run on it is called: what other programs took
+/// of it over the run, where the run measured it ("other programs: 38 %", or "idle" under 2 %;
+/// "oth. 38 %" in a narrow box), else "idle or other".
+fn free_label(trace: &TraceFile, cpu: u32, narrow: bool) -> String {
+    let measured = trace
+        .summary
+        .other_load
+        .as_ref()
+        .and_then(|l| Some((l.free_cpu_label(cpu)?, l.cpu_share(cpu)?)));
+    match measured {
+        Some((_, share)) if narrow && share >= OtherLoad::IDLE_BELOW => {
+            format!("oth. {:.0} %", share * 100.0)
+        }
+        Some((label, _)) => label,
+        None if narrow => "idle/other".into(),
+        None => "idle or other".into(),
+    }
+}
+
+fn pu_box(
+    out: &mut String,
+    cpu: u32,
+    cell: Option<&CpuCell>,
+    free: &str,
+    (x, y, w): (f64, f64, f64),
+) {
     let idle = cell.is_none_or(|c| c.running.is_none());
     let _ = write!(
         out,
@@ -97,25 +123,22 @@ fn pu_box(out: &mut String, cpu: u32, cell: Option<&CpuCell>, x: f64, y: f64, w:
         x + 4.0,
         y + 12.0
     );
-    let Some(c) = cell else {
+    let free_text = |out: &mut String| {
         let _ = write!(
             out,
-            r#"<text x="{:.1}" y="{:.1}" class="muted">idle</text>"#,
+            r#"<text x="{:.1}" y="{:.1}" class="muted">{}</text>"#,
             x + 6.0,
-            y + 30.0
+            y + 30.0,
+            esc(free)
         );
+    };
+    let Some(c) = cell else {
+        free_text(out);
         return;
     };
     match &c.running {
         Some((t, _)) => token(out, t, x + 4.0, y + 17.0, w - 8.0, r#"stroke-width="2""#),
-        None => {
-            let _ = write!(
-                out,
-                r#"<text x="{:.1}" y="{:.1}" class="muted">idle</text>"#,
-                x + 6.0,
-                y + 30.0
-            );
-        }
+        None => free_text(out),
     }
     if c.queued > 0 {
         let names: Vec<String> = c.queue.iter().take(2).map(|t| t.name.to_string()).collect();
@@ -167,9 +190,8 @@ fn cores_view(out: &mut String, trace: &TraceFile, f: &Frame, mut y: f64) -> f64
                 out,
                 *cpu,
                 f.cpus.get(cpu),
-                x + 4.0 + i as f64 * pu_w,
-                y + 18.0,
-                pu_w - 4.0,
+                &free_label(trace, *cpu, pu_w < 100.0),
+                (x + 4.0 + i as f64 * pu_w, y + 18.0, pu_w - 4.0),
             );
         }
         x += cw + 6.0;
@@ -423,6 +445,34 @@ mod tests {
         assert!(svg.contains("py-&lt;thread&gt;-0"), "names are escaped");
         assert!(svg.contains("GIL</tspan> held by py-&lt;thread&gt;-0"));
         assert!(!svg.contains("<thread>"));
+    }
+
+    #[test]
+    fn a_free_cpu_says_what_other_programs_took_where_measured() {
+        let mut t = trace();
+        // Nothing of the run ran on CPU 0; without the measurement it cannot tell.
+        let drawn = svg(&t, 500, View::Cores).expect("renders");
+        assert!(drawn.contains(">idle or other<"), "{drawn}");
+        t.summary.other_load = Some(OtherLoad {
+            start_ns: 0,
+            window_ns: 1_000,
+            cpus: vec![
+                coreplay_shared::summary::CpuOther {
+                    cpu: 0,
+                    other_ns: 380,
+                },
+                coreplay_shared::summary::CpuOther {
+                    cpu: 1,
+                    other_ns: 0,
+                },
+            ],
+            agent_ns: 0,
+        });
+        let drawn = svg(&t, 500, View::Cores).expect("renders");
+        assert!(drawn.contains(">other programs: 38 %<"), "{drawn}");
+        assert_eq!(free_label(&t, 1, false), "idle");
+        assert_eq!(free_label(&t, 0, true), "oth. 38 %");
+        assert_eq!(free_label(&t, 7, true), "idle/other");
     }
 
     #[test]

@@ -80,6 +80,20 @@ pub fn summary_table(s: &Summary) -> String {
             ),
         );
     }
+    if let Some(l) = &s.other_load {
+        row(
+            "other programs",
+            format!(
+                "{:.0} % of the CPUs (coreplay itself: {:.0} %){}",
+                l.programs_share() * 100.0,
+                l.agent_share() * 100.0,
+                l.busiest()
+                    .filter(|&(_, share)| share >= 0.02 && l.cpus.len() > 1)
+                    .map(|(cpu, share)| format!("; most on CPU {cpu}: {:.0} %", share * 100.0))
+                    .unwrap_or_default()
+            ),
+        );
+    }
     if let Some(rss) = s.peak_rss_bytes {
         row(
             "agent peak RSS",
@@ -131,4 +145,47 @@ pub fn catalog_text(catalog: &[ScenarioInfo]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use coreplay_shared::{
+        event::Fidelity,
+        scenario::{Params, ScenarioId},
+        summary::{CpuOther, OtherLoad, Outcome},
+    };
+
+    use super::*;
+
+    #[test]
+    fn the_table_says_what_other_programs_took() {
+        let mut s = Summary::empty(
+            ScenarioId::ParallelCompute,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        );
+        assert!(!summary_table(&s).contains("other programs"), "unmeasured");
+        s.other_load = Some(OtherLoad {
+            start_ns: 0,
+            window_ns: 100,
+            cpus: vec![
+                CpuOther {
+                    cpu: 0,
+                    other_ns: 4,
+                },
+                CpuOther {
+                    cpu: 1,
+                    other_ns: 76,
+                },
+            ],
+            agent_ns: 4,
+        });
+        let table = summary_table(&s);
+        assert!(
+            table.lines().any(|l| l.starts_with("other programs")
+                && l.ends_with("38 % of the CPUs (coreplay itself: 2 %); most on CPU 1: 76 %")),
+            "{table}"
+        );
+    }
 }

@@ -25,7 +25,11 @@ use coreplay_shared::{
 
 use crate::{
     summarize,
-    trace::{Recorder, clock::peak_rss_bytes},
+    trace::{
+        Recorder,
+        clock::peak_rss_bytes,
+        cpustat::{Snapshot, Window},
+    },
     workloads::{self, Ctx, Output},
 };
 
@@ -199,6 +203,7 @@ pub fn finish(mut recorded: Recorded, ending: Ending) -> Finished {
         recorded.dropped,
         peak_rss_bytes(),
         fidelity,
+        recorded.window.as_ref(),
     );
     if let Some(note) = summarize::others_on_the_cpus(&summary, ending.pus) {
         summary.notes.push(note);
@@ -223,11 +228,17 @@ pub struct Recorded {
     pub dropped: u64,
     /// Threads that fell back from exact to self-timed recording.
     pub fallbacks: u32,
+    /// The machine's counters at the start and the end of the measured work (`None` where
+    /// `/proc/stat` could not be read).
+    pub window: Option<Window>,
 }
 
 /// The run machinery shared by scenarios and watches: creates the run's [`Recorder`], starts
 /// the collector (one batch per tick to `on_batch`, all kept) and the watchdog (the cap, via
-/// `cancel`), runs `work` on the calling thread, and gathers the events when it returns.
+/// `cancel`), runs `work` on the calling thread, and gathers the events when it returns. The
+/// machine's counters are read as the work starts and as its measured part ends (when it
+/// returns, or earlier when it asks for an untraced baseline), so that the summary can tell
+/// what other programs took of the CPUs meanwhile.
 pub fn record<E: std::fmt::Display>(
     cap: Duration,
     exact: bool,
@@ -285,7 +296,10 @@ pub fn record<E: std::fmt::Display>(
             })
     };
 
+    let start = Snapshot::take(&rec);
     let result = work(&rec);
+    rec.end_measured_part();
+    let window = Window::new(start, rec.measured_end());
     finished.store(true, Ordering::Relaxed);
     if let Ok(w) = watchdog {
         let _ = w.join();
@@ -315,6 +329,7 @@ pub fn record<E: std::fmt::Display>(
         output: result.unwrap_or_default(),
         dropped: recorder_dropped + over_cap,
         fallbacks,
+        window,
     }
 }
 

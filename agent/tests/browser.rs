@@ -117,7 +117,7 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
         .and_then(|l| l.local_addr())
         .expect("free port");
     client
-        .goto(&format!("{}?agent=ws://{dead}/ws", agent.page_url()))
+        .goto(&format!("{}&agent=ws://{dead}/ws", agent.page_url()))
         .await
         .expect("page loads");
     let text = wait_for(
@@ -134,7 +134,7 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
     screenshot(&client, "status-unreachable.png").await;
 
     client
-        .goto(&format!("{}?agent=javascript:alert(1)", agent.page_url()))
+        .goto(&format!("{}&agent=javascript:alert(1)", agent.page_url()))
         .await
         .expect("page loads");
     let text = wait_for(
@@ -153,7 +153,7 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
         .and_then(|l| l.local_addr())
         .expect("free port");
     client
-        .goto(&format!("{}?agent=ws://{late}/ws", agent.page_url()))
+        .goto(&format!("{}&agent=ws://{late}/ws", agent.page_url()))
         .await
         .expect("page loads");
     wait_for(
@@ -243,6 +243,56 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
         "{names:?}"
     );
     screenshot(&client, "run-gil-summary.png").await;
+    // The run has ended: the summary says what other programs took of the machine, and a
+    // hardware thread with none of the run's threads on it (and no hand-over just shown) says
+    // what other programs took of it over the run (measured), not "idle or other". Instants
+    // through the run until one shows such a hardware thread (with the GIL, one thread
+    // computes at a time: on two or more, most instants do).
+    assert!(text.contains("other programs"), "{text}");
+    let span = wait_for(
+        &client,
+        "the run's span",
+        "const r = document.querySelector('[data-testid=playback] input.scrub');
+         return r ? [+r.min, +r.max] : null;",
+    )
+    .await;
+    let [start, end]: [u64; 2] = serde_json::from_value(span).expect("start and end");
+    client
+        .execute("window.postMessage({coreplay: 'pause'}, '*')", vec![])
+        .await
+        .expect("pause");
+    let mut marks: Vec<String> = Vec::new();
+    for i in 1..=40u64 {
+        let t = start + (end - start) * i / 41;
+        seek(&client, t).await;
+        let shown = wait_for(
+            &client,
+            &format!("the cores at {t} ns"),
+            &format!(
+                "if (document.querySelector('[data-testid=clock]')?.dataset.t !== '{t}') return null;
+                 return Array.from(document.querySelectorAll('[data-testid=cores] [data-testid=idle-mark]'))
+                     .map(e => e.innerText);"
+            ),
+        )
+        .await;
+        marks.extend(serde_json::from_value::<Vec<String>>(shown).unwrap_or_default());
+        if !marks.is_empty() {
+            break;
+        }
+    }
+    assert!(
+        marks.iter().all(|m| m == "idle"
+            || m.strip_prefix("other programs: ")
+                .and_then(|p| p.strip_suffix(" %"))
+                .is_some_and(|n| n.parse::<u32>().is_ok())),
+        "{marks:?}"
+    );
+    assert!(
+        !marks.is_empty() || agent_pus(&client).await.len() < 2,
+        "no instant of the run showed a hardware thread without a thread of the run"
+    );
+    eprintln!("the cores of a gil run from the page, once it ended: {marks:?}");
+    view_shot(&client, "[data-testid=cores]", "view-cores-gil-ended.png").await;
     client.close().await.expect("close session");
 }
 
@@ -522,6 +572,22 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
     )
     .await;
     screenshot(&client, "run-parallel-compute-live.png").await;
+    // Before the run ends nothing is measured yet: a hardware thread with none of its threads
+    // on it is neither called idle nor given a figure.
+    let live_marks = client
+        .execute(
+            "if (document.querySelector('[data-testid=progress]')?.dataset.running !== 'true') return [];
+             return Array.from(document.querySelectorAll('[data-testid=cores] [data-testid=idle-mark]'))
+                 .map(e => e.innerText);",
+            vec![],
+        )
+        .await
+        .expect("idle marks");
+    let live_marks: Vec<String> = serde_json::from_value(live_marks).unwrap_or_default();
+    assert!(
+        live_marks.iter().all(|m| m == "not this run"),
+        "{live_marks:?}"
+    );
     // Let the pool run a while (300 ms of the run drawn) before stopping it.
     wait_for(
         &client,

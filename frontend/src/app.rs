@@ -11,6 +11,7 @@ use crate::{
         use_animation_clock, use_connection, use_embed_messages, use_keyboard, use_recorded_runs,
         use_theme,
     },
+    learn::page::Learn,
     load,
     options::{self, PageOptions},
     state::{Action, Conn, RunSource},
@@ -52,6 +53,14 @@ pub fn app() -> Html {
         }
     };
 
+    if opts.embed && opts.learn() {
+        return html! {
+            <div class="embed" data-testid="embed">
+                <Learn store={store.clone()} draws={draws} send={send.clone()} lesson={opts.lesson}
+                       gallery={Rc::clone(&gallery)} cpus={Rc::clone(&cpus)} {dark} embed=true />
+            </div>
+        };
+    }
     if opts.embed {
         return html! {
             <div class="embed" data-testid="embed">
@@ -113,6 +122,10 @@ pub fn app() -> Html {
                     { "open trace " }
                     <input type="file" accept=".gz,.jsonl,.coreplay,application/gzip" onchange={on_file} data-testid="open-trace" />
                 </label>
+                <nav class="modes" aria-label="Parts of the page">
+                    <a href="?" aria-current={opts.learn().then_some("page")}>{ "Learn" }</a>
+                    <a href="?lab" aria-current={(!opts.learn()).then_some("page")}>{ "Lab" }</a>
+                </nav>
                 <button class="theme" onclick={toggle_theme} title="light or dark theme">
                     { if dark { "☀ light" } else { "☾ dark" } }
                 </button>
@@ -121,6 +134,10 @@ pub fn app() -> Html {
                 if !opts.problems.is_empty() {
                     <p class="problem" role="alert" data-testid="url-problems">{ format!("Ignored in the address: {}", opts.problems.join("; ")) }</p>
                 }
+                if opts.learn() {
+                    <Learn store={store.clone()} draws={draws} send={send.clone()} lesson={opts.lesson}
+                           gallery={Rc::clone(&gallery)} cpus={Rc::clone(&cpus)} {dark} />
+                } else {
                 if let Some(hello) = st.hello.clone() {
                     <RunPanel
                         scenarios={Rc::new(hello.scenarios.clone())}
@@ -131,7 +148,9 @@ pub fn app() -> Html {
                         fidelity={hello.fidelity}
                         fidelity_note={hello.fidelity_note.clone()}
                         watch_programs={Rc::new(hello.watch_programs.clone())}
-                        {send}
+                        send={send.clone()}
+                        still={st.still}
+                        on_still={{ let store = store.clone(); Callback::from(move |still: bool| store.apply(Action::SetStill(still))) }}
                     />
                 }
                 // Open where it is the main content (no agent) or nothing is shown yet.
@@ -146,6 +165,7 @@ pub fn app() -> Html {
                     }
                 } else if shown.is_none() {
                     <p class="placeholder">{ "The machine's topology appears here once an agent is connected, or open a recorded run." }</p>
+                }
                 }
             </main>
         </div>

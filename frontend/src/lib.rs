@@ -9,6 +9,7 @@
 //!   API (typed commands and notices).
 //! - [`conn`], [`load`], [`trace`]: the WebSocket; recorded runs from URLs, files, drops.
 //! - [`hooks`]: the clock, keyboard, messages, connection and theme, tied to the store.
+//! - [`learn`]: the lessons (content, glossary, outcome sentences, progress, components).
 //! - [`view`]: one component per picture.
 //! - [`app`]: the root layout.
 
@@ -17,6 +18,7 @@ pub mod conn;
 pub mod embed;
 pub mod hooks;
 pub mod js;
+pub mod learn;
 pub mod load;
 pub mod options;
 pub mod playback;

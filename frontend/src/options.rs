@@ -15,7 +15,7 @@
 
 use coreplay_shared::{event::Ns, frame::parse_duration};
 
-use crate::{conn::DEFAULT_AGENT_URL, playback::SPEEDS};
+use crate::{conn::DEFAULT_AGENT_URL, learn::LessonId, playback::SPEEDS};
 
 /// A view the page can show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,8 +79,22 @@ pub struct PageOptions {
     pub looping: bool,
     /// Whether an agent was named (`agent=`).
     pub agent: bool,
+    /// A lesson to open (`lesson=NAME`).
+    pub lesson: Option<LessonId>,
+    /// The lab (`lab`): scenarios, watches and the gallery, without the lessons.
+    pub lab: bool,
+    /// Follow live runs as they measure (`follow`) instead of keeping still until they end.
+    pub follow: bool,
     /// Parameters that were wrong and ignored, in words.
     pub problems: Vec<String>,
+}
+
+impl PageOptions {
+    /// Whether the page opens on the lessons: a lesson was asked for, or nothing else was
+    /// (a newcomer's first visit); a trace, an embed or the lab open the player instead.
+    pub fn learn(&self) -> bool {
+        self.lesson.is_some() || !(self.lab || self.embed || self.trace.is_some())
+    }
 }
 
 impl Default for PageOptions {
@@ -94,6 +108,9 @@ impl Default for PageOptions {
             autoplay: false,
             looping: false,
             agent: false,
+            lesson: None,
+            lab: false,
+            follow: false,
             problems: Vec::new(),
         }
     }
@@ -122,6 +139,16 @@ pub fn parse(pairs: &[(String, String)]) -> PageOptions {
             "autoplay" => o.autoplay = !matches!(v.as_str(), "0" | "false" | "no"),
             "loop" => o.looping = !matches!(v.as_str(), "0" | "false" | "no"),
             "agent" => o.agent = true,
+            "lab" => o.lab = !matches!(v.as_str(), "0" | "false" | "no"),
+            "follow" => o.follow = !matches!(v.as_str(), "0" | "false" | "no"),
+            "lesson" => match LessonId::from_name(v.trim()) {
+                Some(l) => o.lesson = Some(l),
+                None => o.problems.push(format!(
+                    "unknown lesson {:?} (use {})",
+                    truncate(v),
+                    LessonId::ALL.map(LessonId::name).join(", ")
+                )),
+            },
             "token" => {}
             "trace" => match validate_trace_url(v) {
                 Ok(u) => o.trace = Some(u),
@@ -397,6 +424,30 @@ mod tests {
         assert_eq!(o.start, None);
         assert_eq!(o.speed, None);
         assert_eq!(o.problems.len(), 5, "{:?}", o.problems);
+    }
+
+    #[test]
+    fn the_page_opens_on_the_lessons_unless_asked_otherwise() {
+        let o = |q: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = q
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect();
+            parse(&pairs)
+        };
+        assert!(o(&[]).learn(), "a newcomer lands on the lessons");
+        assert!(o(&[("agent", "ws://x/ws")]).learn());
+        assert!(!o(&[("lab", "")]).learn());
+        assert!(!o(&[("trace", "gallery/gil.coreplay.gz")]).learn());
+        let gil = o(&[("lesson", "gil"), ("embed", "")]);
+        assert_eq!(gil.lesson, Some(LessonId::Gil));
+        assert!(gil.learn() && gil.embed);
+        let bad = o(&[("lesson", "<script>")]);
+        assert_eq!(bad.lesson, None);
+        assert!(
+            bad.problems[0].contains("unknown lesson") && bad.problems[0].contains("event-loop")
+        );
+        assert!(o(&[("follow", "")]).follow && !o(&[]).follow);
     }
 
     #[test]

@@ -108,6 +108,8 @@ pub enum Action {
     },
     /// A problem for the status line.
     Problem(String),
+    /// Keep the page still while a live run measures (or follow it live).
+    SetStill(bool),
 }
 
 /// Embedding-page commands kept at most while no run is shown.
@@ -234,6 +236,12 @@ pub struct AppState {
     /// Whether the page's address named an agent (`?agent=`); if not, a page that never
     /// reached one stops trying (it is on a static host) and plays recorded runs.
     pub agent_named: bool,
+    /// Keep still while a live run measures: its event batches are kept as they came, not
+    /// decoded, indexed or drawn (drawing would take a CPU from the run it measures), and the
+    /// run plays from its start as soon as it ends.
+    pub still: bool,
+    /// The live run's event batches kept while the page keeps still.
+    held: Vec<String>,
 }
 
 /// Recorded runs are numbered from here, apart from the agent's run numbers.
@@ -320,7 +328,18 @@ impl AppState {
             last_load: None,
             pending_cmds: Vec::new(),
             agent_named: false,
+            still: true,
+            held: Vec::new(),
         }
+    }
+
+    /// Whether the page is keeping still for a live run that is measuring now.
+    pub fn measuring(&self) -> bool {
+        self.still
+            && self
+                .runs
+                .last()
+                .is_some_and(|r| r.view.source == RunSource::Live && r.view.running())
     }
 
     /// The newest run (the live one, while a run goes on).
@@ -393,6 +412,10 @@ impl AppState {
     /// Returns whether anything needs drawing.
     pub fn tick(&mut self, now_ms: f64) -> bool {
         let mut changed = std::mem::take(&mut self.dirty);
+        if self.measuring() && self.selected.is_none() {
+            // Still while the shown live run measures: nothing moves.
+            return changed;
+        }
         if let Some(i) = self.shown_index() {
             let (rec, playback) = (&mut self.runs[i], &mut self.playback);
             rec.replay.prepare();
@@ -540,6 +563,13 @@ impl AppState {
                 self.last_error = Some(message);
                 self.dirty = true;
             }
+            Action::SetStill(still) => {
+                self.still = still;
+                if !still {
+                    self.release_held();
+                }
+                self.dirty = true;
+            }
             Action::Connecting { .. }
             | Action::Frame(_)
             | Action::Closed { .. }
@@ -548,11 +578,33 @@ impl AppState {
         }
     }
 
+    /// Decodes and folds the event batches kept while the page kept still, in order.
+    fn release_held(&mut self) {
+        for text in std::mem::take(&mut self.held) {
+            self.message(text);
+        }
+    }
+
     /// Folds a connection event or an agent message; none changes a final connection.
     fn connection(&mut self, action: Action) {
-        self.dirty = true;
         if self.conn.is_final() {
+            self.dirty = true;
             return;
+        }
+        if let Action::Frame(text) = action {
+            // While a live run measures, its batches wait undecoded: nothing to draw.
+            if self.measuring() && text.starts_with(r#"{"type":"events""#) {
+                self.held.push(text);
+            } else {
+                self.dirty = true;
+                self.message(text);
+            }
+            return;
+        }
+        self.dirty = true;
+        if matches!(action, Action::Closed { .. }) {
+            // A run cut off by a lost connection is dropped at the next hello anyway.
+            self.held.clear();
         }
         match action {
             Action::Connecting { attempt } => self.conn = Conn::Connecting { attempt },
@@ -568,84 +620,8 @@ impl AppState {
             }
             Action::BadUrl(message) => self.conn = Conn::BadUrl { message },
             Action::Offline => self.conn = Conn::Offline,
-            Action::Frame(text) => match decode_server(&text) {
-                Ok(ServerMsg::Hello(hello)) => {
-                    // A run seen running before a reconnect may have ended meanwhile; if it
-                    // still runs, the agent says so again right after the hello.
-                    if self
-                        .runs
-                        .last()
-                        .is_some_and(|r| r.view.running() && r.view.source == RunSource::Live)
-                    {
-                        self.runs.pop();
-                        self.selected = None;
-                    }
-                    self.hello = Some(Rc::from(hello));
-                    self.conn = Conn::Connected;
-                    self.last_error = None;
-                }
-                Ok(ServerMsg::Pong { .. }) => {}
-                Ok(ServerMsg::Error { message, .. }) => {
-                    self.last_error = Some(format!("the agent reported: {message}"));
-                }
-                Ok(ServerMsg::RunStarted {
-                    run,
-                    scenario,
-                    params,
-                    fidelity,
-                    yours,
-                    watch,
-                }) => {
-                    self.last_error = None;
-                    let view = RunView {
-                        run,
-                        scenario,
-                        params,
-                        fidelity,
-                        yours,
-                        events: 0,
-                        dropped: 0,
-                        threads: 0,
-                        latest_ns: 0,
-                        summary: None,
-                        source: RunSource::Live,
-                        watch,
-                    };
-                    self.add_run(view, Replay::new(), false);
-                }
-                Ok(ServerMsg::Events {
-                    run,
-                    events,
-                    dropped,
-                }) => {
-                    if let Some(rec) = self.live_run(run) {
-                        let view = &mut rec.view;
-                        view.events += events.len() as u64;
-                        view.dropped += dropped;
-                        for e in &events {
-                            if matches!(e, Event::ThreadStart { .. }) {
-                                view.threads += 1;
-                            }
-                            view.latest_ns = view.latest_ns.max(e.time());
-                        }
-                        rec.replay.extend(&events);
-                        rec.events.extend(events);
-                        self.rev += 1;
-                    }
-                }
-                Ok(ServerMsg::RunEnded { run, summary }) => {
-                    if let Some(rec) = self.live_run(run) {
-                        rec.view.summary = Some(Rc::from(summary));
-                        self.dirty = true;
-                    }
-                }
-                Err(err @ DecodeError::VersionMismatch { .. }) => {
-                    self.conn = Conn::Incompatible {
-                        message: err.to_string(),
-                    };
-                }
-                Err(err) => self.last_error = Some(format!("ignored a message: {err}")),
-            },
+            // Frames are folded by [`AppState::message`].
+            Action::Frame(_) => {}
             // The page's own actions: [`AppState::apply`] folds them.
             Action::Control(_)
             | Action::Steer(_)
@@ -654,7 +630,100 @@ impl AppState {
             | Action::Window(..)
             | Action::Loaded(_)
             | Action::LoadFailed { .. }
-            | Action::Problem(_) => {}
+            | Action::Problem(_)
+            | Action::SetStill(_) => {}
+        }
+    }
+
+    /// Folds one message from the agent.
+    fn message(&mut self, text: String) {
+        match decode_server(&text) {
+            Ok(ServerMsg::Hello(hello)) => {
+                // A run seen running before a reconnect may have ended meanwhile; if it
+                // still runs, the agent says so again right after the hello.
+                if self
+                    .runs
+                    .last()
+                    .is_some_and(|r| r.view.running() && r.view.source == RunSource::Live)
+                {
+                    self.runs.pop();
+                    self.selected = None;
+                }
+                self.held.clear();
+                self.hello = Some(Rc::from(hello));
+                self.conn = Conn::Connected;
+                self.last_error = None;
+            }
+            Ok(ServerMsg::Pong { .. }) => {}
+            Ok(ServerMsg::Error { message, .. }) => {
+                self.last_error = Some(format!("the agent reported: {message}"));
+            }
+            Ok(ServerMsg::RunStarted {
+                run,
+                scenario,
+                params,
+                fidelity,
+                yours,
+                watch,
+            }) => {
+                self.last_error = None;
+                let view = RunView {
+                    run,
+                    scenario,
+                    params,
+                    fidelity,
+                    yours,
+                    events: 0,
+                    dropped: 0,
+                    threads: 0,
+                    latest_ns: 0,
+                    summary: None,
+                    source: RunSource::Live,
+                    watch,
+                };
+                self.add_run(view, Replay::new(), false);
+            }
+            Ok(ServerMsg::Events {
+                run,
+                events,
+                dropped,
+            }) => {
+                if let Some(rec) = self.live_run(run) {
+                    let view = &mut rec.view;
+                    view.events += events.len() as u64;
+                    view.dropped += dropped;
+                    for e in &events {
+                        if matches!(e, Event::ThreadStart { .. }) {
+                            view.threads += 1;
+                        }
+                        view.latest_ns = view.latest_ns.max(e.time());
+                    }
+                    rec.replay.extend(&events);
+                    rec.events.extend(events);
+                    self.rev += 1;
+                }
+            }
+            Ok(ServerMsg::RunEnded { run, summary }) => {
+                // The batches kept while it measured come first.
+                let was_measuring = self.measuring();
+                self.release_held();
+                if let Some(rec) = self.live_run(run) {
+                    rec.view.summary = Some(Rc::from(summary));
+                    rec.replay.prepare();
+                    let span = rec.span();
+                    self.dirty = true;
+                    if was_measuring && self.shown().is_some_and(|r| r.view.run == run) {
+                        // Now the run is drawn: from its start.
+                        self.playback.reset(span, true);
+                    }
+                }
+            }
+            Err(err @ DecodeError::VersionMismatch { .. }) => {
+                self.conn = Conn::Incompatible {
+                    message: err.to_string(),
+                };
+            }
+            Err(err) => self.last_error = Some(format!("ignored a message: {err}")),
         }
     }
 }
@@ -744,6 +813,7 @@ mod tests {
     #[test]
     fn a_run_is_followed_from_start_to_summary() {
         let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::SetStill(false));
         s.apply(Action::Frame(
             r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#.into(),
         ));
@@ -770,6 +840,47 @@ mod tests {
         // The events are kept for replay.
         let rec = s.shown().expect("shown");
         assert_eq!(rec.replay.event_count(), 2);
+    }
+
+    /// While a live run measures, the page keeps still: batches wait undecoded, nothing is
+    /// indexed or moves; at the run's end everything is folded in order and plays from the
+    /// start. Turning stillness off mid-run folds what waited at once.
+    #[test]
+    fn a_measuring_run_keeps_the_page_still_until_it_ends() {
+        let started = r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#;
+        let batch = |t0: u64| {
+            format!(
+                r#"{{"type":"events","data":{{"run":4,"events":[{{"on_cpu":{{"tid":1,"cpu":0,"start":{t0},"end":{}}}}}]}}}}"#,
+                t0 + 10
+            )
+        };
+        let ended = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
+        let mut s = AppState::new("ws://x/ws".into());
+        assert!(s.still, "still is the default");
+        s.apply(Action::Frame(started.into()));
+        assert!(s.measuring());
+        s.tick(0.0);
+        for t0 in [100, 0, 50] {
+            s.apply(Action::Frame(batch(t0)));
+            assert!(!s.tick(16.0), "nothing to draw while it measures");
+        }
+        let rec = s.shown().expect("shown");
+        assert_eq!((rec.view.events, rec.replay.event_count()), (0, 0));
+        s.apply(Action::Frame(ended.into()));
+        assert!(!s.measuring());
+        let rec = s.shown().expect("shown");
+        assert_eq!(rec.view.events, 3, "every batch folded at the end");
+        assert_eq!(rec.replay.end(), 110);
+        assert!(s.playback.playing, "and it plays");
+        assert_eq!(s.playback.t, 0, "from its start");
+
+        // Turned off mid-run: what waited is folded at once, the rest as it comes.
+        let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::Frame(started.into()));
+        s.apply(Action::Frame(batch(0)));
+        s.apply(Action::SetStill(false));
+        s.apply(Action::Frame(batch(20)));
+        assert_eq!(s.run().map(|v| v.events), Some(2));
     }
 
     #[test]

@@ -94,6 +94,7 @@ pub fn initial_state(agent_url: Result<String, String>, opts: &PageOptions) -> A
         state.apply(Action::Offline);
     }
     state.agent_named = opts.agent;
+    state.still = !opts.follow;
     if let Some(speed) = opts.speed {
         state.playback.speed = speed;
     }

@@ -2,6 +2,8 @@
 //!
 //! - [`clock`]: the cheap kernel reads everything else is built on (monotonic clock, thread CPU
 //!   clock, `sched_getcpu`, `getrusage(RUSAGE_THREAD)`, `/proc/thread-self/status`).
+//! - [`cpustat`]: what the whole machine's hardware threads did while a run was measured
+//!   (`/proc/stat`, the agent's own CPU clock), less the run's own slices: other programs' share.
 //! - [`recorder`]: one run's clock origin, thread ids and event sink, with drop counting.
 //! - [`selftimed`]: a thread's tracer: it times itself around small chunks of work and around
 //!   blocking calls, and turns what it sees into on/off-CPU slices, switches and migrations.
@@ -12,6 +14,7 @@
 //!   wakers, the loop's 24-byte records, and the consumer that turns them into events.
 
 pub mod clock;
+pub mod cpustat;
 pub mod event_loop;
 pub mod perf;
 pub mod recorder;

@@ -5,14 +5,14 @@
 //! that does not fit is dropped and its events are counted, never lost silently.
 
 use std::sync::{
-    Arc,
+    Arc, OnceLock,
     atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering},
     mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
 };
 
 use coreplay_shared::event::{Event, Ns};
 
-use super::{clock::monotonic_ns, event_loop::LoopBatch};
+use super::{clock::monotonic_ns, cpustat::Snapshot, event_loop::LoopBatch};
 
 /// What a thread hands the recorder: finished events, or an event loop's raw records, which
 /// become events on the consumer's side so the loop's hot path stays short.
@@ -65,6 +65,8 @@ pub struct Recorder {
     tx: SyncSender<Batch>,
     dropped: Arc<AtomicU64>,
     cancel: Arc<AtomicBool>,
+    /// The machine's counters when the measured part of the run ended, once read.
+    measured_end: OnceLock<Option<Snapshot>>,
 }
 
 impl Recorder {
@@ -92,8 +94,22 @@ impl Recorder {
             tx,
             dropped: Arc::new(AtomicU64::new(0)),
             cancel,
+            measured_end: OnceLock::new(),
         };
         (Arc::new(recorder), rx)
+    }
+
+    /// Marks the end of the run's measured part: the machine's counters are read now, the
+    /// first time only (a baseline measured afterwards, untraced, is not part of the window in
+    /// which other programs' share of the CPUs is told).
+    pub fn end_measured_part(&self) {
+        self.measured_end.get_or_init(|| Snapshot::take(self));
+    }
+
+    /// The counters read by [`Recorder::end_measured_part`], if it was called and could read
+    /// them.
+    pub fn measured_end(&self) -> Option<Snapshot> {
+        self.measured_end.get().cloned().flatten()
     }
 
     /// Whether tracers record.

@@ -48,8 +48,11 @@ impl Ctx {
         get(&self.params).unwrap_or(1)
     }
 
-    /// The same context with tracing off, for baselines measured beside the traced run.
+    /// The same context with tracing off, for baselines measured beside the traced run. A
+    /// baseline comes after the traced run: asking for it ends the run's measured part
+    /// ([`Recorder::end_measured_part`]).
     pub fn untraced(&self) -> Ctx {
+        self.rec.end_measured_part();
         let (rec, _rx) = Recorder::new(false, Arc::clone(self.rec.cancel_flag()));
         rec.set_exact(self.rec.exact());
         Ctx {

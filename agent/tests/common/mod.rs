@@ -66,8 +66,14 @@ impl Agent {
         format!("ws://{}/ws", self.addr)
     }
 
-    /// The page URL.
+    /// The page URL of the lab, following live runs as they measure (what most browser
+    /// tests look at; the lessons and the still page have tests of their own).
     pub fn page_url(&self) -> String {
+        format!("http://{}/?lab&follow", self.addr)
+    }
+
+    /// The page's own address, without parameters (a newcomer's first visit).
+    pub fn base_url(&self) -> String {
         format!("http://{}/", self.addr)
     }
 

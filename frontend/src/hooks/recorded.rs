@@ -1,5 +1,6 @@
 //! The recorded runs a page opens by itself: the address's `trace=` at start, the gallery's
-//! list (not in embed mode), and, with no agent and nothing shown, the gallery's first run.
+//! list (not in embed mode, except for a lesson), and, with no agent, nothing shown and no
+//! lesson, the gallery's first run.
 
 use std::rc::Rc;
 
@@ -25,7 +26,7 @@ pub fn use_recorded_runs(store: &Store, opts: &Rc<PageOptions>) -> Rc<Vec<Galler
                 let autoplay = opts.autoplay && !prefers("(prefers-reduced-motion: reduce)");
                 load::spawn_url(store, url.clone(), url, autoplay);
             }
-            if !opts.embed {
+            if !opts.embed || opts.lesson.is_some() {
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(list) = load::gallery().await {
                         gallery.set(Rc::new(list));
@@ -40,7 +41,9 @@ pub fn use_recorded_runs(store: &Store, opts: &Rc<PageOptions>) -> Rc<Vec<Galler
         (st.runs.is_empty()
             && !*auto_loaded.borrow()
             && matches!(st.conn, Conn::Unreachable { .. } | Conn::Offline)
-            && opts.trace.is_none())
+            && opts.trace.is_none()
+            // The lessons ask for a prediction before any run is shown.
+            && !opts.learn())
         .then(|| gallery.first())
         .flatten()
     };

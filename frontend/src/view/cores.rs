@@ -5,7 +5,12 @@
 
 use std::{collections::HashMap, rc::Rc};
 
-use coreplay_shared::{Topology, event::Fidelity, replay::ThreadState};
+use coreplay_shared::{
+    Topology,
+    event::Fidelity,
+    replay::ThreadState,
+    summary::{OtherLoad, Summary},
+};
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
@@ -26,6 +31,88 @@ pub struct CoresProps {
     /// The machine a recorded run ran on, in one line (`None` for live runs).
     #[prop_or_default]
     pub recorded_on: Option<String>,
+    /// What else ran on the hardware threads during the run, as far as known.
+    #[prop_or_default]
+    pub others: Others,
+}
+
+/// What the page knows of what else ran on the hardware threads during a run: nothing yet (a
+/// live run: the measurement comes with its summary), nothing at all (a recording without the
+/// measurement), or the run's measurement.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub enum Others {
+    /// The run has not ended.
+    #[default]
+    Pending,
+    /// The run ended without the measurement (recorded by an older coreplay, or `/proc/stat`
+    /// could not be read).
+    Unmeasured,
+    /// What was measured.
+    Measured(Rc<OtherLoad>),
+}
+
+impl Others {
+    /// What a run's summary (`None` while it runs) tells.
+    pub fn of(summary: Option<&Summary>) -> Others {
+        match summary {
+            None => Others::Pending,
+            Some(s) => s
+                .other_load
+                .clone()
+                .map_or(Others::Unmeasured, |l| Others::Measured(Rc::new(l))),
+        }
+    }
+}
+
+/// Below this share of the run's window taken by other programs, a hardware thread with no
+/// thread of the run on it is called idle.
+pub const IDLE_BELOW: f64 = OtherLoad::IDLE_BELOW;
+
+/// The words on a hardware thread with no thread of this run on it, and their explanation (its
+/// hover title): what other programs took of it over the run where that was measured.
+pub fn idle_label(others: &Others, cpu: u32) -> (String, String) {
+    const NOW: &str = "No thread of this run is on this hardware thread now";
+    let (share, words) = match others {
+        Others::Pending => {
+            return (
+                "not this run".into(),
+                format!(
+                    "{NOW}: it is idle or runs another program (the browser, coreplay's own \
+                     recording, anything else). How much other programs took of it is measured \
+                     and shown when the run ends."
+                ),
+            );
+        }
+        Others::Measured(load) => (load.cpu_share(cpu), load.free_cpu_label(cpu)),
+        Others::Unmeasured => (None, None),
+    };
+    match (share, words) {
+        (None, _) | (_, None) => (
+            "idle or other".into(),
+            format!(
+                "{NOW}: it is idle or runs another program. This recording does not say how much \
+                 other programs took (it was made by an older coreplay, or without the kernel's \
+                 counters)."
+            ),
+        ),
+        (Some(s), Some(words)) if s < IDLE_BELOW => (
+            words,
+            format!(
+                "{NOW}, and over the run other programs kept it busy less than {:.0} % of the \
+                 time (the kernel's counters): it is idle.",
+                IDLE_BELOW * 100.0
+            ),
+        ),
+        (Some(s), Some(words)) => (
+            words,
+            format!(
+                "{NOW}. Over the run, other programs (the browser, a build, coreplay's own \
+                 recording, anything else) kept it busy {:.0} % of the time: the kernel's \
+                 counters for this CPU less this run's own time on it.",
+                s * 100.0
+            ),
+        ),
+    }
 }
 
 /// A thread token.
@@ -64,13 +151,14 @@ pub fn trust(fidelity: Fidelity, dropped: u64) -> Html {
 struct PuProps {
     idx: u32,
     cell: Option<CpuCell>,
+    others: Others,
 }
 
 /// One hardware thread of a machine of up to 32; a component of its own so that cells whose
 /// state did not change between frames are not re-rendered.
 #[function_component(PuCell)]
 fn pu_cell_component(p: &PuProps) -> Html {
-    pu_cell(p.idx, p.cell.as_ref())
+    pu_cell(p.idx, p.cell.as_ref(), &p.others)
 }
 
 /// What a hardware thread on a big machine (over 32) draws: a coloured square for the running
@@ -147,8 +235,10 @@ fn paint_dense((cell, sq, q): &DenseEls, was: Option<&DenseProps>, p: &DenseProp
     }
 }
 
-/// A dense cell's tooltip: who runs, how many wait, the counters so far.
-fn dense_title(idx: u32, cell: Option<&CpuCell>) -> String {
+/// A dense cell's tooltip: who runs, how many wait, the counters so far; what other programs
+/// took when none of the run's threads is on it.
+fn dense_title(idx: u32, cell: Option<&CpuCell>, others: &Others) -> String {
+    let (idle, _) = idle_label(others, idx);
     match (cell.and_then(|c| c.running.as_ref()), cell) {
         (Some((t, _)), Some(c)) => format!(
             "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {:.0}% busy so far",
@@ -159,27 +249,30 @@ fn dense_title(idx: u32, cell: Option<&CpuCell>) -> String {
             c.utilisation * 100.0
         ),
         (None, Some(c)) => format!(
-            "CPU {idx}: idle; {} switches in, {:.0}% busy so far",
+            "CPU {idx}: {idle}; {} switches in, {:.0}% busy so far",
             c.switches,
             c.utilisation * 100.0
         ),
-        _ => format!("CPU {idx}: nothing of this run ran here"),
+        _ => format!("CPU {idx}: nothing of this run ran here; {idle}"),
     }
 }
 
-/// A hardware thread with no thread of this run on it: the run cannot tell idle from another
-/// program (the browser, the agent itself), and on a small machine the other program is often
-/// why a runnable thread of the run waits beside a core that looks free.
-const IDLE: &str = "idle or other";
-const IDLE_TITLE: &str = "no thread of this run is here: the CPU is idle or runs another program (the browser, the agent, anything else on the machine)";
+/// A hardware thread with no thread of this run on it is labelled with what other programs
+/// took of it over the run ([`idle_label`]): on a small machine another program (the browser
+/// drawing the run, a build) is often why a runnable thread of the run waits beside a core
+/// that looks free.
+fn idle_mark(others: &Others, idx: u32) -> Html {
+    let (text, title) = idle_label(others, idx);
+    html! { <span class="idle-mark" data-testid="idle-mark" {title}>{ text }</span> }
+}
 
-fn pu_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
+fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
     let label = format!("CPU {idx}");
     let Some(c) = cell else {
         return html! {
             <div class="pu live idle" data-pu={idx.to_string()} data-running="" title={format!("CPU {idx}: nothing of this run ran here")}>
                 <div class="pu-label">{ label }</div>
-                <div class="slot"><span class="idle-mark" title={IDLE_TITLE}>{ IDLE }</span></div>
+                <div class="slot">{ idle_mark(others, idx) }</div>
             </div>
         };
     };
@@ -214,7 +307,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>) -> Html {
                         { short(&who.name) }
                     </span>
                 } else if c.leaving.is_none() {
-                    <span class="idle-mark" title={IDLE_TITLE}>{ IDLE }</span>
+                    { idle_mark(others, idx) }
                 }
                 if let Some(from) = c.migrated_from {
                     <span class="migrated" title="moved here from another hardware thread">{ format!("↪ from {from}") }</span>
@@ -397,7 +490,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
             </p>
             { machine_header(topology, props.recorded_on.as_deref()) }
             { legend() }
-            <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} />
+            <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} others={props.others.clone()} />
             <Waiting locks={f.locks.clone()} areas={f.areas.clone()} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
@@ -426,6 +519,7 @@ fn legend() -> Html {
 struct MachineProps {
     topology: Rc<Topology>,
     cells: Rc<HashMap<u32, CpuCell>>,
+    others: Others,
 }
 
 /// The topology with live hardware threads. Up to 32 of them, each is a component of its own
@@ -472,6 +566,7 @@ fn machine_view(props: &MachineProps) -> Html {
     // Dense cells' tooltips are written as the pointer arrives, from the frame shown then.
     let onmouseover = dense.then(|| {
         let cells = Rc::clone(&props.cells);
+        let others = props.others.clone();
         Callback::from(move |e: MouseEvent| {
             let cell = e
                 .target_dyn_into::<web_sys::Element>()
@@ -479,7 +574,7 @@ fn machine_view(props: &MachineProps) -> Html {
             if let Some(el) = cell
                 && let Some(idx) = el.get_attribute("data-pu").and_then(|s| s.parse().ok())
             {
-                let _ = el.set_attribute("title", &dense_title(idx, cells.get(&idx)));
+                let _ = el.set_attribute("title", &dense_title(idx, cells.get(&idx), &others));
             }
         })
     });
@@ -489,7 +584,7 @@ fn machine_view(props: &MachineProps) -> Html {
                 <MachineShape topology={Rc::clone(&props.topology)} />
             } else {
                 { machine_html(&props.topology, |idx| {
-                    html! { <PuCell key={idx} {idx} cell={props.cells.get(&idx).cloned()} /> }
+                    html! { <PuCell key={idx} {idx} cell={props.cells.get(&idx).cloned()} others={props.others.clone()} /> }
                 }) }
             }
         </div>
@@ -574,5 +669,67 @@ fn processes(props: &ProcessesProps) -> Html {
             // Hundreds of threads are counted, not drawn one by one.
             { for props.processes.iter().map(|p| process_view(p, props.tokens)) }
         </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coreplay_shared::{
+        event::Fidelity,
+        scenario::{Params, ScenarioId},
+        summary::{CpuOther, Outcome},
+    };
+
+    use super::*;
+
+    fn measured(others_ms: &[u64]) -> Others {
+        Others::Measured(Rc::new(OtherLoad {
+            start_ns: 0,
+            window_ns: 100_000_000,
+            cpus: others_ms
+                .iter()
+                .enumerate()
+                .map(|(cpu, ms)| CpuOther {
+                    cpu: cpu as u32,
+                    other_ns: ms * 1_000_000,
+                })
+                .collect(),
+            agent_ns: 0,
+        }))
+    }
+
+    #[test]
+    fn a_free_core_says_what_other_programs_took_of_it() {
+        // The browser drawing a live run took CPU 1: the page no longer calls it idle.
+        let others = measured(&[1, 38, 2]);
+        let (text, title) = idle_label(&others, 1);
+        assert_eq!(text, "other programs: 38 %");
+        assert!(title.contains("38 % of the time"), "{title}");
+        assert_eq!(idle_label(&others, 0).0, "idle", "1 % is idle");
+        assert_eq!(idle_label(&others, 2).0, "other programs: 2 %");
+        // A CPU the measurement does not list, and runs without it, say they cannot tell.
+        assert_eq!(idle_label(&others, 9).0, "idle or other");
+        assert_eq!(idle_label(&Others::Unmeasured, 0).0, "idle or other");
+        // Live: neither idle nor a figure before the run has ended.
+        let (text, title) = idle_label(&Others::Pending, 0);
+        assert_eq!(text, "not this run");
+        assert!(title.contains("when the run ends"), "{title}");
+    }
+
+    #[test]
+    fn what_a_summary_tells() {
+        assert_eq!(Others::of(None), Others::Pending);
+        let mut s = Summary::empty(
+            ScenarioId::ParallelCompute,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        );
+        assert_eq!(Others::of(Some(&s)), Others::Unmeasured);
+        let Others::Measured(load) = measured(&[5]) else {
+            unreachable!()
+        };
+        s.other_load = Some((*load).clone());
+        assert_eq!(Others::of(Some(&s)), Others::Measured(load));
     }
 }

@@ -16,8 +16,12 @@ use crate::{
     state::Action,
     store::Store,
     view::{
-        controls::Controls, cores::CoresView, event_loop::EventLoopView, now_showing::NowShowing,
-        summary::SummaryView, timeline::Timeline,
+        controls::Controls,
+        cores::{CoresView, Others},
+        event_loop::EventLoopView,
+        now_showing::NowShowing,
+        summary::SummaryView,
+        timeline::Timeline,
     },
 };
 
@@ -74,6 +78,15 @@ pub fn player(props: &PlayerProps) -> Html {
     let (Some(rec), Some(topology)) = (st.shown(), st.topology()) else {
         return html! {};
     };
+    if st.measuring() && st.selected.is_none() {
+        return html! {
+            <div class={classes!("player", props.compact.then_some("compact"))}>
+                <p class="measuring" role="status" data-testid="measuring">
+                    { "Measuring… The page keeps still while the run measures: drawing would take a CPU from it and change what it measures. The run plays from its start as soon as it ends." }
+                </p>
+            </div>
+        };
+    }
     let p = &st.playback;
     let recent = (p.ns_per_second() as f64 * HANDOVER_SCREEN_S) as Ns;
     let key = (rec.view.run, st.rev, recent);
@@ -95,7 +108,8 @@ pub fn player(props: &PlayerProps) -> Html {
                       speed={p.speed} live={span.live} following={p.follow_live}
                       {on_cmd} {compact} />
             if show(ViewKind::Cores) {
-                <CoresView {topology} {frame} fidelity={rec.view.fidelity} dropped={rec.view.dropped} recorded_on={rec.machine.clone()} />
+                <CoresView {topology} {frame} fidelity={rec.view.fidelity} dropped={rec.view.dropped} recorded_on={rec.machine.clone()}
+                           others={Others::of(rec.view.summary.as_deref())} />
             }
             if show(ViewKind::Loop) {
                 if let Some(event_loop) = event_loop {

@@ -39,6 +39,12 @@ pub struct RunProps {
     /// Programs the agent's operator lets the page start and watch.
     #[prop_or_default]
     pub watch_programs: Rc<Vec<WatchProgram>>,
+    /// The page keeps still while a run measures.
+    #[prop_or(true)]
+    pub still: bool,
+    /// Keep still (or follow runs live) from now on.
+    #[prop_or_default]
+    pub on_still: Callback<bool>,
 }
 
 /// The run controls.
@@ -195,20 +201,38 @@ pub fn run_panel(props: &RunProps) -> Html {
                     <span class="note">{ "its threads and processes, sampled from /proc or exact from the kernel's switch records" }</span>
                 </div>
             }
+            <label class="still" title="Drawing the animation takes a CPU: on a small machine the page would take it from the run it measures.">
+                <input type="checkbox" checked={props.still} data-testid="still"
+                       onchange={{ let on_still = props.on_still.clone(); Callback::from(move |e: Event| {
+                           let input: HtmlInputElement = e.target_unchecked_into();
+                           on_still.emit(input.checked());
+                       }) }} />
+                { " Keep the page still while a run measures (it plays from the start when the run ends)" }
+            </label>
             if let Some(why) = disabled_why { <p class="help">{ why }</p> }
             if let Some(p) = &*problem { <p class="problem" role="alert">{ p.clone() }</p> }
-            if let Some(run) = &props.run { { progress(run) } }
+            if let Some(run) = &props.run { { progress(run, props.still) } }
         </section>
     }
 }
 
-fn progress(run: &RunView) -> Html {
+fn progress(run: &RunView, still: bool) -> Html {
     let who = if run.yours {
         "your run"
     } else {
         "a run started by another page"
     };
     let state = if run.running() { "running" } else { "finished" };
+    if run.running() && still {
+        return html! {
+            <p class="progress" data-testid="progress" data-running="true">
+                { format!(
+                    "Run {} ({who}, {}): measuring. The page keeps still until it ends, so that drawing does not take a CPU from it; fidelity: {}",
+                    run.run, run.scenario, run.fidelity
+                ) }
+            </p>
+        };
+    }
     html! {
         <p class="progress" data-testid="progress" data-running={run.running().to_string()}>
             { format!(

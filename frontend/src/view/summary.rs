@@ -2,8 +2,10 @@
 
 use std::rc::Rc;
 
-use coreplay_shared::summary::{Summary, summed_ms};
+use coreplay_shared::summary::{OtherLoad, Summary, summed_ms};
 use yew::prelude::*;
+
+use crate::view::cores::IDLE_BELOW;
 
 /// Threads listed before the table is cut (the rest are counted).
 const MAX_THREAD_ROWS: usize = 64;
@@ -24,6 +26,17 @@ fn ms(ns: u64) -> String {
 
 fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+}
+
+/// Other programs' share of the machine, and of the CPU they used most: "38 % of the 2
+/// hardware threads (coreplay's own recording 2 %); most on CPU 1: 76 %".
+pub fn other_programs(l: &OtherLoad) -> String {
+    let most = l
+        .busiest()
+        .filter(|&(_, share)| share >= IDLE_BELOW && l.cpus.len() > 1)
+        .map(|(cpu, share)| format!("; most on CPU {cpu}: {:.0} %", share * 100.0))
+        .unwrap_or_default();
+    format!("{}{most}", l.describe())
 }
 
 /// The summary of a run.
@@ -81,6 +94,13 @@ pub fn summary_view(props: &SummaryProps) -> Html {
         summed_ms(s.runnable_wait_ns, n, "threads"),
         "time threads could have run but every CPU was busy with something else, added up over threads",
     ));
+    if let Some(l) = &s.other_load {
+        rows.push((
+            "other programs",
+            other_programs(l),
+            "how much of the machine other programs kept busy while the run was measured (the browser drawing it, a build, anything else), from the kernel's counters for each CPU less this run's own time on it; coreplay's own recording is counted apart. What they took, the run could not use",
+        ));
+    }
     if let Some(w) = s.lock_wait_ns {
         rows.push((
             "waiting for the lock",
@@ -211,5 +231,43 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             </table>
             if hidden > 0 { <p class="note">{ format!("… and {hidden} more threads") }</p> }
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coreplay_shared::summary::CpuOther;
+
+    use super::*;
+
+    #[test]
+    fn other_programs_in_words() {
+        let mut l = OtherLoad {
+            start_ns: 0,
+            window_ns: 100,
+            cpus: vec![
+                CpuOther {
+                    cpu: 0,
+                    other_ns: 4,
+                },
+                CpuOther {
+                    cpu: 1,
+                    other_ns: 76,
+                },
+            ],
+            agent_ns: 4,
+        };
+        assert_eq!(
+            other_programs(&l),
+            "38 % of the 2 hardware threads (coreplay's own recording 2 %); most on CPU 1: 76 %"
+        );
+        // No CPU named when none was more than idle.
+        l.cpus[0].other_ns = 1;
+        l.cpus[1].other_ns = 1;
+        l.agent_ns = 0;
+        assert_eq!(
+            other_programs(&l),
+            "1 % of the 2 hardware threads (coreplay's own recording 0 %)"
+        );
     }
 }

@@ -20,8 +20,9 @@ use crate::{
 };
 
 /// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
-/// versions refuse each other with a readable message.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// versions refuse each other with a readable message. 5 added `thread_rename`; 6 added the
+/// summary's `other_load`.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Largest client message the agent reads, in bytes.
 pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;

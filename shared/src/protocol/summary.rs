@@ -96,6 +96,10 @@ pub struct Summary {
     /// For a watch run: the program followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub watch: Option<WatchTarget>,
+    /// What else kept the hardware threads busy while the run was measured (from protocol 6;
+    /// `None` in older traces, or where `/proc/stat` could not be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_load: Option<OtherLoad>,
 }
 
 impl Summary {
@@ -142,7 +146,119 @@ impl Summary {
             variants: Vec::new(),
             tasks: None,
             watch: None,
+            other_load: None,
         }
+    }
+}
+
+/// What else ran on the machine while a run was measured: each hardware thread's busy time
+/// (from `/proc/stat`) less the time the run's own threads ran on it (from its events), over
+/// the measured part of the run (baselines measured afterwards are outside it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtherLoad {
+    /// Where the window starts, ns on the run's clock.
+    pub start_ns: u64,
+    /// How long it is, ns.
+    pub window_ns: u64,
+    /// Per hardware thread (OS index), every one the machine had online.
+    pub cpus: Vec<CpuOther>,
+    /// CPU time of coreplay's own recording in the window (its collector, hub, sampler,
+    /// WebSocket: the agent's threads that are not the run's), all CPUs together, ns. It is
+    /// part of the `other_ns` of the CPUs it ran on: `/proc/stat` cannot tell it apart there.
+    pub agent_ns: u64,
+}
+
+/// One hardware thread's time taken by others.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CpuOther {
+    /// OS index.
+    pub cpu: u32,
+    /// Busy time in the window that was not the run's threads (other programs, and coreplay's
+    /// own recording), ns.
+    pub other_ns: u64,
+}
+
+impl OtherLoad {
+    fn capacity_ns(&self) -> f64 {
+        self.window_ns as f64 * self.cpus.len() as f64
+    }
+
+    /// The share of the window one hardware thread spent on others, 0..=1; `None` for a CPU
+    /// not measured (or an empty window).
+    pub fn cpu_share(&self, cpu: u32) -> Option<f64> {
+        let c = self.cpus.iter().find(|c| c.cpu == cpu)?;
+        (self.window_ns > 0).then(|| (c.other_ns as f64 / self.window_ns as f64).min(1.0))
+    }
+
+    /// Time all hardware threads together spent on others (coreplay's own recording
+    /// included), ns.
+    pub fn total_ns(&self) -> u64 {
+        self.cpus.iter().map(|c| c.other_ns).sum()
+    }
+
+    /// The share of the whole machine (every hardware thread over the window) spent on others,
+    /// coreplay's own recording included, 0..=1.
+    pub fn share(&self) -> f64 {
+        let cap = self.capacity_ns();
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        (self.total_ns() as f64 / cap).min(1.0)
+    }
+
+    /// The share of the whole machine spent on other programs, coreplay's own recording left
+    /// out, 0..=1.
+    pub fn programs_share(&self) -> f64 {
+        let cap = self.capacity_ns();
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        (self.total_ns().saturating_sub(self.agent_ns) as f64 / cap).min(1.0)
+    }
+
+    /// The share of the whole machine spent on coreplay's own recording, 0..=1. Measured by
+    /// the agent's own CPU clock, to the ns: in a short window it can exceed what the CPUs'
+    /// tick counts show of others altogether.
+    pub fn agent_share(&self) -> f64 {
+        let cap = self.capacity_ns();
+        if cap <= 0.0 {
+            return 0.0;
+        }
+        (self.agent_ns as f64 / cap).min(1.0)
+    }
+
+    /// The hardware thread others used most, with its share.
+    pub fn busiest(&self) -> Option<(u32, f64)> {
+        let c = self.cpus.iter().max_by_key(|c| c.other_ns)?;
+        Some((c.cpu, self.cpu_share(c.cpu)?))
+    }
+
+    /// Below this share of the window taken by others, a hardware thread that runs nothing of
+    /// the run is called idle (`/proc/stat` counts in ticks: 2 % of a 1 s window is 2 ticks).
+    pub const IDLE_BELOW: f64 = 0.02;
+
+    /// What a hardware thread with no thread of the run on it is called: "other programs:
+    /// 38 %" (its share of the window), or "idle" under [`OtherLoad::IDLE_BELOW`]; `None` for a
+    /// CPU not measured.
+    pub fn free_cpu_label(&self, cpu: u32) -> Option<String> {
+        let share = self.cpu_share(cpu)?;
+        Some(if share < Self::IDLE_BELOW {
+            "idle".into()
+        } else {
+            format!("other programs: {:.0} %", share * 100.0)
+        })
+    }
+
+    /// In words, for notes and tables: "38 % of the 2 hardware threads (coreplay's own
+    /// recording 2 %)".
+    pub fn describe(&self) -> String {
+        let n = self.cpus.len();
+        format!(
+            "{:.0} % of the {n} hardware thread{} (coreplay's own recording {:.0} %)",
+            self.programs_share() * 100.0,
+            if n == 1 { "" } else { "s" },
+            self.agent_share() * 100.0
+        )
     }
 }
 
@@ -276,6 +392,80 @@ impl LatencyStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn load(window_ns: u64, others: &[u64], agent_ns: u64) -> OtherLoad {
+        OtherLoad {
+            start_ns: 1_000,
+            window_ns,
+            cpus: others
+                .iter()
+                .enumerate()
+                .map(|(cpu, &other_ns)| CpuOther {
+                    cpu: cpu as u32,
+                    other_ns,
+                })
+                .collect(),
+            agent_ns,
+        }
+    }
+
+    #[test]
+    fn other_load_shares() {
+        // A browser taking 76 % of CPU 1 over a 100 ms window on 2 CPUs; coreplay's own
+        // recording 4 ms of it.
+        let l = load(100_000_000, &[0, 76_000_000], 4_000_000);
+        assert_eq!(l.cpu_share(0), Some(0.0));
+        assert_eq!(l.cpu_share(1), Some(0.76));
+        assert_eq!(l.cpu_share(2), None, "not measured");
+        assert!((l.share() - 0.38).abs() < 1e-9);
+        assert!((l.programs_share() - 0.36).abs() < 1e-9);
+        assert!((l.agent_share() - 0.02).abs() < 1e-9);
+        assert_eq!(l.busiest(), Some((1, 0.76)));
+        assert_eq!(l.free_cpu_label(1).as_deref(), Some("other programs: 76 %"));
+        assert_eq!(l.free_cpu_label(0).as_deref(), Some("idle"));
+        assert_eq!(l.free_cpu_label(2), None);
+        assert_eq!(
+            load(100, &[2], 0).free_cpu_label(0).as_deref(),
+            Some("other programs: 2 %")
+        );
+        assert_eq!(
+            load(1000, &[19], 0).free_cpu_label(0).as_deref(),
+            Some("idle")
+        );
+        assert_eq!(
+            l.describe(),
+            "36 % of the 2 hardware threads (coreplay's own recording 2 %)"
+        );
+        // coreplay's own clock is finer than the CPUs' ticks: in a short window it may show
+        // when the ticks show nothing.
+        let short = load(100_000_000, &[0, 0], 4_000_000);
+        assert_eq!(short.programs_share(), 0.0);
+        assert!((short.agent_share() - 0.02).abs() < 1e-9);
+        // Never more than the whole, never a division by zero.
+        assert_eq!(load(10, &[20], 0).cpu_share(0), Some(1.0));
+        let empty = load(0, &[0, 0], 0);
+        assert_eq!((empty.share(), empty.cpu_share(0)), (0.0, None));
+        assert_eq!(load(10, &[], 0).busiest(), None);
+    }
+
+    #[test]
+    fn summaries_without_other_load_read_and_write_as_before() {
+        let s = Summary::empty(
+            ScenarioId::Gil,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        );
+        let json = serde_json::to_string(&s).expect("json");
+        assert!(!json.contains("other_load"), "{json}");
+        assert_eq!(serde_json::from_str::<Summary>(&json).expect("reads"), s);
+        let with = Summary {
+            other_load: Some(load(5, &[1], 0)),
+            ..s
+        };
+        let json = serde_json::to_string(&with).expect("json");
+        assert_eq!(serde_json::from_str::<Summary>(&json).expect("reads"), with);
+    }
 
     #[test]
     fn percentiles() {

@@ -81,6 +81,26 @@ impl Replay {
         &lane.slices[a..b.max(a)]
     }
 
+    /// How long one hardware thread ran threads of the run within `[from, to)`, ns (what the
+    /// agent subtracts from the CPU's busy time to tell what other programs took).
+    pub fn busy_ns(&self, cpu: u32, from: Ns, to: Ns) -> Ns {
+        self.slices(cpu, from, to)
+            .iter()
+            .map(|s| s.end.min(to).saturating_sub(s.start.max(from)))
+            .sum()
+    }
+
+    /// How long the threads of one process (OS pid) ran within `[from, to)`, on every
+    /// hardware thread together, ns.
+    pub fn process_busy_ns(&self, pid: u32, from: Ns, to: Ns) -> Ns {
+        self.lanes
+            .keys()
+            .flat_map(|&cpu| self.slices(cpu, from, to))
+            .filter(|s| self.thread(s.tid).is_some_and(|t| t.pid == pid))
+            .map(|s| s.end.min(to).saturating_sub(s.start.max(from)))
+            .sum()
+    }
+
     /// Every hardware thread that ran something, at `t`.
     pub fn cpus_at(&self, t: Ns) -> Vec<CpuFrame> {
         self.cpus_at_with(t, &self.thread_states(t))

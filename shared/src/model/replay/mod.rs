@@ -19,6 +19,8 @@ mod cpus;
 mod event_loop;
 mod ids;
 mod locks;
+mod moments;
+mod peak;
 mod stepping;
 mod threads;
 

@@ -583,3 +583,104 @@ fn thread_summaries_lock_spans_and_handovers() {
     );
     assert_eq!(r.lock_handovers(), 2);
 }
+
+/// The most hardware threads busy at once, and when: what the machine lesson reports.
+#[test]
+fn peak_running_counts_overlapping_slices_only() {
+    let mut r = Replay::new();
+    assert_eq!(r.peak_running(), None);
+    r.extend(&[
+        start(1, 1, "a"),
+        start(2, 1, "b"),
+        start(3, 1, "c"),
+        on(1, 0, 0, 100),
+        // Starts as thread 1 ends on another CPU: not at the same instant.
+        on(2, 1, 100, 200),
+        on(3, 2, 150, 160),
+        on(1, 0, 155, 300),
+    ]);
+    r.prepare();
+    assert_eq!(r.peak_running(), Some((3, 155)));
+    // 0..100: one; 100..150: one; 150..155: two; 155..160: three; 160..200: two;
+    // 200..300: one.
+    assert_eq!(r.time_by_running(), vec![0, 250, 45, 5]);
+    assert_eq!(Replay::new().time_by_running(), Vec::<Ns>::new());
+}
+
+/// A hardware thread's busy time, and a process's, within a window: what the agent subtracts
+/// from `/proc/stat` to tell other programs' share.
+#[test]
+fn busy_time_within_a_window() {
+    let r = two_cores();
+    // cpu0: t1 [0,100), t3 [100,200), t1 [200,300), t2 [300,400); cpu1: t2 [0,150), [250,280).
+    assert_eq!(r.busy_ns(0, 0, 1_000), 400);
+    assert_eq!(r.busy_ns(0, 50, 350), 300, "slices cut at both edges");
+    assert_eq!(r.busy_ns(1, 100, 260), 60);
+    assert_eq!(r.busy_ns(1, 150, 250), 0, "asleep");
+    assert_eq!(r.busy_ns(7, 0, 1_000), 0, "a CPU the run never used");
+    assert_eq!(r.busy_ns(0, 300, 300), 0, "an empty window");
+    assert_eq!(r.process_busy_ns(10, 0, 1_000), 480);
+    assert_eq!(r.process_busy_ns(11, 0, 1_000), 100);
+    assert_eq!(r.process_busy_ns(10, 250, 350), 130);
+    assert_eq!(r.process_busy_ns(99, 0, 1_000), 0);
+}
+
+/// The moments a lesson's "next" button steps to.
+#[test]
+fn next_moments_of_each_kind() {
+    let mut r = Replay::new();
+    r.extend(&[
+        start(1, 1, "a"),
+        start(2, 1, "b"),
+        off(1, 10, 20, OffReason::Sleep),
+        off(1, 30, 40, OffReason::Preempted),
+        off(2, 50, 60, OffReason::Preempted),
+        lock(1, 0, LockOp::Acquire),
+        lock(2, 5, LockOp::Request),
+        lock(1, 30, LockOp::Release),
+        lock(2, 30, LockOp::Acquire),
+        lock(2, 70, LockOp::Release),
+        lock(2, 80, LockOp::Acquire),
+        Event::LoopWait {
+            tid: 1,
+            start: 0,
+            end: 15,
+            woken: 0,
+        },
+        Event::LoopWait {
+            tid: 1,
+            start: 20,
+            end: 25,
+            woken: 3,
+        },
+        Event::Poll {
+            task: 1,
+            tid: 1,
+            cpu: 0,
+            start: 26,
+            end: 27,
+            ready: false,
+        },
+        Event::Poll {
+            task: 1,
+            tid: 1,
+            cpu: 0,
+            start: 40,
+            end: 90,
+            ready: true,
+        },
+    ]);
+    r.prepare();
+    assert_eq!(r.next_preemption(0), Some(30));
+    assert_eq!(r.next_preemption(30), Some(50));
+    assert_eq!(r.next_preemption(50), None);
+    assert_eq!(r.next_handover(0), Some(30));
+    assert_eq!(
+        r.next_handover(30),
+        None,
+        "the same thread taking it again is no hand-over"
+    );
+    assert_eq!(r.next_loop_wake(0), Some(25));
+    assert_eq!(r.next_loop_wake(25), None);
+    assert_eq!(r.next_long_poll(0, 10), Some(40));
+}
