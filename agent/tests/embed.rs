@@ -813,6 +813,46 @@ async fn the_plain_page_example_steers_the_embed_with_post_message() {
     client.close().await.expect("close session");
 }
 
+/// The lab's parts arrive in any order (the gallery's list from the site, the agent's hello
+/// over the WebSocket): the page never fails to draw them. Yew once panicked inserting a node
+/// when they came in one order (3 of 12 loads here), leaving a page frozen at "Connecting".
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_lab_draws_its_parts_whatever_order_they_arrive_in() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let origin = site.url().trim_end_matches('/').to_string();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let live = Agent::start(&["--allow-origin", &origin]);
+    let synthetic = Agent::start(&[
+        "--synthetic",
+        "package:2 core:16 pu:2",
+        "--allow-origin",
+        &origin,
+    ]);
+    for round in 0..6 {
+        for agent in [&live, &synthetic] {
+            client
+                .goto(&format!(
+                    "{}?lab&follow&agent={}",
+                    site.url(),
+                    agent.ws_url()
+                ))
+                .await
+                .expect("page loads");
+            wait_for(
+                &client,
+                "the agent's topology",
+                "return document.querySelector('[data-conn=connected]') && document.querySelector('[data-pu]') ? true : null",
+            )
+            .await;
+            assert_eq!(errors(&client).await, Vec::<String>::new(), "round {round}");
+        }
+    }
+    client.close().await.expect("close session");
+}
+
 #[tokio::test]
 #[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
 async fn bad_traces_are_explained_in_the_embed_and_nothing_breaks() {

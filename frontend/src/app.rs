@@ -70,7 +70,7 @@ pub fn app() -> Html {
                 if shown.is_none() && st.last_error.is_none() {
                     <p class="placeholder">{ if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." } }</p>
                 }
-                { player(true) }
+                <div class="embed-player">{ player(true) }</div>
                 if let Some(url) = shown.and_then(|r| r.url()) {
                     <a class="brand-link" href={format!("{}?trace={}", options::page_base(), options::encode(url))} target="_blank" rel="noopener"
                        title="open this run in the full page">{ "coreplay ↗" }</a>
@@ -138,6 +138,11 @@ pub fn app() -> Html {
                     <Learn store={store.clone()} draws={draws} send={send.clone()} lesson={opts.lesson}
                            gallery={Rc::clone(&gallery)} cpus={Rc::clone(&cpus)} {dark} />
                 } else {
+                // Each part in an element of its own that is always there: parts that draw
+                // nothing at first (no gallery fetched yet, no run shown) and something later
+                // then never move each other (Yew once failed to insert a node, freezing the
+                // page, when the gallery and the agent's hello arrived in one order).
+                <div class="lab-run">
                 if let Some(hello) = st.hello.clone() {
                     <RunPanel
                         scenarios={Rc::new(hello.scenarios.clone())}
@@ -153,12 +158,18 @@ pub fn app() -> Html {
                         on_still={{ let store = store.clone(); Callback::from(move |still: bool| store.apply(Action::SetStill(still))) }}
                     />
                 }
+                </div>
                 // Open where it is the main content (no agent) or nothing is shown yet.
-                <Gallery store={store.clone()} entries={gallery} open={shown.is_none() || st.hello.is_none()} />
-                { player(false) }
+                <div class="lab-gallery">
+                    <Gallery store={store.clone()} entries={gallery} open={shown.is_none() || st.hello.is_none()} />
+                </div>
+                <div class="lab-player">{ player(false) }</div>
+                <div class="lab-compare">
                 if !kept.is_empty() {
                     <CompareView store={store.clone()} rev={st.rev} runs={kept} cpus={Rc::clone(&cpus)} {on_show} {dark} />
                 }
+                </div>
+                <div class="lab-topology">
                 if let Some(hello) = st.hello.clone() {
                     if shown.is_none() {
                         <TopologyView {hello} />
@@ -166,6 +177,7 @@ pub fn app() -> Html {
                 } else if shown.is_none() {
                     <p class="placeholder">{ "The machine's topology appears here once an agent is connected, or open a recorded run." }</p>
                 }
+                </div>
                 }
             </main>
         </div>

@@ -22,6 +22,9 @@ use crate::state::{Action, backoff_ms};
 /// `options.rs` picks the agent for a page.
 pub const DEFAULT_AGENT_URL: &str = "ws://127.0.0.1:7878/ws";
 
+/// How long a new socket may stay silent before the agent's hello.
+const HELLO_WITHIN: Duration = Duration::from_secs(4);
+
 /// Keeps the connection loop alive; dropping it stops the loop and closes the socket.
 #[derive(Debug)]
 pub struct ConnHandle {
@@ -69,11 +72,17 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
         let (mut write, mut read) = socket.split();
         // Whatever was asked while disconnected is stale now.
         while inbox.try_recv().is_ok() {}
+        // An agent says hello at once; a socket that stays silent (a handshake lost on the
+        // way) is given up and opened again rather than waited on for ever.
+        let mut silent = Box::pin(sleep(HELLO_WITHIN).fuse());
+        let mut heard = false;
         loop {
             select! {
+                () = silent => if !heard { break },
                 frame = read.next().fuse() => match frame {
                     Some(Ok(Message::Text(text))) => {
                         attempt = 0;
+                        heard = true;
                         dispatch.emit(Action::Frame(text));
                     }
                     // The protocol is text only; a binary frame means a confused peer.

@@ -11,7 +11,8 @@
 //! - [`hooks`]: the clock, keyboard, messages, connection and theme, tied to the store.
 //! - [`learn`]: the lessons (content, glossary, outcome sentences, progress, components).
 //! - [`view`]: one component per picture.
-//! - [`app`]: the root layout.
+//! - [`app`]: the root layout; [`panic`]: a failure of the page's own code, shown instead of
+//!   a frozen page.
 
 pub mod app;
 pub mod conn;
@@ -21,6 +22,7 @@ pub mod js;
 pub mod learn;
 pub mod load;
 pub mod options;
+pub mod panic;
 pub mod playback;
 pub mod state;
 pub mod store;

@@ -16,9 +16,12 @@ use crate::{
     state::{Action, AppState},
 };
 
-/// The page's state, shared by the components.
+/// What to call once the page stops keeping still (the sleeping animation clock).
+type Waker = Rc<RefCell<Option<Box<dyn FnOnce()>>>>;
+
+/// The page's state, shared by the components, and the clock's waker.
 #[derive(Clone)]
-pub struct Store(Rc<RefCell<AppState>>);
+pub struct Store(Rc<RefCell<AppState>>, Waker);
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -35,7 +38,7 @@ impl PartialEq for Store {
 impl Store {
     /// A store holding `state`.
     pub fn new(state: AppState) -> Store {
-        Store(Rc::new(RefCell::new(state)))
+        Store(Rc::new(RefCell::new(state)), Rc::new(RefCell::new(None)))
     }
 
     /// The state, to draw from. Hold it only while drawing: [`Store::apply`] needs it free.
@@ -70,6 +73,23 @@ impl Store {
         if let Some(notice) = notice {
             embed::post(&notice);
         }
+        // The animation clock sleeps while the page keeps still; wake it when that ends.
+        if !self.0.borrow().measuring() {
+            let wake = self.1.borrow_mut().take();
+            if let Some(wake) = wake {
+                wake();
+            }
+        }
+    }
+
+    /// Whether the animation clock may sleep: the page keeps still for a measuring run.
+    pub fn still(&self) -> bool {
+        self.0.borrow().measuring()
+    }
+
+    /// Calls `wake` once, at the first change after which the page no longer keeps still.
+    pub fn on_wake(&self, wake: impl FnOnce() + 'static) {
+        *self.1.borrow_mut() = Some(Box::new(wake));
     }
 
     /// One animation frame at screen time `now_ms`: indexes new events and moves the clock.

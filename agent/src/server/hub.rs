@@ -29,6 +29,12 @@ use crate::{
     watch::{self, FidelityChoice, ProgramOutput, Target, WatchSpec},
 };
 
+/// How long a run started through the hub waits after telling the clients, before it
+/// measures: on a small machine a page drawing "a run starts" would otherwise take a CPU from
+/// the run's first moments (measured on 2 cores: the parallel lesson from the page 1.6–1.77×
+/// without it).
+pub const SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Event batches a client may have waiting before further ones are dropped for it…
 pub const MAX_QUEUED_BATCHES: usize = 64;
 /// …and bytes of them (a busy tick can carry tens of thousands of events).
@@ -384,6 +390,12 @@ impl Hub {
             .name(format!("run-{run}"))
             .spawn(move || {
                 drop(lock(&hub.active));
+                // The pages watching draw that a run starts (and then keep still while it
+                // measures): let them finish drawing before a scenario measures anything. (A
+                // watched program already runs: its start must not be missed.)
+                if matches!(job, Job::Scenario(_)) {
+                    std::thread::sleep(SETTLE);
+                }
                 let events_hub = Arc::clone(&hub);
                 let finished = job.run(cancel, move |batch| {
                     events_hub.broadcast_events(run, batch);

@@ -1,5 +1,6 @@
 //! The animation clock: once per animation frame the store indexes new events and moves the
-//! cursor; the page redraws only when something changed.
+//! cursor; the page redraws only when something changed. While the page keeps still for a
+//! measuring run it asks for no frames at all, until the store wakes it.
 //!
 //! Messages fold into the state as they arrive (no copy of the run's events per message);
 //! drawing happens at most once per animation frame, and only when something changed or the
@@ -24,7 +25,14 @@ fn schedule(
             *draws.borrow_mut() += 1;
             redraw.force_update();
         }
-        schedule(store, redraw, draws, next);
+        if store.still() {
+            // No frames at all while a run measures (each costs the browser some CPU): the
+            // store wakes the clock when the run ends.
+            let wake_store = store.clone();
+            store.on_wake(move || schedule(wake_store, redraw, draws, next));
+        } else {
+            schedule(store, redraw, draws, next);
+        }
     });
     *slot.borrow_mut() = Some(frame);
 }

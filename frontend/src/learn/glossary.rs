@@ -134,6 +134,37 @@ const ENTRIES: &[(&[&str], &str)] = &[
         "A task waiting for I/O or a timer. It is not in the ready queue and costs nothing.",
     ),
     (
+        &["rayon"],
+        "A Rust library that splits work into chunks and runs them on a pool of threads, one \
+         per hardware thread by default.",
+    ),
+    (
+        &["tokio"],
+        "Rust's most used event loop (an async runtime), like Python's asyncio: coreplay's I/O \
+         scenarios run on a real one and trace every task.",
+    ),
+    (
+        &["poll", "polls", "polled"],
+        "One turn of a task on an event loop: it runs until it finishes or awaits something not \
+         ready yet.",
+    ),
+    (
+        &["wake", "wakes", "woken"],
+        "Something a task awaited is ready (a reply came, a timer fired): the task goes back \
+         into the ready queue.",
+    ),
+    (
+        &["perf_event_open"],
+        "The Linux system call that gives the kernel's own records of every context switch of \
+         a thread: coreplay's exact fidelity.",
+    ),
+    (
+        &["fidelity"],
+        "How the events were obtained: exact (the kernel's switch records), self-timed (each \
+         thread times itself around small chunks of work) or sampled (reading /proc about a \
+         thousand times a second).",
+    ),
+    (
         &["selector"],
         "The operating system call an event loop sleeps in until a socket is ready or a timer is \
          due (epoll on Linux, kqueue on macOS; asyncio's selectors module).",
@@ -193,6 +224,53 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
     out
 }
 
+/// Marks the first use of each glossary term in plain `text` (whole words, any case), for
+/// text that was not written with `{braces}` (the agent's scenario descriptions, captions).
+pub fn mark(text: &str) -> Vec<Piece<'_>> {
+    let lower = text.to_lowercase();
+    // Byte offsets are the same in both: lower-casing keeps these ASCII terms' lengths.
+    if lower.len() != text.len() {
+        return vec![Piece::Text(text)];
+    }
+    let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'/';
+    let mut found: Vec<(usize, usize)> = Vec::new();
+    for (forms, _) in ENTRIES {
+        // The longest form first ("hardware threads" before "threads").
+        let mut forms: Vec<&str> = forms.to_vec();
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        'form: for form in forms {
+            let mut from = 0;
+            while let Some(i) = lower[from..].find(form).map(|i| i + from) {
+                let end = i + form.len();
+                let before = i.checked_sub(1).map(|j| lower.as_bytes()[j]);
+                let after = lower.as_bytes().get(end).copied();
+                if !before.is_some_and(is_word)
+                    && !after.is_some_and(is_word)
+                    && !found.iter().any(|&(a, b)| i < b && a < end)
+                {
+                    found.push((i, end));
+                    break 'form;
+                }
+                from = end;
+            }
+        }
+    }
+    found.sort_unstable();
+    let mut out = Vec::new();
+    let mut at = 0;
+    for (a, b) in found {
+        if a > at {
+            out.push(Piece::Text(&text[at..a]));
+        }
+        out.push(Piece::Term(&text[a..b]));
+        at = b;
+    }
+    if at < text.len() {
+        out.push(Piece::Text(&text[at..]));
+    }
+    out
+}
+
 /// The terms marked in `text`.
 pub fn terms_in(text: &str) -> impl Iterator<Item = &str> {
     pieces(text).into_iter().filter_map(|p| match p {
@@ -228,6 +306,25 @@ mod tests {
             ]
         );
         assert!(define("SMT").is_some() && define("Cores").is_some());
+        let marked = mark("Threads on a rayon pool; the threads wait. Hardware threads: 2.");
+        let terms: Vec<&str> = marked
+            .iter()
+            .filter_map(|p| match p {
+                Piece::Term(t) => Some(*t),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(terms, vec!["Threads", "rayon", "pool", "Hardware threads"]);
+        assert_eq!(
+            marked
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) | Piece::Term(t) | Piece::Code(t) => *t,
+                })
+                .collect::<String>(),
+            "Threads on a rayon pool; the threads wait. Hardware threads: 2.",
+            "nothing lost"
+        );
         assert_eq!(define("quantum chromodynamics"), None);
     }
 }

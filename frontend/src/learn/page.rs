@@ -448,8 +448,10 @@ pub fn lesson_view(props: &LessonProps) -> Html {
                     <ul>{ for l.look.iter().map(|x| html! { <li>{ *x }</li> }) }</ul>
                     <button onclick={on_moment} data-testid="lesson-moment">{ format!("Show the {} ▸", l.moment.label()) }</button>
                 </section>
-                <Player store={props.store.clone()} draws={props.draws} compact={props.embed}
-                        views={views} cpus={Rc::clone(&props.cpus)} dark={props.dark} />
+                <div class="lesson-player">
+                    <Player store={props.store.clone()} draws={props.draws} compact={props.embed}
+                            views={views} cpus={Rc::clone(&props.cpus)} dark={props.dark} />
+                </div>
             }
 
         </article>
@@ -470,8 +472,18 @@ fn on_run_again(send: &Callback<ClientMsg>, plan: &Plan) -> Callback<MouseEvent>
 
 /// A paragraph with its glossary terms as buttons that explain themselves on hover or focus.
 fn text_with_terms(text: &str) -> Html {
+    render(glossary::pieces(text))
+}
+
+/// Plain text (not written for the glossary) with the first use of each glossary term
+/// explained on hover or focus: the lab's descriptions and captions.
+pub fn with_glossary(text: &str) -> Html {
+    render(glossary::mark(text))
+}
+
+fn render(pieces: Vec<Piece<'_>>) -> Html {
     html! {
-        { for glossary::pieces(text).into_iter().map(|p| match p {
+        { for pieces.into_iter().map(|p| match p {
             Piece::Text(t) => html! { { t.to_string() } },
             Piece::Code(c) => html! { <code>{ c.to_string() }</code> },
             Piece::Term(t) => match glossary::define(t) {

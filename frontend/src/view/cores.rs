@@ -483,9 +483,9 @@ pub fn cores_view(props: &CoresProps) -> Html {
         <section class="cores-view" aria-label="Cores" data-testid="cores">
             <h2>{ "Cores" }</h2>
             <p class="caption">
-                { "Each hardware thread shows the thread running on it at the cursor; runnable threads queue beside \
-                   the core they last ran on; a switch shows who left and why (orange: preempted, blue: blocked). \
-                   Counters: switches in and busy share so far." }
+                { crate::learn::page::with_glossary("Each hardware thread shows the thread running on it at the cursor; runnable threads queue beside \
+                   the core they last ran on; a context switch shows who left and why (orange: preempted, blue: blocked). \
+                   Counters: switches in and busy share so far.") }
                 { trust(props.fidelity, props.dropped) }
             </p>
             { machine_header(topology, props.recorded_on.as_deref()) }

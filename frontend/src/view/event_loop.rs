@@ -78,7 +78,7 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
             <h2>{ "Event loop" }</h2>
             <p class="caption">
-                { "One thread runs one task at a time until it awaits; parked tasks wait for the OS (epoll) or a timer to make them ready again. From the real tokio runtime." }
+                { crate::learn::page::with_glossary("One thread runs one task at a time until it awaits; parked tasks wait for the OS (the selector: epoll) or a timer to make them ready again, and a wake puts them back in the ready queue. From the real tokio runtime.") }
                 { trust(props.fidelity, props.dropped) }
             </p>
             if let (Some(thread), true) = (&l.thread, l.loops > 1) {

@@ -15,7 +15,7 @@ use coreplay_shared::{
 use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
-use crate::state::RunView;
+use crate::{learn::page::with_glossary, state::RunView};
 
 /// Properties of [`RunPanel`].
 #[derive(Debug, Properties, PartialEq)]
@@ -147,10 +147,10 @@ pub fn run_panel(props: &RunProps) -> Html {
             <h2>{ "Run a scenario" }</h2>
             <p class="caption" data-testid="fidelity">
                 { "Real workloads on this machine. " }
-                { match props.fidelity {
+                { with_glossary(&match props.fidelity {
                     Fidelity::Exact => "Fidelity: exact — context switches come from the kernel's own switch records (perf_event_open).".to_string(),
                     other => format!("Fidelity: {other} — every thread times itself around ~50 µs chunks of work and reads the kernel's switch counters."),
-                } }
+                }) }
                 if let Some(note) = &props.fidelity_note { <span class="help">{ format!(" {note}") }</span> }
             </p>
             <div class="controls">
@@ -186,7 +186,7 @@ pub fn run_panel(props: &RunProps) -> Html {
                     <button onclick={on_run} data-testid="run" disabled={disabled_why.is_some()}>{ "Run" }</button>
                 }
             </div>
-            <p class="idea">{ info.idea.clone() }</p>
+            <p class="idea">{ with_glossary(&info.idea) }</p>
             if !props.watch_programs.is_empty() {
                 <div class="controls watch-row">
                     <label title="programs the agent's operator allows; the page cannot run anything else">{ "Or watch a real program " }

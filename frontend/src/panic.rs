@@ -1,0 +1,29 @@
+//! What the page does if its own code fails: a WebAssembly panic would otherwise leave the
+//! page frozen at its last drawing, saying nothing. The message is shown at the top of the
+//! page (and in the console), with what to do.
+
+use std::fmt::Write as _;
+
+/// Installs the panic hook (Yew's own, which would only write to the console, is replaced).
+pub fn install() {
+    yew::set_custom_panic_hook(Box::new(|info| {
+        let mut text = String::from("coreplay's page failed: ");
+        let _ = write!(text, "{info}");
+        web_sys::console::error_1(&text.clone().into());
+        let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
+            return;
+        };
+        let Some(body) = doc.body() else {
+            return;
+        };
+        if let Ok(el) = doc.create_element("p") {
+            el.set_class_name("problem page-failed");
+            let _ = el.set_attribute("role", "alert");
+            let _ = el.set_attribute("data-testid", "page-failed");
+            el.set_text_content(Some(&format!(
+                "{text}. Reload the page; if it happens again, please report it with this message."
+            )));
+            let _ = body.prepend_with_node_1(&el);
+        }
+    }));
+}
