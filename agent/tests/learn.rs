@@ -253,13 +253,38 @@ async fn every_lesson_teaches_from_a_recorded_run_on_a_static_host() {
     client.close().await.expect("close session");
 }
 
-/// A lesson run by the real agent: the page keeps still while it measures (no change to
-/// the page at all), then explains the run with the figures a second client recorded.
-#[tokio::test]
-#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
-async fn a_lesson_runs_here_and_the_page_keeps_still_while_it_measures() {
+/// What a second WebSocket client saw of the next run: its events and its summary.
+fn record_next_run(
+    agent: &Agent,
+) -> tokio::task::JoinHandle<(Vec<coreplay_shared::event::Event>, Summary)> {
     use futures_util::StreamExt;
     use tokio_tungstenite::{connect_async, tungstenite::Message};
+    let url = agent.ws_url();
+    tokio::spawn(async move {
+        let (mut ws, _) = connect_async(url).await.expect("ws connects");
+        let mut events = Vec::new();
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            match coreplay_shared::decode_server(&text) {
+                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
+                    events.extend(batch)
+                }
+                Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) => {
+                    return (events, *summary);
+                }
+                _ => {}
+            }
+        }
+        panic!("the run never ended");
+    })
+}
+
+/// Every lesson run by the real agent on this machine: the page keeps still while each run
+/// measures (nothing on the page changes at all), then explains it with the figures a second
+/// client recorded of the same run.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn every_lesson_runs_here_and_the_page_keeps_still_while_it_measures() {
     page_built();
     let agent = Agent::start(&[]);
     let driver = Driver::start();
@@ -268,96 +293,103 @@ async fn a_lesson_runs_here_and_the_page_keeps_still_while_it_measures() {
         .set_window_size(1280, 800)
         .await
         .expect("window size");
-    client
-        .goto(&format!("{}?lesson=parallel", agent.base_url()))
-        .await
-        .expect("page loads");
-    wait_for(
-        &client,
-        "the run button",
-        "return document.querySelector('[data-testid=lesson-run]') ? true : null",
-    )
-    .await;
-    // A second client records the run's summary, independently of the page.
-    let url = agent.ws_url();
-    let recorder = tokio::spawn(async move {
-        let (mut ws, _) = connect_async(url).await.expect("ws connects");
-        while let Some(Ok(msg)) = ws.next().await {
-            let Message::Text(text) = msg else { continue };
-            if let Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) =
-                coreplay_shared::decode_server(&text)
-            {
-                return *summary;
-            }
-        }
-        panic!("the run never ended");
-    });
-    // Every change to the page is counted from here.
-    js(
-        &client,
-        "window.__mutations = 0;
-         new MutationObserver(l => { window.__mutations += l.length; })
-           .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});",
-    )
-    .await;
-    js(
-        &client,
-        "document.querySelector('[data-testid=predict] input[type=radio]').click();",
-    )
-    .await;
-    wait_for(
-        &client,
-        "the run button, once predicted",
-        "const b = document.querySelector('[data-testid=lesson-run]'); if (b.disabled) return null;
-         b.click(); return true;",
-    )
-    .await;
-    wait_for(
-        &client,
-        "the measuring note",
-        "return document.querySelector('[data-testid=measuring]') ? true : null",
-    )
-    .await;
-    // From the note on, nothing changes until the run ends.
-    js(&client, "window.__mutations = 0;").await;
-    let mut samples = Vec::new();
-    loop {
-        let v = js(
+    for name in [
+        "parallel",
+        "machine",
+        "oversubscribed",
+        "gil",
+        "processes",
+        "io",
+        "event-loop",
+        "blocking",
+        "watch",
+    ] {
+        client
+            .goto(&format!("{}?lesson={name}", agent.base_url()))
+            .await
+            .expect("page loads");
+        wait_for(
             &client,
-            "return {measuring: !!document.querySelector('[data-testid=measuring]'), n: window.__mutations}",
+            "the run button",
+            "return document.querySelector('[data-testid=lesson-run]') ? true : null",
         )
         .await;
-        if v["measuring"] != true {
-            break;
+        let recorder = record_next_run(&agent);
+        // Every change to the page is counted from here.
+        js(
+            &client,
+            "window.__mutations = 0;
+             new MutationObserver(l => { window.__mutations += l.length; })
+               .observe(document.body, {subtree: true, childList: true, attributes: true, characterData: true});",
+        )
+        .await;
+        js(
+            &client,
+            "document.querySelector('[data-testid=predict] input[type=radio]').click();",
+        )
+        .await;
+        wait_for(
+            &client,
+            "the run button, once predicted",
+            "const b = document.querySelector('[data-testid=lesson-run]'); if (b.disabled) return null;
+             b.click(); return true;",
+        )
+        .await;
+        wait_for(
+            &client,
+            "the measuring note",
+            "return document.querySelector('[data-testid=measuring]') || document.querySelector('[data-testid=lesson-explain]') ? true : null",
+        )
+        .await;
+        // From the note on, nothing changes until the run ends.
+        js(&client, "window.__mutations = 0;").await;
+        let mut samples = Vec::new();
+        loop {
+            let v = js(
+                &client,
+                "return {measuring: !!document.querySelector('[data-testid=measuring]'), n: window.__mutations}",
+            )
+            .await;
+            if v["measuring"] != true {
+                break;
+            }
+            samples.push(v["n"].as_u64().unwrap_or(u64::MAX));
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
-        samples.push(v["n"].as_u64().unwrap_or(u64::MAX));
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(
+            samples.iter().all(|&n| n == 0),
+            "{name}: the page changed while the run measured: {samples:?}"
+        );
+        if name == "parallel" {
+            assert!(
+                samples.len() >= 2,
+                "the run measured for a while (it computes ~0.5 s): {samples:?}"
+            );
+        }
+        let (events, summary) = recorder.await.expect("recorder");
+        let text = wait_for(
+            &client,
+            "the explanation",
+            "return document.querySelector('[data-testid=lesson-explain]')?.innerText ?? null",
+        )
+        .await;
+        let text = text.as_str().unwrap_or_default().to_string();
+        let mut replay = Replay::new();
+        replay.extend(&events);
+        replay.prepare();
+        let want = figure(name, &summary, &replay);
+        assert!(
+            text.contains(&want),
+            "{name}: the explanation quotes this run's figure {want:?}:\n{text}"
+        );
+        // And the run plays.
+        wait_for(
+            &client,
+            "the player",
+            "return document.querySelector('.lesson-player .player') ? true : null",
+        )
+        .await;
+        screenshot(&client, &format!("lesson-{name}-live.png")).await;
     }
-    assert!(
-        samples.len() >= 2,
-        "the run measured for a while (it computes ~0.5 s): {samples:?}"
-    );
-    assert!(
-        samples.iter().all(|&n| n == 0),
-        "the page changed while the run measured: {samples:?}"
-    );
-    let summary = recorder.await.expect("recorder");
-    let text = wait_for(
-        &client,
-        "the explanation",
-        "return document.querySelector('[data-testid=lesson-explain]')?.innerText ?? null",
-    )
-    .await;
-    let text = text.as_str().unwrap_or_default().to_string();
-    let want = format!("{:.2}×", summary.speedup.expect("a speedup"));
-    assert!(text.contains(&want), "quotes {want}:\n{text}");
-    // And the run plays from its start.
-    wait_for(
-        &client,
-        "the player",
-        "return document.querySelector('.player [data-testid=cores]') ? true : null",
-    )
-    .await;
-    screenshot(&client, "lesson-parallel-live.png").await;
     client.close().await.expect("close session");
 }

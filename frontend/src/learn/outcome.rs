@@ -406,9 +406,10 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
             ));
         } else {
             out.push(format!(
-                "Other programs used {:.0} % of the CPUs meanwhile: the figures are this run's \
-                 own.",
-                o * 100.0
+                "Other programs used {:.0} % of this machine's CPU time meanwhile: under {:.0} %, \
+                 not enough to change the outcome.",
+                o * 100.0,
+                DISTURBED_SHARE * 100.0
             ));
         }
     }
