@@ -9,7 +9,7 @@
 #   SOAK_BINARIES="browser embed" scripts/soak.sh 5   # the browser tests (after trunk build --release)
 #
 # Each round runs whole test binaries (agent/tests/{scenarios,watch,robustness}.rs, and with
-# SOAK_BROWSER=1 the browser and embed tests too, which need `trunk build --release` first), one
+# SOAK_BROWSER=1 the browser, embed and learn tests too, which need `trunk build --release` first), one
 # test at a time as CI runs them; each test's result is read from the test harness's output,
 # and a failure's message is printed as it happens.
 set -euo pipefail
@@ -23,12 +23,12 @@ ignored_binaries=()
 # The browser and embed tests are #[ignore]d in `cargo test` (they need Chromium and dist/).
 for b in ${SOAK_BINARIES:-scenarios watch robustness other_load}; do
   case "$b" in
-    browser | embed) ignored_binaries+=("$b") ;;
+    browser | embed | learn) ignored_binaries+=("$b") ;;
     *) binaries+=("$b") ;;
   esac
 done
 if [[ "${SOAK_BROWSER:-0}" == 1 ]]; then
-  ignored_binaries+=(browser embed)
+  ignored_binaries+=(browser embed learn)
 fi
 
 log() { printf '\033[1msoak:\033[0m %s\n' "$*" >&2; }

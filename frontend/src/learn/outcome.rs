@@ -314,8 +314,8 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
             if let Some(v) = event_loop.filter(|_| k * l > 0) {
                 answer = nearest(lesson, v.wall_ns as f64 / (k * l) as f64, true);
                 out.push(format!(
-                    "One event loop thread answered {} in {}; one after another they would take \
-                     {} ({k} × {}).",
+                    "One event loop thread answered {} in {}; one after another, each waiting \
+                     for its reply, they would take at least {} ({k} × {}).",
                     plural(k, "request", "requests"),
                     ms(v.wall_ns),
                     ms(k * l),
