@@ -243,6 +243,19 @@ fn check_trace(args: &CheckArgs) -> ExitCode {
 }
 
 fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
+    // The format follows the file name: only SVG is written, and never under another name.
+    let ext = args
+        .out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if ext.as_deref() != Some("svg") {
+        return Err(Failure::BadInput(format!(
+            "--out {}: render writes SVG only, so the file name must end in .svg (convert it \
+             for slides with any SVG tool, e.g. `rsvg-convert -o still.png still.svg`)",
+            args.out.display()
+        )));
+    }
     let trace = read_trace(&args.file)?;
     warn_if_inconsistent(&trace, &args.file);
     let svg = render::svg(&trace, args.at, args.view.into())

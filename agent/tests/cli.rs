@@ -170,6 +170,13 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("coreplay: cannot read /nonexistent/x.coreplay.gz"));
     assert!(!out.exists(), "no file written on error");
+    // A .png (or any other) name never gets SVG written into it.
+    let png = out.with_extension("png");
+    assert_one_line_error(
+        &["render", trace, "--at", "20ms", "--out", png.to_str().expect("utf-8")],
+        "must end in .svg",
+    );
+    assert!(!png.exists(), "nothing written under a name that lies");
 }
 
 #[test]

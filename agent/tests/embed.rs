@@ -813,6 +813,33 @@ async fn the_plain_page_example_steers_the_embed_with_post_message() {
     client.close().await.expect("close session");
 }
 
+/// Opened from disk (`file://`), where a browser will not load the page's WebAssembly, the
+/// page says what to do instead of staying blank.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_page_opened_from_disk_says_what_to_do() {
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let index = repo().join("dist/index.html");
+    client
+        .goto(&format!("file://{}", index.display()))
+        .await
+        .expect("page loads");
+    let text = wait_for(
+        &client,
+        "the file:// message",
+        "return document.querySelector('[data-testid=file-url]')?.innerText ?? null",
+    )
+    .await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.contains("coreplay serve") && text.contains("http.server"),
+        "{text}"
+    );
+    client.close().await.expect("close session");
+}
+
 /// The lab's parts arrive in any order (the gallery's list from the site, the agent's hello
 /// over the WebSocket): the page never fails to draw them. Yew once panicked inserting a node
 /// when they came in one order (3 of 12 loads here), leaving a page frozen at "Connecting".
