@@ -293,6 +293,7 @@ fn websocket_throughput() {
             fidelity_note: None,
             access: server::guard::Access::default(),
             watch_programs: Vec::new(),
+            traces: None,
         })
         .await
         else {

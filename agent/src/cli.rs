@@ -201,6 +201,10 @@ pub(crate) struct ServeArgs {
     /// shell); repeatable. The Python examples are offered by default when python3 is found.
     #[arg(long, value_name = "NAME=CMD")]
     pub(crate) watch_program: Vec<String>,
+    /// Serve the trace files in DIR (read-only) at /traces/NAME, so that the page plays them
+    /// with ?trace=traces/NAME (one's own recordings, in slides and notebooks too).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) traces: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) source: SourceArgs,
 }

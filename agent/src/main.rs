@@ -366,10 +366,22 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         tracing::info!("runs are self-timed: {note}");
     }
     let watch_programs = watch_programs(&args.watch_program)?;
+    let traces = match &args.traces {
+        Some(dir) => Some(
+            dir.canonicalize()
+                .ok()
+                .filter(|d| d.is_dir())
+                .ok_or_else(|| {
+                    Failure::BadInput(format!("--traces {}: not a folder", dir.display()))
+                })?,
+        ),
+        None => None,
+    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let bound = server::bind(ServerConfig {
             watch_programs,
+            traces,
             listen: args.listen,
             topology,
             exe: std::env::current_exe().context("finding the coreplay executable")?,

@@ -173,7 +173,14 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
     // A .png (or any other) name never gets SVG written into it.
     let png = out.with_extension("png");
     assert_one_line_error(
-        &["render", trace, "--at", "20ms", "--out", png.to_str().expect("utf-8")],
+        &[
+            "render",
+            trace,
+            "--at",
+            "20ms",
+            "--out",
+            png.to_str().expect("utf-8"),
+        ],
         "must end in .svg",
     );
     assert!(!png.exists(), "nothing written under a name that lies");

@@ -813,6 +813,69 @@ async fn the_plain_page_example_steers_the_embed_with_post_message() {
     client.close().await.expect("close session");
 }
 
+/// One's own recordings, served by the agent with `--traces DIR`: the page plays
+/// `?trace=traces/NAME`, and nothing but plain trace names inside DIR is served.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn own_recordings_play_from_the_agent_serving_a_folder() {
+    page_built();
+    let dir = std::env::temp_dir().join(format!("coreplay-own-traces-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::copy(
+        repo().join("gallery/gil.coreplay.gz"),
+        dir.join("my-gil.coreplay.gz"),
+    )
+    .expect("copy a recording");
+    let text = std::fs::read_to_string(repo().join("shared/tests/fixtures/trace-v2.jsonl"))
+        .expect("fixture");
+    std::fs::write(dir.join("mine.jsonl"), &text).expect("write");
+    std::fs::write(dir.join("notes.txt"), "not a trace").expect("write");
+    let outside = dir.with_extension("outside.coreplay.gz");
+    std::fs::write(&outside, "secret").expect("write");
+    std::os::unix::fs::symlink(&outside, dir.join("escape.coreplay.gz")).expect("symlink");
+    let agent = Agent::start(&["--traces", dir.to_str().expect("utf-8")]);
+    assert_eq!(agent.get("/traces/mine.jsonl"), (200, text));
+    for (path, status) in [
+        ("/traces/notes.txt", 400),
+        ("/traces/..%2Fsecret.coreplay.gz", 400),
+        ("/traces/.hidden.coreplay.gz", 400),
+        ("/traces/missing.coreplay.gz", 404),
+        ("/traces/escape.coreplay.gz", 403),
+    ] {
+        assert_eq!(agent.get(path).0, status, "{path}");
+    }
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!(
+            "{}?trace=traces/my-gil.coreplay.gz",
+            agent.base_url()
+        ))
+        .await
+        .expect("page loads");
+    let shown = wait_for(
+        &client,
+        "the served recording",
+        "const s = document.querySelector('.now-showing'); return s && s.innerText.includes('my-gil') ? s.innerText : null",
+    )
+    .await;
+    assert!(
+        shown.as_str().unwrap_or_default().contains("gil"),
+        "{shown}"
+    );
+    let alert = client
+        .execute(
+            "return document.querySelector('[role=alert]')?.innerText ?? null",
+            vec![],
+        )
+        .await
+        .expect("alerts");
+    assert_eq!(alert, Value::Null, "no problem shown");
+    client.close().await.expect("close session");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&outside);
+}
+
 /// Opened from disk (`file://`), where a browser will not load the page's WebAssembly, the
 /// page says what to do instead of staying blank.
 #[tokio::test]

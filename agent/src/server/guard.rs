@@ -8,7 +8,7 @@
 //!   (`http://<the Host asked for>`) or an origin the operator allowed (`--allow-origin`).
 //!   This stops cross-site WebSocket hijacking by a page open in another tab. Clients that
 //!   are not browsers send none and are let through (they could forge it anyway).
-//! - **Token** (non-loopback binding, `--allow-remote`): `/ws` and `/api/` need
+//! - **Token** (non-loopback binding, `--allow-remote`): `/ws`, `/api/` and `/traces/` need
 //!   `?token=…` (or `Authorization: Bearer …`); the page carries it along from its own URL.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -148,7 +148,7 @@ pub(super) async fn guard(
         );
     }
     let path = req.uri().path();
-    let protected = path == "/ws" || path.starts_with("/api/");
+    let protected = path == "/ws" || path.starts_with("/api/") || path.starts_with("/traces/");
     if protected && let Some(expected) = &state.access.token {
         match token_of(&req) {
             Some(given) if same(&given, expected) => {}

@@ -1,4 +1,5 @@
-//! The agent's HTTP side: the page, `GET /api/topology` and the WebSocket at `/ws`.
+//! The agent's HTTP side: the page, `GET /api/topology`, the WebSocket at `/ws`, and with
+//! `--traces DIR` the operator's trace files at `/traces/NAME`.
 //!
 //! [`bind`] claims the address first and reports a taken port as [`ServerError::AddrInUse`]
 //! (so `main` can say so in one line); [`BoundServer::serve`] then runs until the shutdown
@@ -7,6 +8,7 @@
 mod assets;
 pub mod guard;
 pub mod hub;
+mod traces;
 mod ws;
 
 use std::{future::Future, io, net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
@@ -37,6 +39,8 @@ pub struct ServerConfig {
     /// Programs the page may start and watch (fixed by the operator; see
     /// [`crate::watch::default_programs`]).
     pub watch_programs: Vec<WatchProgram>,
+    /// A folder of trace files served read-only at `/traces/NAME` (canonical), if any.
+    pub traces: Option<PathBuf>,
 }
 
 /// Shared state of the handlers.
@@ -48,6 +52,7 @@ pub(crate) struct AppState {
     pub(crate) fidelity_note: Option<String>,
     pub(crate) access: guard::Access,
     pub(crate) local_addr: SocketAddr,
+    pub(crate) traces: Option<PathBuf>,
 }
 
 /// Failures to start or run the server.
@@ -111,6 +116,7 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
             fidelity_note: config.fidelity_note,
             access: config.access,
             local_addr,
+            traces: config.traces,
             topology: config.topology,
         }),
     })
@@ -158,6 +164,7 @@ fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/ws", get(ws::upgrade))
         .route("/api/topology", get(topology))
+        .route("/traces/{name}", get(traces::serve))
         .fallback(get(assets::serve))
         .layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
