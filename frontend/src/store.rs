@@ -166,6 +166,29 @@ mod tests {
         );
     }
 
+    /// The animation clock sleeps while a run measures and the page keeps still; the change
+    /// that ends it (the run's summary) wakes the clock, once.
+    #[test]
+    fn the_clock_is_woken_when_the_page_stops_keeping_still() {
+        use std::cell::Cell;
+        let store = Store::new(AppState::new("ws://x/ws".into()));
+        store.apply(Action::Frame(
+            r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#.into(),
+        ));
+        assert!(store.still());
+        let woken = Rc::new(Cell::new(0));
+        let w = Rc::clone(&woken);
+        store.on_wake(move || w.set(w.get() + 1));
+        store.apply(Action::Frame(
+            r#"{"type":"events","data":{"run":4,"events":[]}}"#.into(),
+        ));
+        assert_eq!(woken.get(), 0, "still measuring");
+        store.apply(Action::SetStill(false));
+        assert_eq!(woken.get(), 1, "following live now");
+        store.apply(Action::Window(1, 2));
+        assert_eq!(woken.get(), 1, "once");
+    }
+
     #[test]
     fn the_store_is_one_shared_state() {
         let store = Store::new(AppState::new("ws://x/ws".into()));
