@@ -112,6 +112,9 @@ pub enum Action {
     SetStill(bool),
 }
 
+/// Event batches kept undecoded while the page keeps still, at most, bytes.
+pub const MAX_HELD_BYTES: usize = 32 << 20;
+
 /// Embedding-page commands kept at most while no run is shown.
 pub const MAX_PENDING_CMDS: usize = 32;
 
@@ -240,8 +243,9 @@ pub struct AppState {
     /// decoded, indexed or drawn (drawing would take a CPU from the run it measures), and the
     /// run plays from its start as soon as it ends.
     pub still: bool,
-    /// The live run's event batches kept while the page keeps still.
+    /// The live run's event batches kept while the page keeps still, and their size.
     held: Vec<String>,
+    held_bytes: usize,
 }
 
 /// Recorded runs are numbered from here, apart from the agent's run numbers.
@@ -330,6 +334,7 @@ impl AppState {
             agent_named: false,
             still: true,
             held: Vec::new(),
+            held_bytes: 0,
         }
     }
 
@@ -580,6 +585,7 @@ impl AppState {
 
     /// Decodes and folds the event batches kept while the page kept still, in order.
     fn release_held(&mut self) {
+        self.held_bytes = 0;
         for text in std::mem::take(&mut self.held) {
             self.message(text);
         }
@@ -592,9 +598,17 @@ impl AppState {
             return;
         }
         if let Action::Frame(text) = action {
-            // While a live run measures, its batches wait undecoded: nothing to draw.
+            // While a live run measures, its batches wait undecoded: nothing to draw. Past
+            // [`MAX_HELD_BYTES`] they are folded as they come (still without drawing), so that
+            // a long, busy run cannot hold gigabytes of text.
             if self.measuring() && text.starts_with(r#"{"type":"events""#) {
-                self.held.push(text);
+                if self.held_bytes + text.len() <= MAX_HELD_BYTES {
+                    self.held_bytes += text.len();
+                    self.held.push(text);
+                } else {
+                    self.release_held();
+                    self.message(text);
+                }
             } else {
                 self.dirty = true;
                 self.message(text);
@@ -605,6 +619,7 @@ impl AppState {
         if matches!(action, Action::Closed { .. }) {
             // A run cut off by a lost connection is dropped at the next hello anyway.
             self.held.clear();
+            self.held_bytes = 0;
         }
         match action {
             Action::Connecting { attempt } => self.conn = Conn::Connecting { attempt },
@@ -650,6 +665,7 @@ impl AppState {
                     self.selected = None;
                 }
                 self.held.clear();
+                self.held_bytes = 0;
                 self.hello = Some(Rc::from(hello));
                 self.conn = Conn::Connected;
                 self.last_error = None;
@@ -873,6 +889,19 @@ mod tests {
         assert_eq!(rec.replay.end(), 110);
         assert!(s.playback.playing, "and it plays");
         assert_eq!(s.playback.t, 0, "from its start");
+
+        // A long, busy run: past MAX_HELD_BYTES the batches are folded as they come (still
+        // without drawing) rather than held without bound.
+        let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::Frame(started.into()));
+        s.apply(Action::Frame(batch(0)));
+        let big = format!(
+            r#"{{"type":"events","data":{{"run":4,"events":[{}]}}}}"#,
+            " ".repeat(MAX_HELD_BYTES)
+        );
+        s.apply(Action::Frame(big));
+        assert_eq!(s.run().map(|v| v.events), Some(1), "what was held is folded");
+        assert!(s.measuring() && s.held.is_empty() && s.held_bytes == 0);
 
         // Turned off mid-run: what waited is folded at once, the rest as it comes.
         let mut s = AppState::new("ws://x/ws".into());
