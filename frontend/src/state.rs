@@ -900,7 +900,11 @@ mod tests {
             " ".repeat(MAX_HELD_BYTES)
         );
         s.apply(Action::Frame(big));
-        assert_eq!(s.run().map(|v| v.events), Some(1), "what was held is folded");
+        assert_eq!(
+            s.run().map(|v| v.events),
+            Some(1),
+            "what was held is folded"
+        );
         assert!(s.measuring() && s.held.is_empty() && s.held_bytes == 0);
 
         // Turned off mid-run: what waited is folded at once, the rest as it comes.
