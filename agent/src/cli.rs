@@ -97,12 +97,14 @@ pub(crate) struct RunArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ExportArgs {
-    /// The trace file (as written by `coreplay run … --out FILE`).
-    pub(crate) file: PathBuf,
+    /// The trace file (as written by `coreplay run … --out FILE`); for `--format site`, one or
+    /// more.
+    #[arg(required = true, num_args = 1..)]
+    pub(crate) files: Vec<PathBuf>,
     /// What to convert it to.
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,
-    /// Write to OUT instead of standard output.
+    /// Write to OUT instead of standard output (for `site`, the new folder to write).
     #[arg(long, value_name = "OUT")]
     pub(crate) out: Option<PathBuf>,
 }
@@ -151,6 +153,8 @@ pub(crate) enum RenderView {
 pub(crate) enum ExportFormat {
     /// Chrome Trace Event JSON, for Perfetto UI (ui.perfetto.dev) and chrome://tracing.
     ChromeTrace,
+    /// A folder for any static web host: the page, and the runs in its gallery.
+    Site,
 }
 
 #[derive(Debug, Args)]

@@ -266,14 +266,22 @@ fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
-    let trace = read_trace(&args.file)?;
-    warn_if_inconsistent(&trace, &args.file);
+    if args.format == ExportFormat::Site {
+        return export_site(args);
+    }
+    let [file] = &args.files[..] else {
+        return Err(Failure::BadInput(format!(
+            "--format chrome-trace converts one trace file ({} given)",
+            args.files.len()
+        )));
+    };
+    let trace = read_trace(file)?;
+    warn_if_inconsistent(&trace, file);
     // `coreplay export … | head` is not an error.
     let quiet_pipe = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         other => other,
     };
-    let ExportFormat::ChromeTrace = args.format;
     match &args.out {
         Some(path) => {
             let file = std::fs::File::create(path)
@@ -298,6 +306,36 @@ fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
             .context("writing to standard output")?;
         }
     }
+    Ok(())
+}
+
+/// `coreplay export RUN… --format site --out DIR`.
+fn export_site(args: &ExportArgs) -> Result<(), Failure> {
+    let Some(out) = &args.out else {
+        return Err(Failure::BadInput(
+            "--format site needs --out DIR, the new folder to write".into(),
+        ));
+    };
+    let mut runs = Vec::new();
+    for file in &args.files {
+        let trace = read_trace(file)?;
+        warn_if_inconsistent(&trace, file);
+        runs.push((file.clone(), trace));
+    }
+    let site = export::site::write(&runs, out).map_err(|e| match e {
+        export::site::SiteError::Write { .. } => Failure::Other(e.into()),
+        other => Failure::BadInput(other.to_string()),
+    })?;
+    eprintln!(
+        "coreplay: wrote {}: the page ({} files, {} KB) and {} run{} in its gallery; put it on \
+         any static web host, or try it with `python3 -m http.server --directory {}`",
+        out.display(),
+        site.page_files,
+        site.page_bytes / 1024,
+        site.runs,
+        if site.runs == 1 { "" } else { "s" },
+        out.display()
+    );
     Ok(())
 }
 

@@ -813,6 +813,80 @@ async fn the_plain_page_example_steers_the_embed_with_post_message() {
     client.close().await.expect("close session");
 }
 
+/// `coreplay export RUN… --format site --out DIR` writes a folder a stock static server
+/// publishes: its gallery lists the runs it was made with, and each plays.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn an_exported_site_plays_its_runs_from_any_static_host() {
+    page_built();
+    let out = std::env::temp_dir().join(format!("coreplay-site-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let runs = [
+        repo().join("gallery/gil.coreplay.gz"),
+        repo().join("gallery/io-async.coreplay.gz"),
+    ];
+    let export = |out: &Path, runs: &[PathBuf]| {
+        Command::new(env!("CARGO_BIN_EXE_coreplay"))
+            .arg("export")
+            .args(runs)
+            .args(["--format", "site", "--out"])
+            .arg(out)
+            .output()
+            .expect("coreplay runs")
+    };
+    let o = export(&out, &runs);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("2 runs in its gallery"));
+    // Nothing is overwritten: the same folder again is refused.
+    let again = export(&out, &runs);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is not empty"));
+    // One chrome-trace file at a time.
+    let two = Command::new(env!("CARGO_BIN_EXE_coreplay"))
+        .arg("export")
+        .args(&runs)
+        .args(["--format", "chrome-trace"])
+        .output()
+        .expect("coreplay runs");
+    assert_eq!(two.status.code(), Some(2));
+
+    let site = StaticServer::start(out.clone());
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!("{}?lab", site.url()))
+        .await
+        .expect("page loads");
+    let listed = wait_for(
+        &client,
+        "the site's gallery",
+        "const b = Array.from(document.querySelectorAll('[data-testid=gallery] [data-gallery]'));
+         return b.length ? b.map(e => e.dataset.gallery) : null",
+    )
+    .await;
+    assert_eq!(
+        listed,
+        serde_json::json!(["gil.coreplay.gz", "io-async.coreplay.gz"]),
+        "exactly the runs it was made with"
+    );
+    client
+        .goto(&format!(
+            "{}?trace=gallery/io-async.coreplay.gz",
+            site.url()
+        ))
+        .await
+        .expect("run loads");
+    wait_for(
+        &client,
+        "the exported run",
+        "return document.querySelector('[data-testid=event-loop]') ? true : null",
+    )
+    .await;
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    client.close().await.expect("close session");
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// One's own recordings, served by the agent with `--traces DIR`: the page plays
 /// `?trace=traces/NAME`, and nothing but plain trace names inside DIR is served.
 #[tokio::test]

@@ -22,6 +22,7 @@
 //! run's start; `displayTimeUnit` is `ns`.
 
 mod builder;
+pub mod site;
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},

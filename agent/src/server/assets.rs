@@ -21,6 +21,16 @@ pub fn page_is_built() -> bool {
     Page::get("index.html").is_some()
 }
 
+/// Every file of the built page (path inside `dist/`, contents), for `export --format site`;
+/// empty when the page is not built. The page's own gallery is left out: a site carries the
+/// runs it is made with.
+pub fn page_files() -> Vec<(String, Vec<u8>)> {
+    Page::iter()
+        .filter(|p| !p.starts_with("gallery/"))
+        .filter_map(|p| Page::get(&p).map(|f| (p.to_string(), f.data.into_owned())))
+        .collect()
+}
+
 /// How to build the page, for people who started an agent without one.
 pub const BUILD_HINT: &str = "the page is not built: run `scripts/run.sh` from the coreplay \
      checkout (or `trunk build --release` and then rebuild the agent)";

@@ -17,7 +17,7 @@ use axum::{Json, Router, extract::State, routing::get};
 use coreplay_shared::{Topology, event::Fidelity, watch::WatchProgram};
 use tokio::net::TcpListener;
 
-pub use assets::{BUILD_HINT, page_is_built};
+pub use assets::{BUILD_HINT, page_files, page_is_built};
 
 /// What the server needs to know, fixed for its lifetime.
 #[derive(Debug, Clone)]
