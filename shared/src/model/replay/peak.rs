@@ -5,20 +5,35 @@ use super::Replay;
 use crate::event::Ns;
 
 impl Replay {
+    /// Where each hardware thread becomes busy (`true`) and idle again: the union of its
+    /// slices, so that a hardware thread counts once even where two slices on it overlap (a
+    /// sampled run's slices can: its times are known to a sampling period).
+    fn busy_edges(&self) -> Vec<(Ns, bool)> {
+        let mut edges = Vec::new();
+        for lane in self.lanes.values() {
+            let mut open: Option<(Ns, Ns)> = None;
+            for s in lane.slices.iter().filter(|s| s.end > s.start) {
+                open = match open {
+                    Some((a, b)) if s.start <= b => Some((a, b.max(s.end))),
+                    Some((a, b)) => {
+                        edges.extend([(a, true), (b, false)]);
+                        Some((s.start, s.end))
+                    }
+                    None => Some((s.start, s.end)),
+                };
+            }
+            if let Some((a, b)) = open {
+                edges.extend([(a, true), (b, false)]);
+            }
+        }
+        edges
+    }
+
     /// The most hardware threads that ran a thread of the run at the same instant, and the
     /// first instant it happened (`None` when nothing ran). A slice ending when another
     /// starts does not overlap it.
     pub fn peak_running(&self) -> Option<(u32, Ns)> {
-        let mut edges: Vec<(Ns, bool)> = self
-            .lanes
-            .values()
-            .flat_map(|l| {
-                l.slices
-                    .iter()
-                    .filter(|s| s.end > s.start)
-                    .flat_map(|s| [(s.start, true), (s.end, false)])
-            })
-            .collect();
+        let mut edges = self.busy_edges();
         // Ends before starts at the same time.
         edges.sort_unstable_by_key(|&(t, start)| (t, start));
         let (mut now, mut best) = (0u32, None::<(u32, Ns)>);
@@ -39,16 +54,7 @@ impl Replay {
     /// `[k]` is the time exactly `k` ran at once, from the first slice's start to the last
     /// one's end (so `[0]` is the time none ran in between). Empty when nothing ran.
     pub fn time_by_running(&self) -> Vec<Ns> {
-        let mut edges: Vec<(Ns, bool)> = self
-            .lanes
-            .values()
-            .flat_map(|l| {
-                l.slices
-                    .iter()
-                    .filter(|s| s.end > s.start)
-                    .flat_map(|s| [(s.start, true), (s.end, false)])
-            })
-            .collect();
+        let mut edges = self.busy_edges();
         edges.sort_unstable_by_key(|&(t, start)| (t, start));
         let mut out: Vec<Ns> = Vec::new();
         let (mut now, mut last) = (0usize, None::<Ns>);

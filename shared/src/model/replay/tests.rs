@@ -605,6 +605,19 @@ fn peak_running_counts_overlapping_slices_only() {
     // 200..300: one.
     assert_eq!(r.time_by_running(), vec![0, 250, 45, 5]);
     assert_eq!(Replay::new().time_by_running(), Vec::<Ns>::new());
+    // Two slices overlapping on one hardware thread (sampled times) count it once: never more
+    // hardware threads busy than there are.
+    let mut r = Replay::new();
+    r.extend(&[
+        start(1, 1, "a"),
+        start(2, 1, "b"),
+        on(1, 0, 0, 100),
+        on(2, 0, 50, 150),
+        on(1, 1, 120, 130),
+    ]);
+    r.prepare();
+    assert_eq!(r.peak_running(), Some((2, 120)));
+    assert_eq!(r.time_by_running(), vec![0, 140, 10]);
 }
 
 /// A hardware thread's busy time, and a process's, within a window: what the agent subtracts
