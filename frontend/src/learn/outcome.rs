@@ -3,7 +3,7 @@
 //! every kind of machine (1, 2 with and without SMT, 16, 64 hardware threads; idle or busy)
 //! is tested natively.
 
-use coreplay_shared::summary::Summary;
+use coreplay_shared::{event::Fidelity, summary::Summary};
 
 use super::lessons::{Lesson, LessonId, Machine};
 
@@ -111,9 +111,15 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                 ));
                 let together: u64 = seen.time_by_running.iter().skip(2).sum();
                 if lesson.id == LessonId::Watch && k == 1 && together > 0 {
+                    let why = if matches!(summary.fidelity, Fidelity::Sampled { .. }) {
+                        "around hand-overs, where samples blur which thread stopped first"
+                    } else {
+                        "around hand-overs (a thread that lets go of the lock runs a moment more \
+                         before it sleeps, while the next starts) and while a thread that needs \
+                         no lock ran"
+                    };
                     out.push(format!(
-                        "Two or more ran together for {:.1} % of it: around hand-overs, where \
-                         samples blur which thread stopped first.",
+                        "Two or more ran together for {:.1} % of it: {why}.",
                         together as f64 * 100.0 / busy as f64
                     ));
                 }
