@@ -1,5 +1,5 @@
 //! The timeline: one lane per hardware thread (like `perf sched map` or Perfetto's CPU
-//! tracks) with slices coloured by thread, then lanes for the first threads showing why they
+//! tracks) with slices coloured by thread, then lanes for the busiest threads showing why they
 //! were off the CPU; a cursor in step with the animation. Canvas 2D, drawing at most one rect
 //! per pixel column per lane, so dense runs stay fast. Wheel zooms around the pointer, drag
 //! pans, a click seeks; hovering names the slice. This file decides when to draw and handles
@@ -371,7 +371,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
         <section class="timeline" aria-label="Timeline" data-testid="timeline">
             <h2>{ props.title.clone() }</h2>
             <p class="caption">
-                { "One lane per hardware thread, slices coloured by thread; below, the first threads with why they were off the CPU \
+                { "One lane per hardware thread, slices coloured by thread; below, the busiest threads (up to 16) with why they were off the CPU \
                    (orange: preempted, red: waiting for the lock, amber: I/O, grey: asleep). Wheel zooms, drag pans, click seeks." }
                 { trust(props.fidelity, props.dropped) }
             </p>

@@ -26,6 +26,21 @@ pub(super) struct Layout {
     pub(super) height: f64,
 }
 
+/// The `n` threads that spent the most time on a CPU (a watched program's own threads, not
+/// the short-lived helpers a wrapper starts first), in the order they were first seen.
+pub(super) fn busiest_threads(replay: &Replay, n: usize) -> Vec<u32> {
+    let threads = replay.threads();
+    if threads.len() <= n {
+        return threads.iter().map(|t| t.tid).collect();
+    }
+    let mut by_time: Vec<usize> = (0..threads.len()).collect();
+    // Stable: among equals, the first seen first.
+    by_time.sort_by_key(|&i| std::cmp::Reverse(threads[i].on_cpu_ns()));
+    by_time.truncate(n);
+    by_time.sort_unstable();
+    by_time.into_iter().map(|i| threads[i].tid).collect()
+}
+
 /// The lanes for `replay` with `cpus` (and any CPU the run used beyond them).
 pub(super) fn layout(replay: &Replay, cpus: &[u32]) -> Layout {
     let mut lanes: Vec<Lane> = cpus.iter().map(|&c| Lane::Cpu(c)).collect();
@@ -35,11 +50,9 @@ pub(super) fn layout(replay: &Replay, cpus: &[u32]) -> Layout {
         }
     }
     lanes.extend(
-        replay
-            .threads()
-            .iter()
-            .take(MAX_THREAD_LANES)
-            .map(|t| Lane::Thread(t.tid)),
+        busiest_threads(replay, MAX_THREAD_LANES)
+            .into_iter()
+            .map(Lane::Thread),
     );
     let lane_h = match lanes.len() {
         0..=24 => 18.0,
@@ -326,5 +339,44 @@ pub(super) fn describe(replay: &Replay, lane: Lane, t: Ns) -> Option<String> {
                 duration(o.end - o.start)
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use coreplay_shared::event::{Event, Role};
+
+    use super::*;
+
+    /// A wrapper's helpers seen first do not take the lanes of the program's busy threads.
+    #[test]
+    fn lanes_go_to_the_busiest_threads_in_the_order_they_were_seen() {
+        let mut r = Replay::new();
+        for tid in 0..6u32 {
+            r.apply(&Event::ThreadStart {
+                tid,
+                pid: 1,
+                os_tid: 100 + tid,
+                name: format!("t{tid}"),
+                role: Role::Worker,
+                at: 0,
+            });
+            // Threads 0..3 are short helpers; 3..6 the program's busy threads.
+            let busy = if tid >= 3 { 1_000 } else { 10 };
+            r.apply(&Event::OnCpu {
+                tid,
+                cpu: 0,
+                start: u64::from(tid) * 2_000,
+                end: u64::from(tid) * 2_000 + busy,
+            });
+        }
+        r.prepare();
+        assert_eq!(busiest_threads(&r, 3), vec![3, 4, 5]);
+        assert_eq!(
+            busiest_threads(&r, 4),
+            vec![0, 3, 4, 5],
+            "ties: the first seen"
+        );
+        assert_eq!(busiest_threads(&r, 10), vec![0, 1, 2, 3, 4, 5]);
     }
 }

@@ -176,6 +176,7 @@ impl Replay {
             } => {
                 let t = self.thread_mut(*tid);
                 t.on.push((*start, *end, *cpu));
+                t.on_ns += end.saturating_sub(*start);
                 t.dirty = true;
                 let lane = self.lanes.entry(*cpu).or_default();
                 lane.slices.push(Slice {
@@ -279,6 +280,7 @@ impl Replay {
                     started: false,
                     kernel: None,
                     migrations: 0,
+                    on_ns: 0,
                 });
                 self.by_tid.insert(tid, self.threads.len() - 1);
                 self.threads.len() - 1

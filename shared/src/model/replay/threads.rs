@@ -53,9 +53,16 @@ pub struct ThreadInfo {
     pub(super) kernel: Option<(Ns, u64, u64)>,
     /// Times it moved to another hardware thread.
     pub(super) migrations: u64,
+    /// Its recorded time on a CPU, ns.
+    pub(super) on_ns: Ns,
 }
 
 impl ThreadInfo {
+    /// Its recorded time on a CPU, ns (all its slices).
+    pub fn on_cpu_ns(&self) -> Ns {
+        self.on_ns
+    }
+
     /// Takes `name`, seen at `at`, unless a later one is known.
     pub(super) fn rename(&mut self, at: Ns, name: &str) {
         if self.name_at.is_none_or(|known| at >= known) {
