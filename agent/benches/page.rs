@@ -25,6 +25,7 @@ mod driver;
 use std::{io::Write as _, path::PathBuf, time::Duration};
 
 use common::Agent;
+use coreplay_agent::trace::cpustat;
 use coreplay_shared::{
     event::{Event, Fidelity, LockOp, OffReason, Role, WaitKind, WakeBy},
     scenario::{Params, ScenarioId},
@@ -239,25 +240,12 @@ async fn measure_fps(client: &Client, ms: u32) -> (f64, f64, f64) {
     ((times.len() - 1) as f64 / span * 1000.0, p95, worst)
 }
 
-/// Every hardware thread's busy time so far (all of `/proc/stat`'s per-CPU fields but idle
-/// and iowait; guest time is already inside user), ns.
+/// Every hardware thread's busy time so far, ns, read as the agent reads it for a run
+/// ([`cpustat`]), but by the bench itself, around the whole lesson run.
 fn machine_busy_ns() -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
     let text = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    text.lines()
-        .filter(|l| l.starts_with("cpu") && !l.starts_with("cpu "))
-        .map(|l| {
-            let f: Vec<u64> = l
-                .split_whitespace()
-                .skip(1)
-                .map(|x| x.parse().unwrap_or(0))
-                .collect();
-            let all: u64 = f.iter().take(8).sum();
-            all - f.get(3).copied().unwrap_or(0) - f.get(4).copied().unwrap_or(0)
-        })
-        .sum::<u64>()
-        * (1_000_000_000 / hz)
+    let ticks: u64 = cpustat::parse_proc_stat(&text).iter().map(|c| c.1).sum();
+    ticks * cpustat::tick_ns().unwrap_or(10_000_000)
 }
 
 /// The agent's hardware threads.

@@ -19,7 +19,7 @@ use std::{
 
 use common::Agent;
 use coreplay_shared::Topology;
-use driver::{Driver, click_run, pick, seek, set_params, wait_for};
+use driver::{Driver, click_run, pick, record_next_run, seek, set_params, wait_for};
 use fantoccini::Client;
 use serde_json::json;
 
@@ -360,29 +360,6 @@ async fn the_event_loop_is_shown_for_an_async_run() {
     client.close().await.expect("close session");
 }
 
-/// Records every event of the next run over a WebSocket client of its own, independently of
-/// the page, until the run ends.
-fn record_next_run(agent: &Agent) -> tokio::task::JoinHandle<Vec<coreplay_shared::event::Event>> {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::{connect_async, tungstenite::Message};
-    let url = agent.ws_url();
-    tokio::spawn(async move {
-        let (mut ws, _) = connect_async(url).await.expect("ws connects");
-        let mut events = Vec::new();
-        while let Some(Ok(msg)) = ws.next().await {
-            let Message::Text(text) = msg else { continue };
-            match coreplay_shared::decode_server(&text) {
-                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
-                    events.extend(batch)
-                }
-                Ok(coreplay_shared::ServerMsg::RunEnded { .. }) => break,
-                _ => {}
-            }
-        }
-        events
-    })
-}
-
 /// The lock holder at `t` by a plain fold over the lock steps (independent of the page's
 /// index): each thread's last step at or before `t`, releases ordered before acquires.
 fn holder_at(events: &[coreplay_shared::event::Event], t: u64) -> Option<u32> {
@@ -471,7 +448,7 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
     open_lab(&client, &agent).await;
     pick(&client, "gil", "switch_interval_ms").await;
     set_params(&client, &[("threads", "4"), ("work", "6000")]).await;
-    let recorder = record_next_run(&agent);
+    let recorder = record_next_run(agent.ws_url());
     tokio::time::sleep(Duration::from_millis(300)).await;
     click_run(&client).await;
     // Live: the lock is drawn once the first steps arrive; then pause and step.
@@ -500,7 +477,7 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
     }
     view_shot(&client, "[data-testid=cores]", "view-cores-gil.png").await;
     view_shot(&client, "[data-testid=timeline]", "view-timeline-gil.png").await;
-    let events = tokio::time::timeout(Duration::from_secs(60), recorder)
+    let (events, _) = tokio::time::timeout(Duration::from_secs(60), recorder)
         .await
         .expect("the run ends")
         .expect("recorder");
@@ -559,7 +536,7 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
         &[("threads", &pus.len().to_string()), ("work", "60000")],
     )
     .await;
-    let recorder = record_next_run(&agent);
+    let recorder = record_next_run(agent.ws_url());
     tokio::time::sleep(Duration::from_millis(300)).await;
     click_run(&client).await;
     // While it runs, the page follows it live: a rayon worker on a core.
@@ -607,7 +584,7 @@ async fn every_core_shows_a_worker_during_parallel_compute() {
     // rayon worker on every hardware thread at once (on a quiet machine, nearly all along;
     // beside another busy program the kernel may keep both workers on one core for the
     // whole run, which is then what the page must show), the page shows exactly that.
-    let events = tokio::time::timeout(Duration::from_secs(60), recorder)
+    let (events, _) = tokio::time::timeout(Duration::from_secs(60), recorder)
         .await
         .expect("the run ends")
         .expect("recorder");

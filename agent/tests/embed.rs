@@ -31,7 +31,7 @@ use common::Agent;
 use driver::{Driver, seek, wait_for};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
-use static_server::StaticServer;
+use static_server::{StaticServer, errors};
 
 /// Where the examples' iframes point by default (a local `coreplay serve`).
 const DEFAULT_BASE: &str = "http://127.0.0.1:7878/";
@@ -135,17 +135,6 @@ const RECORDED_SHOWN: &str = "
         from: document.querySelector('[data-testid=recorded-from]')?.innerText ?? '',
         canvas: canvas ? [canvas.clientWidth, canvas.clientHeight] : null,
     };";
-
-async fn errors(client: &Client) -> Vec<String> {
-    let v = client
-        .execute(
-            "return window.__coreplayErrors ?? ['no error hook']",
-            vec![],
-        )
-        .await
-        .expect("read errors");
-    serde_json::from_value(v).unwrap_or_default()
-}
 
 async fn alerts(client: &Client) -> Vec<String> {
     let v = client

@@ -16,9 +16,9 @@ use std::path::PathBuf;
 
 use common::Agent;
 use coreplay_shared::{replay::Replay, summary::Summary, trace_file::TraceFile};
-use driver::{Driver, wait_for};
+use driver::{Driver, record_next_run, wait_for};
 use fantoccini::Client;
-use static_server::StaticServer;
+use static_server::{StaticServer, errors};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -42,15 +42,6 @@ async fn screenshot(client: &Client, name: &str) {
 
 async fn js(client: &Client, script: &str) -> serde_json::Value {
     client.execute(script, vec![]).await.expect("script runs")
-}
-
-async fn errors(client: &Client) -> Vec<String> {
-    let v = js(
-        client,
-        "return window.__coreplayErrors ?? ['no error hook']",
-    )
-    .await;
-    serde_json::from_value(v).unwrap_or_default()
 }
 
 fn ms(ns: u64) -> String {
@@ -253,32 +244,6 @@ async fn every_lesson_teaches_from_a_recorded_run_on_a_static_host() {
     client.close().await.expect("close session");
 }
 
-/// What a second WebSocket client saw of the next run: its events and its summary.
-fn record_next_run(
-    agent: &Agent,
-) -> tokio::task::JoinHandle<(Vec<coreplay_shared::event::Event>, Summary)> {
-    use futures_util::StreamExt;
-    use tokio_tungstenite::{connect_async, tungstenite::Message};
-    let url = agent.ws_url();
-    tokio::spawn(async move {
-        let (mut ws, _) = connect_async(url).await.expect("ws connects");
-        let mut events = Vec::new();
-        while let Some(Ok(msg)) = ws.next().await {
-            let Message::Text(text) = msg else { continue };
-            match coreplay_shared::decode_server(&text) {
-                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
-                    events.extend(batch)
-                }
-                Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) => {
-                    return (events, *summary);
-                }
-                _ => {}
-            }
-        }
-        panic!("the run never ended");
-    })
-}
-
 /// Every lesson run by the real agent on this machine: the page keeps still while each run
 /// measures (nothing on the page changes at all), then explains it with the figures a second
 /// client recorded of the same run.
@@ -314,7 +279,7 @@ async fn every_lesson_runs_here_and_the_page_keeps_still_while_it_measures() {
             "return document.querySelector('[data-testid=lesson-run]') ? true : null",
         )
         .await;
-        let recorder = record_next_run(&agent);
+        let recorder = record_next_run(agent.ws_url());
         // Every change to the page is counted from here.
         js(
             &client,

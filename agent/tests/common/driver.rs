@@ -175,3 +175,32 @@ pub async fn seek(client: &Client, t_ns: u64) {
         .await
         .expect("seek");
 }
+
+/// Records the next run over a WebSocket client of its own (at `ws_url`), independently of
+/// the page: every event, and the summary it ends with.
+pub fn record_next_run(
+    ws_url: String,
+) -> tokio::task::JoinHandle<(
+    Vec<coreplay_shared::event::Event>,
+    coreplay_shared::summary::Summary,
+)> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::{connect_async, tungstenite::Message};
+    tokio::spawn(async move {
+        let (mut ws, _) = connect_async(ws_url).await.expect("ws connects");
+        let mut events = Vec::new();
+        while let Some(Ok(msg)) = ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            match coreplay_shared::decode_server(&text) {
+                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
+                    events.extend(batch)
+                }
+                Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) => {
+                    return (events, *summary);
+                }
+                _ => {}
+            }
+        }
+        panic!("the run never ended");
+    })
+}

@@ -192,3 +192,16 @@ fn respond(
     }
     stream.flush()
 }
+
+/// What the error hook noted on the page now (`["no error hook"]` on a page it did not
+/// serve).
+pub async fn errors(client: &fantoccini::Client) -> Vec<String> {
+    let v = client
+        .execute(
+            "return window.__coreplayErrors ?? ['no error hook']",
+            vec![],
+        )
+        .await
+        .expect("read errors");
+    serde_json::from_value(v).unwrap_or_default()
+}
