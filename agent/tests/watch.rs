@@ -452,45 +452,90 @@ if __name__ == "__main__":
         p.join()
 "#;
 
-/// Over the part of the run where each of `tids` has work (from the last of their first
-/// slices to the first of their last) and each one's state is known (a recorded on- or
-/// off-CPU span: sampling leaves blind spots where two threads' slices blurred over one CPU
-/// and were trimmed), the share of time all of them wanted a CPU (on one, or runnable while
-/// another thread had it).
+/// Over the part of the run where each of `tids` has work (each worker process computes from
+/// the moment it joins the run until it exits: from the last of their starts to the first of
+/// their ends) and each one's state is known (a recorded on- or off-CPU span: sampling leaves
+/// blind spots where two threads' slices blurred over one CPU and were trimmed), the share of
+/// time all of them wanted a CPU (on one, or runnable while another thread had it).
+///
+/// The window comes from the threads' lives, not from their on-CPU slices: on a busy machine
+/// a worker may be runnable, not running, for a long stretch, and that is wanting a CPU too
+/// (a CI run judged by slices found a worker whose last slice ended before the other's first).
 fn all_want_where_known(events: &[Event], tids: &HashSet<u32>) -> f64 {
-    let mut first: HashMap<u32, u64> = HashMap::new();
-    let mut last: HashMap<u32, u64> = HashMap::new();
+    let mut born: HashMap<u32, u64> = HashMap::new();
+    let mut died: HashMap<u32, u64> = HashMap::new();
     // (time, tid, Δ known, Δ wanting)
     let mut edges: Vec<(u64, u32, i32, i32)> = Vec::new();
+    let mut seen: HashMap<u32, [u64; 5]> = HashMap::new();
     for e in events {
-        let (tid, start, end, wants) = match e {
+        let (tid, start, end, wants, slot) = match e {
+            Event::ThreadStart { tid, at, .. } => {
+                born.insert(*tid, *at);
+                continue;
+            }
+            Event::ThreadEnd { tid, at, .. } => {
+                died.insert(*tid, *at);
+                continue;
+            }
             Event::OnCpu {
                 tid, start, end, ..
-            } if tids.contains(tid) => {
-                let f = first.entry(*tid).or_insert(*start);
-                *f = (*f).min(*start);
-                let l = last.entry(*tid).or_insert(*end);
-                *l = (*l).max(*end);
-                (tid, start, end, 1)
-            }
+            } => (tid, start, end, 1, 0),
             Event::OffCpu {
                 tid,
                 start,
                 end,
                 reason,
-            } => (tid, start, end, i32::from(*reason == OffReason::Preempted)),
+            } => {
+                let slot = match reason {
+                    OffReason::Preempted => 1,
+                    OffReason::Sleep => 2,
+                    OffReason::Io => 3,
+                    _ => 4,
+                };
+                (
+                    tid,
+                    start,
+                    end,
+                    i32::from(*reason == OffReason::Preempted),
+                    slot,
+                )
+            }
             _ => continue,
         };
         if tids.contains(tid) {
             edges.push((*start, *tid, 1, wants));
             edges.push((*end, *tid, -1, -wants));
+            seen.entry(*tid).or_default()[slot] += end.saturating_sub(*start);
         }
     }
-    let from = first.values().copied().max().unwrap_or(0);
-    let to = last.values().copied().min().unwrap_or(0);
+    let lives: Vec<String> = tids
+        .iter()
+        .map(|t| {
+            let ms = |v: Option<&u64>| v.map_or(f64::NAN, |v| *v as f64 / 1e6);
+            let s = seen.get(t).copied().unwrap_or_default();
+            format!(
+                "thread {t}: {:.1}..{:.1} ms, on CPU {:.1} ms, off (preempted {:.1}, asleep {:.1}, \
+                 I/O {:.1}, other {:.1}) ms",
+                ms(born.get(t)),
+                ms(died.get(t)),
+                s[0] as f64 / 1e6,
+                s[1] as f64 / 1e6,
+                s[2] as f64 / 1e6,
+                s[3] as f64 / 1e6,
+                s[4] as f64 / 1e6
+            )
+        })
+        .collect();
+    assert!(
+        tids.iter()
+            .all(|t| born.contains_key(t) && died.contains_key(t)),
+        "every worker starts and ends in the run: {lives:#?}"
+    );
+    let from = born.values().copied().max().unwrap_or(0);
+    let to = died.values().copied().min().unwrap_or(0);
     assert!(
         from < to,
-        "the workers never had work at once: first slices {first:?}, last {last:?}"
+        "the workers were never alive at once: {lives:#?}"
     );
     edges.sort_unstable_by_key(|e| (e.0, e.2));
     let mut state: HashMap<u32, (i32, i32)> = tids.iter().map(|t| (*t, (0, 0))).collect();
@@ -511,6 +556,14 @@ fn all_want_where_known(events: &[Event], tids: &HashSet<u32>) -> f64 {
             s.1 += dw;
         }
     }
+    // Blind spots are short (a blurred tick); a worker whose state is unknown for most of
+    // its life is a watch that lost it, not a measurement.
+    assert!(
+        known * 2 > to - from,
+        "the workers' states are known for only {:.1} of {:.1} ms of their common life: {lives:#?}",
+        known as f64 / 1e6,
+        (to - from) as f64 / 1e6
+    );
     all as f64 / known.max(1) as f64
 }
 
