@@ -104,9 +104,22 @@ pub(crate) struct ExportArgs {
     /// What to convert it to.
     #[arg(long, value_enum)]
     pub(crate) format: ExportFormat,
-    /// Write to OUT instead of standard output (for `site`, the new folder to write).
+    /// Write to OUT instead of standard output (for `site`, the new folder to write; for
+    /// `html`, the file).
     #[arg(long, value_name = "OUT")]
     pub(crate) out: Option<PathBuf>,
+    /// `html`: the views shown, comma-separated (cores, loop, timeline, summary).
+    #[arg(long, value_delimiter = ',', value_name = "VIEWS")]
+    pub(crate) view: Vec<String>,
+    /// `html`: the instant shown first, e.g. 12.5ms (a bare number is ms).
+    #[arg(long, value_parser = parse_instant)]
+    pub(crate) at: Option<u64>,
+    /// `html`: how much run time plays per second, e.g. 10us.
+    #[arg(long, value_parser = parse_instant)]
+    pub(crate) speed: Option<u64>,
+    /// `html`: the compact layout made for iframes and slides.
+    #[arg(long)]
+    pub(crate) embed: bool,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +168,9 @@ pub(crate) enum ExportFormat {
     ChromeTrace,
     /// A folder for any static web host: the page, and the runs in its gallery.
     Site,
+    /// One HTML file holding the page and the run: plays from file://, an LMS or an e-mail
+    /// attachment, with no server and no network.
+    Html,
 }
 
 #[derive(Debug, Args)]

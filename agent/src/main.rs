@@ -269,6 +269,14 @@ fn export_trace(args: &ExportArgs) -> Result<(), Failure> {
     if args.format == ExportFormat::Site {
         return export_site(args);
     }
+    if args.format == ExportFormat::Html {
+        return export_html(args);
+    }
+    if !args.view.is_empty() || args.at.is_some() || args.speed.is_some() || args.embed {
+        return Err(Failure::BadInput(
+            "--view, --at, --speed and --embed choose how --format html shows the run".into(),
+        ));
+    }
     let [file] = &args.files[..] else {
         return Err(Failure::BadInput(format!(
             "--format chrome-trace converts one trace file ({} given)",
@@ -335,6 +343,59 @@ fn export_site(args: &ExportArgs) -> Result<(), Failure> {
         site.runs,
         if site.runs == 1 { "" } else { "s" },
         out.display()
+    );
+    Ok(())
+}
+
+/// `coreplay export RUN --format html --out FILE.html`.
+fn export_html(args: &ExportArgs) -> Result<(), Failure> {
+    let Some(out) = &args.out else {
+        return Err(Failure::BadInput(
+            "--format html needs --out FILE.html, the file to write".into(),
+        ));
+    };
+    let [file] = &args.files[..] else {
+        return Err(Failure::BadInput(format!(
+            "--format html holds one run ({} given); --format site publishes several",
+            args.files.len()
+        )));
+    };
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if !matches!(ext.as_deref(), Some("html" | "htm")) {
+        return Err(Failure::BadInput(format!(
+            "--out {}: --format html writes an HTML file, so the name must end in .html",
+            out.display()
+        )));
+    }
+    // The file's own bytes go in (read and checked first), so that what plays is what was given.
+    let trace = read_trace(file)?;
+    warn_if_inconsistent(&trace, file);
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let gz = if bytes.starts_with(&[0x1f, 0x8b]) {
+        bytes
+    } else {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        std::io::Write::write_all(&mut enc, &bytes).context("compressing the run")?;
+        enc.finish().context("compressing the run")?
+    };
+    let show = export::html::Show {
+        views: args.view.iter().map(|v| v.trim().to_string()).collect(),
+        at: args.at,
+        speed: args.speed,
+        embed: args.embed,
+    };
+    let html = export::html::assemble(&export::html::run_name(file), &gz, &show)
+        .map_err(|e| Failure::BadInput(e.to_string()))?;
+    std::fs::write(out, &html).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "coreplay: wrote {} ({} KB: the page and the run, {} events); open it in any browser, \
+         no server needed",
+        out.display(),
+        html.len() / 1024,
+        trace.events.len()
     );
     Ok(())
 }

@@ -1544,3 +1544,137 @@ fn examples_are_well_formed() {
     let plain = std::fs::read_to_string(dir.join("plain.html")).expect("plain.html");
     assert!(plain.contains(&format!("const COREPLAY = \"{DEFAULT_BASE}\";")));
 }
+
+/// `coreplay export RUN --format html`: one file, opened from disk (`file://`) with no server
+/// anywhere, plays the run (the clock advances, the views show its threads) and loads nothing
+/// from anywhere.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_standalone_html_file_plays_from_disk_with_nothing_else() {
+    page_built();
+    let out = std::env::temp_dir().join(format!("coreplay-html-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).expect("temp dir");
+    let driver = Driver::start();
+    let client = driver.client().await;
+    for (run, view, shows) in [
+        ("gil", "cores,timeline", "[data-testid=timeline]"),
+        ("io-async", "loop", "[data-testid=event-loop]"),
+    ] {
+        let file = out.join(format!("{run}.html"));
+        let o = Command::new(env!("CARGO_BIN_EXE_coreplay"))
+            .arg("export")
+            .arg(repo().join(format!("gallery/{run}.coreplay.gz")))
+            .args(["--format", "html", "--view", view, "--out"])
+            .arg(&file)
+            .output()
+            .expect("coreplay runs");
+        let said = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{said}");
+        let size = std::fs::metadata(&file).expect("written").len();
+        assert!(said.contains(&format!("{} KB", size / 1024)), "{said}");
+        client
+            .goto(&format!("file://{}", file.display()))
+            .await
+            .expect("page loads");
+        let t0 = clock(&client).await;
+        clock_past(&client, "the run playing", t0).await;
+        wait_for(
+            &client,
+            "the chosen view",
+            &format!("return document.querySelector({shows:?}) ? true : null"),
+        )
+        .await;
+        assert!(
+            !present(&client, "[data-testid=file-url]").await,
+            "no 'opened from a file' message: this file plays"
+        );
+        let loaded = client
+            .execute(
+                "return performance.getEntriesByType('resource').map(e => e.name)
+                   .filter(n => !n.startsWith('data:') && !n.startsWith('blob:'))",
+                vec![],
+            )
+            .await
+            .expect("resources");
+        assert_eq!(
+            loaded,
+            serde_json::json!([]),
+            "nothing is loaded from anywhere"
+        );
+        assert_eq!(alerts(&client).await, Vec::<String>::new());
+        screenshot(&client, &format!("standalone-{run}.png")).await;
+    }
+    // The page's own "download as one HTML file" writes the same kind of file: it plays too.
+    let agent = Agent::start(&[]);
+    client
+        .goto(&format!(
+            "{}?trace=gallery/io-async.coreplay.gz&view=loop",
+            agent.base_url()
+        ))
+        .await
+        .expect("page loads");
+    wait_for(
+        &client,
+        "the run",
+        "return document.querySelector('[data-testid=download-html]:not([disabled])') ? true : null",
+    )
+    .await;
+    client
+        .execute(
+            "const made = URL.createObjectURL.bind(URL);
+             URL.createObjectURL = (blob) => { window.__offered = blob; return made(blob); };
+             document.querySelector('[data-testid=download-html]').click();",
+            vec![],
+        )
+        .await
+        .expect("click");
+    wait_for(
+        &client,
+        "the file offered",
+        "return window.__offered ? true : null",
+    )
+    .await;
+    let html = client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             window.__offered.text().then(done, (e) => done('failed: ' + e));",
+            vec![],
+        )
+        .await
+        .expect("read the file");
+    let html = html.as_str().expect("text");
+    assert!(
+        html.starts_with("<!doctype html>"),
+        "{}",
+        &html[..html.len().min(200)]
+    );
+    let file = out.join("downloaded.html");
+    std::fs::write(&file, html).expect("write");
+    client
+        .goto(&format!("file://{}", file.display()))
+        .await
+        .expect("page loads");
+    let t0 = clock(&client).await;
+    clock_past(&client, "the downloaded file playing", t0).await;
+    wait_for(
+        &client,
+        "the event loop view",
+        "return document.querySelector('[data-testid=event-loop]') ? true : null",
+    )
+    .await;
+    screenshot(&client, "standalone-downloaded.png").await;
+
+    // Only HTML is written under an HTML name, and only one run goes in a file.
+    let refused = Command::new(env!("CARGO_BIN_EXE_coreplay"))
+        .arg("export")
+        .arg(repo().join("gallery/gil.coreplay.gz"))
+        .args(["--format", "html", "--out"])
+        .arg(out.join("gil.png"))
+        .output()
+        .expect("coreplay runs");
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("must end in .html"));
+    client.close().await.expect("close session");
+    let _ = std::fs::remove_dir_all(&out);
+}

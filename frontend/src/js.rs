@@ -7,6 +7,8 @@ use wasm_bindgen::prelude::*;
 
 #[wasm_bindgen(inline_js = r#"
 export async function fetch_bytes(url, limit) {
+  const own = globalThis.coreplayStandalone;
+  if (own && own.files && Object.prototype.hasOwnProperty.call(own.files, url)) return own.files[url];
   const r = await fetch(url);
   if (!r.ok) throw new Error(`the server answered ${r.status} ${r.statusText}`.trim());
   const len = Number(r.headers.get('content-length') || 0);
@@ -44,6 +46,47 @@ export async function download_gzip(name, text) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
+export function standalone_query() {
+  const own = globalThis.coreplayStandalone;
+  return own && typeof own.query === 'string' ? own.query : undefined;
+}
+function base64_of(bytes) {
+  let s = '';
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+export function base64(bytes) { return base64_of(bytes); }
+async function gzip_bytes(data) {
+  const stream = new Blob([data]).stream().pipeThrough(new CompressionStream('gzip'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+export async function gzip_base64(text) { return base64_of(await gzip_bytes(text)); }
+export async function page_parts() {
+  const base = new URL('.', location.href);
+  const get = async (path, what) => {
+    const r = await fetch(new URL(path, base));
+    if (!r.ok) throw new Error(`the page's ${what} could not be read (${r.status}): is this page served as coreplay builds it?`);
+    return r;
+  };
+  const index = await (await get('index.html', 'index.html')).text();
+  const css = await (await get('style.css', 'style sheet')).text();
+  const glue = await (await get('coreplay-frontend.js', 'JavaScript')).text();
+  const snippets = [];
+  for (const m of glue.matchAll(/from ['"](\.\/snippets\/[A-Za-z0-9_\-\/.]+\.js)['"]/g)) {
+    if (!snippets.some((s) => s[0] === m[1])) snippets.push([m[1], await (await get(m[1], 'JavaScript')).text()]);
+  }
+  const wasm = new Uint8Array(await (await get('coreplay-frontend_bg.wasm', 'WebAssembly')).arrayBuffer());
+  return JSON.stringify({ index, css, glue, snippets, wasm_gz: base64_of(await gzip_bytes(wasm)) });
+}
+export function download_text(name, text, type) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
+}
 export async function copy_text(text) {
   await navigator.clipboard.writeText(text);
 }
@@ -67,6 +110,19 @@ extern "C" {
     /// Offers `text`, gzip-compressed, as a download named `name`.
     #[wasm_bindgen(catch)]
     pub async fn download_gzip(name: &str, text: &str) -> Result<JsValue, JsValue>;
+    /// The query the standalone file was written with; `None` for a served page.
+    pub fn standalone_query() -> Option<String>;
+    /// Standard base64 of `bytes`.
+    pub fn base64(bytes: &[u8]) -> String;
+    /// `text` gzip-compressed, base64.
+    #[wasm_bindgen(catch)]
+    pub async fn gzip_base64(text: &str) -> Result<JsValue, JsValue>;
+    /// The page's own files, read from where it is served, as JSON: `{index, css, glue,
+    /// snippets: [[path, text]…], wasm_gz}` (the WebAssembly gzip-compressed, base64).
+    #[wasm_bindgen(catch)]
+    pub async fn page_parts() -> Result<JsValue, JsValue>;
+    /// Offers `text` as a download named `name`, of MIME type `type`.
+    pub fn download_text(name: &str, text: &str, r#type: &str);
     /// Puts `text` on the clipboard.
     #[wasm_bindgen(catch)]
     pub async fn copy_text(text: &str) -> Result<JsValue, JsValue>;

@@ -287,10 +287,20 @@ pub fn agent_url(
     }
 }
 
-/// The page's query parameters, decoded by the browser (`URLSearchParams`).
+/// The page's query parameters, decoded by the browser (`URLSearchParams`): the address's,
+/// or, in the standalone file (one HTML file holding the page and a run), the query it was
+/// written with.
 fn search_params() -> Option<web_sys::UrlSearchParams> {
-    let search = web_sys::window()?.location().search().ok()?;
+    let search = match crate::js::standalone_query() {
+        Some(query) => query,
+        None => web_sys::window()?.location().search().ok()?,
+    };
     web_sys::UrlSearchParams::new_with_str(&search).ok()
+}
+
+/// Whether this page is the standalone file (see `coreplay_shared::standalone`).
+pub fn standalone() -> bool {
+    crate::js::standalone_query().is_some()
 }
 
 /// The page's query parameters as pairs, in order.
@@ -352,18 +362,27 @@ pub fn absolute(url: &str) -> String {
 
 /// The iframe snippet that embeds `trace` at `t` with `views` and speed index `speed`.
 pub fn embed_code(page: &str, trace: &str, views: &[ViewKind], t: Ns, speed: usize) -> String {
-    let views: Vec<&str> = views.iter().map(|v| v.name()).collect();
-    let speed_ns = SPEEDS[speed.min(SPEEDS.len() - 1)];
     let src = format!(
-        "{page}?embed&trace={}&view={}&t={}us&speed={}us&autoplay",
+        "{page}?embed&trace={}&{}&autoplay",
         encode(trace),
-        views.join(","),
-        t / 1000,
-        speed_ns / 1000
+        show_query(views, t, speed)
     );
     format!(
         "<iframe src=\"{}\" width=\"960\" height=\"540\" style=\"border:0\" title=\"coreplay animation\" loading=\"lazy\"></iframe>",
         src.replace('&', "&amp;").replace('"', "&quot;")
+    )
+}
+
+/// The query that shows a run as it is shown now: its views, time and speed (what an embed
+/// snippet and the standalone file carry).
+pub fn show_query(views: &[ViewKind], t: Ns, speed: usize) -> String {
+    let views: Vec<&str> = views.iter().map(|v| v.name()).collect();
+    let speed_ns = SPEEDS[speed.min(SPEEDS.len() - 1)];
+    format!(
+        "view={}&t={}us&speed={}us",
+        views.join(","),
+        t / 1000,
+        speed_ns / 1000
     )
 }
 

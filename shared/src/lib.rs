@@ -17,10 +17,14 @@
 //!   [`frame`] (what is drawn at one instant). The summary, the Chrome export, `render` and
 //!   every view of the page derive from it.
 //!
+//! Beside them, [`standalone`] assembles the one-file page (the page and a run in one HTML
+//! file that plays from `file://`), for the agent's export and the page's download alike.
+//!
 //! Each module is also reachable at the crate root (`coreplay_shared::event`, …).
 
 pub mod model;
 pub mod protocol;
+pub mod standalone;
 #[cfg(test)]
 mod testkit;
 

@@ -22,6 +22,7 @@
 //! run's start; `displayTimeUnit` is `ns`.
 
 mod builder;
+pub mod html;
 pub mod site;
 
 use std::{

@@ -9,7 +9,7 @@ use yew::prelude::*;
 use crate::{
     hooks::prefers,
     load::{self, GalleryEntry},
-    options::PageOptions,
+    options::{self, PageOptions},
     state::Conn,
     store::Store,
 };
@@ -26,7 +26,8 @@ pub fn use_recorded_runs(store: &Store, opts: &Rc<PageOptions>) -> Rc<Vec<Galler
                 let autoplay = opts.autoplay && !prefers("(prefers-reduced-motion: reduce)");
                 load::spawn_url(store, url.clone(), url, autoplay);
             }
-            if !opts.embed || opts.lesson.is_some() {
+            // The standalone file holds one run and has no gallery beside it.
+            if (!opts.embed || opts.lesson.is_some()) && !options::standalone() {
                 wasm_bindgen_futures::spawn_local(async move {
                     if let Ok(list) = load::gallery().await {
                         gallery.set(Rc::new(list));

@@ -24,8 +24,9 @@ pub struct NowShowingProps {
     pub views: Rc<Vec<ViewKind>>,
 }
 
-/// Offers the shown run as a trace file.
-fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
+/// The shown run as a trace file's text, with the file name it is offered under (without
+/// its extension).
+fn trace_text(rec: &RunRecord, agent_version: &str) -> Result<(String, String), String> {
     use coreplay_shared::trace_file::{Header, Machine, rfc3339_utc, to_text};
     let summary = rec
         .view
@@ -54,15 +55,64 @@ fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
         rec.view.params.clone(),
         rec.view.fidelity,
     );
-    let text = to_text(&header, &rec.events, summary);
-    let name = format!(
-        "{}-run{}.coreplay.gz",
-        rec.view.scenario,
-        rec.view.run % 1_000_000
-    );
+    let name = format!("{}-run{}", rec.view.scenario, rec.view.run % 1_000_000);
+    Ok((name, to_text(&header, &rec.events, summary)))
+}
+
+/// Offers the shown run as a trace file.
+fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
+    let (name, text) = trace_text(rec, agent_version)?;
     wasm_bindgen_futures::spawn_local(async move {
-        let _ = js::download_gzip(&name, &text).await;
+        let _ = js::download_gzip(&format!("{name}.coreplay.gz"), &text).await;
     });
+    Ok(())
+}
+
+/// The page's own files, as [`js::page_parts`] reads them.
+#[derive(serde::Deserialize)]
+struct PageFiles {
+    index: String,
+    css: String,
+    glue: String,
+    snippets: Vec<(String, String)>,
+    wasm_gz: String,
+}
+
+/// Writes the standalone file (the page and the shown run in one HTML file, as `coreplay
+/// export --format html` writes it) and offers it as a download.
+async fn standalone_file(name: String, text: String, query: String) -> Result<(), String> {
+    use coreplay_shared::standalone::{self, PageParts, Run};
+    let parts = js::page_parts().await.map_err(|e| js::error_text(&e))?;
+    let files: PageFiles = serde_json::from_str(&parts.as_string().unwrap_or_default())
+        .map_err(|e| format!("the page's files could not be read: {e}"))?;
+    let run_gz = js::gzip_base64(&text)
+        .await
+        .map_err(|e| js::error_text(&e))?
+        .as_string()
+        .ok_or("compressing the run gave nothing")?;
+    let snippets: Vec<(&str, &str)> = files
+        .snippets
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
+    let file_name = format!("{name}.coreplay.gz");
+    let html = standalone::assemble(
+        &PageParts {
+            index_html: &files.index,
+            css: &files.css,
+            glue: &files.glue,
+            snippets: &snippets,
+            wasm_gz_base64: &files.wasm_gz,
+        },
+        &Run {
+            name: &file_name,
+            gz_base64: &run_gz,
+            query: &query,
+        },
+        &|b| js::base64(b),
+    )
+    .map_err(|e| e.to_string())?;
+    js::download_text(&format!("{name}.html"), &html, "text/html");
     Ok(())
 }
 
@@ -82,6 +132,7 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
         .map_or_else(|| "page".to_string(), |h| h.agent_version.clone());
     let on_download = {
         let store = store.clone();
+        let agent_version = agent_version.clone();
         Callback::from(move |_| {
             let result = store
                 .read()
@@ -92,7 +143,36 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
             }
         })
     };
-    let trace_url = rec.url().map(str::to_string);
+    let on_html = {
+        let store = store.clone();
+        let views = Rc::clone(&props.views);
+        let (t, speed) = (st.playback.t, st.playback.speed);
+        let agent_version = agent_version.clone();
+        Callback::from(move |_| {
+            let shown = store
+                .read()
+                .shown()
+                .map(|rec| trace_text(rec, &agent_version));
+            match shown {
+                Some(Ok((name, text))) => {
+                    // It plays as it opens, like `coreplay export --format html`.
+                    let query = format!("autoplay&{}", options::show_query(&views, t, speed));
+                    let store = store.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Err(e) = standalone_file(name, text, query).await {
+                            store.apply(Action::Problem(format!(
+                                "could not make the HTML file: {e}"
+                            )));
+                        }
+                    });
+                }
+                Some(Err(e)) => store.apply(Action::Problem(e)),
+                None => {}
+            }
+        })
+    };
+    let standalone = options::standalone();
+    let trace_url = rec.url().map(str::to_string).filter(|_| !standalone);
     let on_embed = {
         let (embed_code, views, t, speed) = (
             embed_code.clone(),
@@ -138,6 +218,10 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
                 }
                 <button onclick={on_download} disabled={rec.view.summary.is_none()} data-testid="download"
                         title="save this run as a trace file (.coreplay.gz) to replay or share">{ "download trace" }</button>
+                if !standalone {
+                    <button onclick={on_html} disabled={rec.view.summary.is_none()} data-testid="download-html"
+                            title="save the page and this run as one HTML file that plays anywhere, with no server and no network (an LMS upload, an e-mail attachment, a file on disk)">{ "download as one HTML file" }</button>
+                }
                 if trace_url.is_some() {
                     <button onclick={on_embed} data-testid="embed-code"
                             title="copy an iframe snippet showing this run at this time">{ "copy embed code" }</button>
