@@ -13,7 +13,8 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
-apt_pkgs=(pkg-config libhwloc-dev libudev-dev chromium chromium-driver npm)
+# fonts-dejavu-core: the fonts `coreplay render` draws PNG and GIF text with.
+apt_pkgs=(pkg-config libhwloc-dev libudev-dev fonts-dejavu-core chromium chromium-driver npm)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

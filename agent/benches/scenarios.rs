@@ -294,6 +294,7 @@ fn websocket_throughput() {
             access: server::guard::Access::default(),
             watch_programs: Vec::new(),
             traces: None,
+            traces_own: false,
         })
         .await
         else {

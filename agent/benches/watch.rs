@@ -79,6 +79,7 @@ fn measure(mode: &str, hz: u32, fidelity: FidelityChoice) {
         fidelity,
         cap: Duration::from_secs(SECS + 30),
         output: ProgramOutput::Inherit,
+        python_probe: false,
     };
     match watch::start(&spec) {
         Ok(watched) => {

@@ -135,15 +135,52 @@ pub(crate) struct CheckArgs {
 pub(crate) struct RenderArgs {
     /// The trace file (as written by `coreplay run … --out FILE`).
     pub(crate) file: PathBuf,
-    /// The instant to draw: a time since the run started, e.g. 12.5ms, 40us, 1s (a bare number is ms).
+    /// A still's instant: a time since the run started, e.g. 12.5ms, 40us, 1s (a bare number
+    /// is ms). For .svg and .png.
     #[arg(long, value_parser = parse_instant)]
-    pub(crate) at: u64,
+    pub(crate) at: Option<u64>,
+    /// A GIF's first instant (default: the run's start).
+    #[arg(long, value_parser = parse_instant)]
+    pub(crate) from: Option<u64>,
+    /// A GIF's last instant (default: the run's end).
+    #[arg(long, value_parser = parse_instant)]
+    pub(crate) to: Option<u64>,
+    /// A GIF's speed, as in the page: how much of the run one second of animation shows, e.g.
+    /// 10ms (default: the window in 6 seconds).
+    #[arg(long, value_parser = parse_instant)]
+    pub(crate) speed: Option<u64>,
+    /// A GIF's frames per second (1 to 50; default 10).
+    #[arg(long)]
+    pub(crate) fps: Option<u32>,
+    /// The picture's size in pixels, WIDTHxHEIGHT (e.g. 1920x1080); the drawing is scaled to
+    /// fit and centred. Default: its own size, 1000 pixels wide.
+    #[arg(long, value_parser = parse_size)]
+    pub(crate) size: Option<(u32, u32)>,
     /// What to draw.
     #[arg(long, value_enum, default_value_t = RenderView::All)]
     pub(crate) view: RenderView,
-    /// The SVG file to write.
-    #[arg(long, value_name = "OUT.svg")]
+    /// The file to write: .svg or .png (one instant) or .gif (an animation).
+    #[arg(long, value_name = "OUT.svg|OUT.png|OUT.gif")]
     pub(crate) out: PathBuf,
+}
+
+/// Parses `WIDTHxHEIGHT` within the sizes a picture may have.
+pub(crate) fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("{s:?}: expected WIDTHxHEIGHT in pixels, e.g. 1280x720");
+    let (w, h) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (w, h) = (
+        w.trim().parse::<u32>().map_err(|_| bad())?,
+        h.trim().parse::<u32>().map_err(|_| bad())?,
+    );
+    let side = render::raster::SIDE;
+    if !side.contains(&w) || !side.contains(&h) {
+        return Err(format!(
+            "{s:?}: each side must be {} to {} pixels",
+            side.start(),
+            side.end()
+        ));
+    }
+    Ok((w, h))
 }
 
 pub(crate) fn parse_instant(s: &str) -> Result<u64, String> {
@@ -222,7 +259,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "NAME=CMD")]
     pub(crate) watch_program: Vec<String>,
     /// Serve the trace files in DIR (read-only) at /traces/NAME, so that the page plays them
-    /// with ?trace=traces/NAME (one's own recordings, in slides and notebooks too).
+    /// with ?trace=traces/NAME (one's own recordings, in slides and notebooks too); every live
+    /// run that ends is kept there as a trace file, so the page can embed it. Default: the
+    /// agent's own folder, $XDG_DATA_HOME/coreplay/runs (~/.local/share/coreplay/runs), which
+    /// keeps the newest 100 runs.
     #[arg(long, value_name = "DIR")]
     pub(crate) traces: Option<PathBuf>,
     #[command(flatten)]
@@ -281,6 +321,12 @@ pub(crate) struct WatchArgs {
     /// Hard cap on the watch's duration, seconds (a started program is killed then).
     #[arg(long, default_value_t = run::DEFAULT_CAP_SECS, value_parser = clap::value_parser!(u32).range(1..=3600))]
     pub(crate) max_secs: u32,
+    /// Do not give a started Python program coreplay's probe (by default every CPython
+    /// process of the command loads it from PYTHONPATH and reports its asyncio tasks, selector
+    /// waits, thread names and where its GIL can be seen waited for; other programs never
+    /// load it).
+    #[arg(long)]
+    pub(crate) no_python_probe: bool,
     /// The program to start and its arguments, after `--`.
     #[arg(last = true, value_name = "COMMAND")]
     pub(crate) command: Vec<String>,

@@ -243,25 +243,36 @@ fn check_trace(args: &CheckArgs) -> ExitCode {
 }
 
 fn render_frame(args: &RenderArgs) -> Result<(), Failure> {
-    // The format follows the file name: only SVG is written, and never under another name.
-    let ext = args
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    if ext.as_deref() != Some("svg") {
-        return Err(Failure::BadInput(format!(
-            "--out {}: render writes SVG only, so the file name must end in .svg (convert it \
-             for slides with any SVG tool, e.g. `rsvg-convert -o still.png still.svg`)",
-            args.out.display()
-        )));
-    }
+    // The format follows the file name; an unknown extension is refused before any reading.
+    let format = render::Format::of(&args.out).map_err(|e| Failure::BadInput(e.to_string()))?;
     let trace = read_trace(&args.file)?;
     warn_if_inconsistent(&trace, &args.file);
-    let svg = render::svg(&trace, args.at, args.view.into())
+    let request = render::Request {
+        at: args.at,
+        from: args.from,
+        to: args.to,
+        speed: args.speed,
+        fps: args.fps,
+        size: args.size,
+    };
+    let picture = render::picture(&trace, args.view.into(), format, &request)
         .map_err(|e| Failure::BadInput(e.to_string()))?;
-    std::fs::write(&args.out, svg).with_context(|| format!("writing {}", args.out.display()))?;
-    eprintln!("coreplay: wrote {}", args.out.display());
+    std::fs::write(&args.out, &picture.bytes)
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let (w, h) = picture.size;
+    let kb = picture.bytes.len().div_ceil(1024);
+    match picture.window {
+        Some((from, to, speed, fps)) => eprintln!(
+            "coreplay: wrote {} ({w}x{h}, {} frames at {} fps: {} to {} of the run, {} per second; {kb} KB)",
+            args.out.display(),
+            picture.frames,
+            fps,
+            render::svg::duration(from),
+            render::svg::duration(to),
+            render::svg::duration(speed),
+        ),
+        None => eprintln!("coreplay: wrote {} ({w}x{h}, {kb} KB)", args.out.display()),
+    }
     Ok(())
 }
 
@@ -465,22 +476,35 @@ fn serve(args: &ServeArgs) -> Result<(), Failure> {
         tracing::info!("runs are self-timed: {note}");
     }
     let watch_programs = watch_programs(&args.watch_program)?;
-    let traces = match &args.traces {
-        Some(dir) => Some(
-            dir.canonicalize()
-                .ok()
-                .filter(|d| d.is_dir())
-                .ok_or_else(|| {
-                    Failure::BadInput(format!("--traces {}: not a folder", dir.display()))
-                })?,
+    let (traces, traces_own) = match &args.traces {
+        Some(dir) => (
+            Some(
+                dir.canonicalize()
+                    .ok()
+                    .filter(|d| d.is_dir())
+                    .ok_or_else(|| {
+                        Failure::BadInput(format!("--traces {}: not a folder", dir.display()))
+                    })?,
+            ),
+            false,
         ),
-        None => None,
+        // The agent's own folder, made on first use; without one, runs are not kept.
+        None => {
+            let own = server::kept::default_dir().and_then(|d| {
+                std::fs::create_dir_all(&d)
+                    .and_then(|()| d.canonicalize())
+                    .map_err(|e| tracing::warn!("runs are not kept: {}: {e}", d.display()))
+                    .ok()
+            });
+            (own, true)
+        }
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let bound = server::bind(ServerConfig {
             watch_programs,
             traces,
+            traces_own,
             listen: args.listen,
             topology,
             exe: std::env::current_exe().context("finding the coreplay executable")?,
@@ -587,6 +611,7 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
         fidelity: args.fidelity.into(),
         cap: Duration::from_secs(u64::from(args.max_secs)),
         output: ProgramOutput::Inherit,
+        python_probe: !args.no_python_probe,
     };
     let watched = watch::start(&spec).map_err(|e| Failure::BadInput(e.to_string()))?;
     let target = watched.target();
@@ -606,6 +631,22 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
     let cancel = Arc::new(AtomicBool::new(false));
     stop_on_ctrl_c(Arc::clone(&cancel));
     let finished = Job::Watch(Box::new(watched)).run(cancel, |_| {});
+    // --fidelity exact refuses a run that could not be recorded exactly, whichever thread
+    // it was (the note names it); nothing is written.
+    if args.fidelity == cli::WatchFidelityArg::Exact
+        && finished.summary.fidelity != coreplay_shared::event::Fidelity::Exact
+    {
+        let why = finished
+            .summary
+            .notes
+            .iter()
+            .find(|n| n.contains("could not be recorded exactly"))
+            .cloned()
+            .unwrap_or_else(|| "a thread could not be recorded exactly".into());
+        return Err(Failure::BadInput(format!(
+            "--fidelity exact: {why}; run with --fidelity auto to record such threads sampled"
+        )));
+    }
     if report_finished(&topology, &finished, args.out.as_deref(), args.json)? {
         println!();
         print!("{}", watch::thread_table(&finished.summary));

@@ -180,6 +180,7 @@ async fn page_explains_unreachable_agents_and_bad_urls_and_recovers() {
                 "--allow-origin",
                 &format!("http://{}", agent.addr),
             ])
+            .env("XDG_DATA_HOME", common::test_data_home())
             .stdout(Stdio::null())
             .spawn()
             .expect("late agent starts"),
@@ -293,6 +294,36 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
     );
     eprintln!("the cores of a gil run from the page, once it ended: {marks:?}");
     view_shot(&client, "[data-testid=cores]", "view-cores-gil-ended.png").await;
+
+    // The ended live run can be embedded: the agent kept it, and the embed code plays it.
+    click(&client, "embed-code").await;
+    let code = wait_for(
+        &client,
+        "the embed code of a live run",
+        "return document.querySelector('[data-testid=embed-snippet]')?.value ?? null",
+    )
+    .await;
+    let code = code.as_str().unwrap_or_default().to_string();
+    let src = code
+        .split("src=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no src in {code}"))
+        .replace("&amp;", "&");
+    assert!(src.contains("trace=") && src.contains("traces"), "{src}");
+    client.goto(&src).await.expect("the embed loads");
+    let shown = wait_for(
+        &client,
+        "the kept run in the embed",
+        "const p = document.querySelector('[data-testid=embed] .problem');
+         if (p) return 'problem: ' + p.innerText;
+         const c = document.querySelector('[data-testid=embed] [data-testid=clock]');
+         return c && Number(c.dataset.t) > 0 ? document.querySelector('[data-testid=embed]').innerText : null",
+    )
+    .await;
+    let shown = shown.as_str().unwrap_or_default();
+    assert!(!shown.starts_with("problem"), "{shown}");
+    assert!(shown.contains("py-thread-"), "the run's threads: {shown}");
     client.close().await.expect("close session");
 }
 

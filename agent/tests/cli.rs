@@ -138,7 +138,7 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
     let _ = std::fs::remove_file(&out);
     assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
     assert!(
-        svg.contains("gil at 20.000 ms"),
+        svg.contains("gil — at 20.000 ms"),
         "names the scenario and instant"
     );
     assert!(
@@ -170,8 +170,12 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).starts_with("coreplay: cannot read /nonexistent/x.coreplay.gz"));
     assert!(!out.exists(), "no file written on error");
-    // A .png (or any other) name never gets SVG written into it.
-    let png = out.with_extension("png");
+    assert!(
+        svg.contains("Thread colours (busiest first):"),
+        "a legend of the threads' colours"
+    );
+    // A name whose extension names no picture format gets nothing written into it.
+    let jpg = out.with_extension("jpg");
     assert_one_line_error(
         &[
             "render",
@@ -179,11 +183,186 @@ fn render_draws_a_still_of_a_gallery_trace_and_refuses_bad_instants() {
             "--at",
             "20ms",
             "--out",
-            png.to_str().expect("utf-8"),
+            jpg.to_str().expect("utf-8"),
         ],
-        "must end in .svg",
+        "must end in .svg or .png",
     );
-    assert!(!png.exists(), "nothing written under a name that lies");
+    assert!(!jpg.exists(), "nothing written under a name that lies");
+}
+
+/// Decodes a PNG: its size and RGBA pixels.
+fn decode_png(bytes: &[u8]) -> ((u32, u32), Vec<u8>) {
+    let mut d = png::Decoder::new(std::io::Cursor::new(bytes));
+    d.set_transformations(png::Transformations::EXPAND);
+    let mut reader = d.read_info().expect("a PNG");
+    let mut buf = vec![0; reader.output_buffer_size().expect("size")];
+    let info = reader.next_frame(&mut buf).expect("a frame");
+    buf.truncate(info.buffer_size());
+    ((info.width, info.height), buf)
+}
+
+/// Distinct colours among RGBA pixels (a blank picture has one).
+fn colours(rgba: &[u8]) -> usize {
+    rgba.chunks_exact(4)
+        .map(|p| (p[0], p[1], p[2]))
+        .collect::<std::collections::HashSet<_>>()
+        .len()
+}
+
+#[test]
+fn render_writes_png_stills_and_gif_animations_by_extension() {
+    let gallery = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../gallery");
+    let dir = std::env::temp_dir().join(format!("coreplay-raster-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = |name: &str| dir.join(name).to_str().expect("utf-8").to_string();
+    let io = gallery.join("io-async.coreplay.gz");
+    let io = io.to_str().expect("utf-8 path");
+
+    // A still as PNG: real pixels, the drawing's own width, many colours.
+    let o = run(&["render", io, "--at", "30ms", "--out", &path("still.png")]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("wrote") && stderr(&o).contains("1000x"),
+        "{}",
+        stderr(&o)
+    );
+    let bytes = std::fs::read(path("still.png")).expect("written");
+    assert!(bytes.starts_with(b"\x89PNG"), "a PNG, not SVG");
+    let ((w, h), rgba) = decode_png(&bytes);
+    assert_eq!(w, 1000);
+    assert!(h > 300, "cores, event loop, timeline and legend: {h} px");
+    assert!(colours(&rgba) > 20, "not blank: {} colours", colours(&rgba));
+    // The same instant as SVG draws the event loop as the page does.
+    let o = run(&[
+        "render",
+        io,
+        "--at",
+        "30ms",
+        "--view",
+        "cores",
+        "--out",
+        &path("still.svg"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let svg = std::fs::read_to_string(path("still.svg")).expect("written");
+    for box_title in [
+        "Ready queue (",
+        "Running task",
+        "Selector (epoll wait)",
+        "Parked on I/O (",
+        "Parked on timers (",
+        "Completed (",
+    ] {
+        assert!(
+            svg.contains(box_title),
+            "the event loop's {box_title:?} box"
+        );
+    }
+    // --size scales the drawing to fit.
+    let o = run(&[
+        "render",
+        io,
+        "--at",
+        "30ms",
+        "--size",
+        "640x360",
+        "--out",
+        &path("small.png"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ((w, h), _) = decode_png(&std::fs::read(path("small.png")).expect("written"));
+    assert_eq!((w, h), (640, 360));
+
+    // An animation: 10 ms of the run at 50 ms per second and 10 fps is 2 s: 21 frames.
+    let o = run(&[
+        "render",
+        io,
+        "--from",
+        "20ms",
+        "--to",
+        "30ms",
+        // 10 ms of the run at 5 ms a second: a 2-second GIF.
+        "--speed",
+        "5ms",
+        "--fps",
+        "10",
+        "--size",
+        "480x270",
+        "--out",
+        &path("anim.gif"),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("21 frames at 10 fps"), "{}", stderr(&o));
+    let bytes = std::fs::read(path("anim.gif")).expect("written");
+    assert!(bytes.starts_with(b"GIF89a"), "a GIF");
+    let mut opts = gif::DecodeOptions::new();
+    opts.set_color_output(gif::ColorOutput::RGBA);
+    let mut d = opts.read_info(bytes.as_slice()).expect("decodes");
+    assert_eq!((d.width(), d.height()), (480, 270));
+    let (mut frames, mut most) = (0, 0);
+    let mut distinct = std::collections::HashSet::new();
+    while let Some(f) = d.read_next_frame().expect("a frame") {
+        assert_eq!(f.delay, 10, "10 fps: 10 hundredths of a second each");
+        most = most.max(colours(&f.buffer));
+        distinct.insert(f.buffer.to_vec());
+        frames += 1;
+    }
+    assert_eq!(frames, 21);
+    assert!(most > 10, "frames are not blank");
+    assert!(
+        distinct.len() > 1,
+        "the picture changes as the cursor moves"
+    );
+
+    // Flags that do not apply, bad windows and rates are one-line errors; nothing is written.
+    let cases: [(&[&str], &str, &str); 6] = [
+        (
+            &["--from", "1ms", "--at", "2ms"],
+            "x.png",
+            "--from does not apply to a PNG file",
+        ),
+        (
+            &["--at", "2ms"],
+            "x.gif",
+            "--at does not apply to a GIF file",
+        ),
+        (
+            &["--from", "30ms", "--to", "20ms"],
+            "x.gif",
+            "must end after it starts",
+        ),
+        (&["--to", "1000s"], "x.gif", "the run lasts"),
+        (&["--fps", "60"], "x.gif", "--fps 60: allowed 1..=50"),
+        (
+            &["--speed", "1us", "--fps", "50"],
+            "x.gif",
+            "frames: at most 1500",
+        ),
+    ];
+    for (flags, name, says) in cases {
+        let out = path(name);
+        let mut args = vec!["render", io];
+        args.extend_from_slice(flags);
+        args.extend(["--out", &out]);
+        assert_one_line_error(&args, says);
+        assert!(
+            !std::path::Path::new(&out).exists(),
+            "{name}: nothing written"
+        );
+    }
+    assert_one_line_error(&["render", io, "--out", &path("x.png")], "needs --at");
+    let o = run(&[
+        "render",
+        io,
+        "--at",
+        "1ms",
+        "--size",
+        "99999x10",
+        "--out",
+        &path("x.png"),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

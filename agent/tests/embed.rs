@@ -960,7 +960,9 @@ async fn a_page_opened_from_disk_says_what_to_do() {
     .await;
     let text = text.as_str().unwrap_or_default();
     assert!(
-        text.contains("coreplay serve") && text.contains("http.server"),
+        text.contains("coreplay serve")
+            && text.contains("http.server")
+            && text.contains("--format html"),
         "{text}"
     );
     client.close().await.expect("close session");
@@ -1677,4 +1679,114 @@ async fn a_standalone_html_file_plays_from_disk_with_nothing_else() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("must end in .html"));
     client.close().await.expect("close session");
     let _ = std::fs::remove_dir_all(&out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// (d) Embeds that fit the frames slides and notebooks give them.
+
+/// Inside the current frame: whether the page or any of its boxes scrolls (a scrollbar), and
+/// where each asked-for view lies relative to the frame's viewport.
+const FIT_PROBE: &str = "
+    const [want] = arguments;
+    const root = document.scrollingElement;
+    const W = innerWidth, H = innerHeight;
+    const scrollers = [];
+    if (root.scrollHeight > H + 1 || root.scrollWidth > W + 1)
+        scrollers.push(`the page: ${root.scrollWidth}x${root.scrollHeight} in ${W}x${H}`);
+    for (const el of document.querySelectorAll('body *')) {
+        const s = getComputedStyle(el);
+        const x = (s.overflowX === 'auto' || s.overflowX === 'scroll') && el.scrollWidth > el.clientWidth + 1;
+        const y = (s.overflowY === 'auto' || s.overflowY === 'scroll') && el.scrollHeight > el.clientHeight + 1;
+        if ((x || y) && el.clientWidth > 0)
+            scrollers.push(`${el.tagName.toLowerCase()}.${el.className}: ${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`);
+    }
+    const views = {};
+    for (const id of want) {
+        const el = document.querySelector(`[data-testid=embed] [data-testid=${id}]`);
+        if (!el) { views[id] = 'missing'; continue; }
+        const r = el.getBoundingClientRect();
+        views[id] = (r.width > 0 && r.height > 0 && r.left >= -1 && r.top >= -1
+            && r.right <= W + 1 && r.bottom <= H + 1)
+            ? 'inside' : `outside: ${Math.round(r.left)},${Math.round(r.top)} to ${Math.round(r.right)},${Math.round(r.bottom)} in ${W}x${H}`;
+    }
+    return { scrollers, views };";
+
+/// At 960×540 (a 16:9 slide), 640×360 and 560×420 (a notebook's or course page's iframe),
+/// the views an embed asks for fit the frame: no scrollbar anywhere, every view wholly inside.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn embeds_fit_slide_and_notebook_frames_without_scrollbars() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let host_dir = tempdir::Dir::new("coreplay-fit");
+    let host = StaticServer::start(host_dir.path().to_path_buf());
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let embeds: [(&str, &[&str]); 4] = [
+        (
+            "view=cores,timeline&trace=gallery/gil.coreplay.gz&t=12ms",
+            &["cores", "timeline"],
+        ),
+        (
+            "view=loop,timeline&trace=gallery/io-async.coreplay.gz&t=30ms",
+            &["event-loop", "timeline"],
+        ),
+        (
+            "view=cores&trace=gallery/process-pool.coreplay.gz&t=40ms",
+            &["cores"],
+        ),
+        (
+            "view=timeline&trace=gallery/oversubscribed.coreplay.gz",
+            &["timeline"],
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (w, h) in [(960, 540), (640, 360), (560, 420)] {
+        for (i, (query, want)) in embeds.iter().enumerate() {
+            let name = format!("fit-{w}x{h}-{i}.html");
+            std::fs::write(
+                host_dir.path().join(&name),
+                format!(
+                    r#"<!doctype html><html><body style="margin:0;background:#333">
+<iframe id="coreplay" src="{}?embed&{query}" width="{w}" height="{h}" style="border:0;display:block"></iframe>
+</body></html>"#,
+                    site.url()
+                ),
+            )
+            .expect("host page");
+            client
+                .goto(&format!("{}{name}", host.url()))
+                .await
+                .expect("host page loads");
+            enter_player(&client).await;
+            wait_for(
+                &client,
+                &format!("the embed {query}"),
+                "return !!document.querySelector('[data-testid=embed] [data-testid=clock]')",
+            )
+            .await;
+            // The fit settles after the views are drawn.
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let ids: Vec<Value> = want.iter().map(|s| Value::from(*s)).collect();
+            let probe = client
+                .execute(FIT_PROBE, vec![Value::Array(ids)])
+                .await
+                .expect("probe");
+            leave_player(&client).await;
+            if w == 640 || i == 0 {
+                screenshot(&client, &format!("embed-fit-{w}x{h}-{i}.png")).await;
+            }
+            let scrollers = probe["scrollers"].as_array().cloned().unwrap_or_default();
+            if !scrollers.is_empty() {
+                problems.push(format!("{w}x{h} {query}: scrollbars: {scrollers:?}"));
+            }
+            for id in *want {
+                if probe["views"][id] != "inside" {
+                    problems.push(format!("{w}x{h} {query}: {id} {}", probe["views"][id]));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    client.close().await.expect("close session");
 }

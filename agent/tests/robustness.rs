@@ -123,6 +123,7 @@ fn remote_listening_needs_a_flag_and_then_a_token() {
 
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "0.0.0.0:0", "--allow-remote"])
+        .env("XDG_DATA_HOME", common::test_data_home())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -345,3 +345,58 @@ async fn a_client_joining_mid_run_is_told_about_it_and_follows_it() {
     let msgs = read_until(&mut late, |m| matches!(m, ServerMsg::RunEnded { .. })).await;
     assert!(matches!(msgs.last(), Some(ServerMsg::RunEnded { run: r, .. }) if *r == run));
 }
+
+/// Runs `gil` briefly on `agent` and returns the name it was kept under and its summary.
+async fn a_kept_run(agent: &Agent) -> (Option<String>, coreplay_shared::summary::Summary) {
+    let (mut ws, _) = connect(agent).await;
+    send_json(
+        &mut ws,
+        r#"{"type":"run","scenario":"gil","params":{"threads":2,"work":200}}"#,
+    )
+    .await;
+    let msgs = read_until(&mut ws, |m| matches!(m, ServerMsg::RunEnded { .. })).await;
+    match msgs.into_iter().last() {
+        Some(ServerMsg::RunEnded { saved, summary, .. }) => (saved, *summary),
+        other => panic!("no end: {other:?}"),
+    }
+}
+
+/// A live run that ends is kept as a trace file in the served folder and announced with its
+/// name, so the page can embed it (`?trace=traces/NAME`): in `--traces DIR`, or else in the
+/// agent's own folder under `XDG_DATA_HOME`.
+#[tokio::test]
+async fn a_live_run_is_kept_and_served_for_embedding() {
+    let dir = std::env::temp_dir().join(format!("coreplay-kept-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let agent = Agent::start(&["--traces", dir.to_str().expect("utf-8")]);
+    let (saved, summary) = a_kept_run(&agent).await;
+    let name = saved.expect("the run was kept");
+    assert!(
+        name.starts_with("gil-") && name.ends_with(".coreplay.gz"),
+        "{name}"
+    );
+    let (status, bytes) = agent.get_bytes(&format!("/traces/{name}"));
+    assert_eq!(status, 200, "served at once");
+    let trace = coreplay_agent::record::read_from(bytes.as_slice(), &name).expect("a trace file");
+    assert_eq!(
+        trace.events.len() as u64,
+        summary.events,
+        "every event kept"
+    );
+    assert_eq!(trace.summary, summary, "the summary the pages got");
+    let kept: Vec<_> = std::fs::read_dir(&dir)
+        .expect("dir")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(kept.len(), 1, "one file, no leftovers: {kept:?}");
+    drop(agent);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // Without --traces: the agent's own folder.
+    let agent = Agent::start(&[]);
+    let (saved, _) = a_kept_run(&agent).await;
+    let name = saved.expect("kept in the default folder");
+    let own = common::test_data_home().join("coreplay/runs").join(&name);
+    assert!(own.is_file(), "{}", own.display());
+    assert_eq!(agent.get_bytes(&format!("/traces/{name}")).0, 200);
+}

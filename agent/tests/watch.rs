@@ -61,6 +61,7 @@ fn spec(command: Vec<String>, fidelity: FidelityChoice) -> WatchSpec {
         fidelity,
         cap: Duration::from_secs(60),
         output: ProgramOutput::Capture,
+        python_probe: true,
     }
 }
 
@@ -949,7 +950,9 @@ async fn the_page_starts_only_the_operators_programs() {
                 assert_eq!(r, run);
                 events += e.len();
             }
-            ServerMsg::RunEnded { run: r, summary } => {
+            ServerMsg::RunEnded {
+                run: r, summary, ..
+            } => {
                 assert_eq!(r, run);
                 break summary;
             }
@@ -1012,7 +1015,9 @@ async fn the_page_starts_only_the_operators_programs() {
         .expect("send");
     let summary = loop {
         match next_msg(&mut ws).await {
-            ServerMsg::RunEnded { run: r, summary } if r == run => break summary,
+            ServerMsg::RunEnded {
+                run: r, summary, ..
+            } if r == run => break summary,
             _ => {}
         }
     };

@@ -8,8 +8,8 @@ use yew::prelude::*;
 
 use crate::{
     hooks::{
-        use_animation_clock, use_connection, use_embed_messages, use_keyboard, use_recorded_runs,
-        use_theme,
+        use_animation_clock, use_connection, use_embed_messages, use_fit_to_frame, use_keyboard,
+        use_recorded_runs, use_theme,
     },
     learn::page::Learn,
     load,
@@ -41,6 +41,8 @@ pub fn app() -> Html {
     let draws = use_animation_clock(&store);
     use_keyboard(&store);
     let (dark, toggle_theme) = use_theme();
+    let (fit_outer, fit_inner) = (use_node_ref(), use_node_ref());
+    use_fit_to_frame(opts.embed, fit_outer.clone(), fit_inner.clone());
 
     let views = Rc::new(opts.views.clone());
     let st = store.read();
@@ -55,15 +57,18 @@ pub fn app() -> Html {
 
     if opts.embed && opts.learn() {
         return html! {
-            <div class="embed" data-testid="embed">
+            <div class="embed" data-testid="embed" ref={fit_outer}>
+                <div class="embed-fit" ref={fit_inner}>
                 <Learn store={store.clone()} draws={draws} send={send.clone()} lesson={opts.lesson}
                        gallery={Rc::clone(&gallery)} cpus={Rc::clone(&cpus)} {dark} embed=true />
+                </div>
             </div>
         };
     }
     if opts.embed {
         return html! {
-            <div class="embed" data-testid="embed">
+            <div class="embed" data-testid="embed" ref={fit_outer}>
+                <div class="embed-fit" ref={fit_inner}>
                 if let Some(err) = &st.last_error {
                     <p class="problem" role="alert">{ err.clone() }</p>
                 }
@@ -75,6 +80,7 @@ pub fn app() -> Html {
                     <a class="brand-link" href={format!("{}?trace={}", options::page_base(), options::encode(url))} target="_blank" rel="noopener"
                        title="open this run in the full page">{ "coreplay ↗" }</a>
                 }
+                </div>
             </div>
         };
     }

@@ -153,6 +153,17 @@ pub fn spawn_url(store: Store, url: String, name: String, autoplay: bool) {
     });
 }
 
+/// Loads `url` as the page's opening run (the gallery's first, when nothing else is shown). It
+/// is dropped if another run arrived while it loaded: a file the user dropped meanwhile stays.
+pub fn spawn_opening(store: Store, url: String, name: String) {
+    wasm_bindgen_futures::spawn_local(async move {
+        let result = from_url(&url).await;
+        if store.read().runs.is_empty() {
+            finish(&store, name, Some(url), result, false);
+        }
+    });
+}
+
 /// Loads a picked or dropped file into the store in the background.
 pub fn spawn_file(store: Store, file: web_sys::File) {
     wasm_bindgen_futures::spawn_local(async move {

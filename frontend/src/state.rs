@@ -145,6 +145,9 @@ pub struct RunView {
     pub source: RunSource,
     /// For a watch run, the program followed.
     pub watch: Option<WatchTarget>,
+    /// For a live run that ended: where the agent kept it (`traces/NAME`, relative to the
+    /// page), so it can be embedded and played again.
+    pub kept: Option<String>,
 }
 
 /// Where a run's events came from.
@@ -185,7 +188,8 @@ impl RunRecord {
     pub fn url(&self) -> Option<&str> {
         match &self.view.source {
             RunSource::Recorded { url: Some(u), .. } => Some(u),
-            _ => None,
+            RunSource::Live => self.view.kept.as_deref(),
+            RunSource::Recorded { url: None, .. } => None,
         }
     }
 
@@ -484,6 +488,7 @@ impl AppState {
             }))),
             source: RunSource::Recorded { name, url },
             watch,
+            kept: None,
         };
         self.last_error = loaded.problem;
         self.add_run(view, replay, autoplay);
@@ -696,6 +701,7 @@ impl AppState {
                     summary: None,
                     source: RunSource::Live,
                     watch,
+                    kept: None,
                 };
                 self.add_run(view, Replay::new(), false);
             }
@@ -719,12 +725,21 @@ impl AppState {
                     self.rev += 1;
                 }
             }
-            Ok(ServerMsg::RunEnded { run, summary }) => {
+            Ok(ServerMsg::RunEnded {
+                run,
+                summary,
+                saved,
+            }) => {
                 // The batches kept while it measured come first.
                 let was_measuring = self.measuring();
                 self.release_held();
                 if let Some(rec) = self.live_run(run) {
                     rec.view.summary = Some(Rc::from(summary));
+                    // The agent names a plain file of its served folder; anything else is
+                    // not used as an address.
+                    rec.view.kept = saved
+                        .filter(|n| coreplay_shared::standalone::is_plain_name(n))
+                        .map(|n| format!("traces/{n}"));
                     rec.replay.prepare();
                     let span = rec.span();
                     self.dirty = true;

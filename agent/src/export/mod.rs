@@ -432,7 +432,7 @@ pub fn chrome_trace<W: Write>(trace: &TraceFile, out: &mut W) -> io::Result<()> 
         for span in task.spans() {
             let (name, cat) = match span.state {
                 TaskState::Ready => ("queued".to_string(), "task_queued"),
-                TaskState::ParkedIo | TaskState::ParkedTimer => {
+                TaskState::ParkedIo | TaskState::ParkedTimer | TaskState::Awaiting => {
                     (parked_label(span.state, span.woken_by), "task_parked")
                 }
                 TaskState::Running | TaskState::Done | TaskState::Cancelled => continue,
@@ -499,6 +499,7 @@ fn parked_label(state: TaskState, woken_by: Option<WakeBy>) -> String {
         (Some(WakeBy::Io), _) | (None, TaskState::ParkedIo) => "parked on I/O".into(),
         (Some(WakeBy::Timer), _) | (None, TaskState::ParkedTimer) => "parked on a timer".into(),
         (Some(WakeBy::Task { task }), _) => format!("parked until task {task} woke it"),
+        (None, TaskState::Awaiting) => "awaiting another task or a future".into(),
         (Some(WakeBy::Other), _) | (None, _) => "parked".into(),
     }
 }

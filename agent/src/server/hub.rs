@@ -203,6 +203,7 @@ pub struct Hub {
     closing: AtomicBool,
     watch_programs: Vec<WatchProgram>,
     watch_hz: u32,
+    keeper: Option<super::kept::Keeper>,
 }
 
 /// Why a run request was refused.
@@ -223,7 +224,14 @@ impl Hub {
             closing: AtomicBool::new(false),
             watch_programs: Vec::new(),
             watch_hz: watch_protocol::DEFAULT_HZ,
+            keeper: None,
         }
+    }
+
+    /// The same hub keeping every run that ends as a trace file ([`super::kept`]).
+    pub fn with_keeper(mut self, keeper: Option<super::kept::Keeper>) -> Hub {
+        self.keeper = keeper;
+        self
     }
 
     /// The same hub offering `programs` to watch ([`Hub::start_watch`]).
@@ -400,9 +408,12 @@ impl Hub {
                 let finished = job.run(cancel, move |batch| {
                     events_hub.broadcast_events(run, batch);
                 });
+                // Kept before it is announced, so the name the pages get is served already.
+                let saved = hub.keeper.as_ref().and_then(|k| k.keep(run, &finished));
                 let ended = ServerMsg::RunEnded {
                     run,
                     summary: Box::new(finished.summary),
+                    saved,
                 };
                 // Queue the summary before the next run can be started.
                 let mut active = lock(&hub.active);
@@ -470,6 +481,7 @@ impl Hub {
             },
             cap: self.cap,
             output: ProgramOutput::Capture,
+            python_probe: true,
         };
         let watched = watch::start(&spec).map_err(|e| {
             Refusal(Box::new(ServerMsg::error(

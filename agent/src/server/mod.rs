@@ -8,6 +8,7 @@
 mod assets;
 pub mod guard;
 pub mod hub;
+pub mod kept;
 mod traces;
 mod ws;
 
@@ -39,8 +40,11 @@ pub struct ServerConfig {
     /// Programs the page may start and watch (fixed by the operator; see
     /// [`crate::watch::default_programs`]).
     pub watch_programs: Vec<WatchProgram>,
-    /// A folder of trace files served read-only at `/traces/NAME` (canonical), if any.
+    /// A folder of trace files served read-only at `/traces/NAME` (canonical), if any; live
+    /// runs that end are kept there too.
     pub traces: Option<PathBuf>,
+    /// Whether that folder is the agent's own default (old runs are pruned from it).
+    pub traces_own: bool,
 }
 
 /// Shared state of the handlers.
@@ -111,7 +115,12 @@ pub async fn bind(config: ServerConfig) -> Result<BoundServer, ServerError> {
                     config.run_cap,
                     config.fidelity,
                 )
-                .with_watch_programs(config.watch_programs),
+                .with_watch_programs(config.watch_programs)
+                .with_keeper(config.traces.clone().map(|dir| kept::Keeper {
+                    dir,
+                    topology: config.topology.clone(),
+                    own_folder: config.traces_own,
+                })),
             ),
             fidelity_note: config.fidelity_note,
             access: config.access,

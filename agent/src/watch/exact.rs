@@ -5,7 +5,7 @@
 
 use coreplay_shared::event::{Event, Ns, OffReason};
 
-use super::infer::{Mode, STATUS_EVERY_NS, Sampled, Thread, Unreadable, exited};
+use super::infer::{Gil, Mode, STATUS_EVERY_NS, Sampled, Thread, Unreadable, exited};
 use super::procfs::{SchedStat, Stat, TaskFiles};
 use crate::trace::{
     Recorder,
@@ -133,6 +133,10 @@ impl Thread {
                 }
                 self.migrate(out, t, r.cpu);
                 self.mode = Mode::On { since: t };
+                if self.gil == Gil::Waiting {
+                    // Back from a wait for the GIL: it took it.
+                    self.gil_steps(out);
+                }
                 last_out = None;
             }
         }
@@ -174,6 +178,7 @@ impl Thread {
         detail: ExactDetail,
         stat: Result<Stat, Unreadable>,
         status: Option<Result<SwitchCounts, Unreadable>>,
+        gil_wait: bool,
         out: &mut Vec<Event>,
     ) -> Sampled {
         let t1 = detail.at;
@@ -205,6 +210,20 @@ impl Thread {
                 reason: OffReason::Io,
             };
         }
+        if let Mode::Off {
+            since,
+            reason: OffReason::Sleep,
+        } = self.mode
+            && detail.refine
+            && stat.state == b'S'
+            && gil_wait
+        {
+            self.mode = Mode::Off {
+                since,
+                reason: OffReason::Lock,
+            };
+        }
+        self.gil_steps(out);
         if detail.had_records
             && let Some(Ok(counts)) = status
         {
@@ -223,6 +242,7 @@ pub(super) fn sample(
     files: &mut TaskFiles,
     exact: &mut ExactTask,
     rec: &Recorder,
+    gil: Option<&[u64]>,
     out: &mut Vec<Event>,
 ) -> Sampled {
     let at = rec.now();
@@ -267,7 +287,16 @@ pub(super) fn sample(
         }
         _ => None,
     };
-    thread.exact_finish(detail, stat, status, out)
+    // Asleep: on the GIL's futex, or on something else?
+    let gil_wait = match (&stat, gil) {
+        (Ok(s), Some(gil)) if s.state == b'S' => std::fs::read_to_string(format!(
+            "/proc/{}/task/{}/syscall",
+            thread.pid, thread.os_tid
+        ))
+        .is_ok_and(|text| super::python::waits_on_gil(&text, gil)),
+        _ => false,
+    };
+    thread.exact_finish(detail, stat, status, gil_wait, out)
 }
 
 #[cfg(test)]
@@ -422,7 +451,7 @@ mod tests {
             panic!("the reason is due for refining: {step:?}");
         };
         assert!(!detail.wants_status(&stat(b'D', 0)));
-        let sampled = t.exact_finish(detail, Ok(stat(b'D', 0)), None, &mut out);
+        let sampled = t.exact_finish(detail, Ok(stat(b'D', 0)), None, false, &mut out);
         assert_eq!(sampled, Sampled::Alive(true));
         assert_eq!(out, vec![]);
         t.end(20 * MS, true, 100, &mut out);
@@ -470,7 +499,7 @@ mod tests {
             voluntary: 1,
             involuntary: 0,
         };
-        let sampled = t.exact_finish(detail, Ok(zombie), Some(Ok(last)), &mut out);
+        let sampled = t.exact_finish(detail, Ok(zombie), Some(Ok(last)), false, &mut out);
         assert_eq!(sampled, Sampled::Gone(3 * MS, Some(0)));
         assert_eq!(t.counts, last);
         // Its schedstat unreadable: gone where it last left the CPU.

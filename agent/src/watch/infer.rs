@@ -9,7 +9,7 @@
 //! counters, and a changed CPU is a migration. Until the thread is announced (after
 //! [`NAME_GRACE_NS`], with the name it has then) its events wait with it.
 
-use coreplay_shared::event::{Event, Ns, OffReason, Role};
+use coreplay_shared::event::{Event, LockOp, Ns, OffReason, Role};
 
 use super::NAME_GRACE_NS;
 use super::procfs::{SchedStat, Stat};
@@ -55,6 +55,22 @@ pub(super) struct Sample {
     pub stat: Option<Result<Stat, Unreadable>>,
     /// The switch counters of `status`, when [`Need::wants_status`] asked for them.
     pub status: Option<Result<SwitchCounts, Unreadable>>,
+    /// Asleep in `futex` on its process's GIL (a Python program whose probe told the GIL's
+    /// futex words; read from `/proc/…/syscall` when `stat` says it sleeps).
+    pub gil_wait: bool,
+}
+
+/// A Python thread and its process's GIL, as far as the samples tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Gil {
+    /// Neither waiting for it nor known to hold it.
+    #[default]
+    Free,
+    /// Asleep on the GIL's futex.
+    Waiting,
+    /// Ran after a wait for it, and has not blocked since: CPython's `take_gil` returns
+    /// holding the GIL, and a thread blocking in a system call releases it first.
+    Holding,
 }
 
 /// Which files a sample needs beyond `schedstat`.
@@ -123,6 +139,8 @@ pub(super) struct Thread {
     pub mode: Mode,
     /// The latest time any of its events reaches (its end comes after).
     pub last_at: Ns,
+    /// Its part in its process's GIL.
+    pub gil: Gil,
 }
 
 /// What a sample's numbers say before any other file is read.
@@ -183,6 +201,7 @@ impl Thread {
             cpu: stat.processor,
             mode,
             last_at: now,
+            gil: Gil::Free,
         }
     }
 
@@ -298,6 +317,12 @@ impl Thread {
                 c.involuntary.saturating_sub(old_counts.involuntary),
             )
         });
+        // Asleep on the GIL's futex: waiting for the lock, not for something else.
+        let reason = if sample.gil_wait && stat.state == b'S' {
+            OffReason::Lock
+        } else {
+            reason_of(stat.state)
+        };
         let d_ticks = stat.cpu_ticks.saturating_sub(self.ticks);
         self.ticks = stat.cpu_ticks;
         let now_on = stat.state == b'R'
@@ -355,10 +380,7 @@ impl Thread {
                 self.close_slice(out, e);
                 self.switch(out, e, vol, inv);
                 self.migrate(out, e, cpu);
-                self.mode = Mode::Off {
-                    since: e,
-                    reason: reason_of(stat.state),
-                };
+                self.mode = Mode::Off { since: e, reason };
             }
             (false, true) => {
                 let since = match self.mode {
@@ -380,23 +402,60 @@ impl Thread {
                     self.mode = Mode::On { since: x };
                     self.close_slice(out, y);
                     self.switch(out, y, vol, inv);
-                    self.mode = Mode::Off {
-                        since: y,
-                        reason: reason_of(stat.state),
-                    };
-                } else {
-                    let reason = reason_of(stat.state);
-                    if let Mode::Off { reason: old, .. } = self.mode
-                        && old != reason
-                    {
-                        let m = t0 + iv / 2;
-                        self.close_off(out, m, 0);
-                        self.mode = Mode::Off { since: m, reason };
-                    }
+                    self.mode = Mode::Off { since: y, reason };
+                } else if let Mode::Off { reason: old, .. } = self.mode
+                    && old != reason
+                {
+                    let m = t0 + iv / 2;
+                    self.close_off(out, m, 0);
+                    self.mode = Mode::Off { since: m, reason };
                 }
             }
         }
+        self.gil_steps(out);
         Sampled::Alive(true)
+    }
+
+    /// The GIL steps its new state means: a wait on the GIL's futex starts a request; running
+    /// after one is taking the GIL; blocking in anything else after holding it (or after
+    /// waiting, having taken it for a moment) is letting it go. Being preempted keeps it.
+    pub fn gil_steps(&mut self, out: &mut Vec<Event>) {
+        let (since, off) = match self.mode {
+            Mode::On { since } => (since, None),
+            Mode::Off { since, reason } => (since, Some(reason)),
+        };
+        let ops: &[LockOp] = match (self.gil, off) {
+            (Gil::Free, Some(OffReason::Lock)) => &[LockOp::Request],
+            (Gil::Holding, Some(OffReason::Lock)) => &[LockOp::Release, LockOp::Request],
+            (Gil::Waiting, None) => &[LockOp::Acquire],
+            (Gil::Waiting, Some(OffReason::Sleep | OffReason::Io | OffReason::Unknown)) => {
+                &[LockOp::Acquire, LockOp::Release]
+            }
+            (Gil::Holding, Some(OffReason::Sleep | OffReason::Io | OffReason::Unknown)) => {
+                &[LockOp::Release]
+            }
+            _ => &[],
+        };
+        for (i, &op) in ops.iter().enumerate() {
+            // A release right after a take is a nanosecond later (at one instant a release
+            // sorts before a take).
+            let at = if i > 0 && op == LockOp::Release {
+                since + 1
+            } else {
+                since
+            };
+            let e = Event::Lock {
+                tid: self.tid,
+                at,
+                op,
+            };
+            self.emit(out, e);
+            self.gil = match op {
+                LockOp::Request | LockOp::DropRequest => Gil::Waiting,
+                LockOp::Acquire => Gil::Holding,
+                LockOp::Release => Gil::Free,
+            };
+        }
     }
 
     /// The sample's `stat` (and `status`, when wanted or when the thread exited); `Err` with
@@ -674,6 +733,7 @@ mod tests {
             sched: files.sched,
             stat: None,
             status: None,
+            gil_wait: false,
         };
         if need != Need::Nothing {
             if let Ok(s) = &files.stat
@@ -721,6 +781,49 @@ mod tests {
             kernel_voluntary,
             kernel_involuntary,
         }
+    }
+
+    #[test]
+    fn a_wait_on_the_gil_futex_is_a_request_then_running_takes_it_and_blocking_lets_it_go() {
+        let mut t = started(b'R', 1);
+        let mut out = Vec::new();
+        let mut at = |t: &mut Thread, at: Ns, run: u64, slices: u64, state: u8, vol: u64, gil| {
+            let sample = Sample {
+                at,
+                sched: Ok(Some(sched(run, 0, slices))),
+                stat: Some(Ok(stat(state, 1, "worker"))),
+                status: Some(Ok(counts(vol, 2))),
+                gil_wait: gil,
+            };
+            t.step(&sample, &mut out);
+        };
+        // Runs to 0.5 ms, then sleeps on the GIL's futex.
+        at(&mut t, MS, MS / 2, 10, b'S', 6, true);
+        // Woken and running again from 1.6 ms: it took the GIL.
+        at(&mut t, 2 * MS, 9 * MS / 10, 11, b'R', 6, true);
+        // Blocks in something else at 2.2 ms: it let the GIL go first.
+        at(&mut t, 3 * MS, 11 * MS / 10, 11, b'S', 7, false);
+        let lock: Vec<(Ns, LockOp)> = out
+            .iter()
+            .filter_map(|e| match e {
+                Event::Lock { at, op, .. } => Some((*at, *op)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            lock,
+            vec![
+                (MS / 2, LockOp::Request),
+                (16 * MS / 10, LockOp::Acquire),
+                (22 * MS / 10, LockOp::Release),
+            ],
+            "{out:?}"
+        );
+        assert!(
+            out.contains(&off(MS / 2, 16 * MS / 10, OffReason::Lock)),
+            "{out:?}"
+        );
+        assert_eq!(t.gil, Gil::Free);
     }
 
     #[test]

@@ -21,6 +21,7 @@ use coreplay_shared::{
 use super::{
     FidelityChoice, ProgramOutput, SamplerStats, Target, WatchError, WatchFinished, WatchSpec,
     procfs::{self, ProcError, TaskFiles},
+    python::{Probe, ProbeFeed},
     sampler::Sampler,
 };
 use crate::{
@@ -44,6 +45,12 @@ pub struct Watched {
     hz: u32,
     cap: Duration,
     output: Option<OutputTail>,
+    /// The Python probe's directory (removed when the watch ends) and pipe.
+    probe: Option<Probe>,
+    probe_feed: Option<ProbeFeed>,
+    probe_note: Option<String>,
+    /// `--fidelity exact`: refuse to record any thread otherwise.
+    strict: bool,
 }
 
 impl Drop for Watched {
@@ -60,6 +67,7 @@ impl Drop for Watched {
 pub fn start(spec: &WatchSpec) -> Result<Watched, WatchError> {
     let hz = watch::check_hz(spec.hz)?;
     raise_fd_limit();
+    let (mut probe, mut probe_feed, mut probe_note) = (None::<Probe>, None, None::<String>);
     let (child, root, command, own_group, output) = match &spec.target {
         Target::Pid(pid) => {
             if !procfs::process_exists(*pid) {
@@ -78,6 +86,15 @@ pub fn start(spec: &WatchSpec) -> Result<Watched, WatchError> {
             let mut cmd = Command::new(program);
             cmd.args(args);
             let capture = spec.output == ProgramOutput::Capture;
+            if spec.python_probe {
+                match Probe::new() {
+                    Ok(p) => {
+                        p.prepare(&mut cmd);
+                        probe = Some(p);
+                    }
+                    Err(e) => probe_note = Some(format!("python probe not used: {e}")),
+                }
+            }
             if capture {
                 cmd.stdin(Stdio::null())
                     .stdout(Stdio::piped())
@@ -89,6 +106,7 @@ pub fn start(spec: &WatchSpec) -> Result<Watched, WatchError> {
                 source,
             })?;
             let output = capture.then(|| OutputTail::start(&mut child));
+            probe_feed = probe.as_mut().and_then(Probe::started);
             let pid = child.id();
             (Some(child), pid, command.clone(), capture, output)
         }
@@ -107,6 +125,10 @@ pub fn start(spec: &WatchSpec) -> Result<Watched, WatchError> {
         hz,
         cap: spec.cap,
         output,
+        probe,
+        probe_feed,
+        probe_note,
+        strict: spec.fidelity == FidelityChoice::Exact,
     };
     match spec.fidelity {
         FidelityChoice::Sampled => {
@@ -202,17 +224,47 @@ impl Watched {
         let mut fallbacks = 0u32;
         let child = self.child.take();
         let (root, hz, exact, own_group) = (self.root, self.hz, self.exact, self.own_group);
+        let feed = self.probe_feed.take();
+        let strict = self.strict;
+        let mut python_notes = Vec::new();
+        let mut refusals = Vec::new();
         let mut recorded = run::record(self.cap, exact, cancel, on_batch, |rec| {
             let mut sampler = Sampler::new(rec, hz, exact, child, own_group);
+            sampler.strict_exact = strict;
+            if let Some(feed) = feed {
+                sampler.with_python(feed);
+            }
             let output = sampler.follow(root);
             stats = sampler.stats;
             fallbacks = sampler.exact_fallbacks;
+            python_notes = sampler.python_notes();
+            refusals = std::mem::take(&mut sampler.exact_refusals);
             Ok::<Output, WatchError>(output)
         });
+        // The probe's directory goes once the program has.
+        self.probe = None;
         let sampled = Fidelity::Sampled {
             hz: stats.achieved_hz().round() as u32,
         };
         let mut notes: Vec<String> = self.note.iter().cloned().collect();
+        notes.extend(self.probe_note.take());
+        if !refusals.is_empty() {
+            notes.push(format!(
+                "{} could not be recorded exactly ({}){}",
+                if fallbacks == 1 {
+                    "one thread"
+                } else {
+                    "threads"
+                },
+                refusals.join("; "),
+                if strict {
+                    ": --fidelity exact stopped the watch there"
+                } else {
+                    ""
+                }
+            ));
+        }
+        notes.extend(python_notes);
         notes.push(format!(
             "sampler: {} Hz asked, {:.0} Hz achieved, {:.1} % of one core, up to {} threads \
              followed",
@@ -342,6 +394,7 @@ mod tests {
             fidelity: FidelityChoice::Sampled,
             cap: Duration::from_secs(5),
             output: ProgramOutput::Inherit,
+            python_probe: false,
         };
         let err = start(&spec).expect_err("no such process");
         assert!(err.to_string().contains("no process with id"), "{err}");

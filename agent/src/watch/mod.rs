@@ -51,6 +51,7 @@ mod infer;
 mod launch;
 pub mod procfs;
 mod programs;
+mod python;
 mod sampler;
 
 pub use launch::{Watched, start};
@@ -113,6 +114,8 @@ pub struct WatchSpec {
     pub cap: Duration,
     /// Where a started program's output goes.
     pub output: ProgramOutput,
+    /// Whether a started command gets the Python probe (`--no-python-probe` turns it off).
+    pub python_probe: bool,
 }
 
 /// Why a watch could not start.

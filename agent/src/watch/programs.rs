@@ -145,12 +145,24 @@ pub fn parse_program(spec: &str) -> Result<WatchProgram, String> {
 pub fn thread_table(summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    // A wrapper (a pyenv shim is a shell script) starts helpers that live a moment and use
+    // almost no CPU: one line for all of them, so the program's own threads stand out.
+    let mut per_pid: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for t in &summary.threads {
+        *per_pid.entry(t.pid).or_default() += 1;
+    }
+    let root = summary.watch.as_ref().map(|w| w.pid);
+    let helper = |t: &coreplay_shared::summary::ThreadSummary| {
+        per_pid.get(&t.pid) == Some(&1) && Some(t.pid) != root && t.cpu_ns < HELPER_CPU_NS
+    };
+    let helpers: Vec<_> = summary.threads.iter().filter(|t| helper(t)).collect();
+    let collapse = helpers.len() >= MIN_HELPERS;
     let _ = writeln!(
         out,
         "{:>5} {:>8} {:<16} {:>11} {:>10} {:>10} {:>6} {:>12}",
         "tid", "pid", "name", "CPU ms", "voluntary", "involunt.", "migr.", "runnable ms"
     );
-    for t in &summary.threads {
+    for t in summary.threads.iter().filter(|t| !(collapse && helper(t))) {
         let name: String = t.name.chars().take(16).collect();
         let _ = writeln!(
             out,
@@ -165,8 +177,45 @@ pub fn thread_table(summary: &Summary) -> String {
             t.runnable_wait_ns as f64 / 1e6
         );
     }
+    if collapse {
+        let mut names: Vec<(String, usize)> = Vec::new();
+        for t in &helpers {
+            match names.iter_mut().find(|n| n.0 == t.name) {
+                Some(n) => n.1 += 1,
+                None => names.push((t.name.clone(), 1)),
+            }
+        }
+        names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let list: Vec<String> = names
+            .iter()
+            .take(6)
+            .map(|(n, k)| {
+                if *k > 1 {
+                    format!("{n} ×{k}")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        let cpu: u64 = helpers.iter().map(|t| t.cpu_ns).sum();
+        let _ = writeln!(
+            out,
+            "  … and {} short-lived helper processes of one thread each, under {} ms CPU each \
+             ({}{}): {:.2} ms CPU in all",
+            helpers.len(),
+            HELPER_CPU_NS / 1_000_000,
+            list.join(", "),
+            if names.len() > 6 { ", …" } else { "" },
+            cpu as f64 / 1e6
+        );
+    }
     out
 }
+
+/// A one-thread process using less CPU than this, ns, is a helper in the thread table…
+const HELPER_CPU_NS: u64 = 5_000_000;
+/// …when there are at least this many of them.
+const MIN_HELPERS: usize = 3;
 
 #[cfg(test)]
 mod tests {

@@ -21,6 +21,7 @@ use super::{
     exact::{self, ExactTask},
     infer::{Need, Sample, Sampled, Thread, Unreadable, exited},
     launch::{decode_wait_status, process_end},
+    python::{Converter, Known, ProbeFeed, gil, waits_on_gil},
 };
 use crate::{
     trace::{
@@ -105,6 +106,7 @@ fn sample_procfs(
     thread: &mut Thread,
     files: &mut TaskFiles,
     rec: &Recorder,
+    gil: Option<&[u64]>,
     out: &mut Vec<Event>,
 ) -> Sampled {
     let at = rec.now();
@@ -113,6 +115,7 @@ fn sample_procfs(
         sched: files.schedstat().map_err(|_| Unreadable),
         stat: None,
         status: None,
+        gil_wait: false,
     };
     let need = thread.needs(at, &sample.sched);
     if need != Need::Nothing {
@@ -122,9 +125,33 @@ fn sample_procfs(
         {
             sample.status = Some(files.status().map(|s| s.counts).map_err(|_| Unreadable));
         }
+        // Asleep: on the GIL's futex, or on something else?
+        if let (Ok(s), Some(gil)) = (&stat, gil)
+            && s.state == b'S'
+        {
+            sample.gil_wait = std::fs::read_to_string(format!(
+                "/proc/{}/task/{}/syscall",
+                thread.pid, thread.os_tid
+            ))
+            .is_ok_and(|text| waits_on_gil(&text, gil));
+        }
         sample.stat = Some(stat);
     }
     thread.step(&sample, out)
+}
+
+/// The name the Python probe gives its helper threads.
+const PROBE_HELPER: &str = "coreplay-gil";
+
+/// What the Python probe's records need of a thread.
+fn known(t: &Thread) -> Known {
+    Known {
+        tid: t.tid,
+        pid: t.pid,
+        cpu: t.cpu,
+        seen: t.last_at,
+        since: t.discovered,
+    }
 }
 
 /// The sampler: what is followed, and the loop that follows it.
@@ -149,11 +176,29 @@ pub(super) struct Sampler<'a> {
     pub stats: SamplerStats,
     /// Threads that could not get switch records (exact) and were sampled.
     pub exact_fallbacks: u32,
+    /// Which (the first few), and why.
+    pub exact_refusals: Vec<String>,
+    /// `--fidelity exact`: a thread that cannot be recorded exactly stops the watch.
+    pub strict_exact: bool,
     not_followed: u64,
     read_errors: u64,
     summaries: Vec<ProcessSummary>,
     ended_notes: Vec<String>,
     clk_tck: u64,
+    /// The Python probe's records, when the program runs it.
+    python: Option<Python>,
+    /// Threads that ended, by OS id, for the probe's late records.
+    gone: HashMap<u32, Known>,
+    /// The Python probe's helper threads left out.
+    probe_helpers: u32,
+}
+
+/// The Python probe's side of a watch: its pipe and the step that turns records into events.
+#[derive(Debug)]
+struct Python {
+    feed: Option<ProbeFeed>,
+    conv: Converter,
+    gil: gil::Ledger,
 }
 
 impl<'a> Sampler<'a> {
@@ -186,12 +231,110 @@ impl<'a> Sampler<'a> {
                 ..SamplerStats::default()
             },
             exact_fallbacks: 0,
+            exact_refusals: Vec::new(),
+            strict_exact: false,
             not_followed: 0,
             read_errors: 0,
             summaries: Vec::new(),
             ended_notes: Vec::new(),
             clk_tck: clock_ticks_per_sec(),
+            python: None,
+            gone: HashMap::new(),
+            probe_helpers: 0,
         }
+    }
+
+    /// Reads the Python probe's records from `feed` while following.
+    pub fn with_python(&mut self, feed: ProbeFeed) {
+        self.python = Some(Python {
+            feed: Some(feed),
+            conv: Converter::new(self.rec.origin_ns()),
+            gil: gil::Ledger::default(),
+        });
+    }
+
+    /// What the run's summary should say about the Python probe (nothing without one).
+    pub fn python_notes(&self) -> Vec<String> {
+        let mut notes = self
+            .python
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.conv.notes());
+        if self.probe_helpers > 0 {
+            notes.push(format!(
+                "the Python probe's {} helper threads ({PROBE_HELPER}), which ran for a moment \
+                 at start-up to find where the GIL is waited for, are left out",
+                self.probe_helpers
+            ));
+        }
+        notes
+    }
+
+    /// Turns the probe's records read so far into events, for the threads announced so far;
+    /// `last`: the program has ended, so waits for the pipe to close and gives up on the rest.
+    fn python_drain(&mut self, last: bool) {
+        let Some(py) = self.python.as_mut() else {
+            return;
+        };
+        if last {
+            if let Some(feed) = py.feed.take() {
+                feed.finish(&mut py.conv, std::time::Duration::from_millis(300));
+            }
+        } else if let Some(feed) = &py.feed {
+            feed.drain_into(&mut py.conv);
+        }
+        let (tasks, gone) = (&self.tasks, &self.gone);
+        let lookup = |os_tid: u32| {
+            tasks
+                .get(&os_tid)
+                .filter(|t| t.thread.announced)
+                .map(|t| known(&t.thread))
+                .or_else(|| gone.get(&os_tid).copied())
+        };
+        if last {
+            py.conv.finish(&lookup, &mut self.out);
+        } else {
+            py.conv.drain(&lookup, &mut self.out);
+        }
+    }
+
+    /// The GIL steps the threads' samples gave this tick (in `out[from..]`) go to the
+    /// ledger, which emits them in one order per process once they are [`gil::LAG_NS`] old
+    /// (all of them when `last`).
+    fn gil_order(&mut self, from: usize, now: Ns, last: bool) {
+        let Some(py) = self.python.as_mut() else {
+            return;
+        };
+        let pids: HashMap<u32, u32> = self
+            .tasks
+            .values()
+            .map(|t| (t.thread.tid, t.thread.pid))
+            .chain(self.gone.values().map(|k| (k.tid, k.pid)))
+            .collect();
+        let from = from.min(self.out.len());
+        let mut kept = Vec::with_capacity(self.out.len() - from);
+        for e in self.out.drain(from..) {
+            match e {
+                Event::Lock { tid, at, op } if pids.contains_key(&tid) => {
+                    py.gil.step(pids[&tid], tid, at, op);
+                }
+                e => kept.push(e),
+            }
+        }
+        self.out.extend(kept);
+        let until = if last {
+            Ns::MAX
+        } else {
+            now.saturating_sub(gil::LAG_NS)
+        };
+        let (tasks, gone) = (&self.tasks, &self.gone);
+        let seen = |tid: u32| {
+            tasks
+                .values()
+                .find(|t| t.thread.tid == tid)
+                .map(|t| t.thread.last_at)
+                .or_else(|| gone.values().find(|k| k.tid == tid).map(|k| k.seen))
+        };
+        py.gil.emit(until, &seen, &mut self.out);
     }
 
     /// The follow loop.
@@ -240,7 +383,10 @@ impl<'a> Sampler<'a> {
             }
             sleep_until(deadline);
         };
+        let mark = self.out.len();
         self.stop_following(end);
+        self.python_drain(true);
+        self.gil_order(mark, end, true);
         self.flush();
         self.stats.wall_ns = end.saturating_sub(start);
         self.stats.cpu_ns = thread_cpu_ns().saturating_sub(cpu0);
@@ -334,6 +480,7 @@ impl<'a> Sampler<'a> {
             }
         }
         let idle_every = (IDLE_EVERY_NS / self.period_ns).max(1);
+        let mark = self.out.len();
         let tids: Vec<u32> = self.tasks.keys().copied().collect();
         self.stats.max_threads = self.stats.max_threads.max(tids.len());
         for os_tid in tids {
@@ -344,15 +491,26 @@ impl<'a> Sampler<'a> {
                 continue;
             }
             self.stats.samples += 1;
+            let gil = self
+                .python
+                .as_ref()
+                .and_then(|p| p.conv.gil(task.thread.pid));
             let sampled = match task.exact.as_mut() {
                 Some(exact) => exact::sample(
                     &mut task.thread,
                     &mut task.files,
                     exact,
                     self.rec,
+                    gil,
                     &mut self.out,
                 ),
-                None => sample_procfs(&mut task.thread, &mut task.files, self.rec, &mut self.out),
+                None => sample_procfs(
+                    &mut task.thread,
+                    &mut task.files,
+                    self.rec,
+                    gil,
+                    &mut self.out,
+                ),
             };
             match sampled {
                 Sampled::Gone(at, exit_code) => self.end_task(os_tid, at, exit_code),
@@ -375,6 +533,10 @@ impl<'a> Sampler<'a> {
             self.maybe_end_process(pid, now);
         }
         self.announce_due(now);
+        self.python_drain(false);
+        if self.python.as_ref().is_some_and(|p| !p.conv.no_gil()) {
+            self.gil_order(mark, now, false);
+        }
         if now.saturating_sub(self.last_flush) >= FLUSH_EVERY_NS {
             self.flush();
         }
@@ -450,8 +612,23 @@ impl<'a> Sampler<'a> {
         let exact = if self.exact {
             match ExactTask::open(os_tid) {
                 Ok(exact) => Some(exact),
-                Err(_) => {
+                // Gone before it could be followed (a wrapper's short-lived helper): nothing
+                // of it to record, exactly or not.
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return,
+                Err(e) => {
                     self.exact_fallbacks += 1;
+                    if self.exact_refusals.len() < 5 {
+                        self.exact_refusals.push(format!(
+                            "{} (process {pid}, thread {os_tid}): {e}",
+                            stat.comm
+                        ));
+                    }
+                    if self.strict_exact {
+                        // --fidelity exact: stop rather than record it otherwise.
+                        self.rec
+                            .cancel_flag()
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
                     None
                 }
             }
@@ -487,6 +664,11 @@ impl<'a> Sampler<'a> {
     }
 
     fn end_task(&mut self, os_tid: u32, at: Ns, exit_code: Option<i32>) {
+        if self.probe_helper(os_tid) {
+            self.hide(os_tid);
+            self.discovery_pending = true;
+            return;
+        }
         let Some(mut task) = self.tasks.remove(&os_tid) else {
             return;
         };
@@ -496,6 +678,16 @@ impl<'a> Sampler<'a> {
         }
         task.thread
             .end(at, task.files.has_schedstat(), self.clk_tck, &mut self.out);
+        self.gone.insert(os_tid, known(&task.thread));
+        if let Some(py) = self.python.as_mut() {
+            // A thread that ends holding the GIL lets it go then.
+            py.gil.step(
+                pid,
+                task.thread.tid,
+                at,
+                coreplay_shared::event::LockOp::Release,
+            );
+        }
         // Look again at the process's threads: one may have started while this one ended.
         self.discovery_pending = true;
         if let Some(p) = self.procs.get_mut(&pid) {
@@ -657,9 +849,38 @@ impl<'a> Sampler<'a> {
                 if let Ok(stat) = task.files.stat() {
                     task.thread.name = stat.comm;
                 }
-                task.thread.announce(&mut self.out);
+                if self.probe_helper(os_tid) {
+                    self.hide(os_tid);
+                    continue;
+                }
+                if let Some(task) = self.tasks.get_mut(&os_tid) {
+                    task.thread.announce(&mut self.out);
+                }
             }
         }
+    }
+
+    /// Whether a thread not announced yet is one of the Python probe's own helpers (it learns
+    /// where the GIL is with a few threads for a moment): the instrument, not the program.
+    fn probe_helper(&self, os_tid: u32) -> bool {
+        self.python.is_some()
+            && self
+                .tasks
+                .get(&os_tid)
+                .is_some_and(|t| !t.thread.announced && t.thread.name == PROBE_HELPER)
+    }
+
+    /// Stops following a probe helper and leaves it out of the run, counted in a note.
+    fn hide(&mut self, os_tid: u32) {
+        let Some(task) = self.tasks.remove(&os_tid) else {
+            return;
+        };
+        let pid = task.thread.pid;
+        if let Some(p) = self.procs.get_mut(&pid) {
+            p.ended.insert(os_tid);
+            p.live = p.live.saturating_sub(1);
+        }
+        self.probe_helpers += 1;
     }
 
     fn flush(&mut self) {

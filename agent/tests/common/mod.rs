@@ -26,6 +26,8 @@ impl Agent {
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "warn")
+            // Runs the agent keeps go to a folder of the test's, not the user's.
+            .env("XDG_DATA_HOME", test_data_home())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -79,6 +81,12 @@ impl Agent {
 
     /// A plain HTTP GET; returns status code and body.
     pub fn get(&self, path: &str) -> (u16, String) {
+        let (status, body) = self.get_bytes(path);
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// `GET path` on the agent: the status code and the body's bytes.
+    pub fn get_bytes(&self, path: &str) -> (u16, Vec<u8>) {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
@@ -89,15 +97,19 @@ impl Agent {
             self.addr
         )
         .expect("request");
-        let mut response = String::new();
-        stream.read_to_string(&mut response).expect("response");
-        let (head, body) = response.split_once("\r\n\r\n").expect("head and body");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).expect("response");
+        let split = response
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("head and body");
+        let head = String::from_utf8_lossy(&response[..split]);
         let status = head
             .split_whitespace()
             .nth(1)
             .and_then(|s| s.parse().ok())
             .expect("status code");
-        (status, body.to_string())
+        (status, response[split + 4..].to_vec())
     }
 }
 
@@ -130,4 +142,10 @@ pub fn children_of(pid: u32) -> Vec<u32> {
             })
         })
         .collect()
+}
+
+/// A data folder for the agents this test process starts (`XDG_DATA_HOME`), so the runs they
+/// keep land in the system's temporary folder.
+pub fn test_data_home() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("coreplay-test-data-{}", std::process::id()))
 }

@@ -50,11 +50,10 @@ pub fn use_recorded_runs(store: &Store, opts: &Rc<PageOptions>) -> Rc<Vec<Galler
     };
     if let Some(first) = first {
         *auto_loaded.borrow_mut() = true;
-        load::spawn_url(
+        load::spawn_opening(
             store.clone(),
             format!("gallery/{}", first.file),
             first.title.clone(),
-            false,
         );
     }
     Rc::clone(&gallery)

@@ -71,14 +71,23 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
         },
         (None, None) => html! { <p data-testid="selector">{ "the loop has not waited yet" }</p> },
     };
-    let agent_counts = l
-        .depth
-        .map(|(r, io, t)| format!("the loop's own counts after its last poll or selector wait (a task being polled still counts as ready): {r} ready, {io} on I/O, {t} on timers"));
+    let agent_counts = l.depth.map(|(r, io, t)| {
+        if l.asyncio {
+            format!("asyncio's own counts at the end of its last iteration: {r} ready, {io} awaiting something, {t} timer callbacks scheduled")
+        } else {
+            format!("the loop's own counts after its last poll or selector wait (a task being polled still counts as ready): {r} ready, {io} on I/O, {t} on timers")
+        }
+    });
+    let caption = if l.asyncio {
+        "One thread runs one task at a time until it awaits; a task awaiting a socket waits for the selector (epoll), one awaiting asyncio.sleep for a timer, one awaiting another task until that task finishes or sets what it waits for; then it joins the ready queue. From the watched program's own asyncio loop, recorded by coreplay's Python probe."
+    } else {
+        "One thread runs one task at a time until it awaits; parked tasks wait for the OS (the selector: epoll) or a timer to make them ready again, and a wake puts them back in the ready queue. From the real tokio runtime."
+    };
     html! {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
             <h2>{ "Event loop" }</h2>
             <p class="caption">
-                { crate::learn::page::with_glossary("One thread runs one task at a time until it awaits; parked tasks wait for the OS (the selector: epoll) or a timer to make them ready again, and a wake puts them back in the ready queue. From the real tokio runtime.") }
+                { crate::learn::page::with_glossary(caption) }
                 { trust(props.fidelity, props.dropped) }
             </p>
             if let (Some(thread), true) = (&l.thread, l.loops > 1) {
@@ -108,6 +117,12 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
                     <h3>{ format!("Parked on timers ({})", l.timers.0) }</h3>
                     <Tokens labels={l.timers.1.clone()} count={l.timers.0} class="timer" />
                 </div>
+                if l.asyncio {
+                    <div class="loop-box">
+                        <h3>{ format!("Awaiting another task or a future ({})", l.awaiting.0) }</h3>
+                        <Tokens labels={l.awaiting.1.clone()} count={l.awaiting.0} class="awaiting" />
+                    </div>
+                }
                 <div class="loop-box">
                     <h3>{ format!("Completed: futures resolved ({})", l.done.0) }</h3>
                     <p data-testid="completed">{ format!("{} futures resolved", l.done.0) }</p>

@@ -225,6 +225,13 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
                 if trace_url.is_some() {
                     <button onclick={on_embed} data-testid="embed-code"
                             title="copy an iframe snippet showing this run at this time">{ "copy embed code" }</button>
+                } else if rec.view.source == RunSource::Live && !standalone {
+                    <button disabled=true data-testid="embed-code"
+                            title={ if rec.view.summary.is_none() {
+                                "the agent keeps the run when it ends; then it can be embedded"
+                            } else {
+                                "this agent keeps no runs (start it with --traces DIR); download the trace or the HTML file instead"
+                            } }>{ "copy embed code" }</button>
                 }
             </div>
             if let Some(code) = &*embed_code {

@@ -119,6 +119,8 @@ pub struct LoopCell {
     pub io: (u32, Vec<String>),
     /// Parked on timers.
     pub timers: (u32, Vec<String>),
+    /// Awaiting another task or a future (asyncio).
+    pub awaiting: (u32, Vec<String>),
     /// Finished (futures resolved).
     pub done: (u32, Vec<String>),
     /// Cancelled.
@@ -131,8 +133,11 @@ pub struct LoopCell {
     pub polls: u32,
     /// Selector waits so far.
     pub waits: u32,
-    /// The agent's own counts: ready, io, timers.
+    /// The agent's own counts: ready, io, timers (asyncio: ready, awaiting anything, timer
+    /// callbacks).
     pub depth: Option<(u32, u32, u32)>,
+    /// Whether the loop is asyncio's, seen by the Python probe.
+    pub asyncio: bool,
 }
 
 /// Everything drawn at one instant.
@@ -243,6 +248,7 @@ pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> 
         ready_count: l.count(TaskState::Ready),
         io: sample(TaskState::ParkedIo),
         timers: sample(TaskState::ParkedTimer),
+        awaiting: sample(TaskState::Awaiting),
         done: sample(TaskState::Done),
         cancelled: l.count(TaskState::Cancelled),
         waiting: l.waiting.map(|(s, n)| (t.saturating_sub(s), n)),
@@ -250,6 +256,7 @@ pub fn build_loop(replay: &Replay, t: Ns, recent: Ns) -> Option<(LoopCell, Ns)> 
         polls: l.polls,
         waits: l.waits,
         depth: l.depth,
+        asyncio: l.asyncio,
     };
     let until = replay
         .next_loop_change(t)

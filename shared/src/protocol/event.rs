@@ -66,6 +66,9 @@ pub enum WaitKind {
     Io,
     /// A timer.
     Timer,
+    /// Whatever it awaits (an asyncio task: a socket, a timer, another task or a future); what
+    /// it was is known when it is woken. Since protocol 8.
+    Any,
 }
 
 /// Who woke a task.
@@ -296,7 +299,9 @@ pub enum Event {
         /// Tasks the readiness events and timers it returned woke.
         woken: u32,
     },
-    /// The loop's queues changed.
+    /// The loop's queues changed. For an asyncio loop (its tasks wait on [`WaitKind::Any`]),
+    /// `io` counts every task awaiting something and `timers` the timer callbacks scheduled,
+    /// as asyncio keeps them.
     QueueDepth {
         /// When (ns).
         at: Ns,

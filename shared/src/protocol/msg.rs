@@ -21,8 +21,8 @@ use crate::{
 
 /// Version of this protocol. Any change to a message's JSON form bumps it; peers of different
 /// versions refuse each other with a readable message. 5 added `thread_rename`; 6 added the
-/// summary's `other_load`.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// summary's `other_load`; 7 added `run_ended`'s `saved` (where the agent kept the run).
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Largest client message the agent reads, in bytes.
 pub const MAX_CLIENT_MSG_BYTES: usize = 16 * 1024;
@@ -92,6 +92,10 @@ pub enum ServerMsg {
         run: u64,
         /// Its figures.
         summary: Box<Summary>,
+        /// The trace file the agent kept the run in, served at `/traces/NAME` (so a page can
+        /// embed a live run once it ended); none when the agent keeps no runs.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        saved: Option<String>,
     },
 }
 
@@ -146,6 +150,8 @@ mod wire {
     pub struct RunEnded {
         pub run: u64,
         pub summary: Box<Summary>,
+        #[serde(default)]
+        pub saved: Option<String>,
     }
 }
 
@@ -211,6 +217,7 @@ impl<'de> Deserialize<'de> for ServerMsg {
                         ServerMsg::RunEnded {
                             run: w.run,
                             summary: w.summary,
+                            saved: w.saved,
                         }
                     }
                     other => {

@@ -99,7 +99,8 @@ impl Consumer {
     fn leave(&mut self, kind: WaitKind, at: At) {
         match (at, kind) {
             (At::Ready, _) => self.ready -= 1,
-            (At::Waiting, WaitKind::Io) => self.io -= 1,
+            // An awaiting-anything task counts where asyncio counts it: with the I/O waits.
+            (At::Waiting, WaitKind::Io | WaitKind::Any) => self.io -= 1,
             (At::Waiting, WaitKind::Timer) => self.timers -= 1,
             _ => {}
         }
@@ -135,6 +136,7 @@ impl Consumer {
             (Some(task), _) => WakeBy::Task { task },
             (None, WaitKind::Io) => WakeBy::Io,
             (None, WaitKind::Timer) => WakeBy::Timer,
+            (None, WaitKind::Any) => WakeBy::Other,
         })
     }
 
@@ -159,7 +161,7 @@ impl Consumer {
             // Not re-woken during its own poll: it waits.
             slot.1 = At::Waiting;
             match kind {
-                WaitKind::Io => self.io += 1,
+                WaitKind::Io | WaitKind::Any => self.io += 1,
                 WaitKind::Timer => self.timers += 1,
             }
         }

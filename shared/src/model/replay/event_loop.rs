@@ -20,6 +20,9 @@ pub enum TaskState {
     ParkedIo,
     /// Parked until its timer fires.
     ParkedTimer,
+    /// Awaiting another task or a future (an asyncio task woken by neither the selector nor
+    /// a timer, or not woken yet).
+    Awaiting,
     /// Its future resolved.
     Done,
     /// Dropped before it finished.
@@ -27,11 +30,12 @@ pub enum TaskState {
 }
 
 /// Every task state, in discriminant order.
-pub(super) const ALL_TASK_STATES: [TaskState; 6] = [
+pub(super) const ALL_TASK_STATES: [TaskState; 7] = [
     TaskState::Ready,
     TaskState::Running,
     TaskState::ParkedIo,
     TaskState::ParkedTimer,
+    TaskState::Awaiting,
     TaskState::Done,
     TaskState::Cancelled,
 ];
@@ -81,7 +85,7 @@ impl TaskInfo {
         self.states.clear();
         let mut state = None;
         let mut woken_in_poll = false;
-        for &(at, step) in &self.steps {
+        for (i, &(at, step)) in self.steps.iter().enumerate() {
             let next = match step {
                 Step::Spawn => TaskState::Ready,
                 Step::Wake(_) => {
@@ -103,6 +107,18 @@ impl TaskInfo {
                 Step::PollEnd { ready: false } => match self.waits_on {
                     WaitKind::Io => TaskState::ParkedIo,
                     WaitKind::Timer => TaskState::ParkedTimer,
+                    // What it awaited is told by what woke it next.
+                    WaitKind::Any => match self.steps[i + 1..]
+                        .iter()
+                        .take_while(|s| !matches!(s.1, Step::PollStart | Step::Cancel))
+                        .find_map(|s| match s.1 {
+                            Step::Wake(by) => Some(by),
+                            _ => None,
+                        }) {
+                        Some(WakeBy::Io) => TaskState::ParkedIo,
+                        Some(WakeBy::Timer) => TaskState::ParkedTimer,
+                        _ => TaskState::Awaiting,
+                    },
                 },
                 Step::Cancel => TaskState::Cancelled,
             };
@@ -137,7 +153,10 @@ impl TaskInfo {
             let Some(&(end, next)) = self.states.get(j) else {
                 break;
             };
-            let parked = matches!(state, TaskState::ParkedIo | TaskState::ParkedTimer);
+            let parked = matches!(
+                state,
+                TaskState::ParkedIo | TaskState::ParkedTimer | TaskState::Awaiting
+            );
             let woken_by = (parked && next == TaskState::Ready)
                 .then(|| self.wake_at(end))
                 .flatten();
@@ -199,8 +218,11 @@ pub struct LoopFrame {
     pub polls: u32,
     /// The shown loop's selector waits so far.
     pub waits: u32,
-    /// The agent's own queue counts at this instant: (ready, io, timers).
+    /// The agent's own queue counts at this instant: (ready, io, timers); for an asyncio loop
+    /// (ready, awaiting anything, timer callbacks), as the program's probe counted them.
     pub depth: Option<(u32, u32, u32)>,
+    /// Whether the loop is asyncio's (its tasks wait on [`WaitKind::Any`]).
+    pub asyncio: bool,
 }
 
 impl LoopFrame {
@@ -235,9 +257,10 @@ impl Replay {
         };
         let mut ready: Vec<(Ns, u32)> = Vec::new();
         // Counted in arrays (this runs every frame over up to tens of thousands of tasks).
-        let mut counts = [0u32; 6];
-        let mut samples: [Vec<u32>; 6] = Default::default();
+        let mut counts = [0u32; ALL_TASK_STATES.len()];
+        let mut samples: [Vec<u32>; ALL_TASK_STATES.len()] = Default::default();
         for task in &self.tasks {
+            frame.asyncio |= task.waits_on == WaitKind::Any;
             if current.is_some() && task.tid.is_some() && task.tid != current {
                 continue;
             }
