@@ -1,9 +1,10 @@
 //! An embed fits its frame: the views a slide or notebook iframe asks for are scaled down
-//! (CSS `zoom` on the embed, so they also reflow to the wider layout) until everything lies
-//! inside the frame with no scrollbar. A `ResizeObserver` on the content sees every change (the
-//! frame resized, a view drawn, queues growing); the scale shrinks whenever content overflows
-//! and grows back only when a tenth of the frame is left over, so it does not flicker while a
-//! run plays. Below [`MIN_ZOOM`] text would be unreadable: the frame scrolls instead.
+//! (CSS `zoom` on the embed, whose width stays the frame's, so at a smaller scale the views
+//! reflow side by side) until everything lies inside the frame with no scrollbar. A
+//! `ResizeObserver` on the content sees every change (a view drawn, queues growing) and only
+//! shrinks the scale, so it never flickers between layouts while a run plays; the frame
+//! itself resizing starts again from full size. Below [`MIN_ZOOM`] text would be unreadable:
+//! the frame scrolls instead.
 
 use std::{cell::Cell, rc::Rc};
 
@@ -21,6 +22,10 @@ fn overflow(outer: &web_sys::HtmlElement, inner: &web_sys::Element) -> Option<f6
     let w = window.inner_width().ok()?.as_f64()?;
     let r = inner.get_bounding_client_rect();
     let mut worst = (r.bottom() / h).max(r.right() / w);
+    // The page's own height too: the embed's padding and margins below the content.
+    if let Some(root) = window.document().and_then(|d| d.document_element()) {
+        worst = worst.max(f64::from(root.scroll_height()) / h);
+    }
     // Wide pictures scroll inside their own box; a narrower scale makes their box wider.
     if let Ok(wide) = outer.query_selector_all(".machine, table.threads") {
         for i in 0..wide.length() {
@@ -38,16 +43,22 @@ fn overflow(outer: &web_sys::HtmlElement, inner: &web_sys::Element) -> Option<f6
     Some(worst)
 }
 
-/// Sets `outer`'s zoom from how far its content overflows; returns whether it changed.
+/// Sets the embed's scale: `--fit` (its width is the frame's divided by it) and `zoom`.
+fn set_zoom(outer: &web_sys::HtmlElement, z: f64) {
+    let style = outer.style();
+    let _ = style.set_property("--fit", &format!("{z}"));
+    let _ = style.set_property("zoom", &format!("{z}"));
+    frame_scrolls(z <= MIN_ZOOM);
+}
+
+/// Shrinks `outer`'s zoom while its content overflows; returns whether it changed.
 fn refit(outer: &web_sys::HtmlElement, inner: &web_sys::Element, zoom: &Cell<f64>) -> bool {
     let Some(over) = overflow(outer, inner) else {
         return false;
     };
     let z = zoom.get();
     let next = if over > 1.005 {
-        (z / over * 0.99).max(MIN_ZOOM)
-    } else if over < 0.9 && z < 1.0 {
-        (z / over * 0.97).min(1.0)
+        (z / over.min(1.25) * 0.99).max(MIN_ZOOM)
     } else {
         z
     };
@@ -57,8 +68,7 @@ fn refit(outer: &web_sys::HtmlElement, inner: &web_sys::Element, zoom: &Cell<f64
         return false;
     }
     zoom.set(next);
-    let _ = outer.style().set_property("zoom", &format!("{next}"));
-    frame_scrolls(next <= MIN_ZOOM);
+    set_zoom(outer, next);
     true
 }
 
@@ -87,55 +97,59 @@ pub fn use_fit_to_frame(embedded: bool, outer: NodeRef, inner: NodeRef) {
 
 /// Starts fitting; dropping the result stops it.
 fn fit(outer: NodeRef, inner: NodeRef) -> impl Drop {
-    {
-        frame_scrolls(false);
-        let zoom = Rc::new(Cell::new(1.0));
-        let pending = Rc::new(Cell::new(false));
-        let on_resize = {
-            let (outer, inner) = (outer.clone(), inner.clone());
-            Closure::<dyn FnMut()>::new(move || {
-                // Not inside the observer's callback (a size change there is a loop error),
-                // and once per burst of changes.
-                if pending.replace(true) {
-                    return;
-                }
-                let (outer, inner, zoom, pending) = (
-                    outer.clone(),
-                    inner.clone(),
-                    Rc::clone(&zoom),
-                    Rc::clone(&pending),
-                );
-                let later = Closure::once_into_js(move || {
-                    pending.set(false);
-                    if let (Some(o), Some(i)) = (
-                        outer.cast::<web_sys::HtmlElement>(),
-                        inner.cast::<web_sys::Element>(),
-                    ) {
-                        refit(&o, &i, &zoom);
+    frame_scrolls(false);
+    let zoom = Rc::new(Cell::new(1.0));
+    let pending = Rc::new(Cell::new(false));
+    // Refits a moment later (not inside the observer's callback, where a size change is a
+    // loop error) and once per burst of changes; `reset`: from full size again.
+    let schedule = {
+        let (outer, inner, zoom, pending) = (outer.clone(), inner.clone(), zoom, pending);
+        Rc::new(move |reset: bool| {
+            if reset && let Some(o) = outer.cast::<web_sys::HtmlElement>() {
+                zoom.set(1.0);
+                set_zoom(&o, 1.0);
+            }
+            if pending.replace(true) {
+                return;
+            }
+            let (outer, inner, zoom, pending) = (
+                outer.clone(),
+                inner.clone(),
+                Rc::clone(&zoom),
+                Rc::clone(&pending),
+            );
+            let later = Closure::once_into_js(move || {
+                pending.set(false);
+                if let (Some(o), Some(i)) = (
+                    outer.cast::<web_sys::HtmlElement>(),
+                    inner.cast::<web_sys::Element>(),
+                ) {
+                    // Each step shrinks by at most a fifth: settle in a few.
+                    for _ in 0..12 {
+                        if !refit(&o, &i, &zoom) {
+                            break;
+                        }
                     }
-                });
-                crate::js::after_ms(50.0, &later);
-            })
-        };
-        let observer = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok();
-        if let (Some(o), Some(i)) = (&observer, inner.cast::<web_sys::Element>()) {
-            o.observe(&i);
-        }
-        // The frame itself resizing (a slide going full screen) moves no content box.
-        let listener = web_sys::window().map(|w| {
-            let f = on_resize
-                .as_ref()
-                .unchecked_ref::<js_sys::Function>()
-                .clone();
-            gloo_events::EventListener::new(&w, "resize", move |_| {
-                let _ = f.call0(&wasm_bindgen::JsValue::NULL);
-            })
-        });
-        Fitting {
-            observer,
-            _listener: listener,
-            _on_resize: on_resize,
-        }
+                }
+            });
+            crate::js::after_ms(50.0, &later);
+        })
+    };
+    let on_resize = {
+        let schedule = Rc::clone(&schedule);
+        Closure::<dyn FnMut()>::new(move || schedule(false))
+    };
+    let observer = web_sys::ResizeObserver::new(on_resize.as_ref().unchecked_ref()).ok();
+    if let (Some(o), Some(i)) = (&observer, inner.cast::<web_sys::Element>()) {
+        o.observe(&i);
+    }
+    // The frame itself resizing (a slide going full screen) starts again from full size.
+    let listener = web_sys::window()
+        .map(|w| gloo_events::EventListener::new(&w, "resize", move |_| schedule(true)));
+    Fitting {
+        observer,
+        _listener: listener,
+        _on_resize: on_resize,
     }
 }
 
