@@ -8,7 +8,7 @@ use std::{
 };
 
 use coreplay_shared::{
-    summary::Summary,
+    summary::{Summary, ThreadSummary},
     watch::{self, WatchProgram},
 };
 
@@ -145,24 +145,14 @@ pub fn parse_program(spec: &str) -> Result<WatchProgram, String> {
 pub fn thread_table(summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    // A wrapper (a pyenv shim is a shell script) starts helpers that live a moment and use
-    // almost no CPU: one line for all of them, so the program's own threads stand out.
-    let mut per_pid: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
-    for t in &summary.threads {
-        *per_pid.entry(t.pid).or_default() += 1;
-    }
     let root = summary.watch.as_ref().map(|w| w.pid);
-    let helper = |t: &coreplay_shared::summary::ThreadSummary| {
-        per_pid.get(&t.pid) == Some(&1) && Some(t.pid) != root && t.cpu_ns < HELPER_CPU_NS
-    };
-    let helpers: Vec<_> = summary.threads.iter().filter(|t| helper(t)).collect();
-    let collapse = helpers.len() >= MIN_HELPERS;
+    let (own, helpers) = split_helpers(&summary.threads, root);
     let _ = writeln!(
         out,
         "{:>5} {:>8} {:<16} {:>11} {:>10} {:>10} {:>6} {:>12}",
         "tid", "pid", "name", "CPU ms", "voluntary", "involunt.", "migr.", "runnable ms"
     );
-    for t in summary.threads.iter().filter(|t| !(collapse && helper(t))) {
+    for t in own {
         let name: String = t.name.chars().take(16).collect();
         let _ = writeln!(
             out,
@@ -177,7 +167,7 @@ pub fn thread_table(summary: &Summary) -> String {
             t.runnable_wait_ns as f64 / 1e6
         );
     }
-    if collapse {
+    if !helpers.is_empty() {
         let mut names: Vec<(String, usize)> = Vec::new();
         for t in &helpers {
             match names.iter_mut().find(|n| n.0 == t.name) {
@@ -212,6 +202,30 @@ pub fn thread_table(summary: &Summary) -> String {
     out
 }
 
+/// A wrapper (a pyenv shim is a shell script) starts helpers that live a moment and use almost
+/// no CPU: the thread table gives them one line, so the program's own threads stand out.
+/// Returns (the rows to list, the helpers to fold), the helpers empty when there are fewer
+/// than [`MIN_HELPERS`].
+fn split_helpers(
+    threads: &[ThreadSummary],
+    root: Option<u32>,
+) -> (Vec<&ThreadSummary>, Vec<&ThreadSummary>) {
+    let mut per_pid: std::collections::HashMap<u32, usize> = std::collections::HashMap::new();
+    for t in threads {
+        *per_pid.entry(t.pid).or_default() += 1;
+    }
+    let helper = |t: &ThreadSummary| {
+        per_pid.get(&t.pid) == Some(&1) && Some(t.pid) != root && t.cpu_ns < HELPER_CPU_NS
+    };
+    let (helpers, own): (Vec<&ThreadSummary>, Vec<&ThreadSummary>) =
+        threads.iter().partition(|t| helper(t));
+    if helpers.len() >= MIN_HELPERS {
+        (own, helpers)
+    } else {
+        (threads.iter().collect(), Vec::new())
+    }
+}
+
 /// A one-thread process using less CPU than this, ns, is a helper in the thread table…
 const HELPER_CPU_NS: u64 = 5_000_000;
 /// …when there are at least this many of them.
@@ -220,6 +234,43 @@ const MIN_HELPERS: usize = 3;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn row(tid: u32, pid: u32, name: &str, cpu_ms: u64) -> ThreadSummary {
+        ThreadSummary {
+            tid,
+            pid,
+            name: name.into(),
+            role: coreplay_shared::event::Role::Worker,
+            cpu_ns: cpu_ms * 1_000_000,
+            wall_ns: 0,
+            voluntary_switches: 0,
+            involuntary_switches: 0,
+            migrations: 0,
+            runnable_wait_ns: 0,
+            lock_wait_ns: 0,
+        }
+    }
+
+    #[test]
+    fn a_wrappers_short_lived_helpers_fold_into_one_line() {
+        let threads = vec![
+            row(1, 10, "python3", 50),
+            row(2, 11, "readlink", 0),
+            row(3, 12, "bash", 1),
+            row(4, 10, "compute-0", 130),
+            row(5, 13, "bash", 2),
+            // A one-thread child that works is the program's, not a helper.
+            row(6, 14, "worker", 90),
+        ];
+        let (own, helpers) = split_helpers(&threads, Some(10));
+        let names = |v: &[&ThreadSummary]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&own), ["python3", "compute-0", "worker"]);
+        assert_eq!(names(&helpers), ["readlink", "bash", "bash"]);
+        // Two are not worth a line of their own.
+        let (own, helpers) = split_helpers(&threads[..4], Some(10));
+        assert_eq!(own.len(), 4);
+        assert!(helpers.is_empty());
+    }
 
     #[test]
     fn program_specs() {

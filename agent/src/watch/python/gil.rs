@@ -26,25 +26,32 @@ struct Proc {
     /// Steps waiting: (at, rank at equal times, tid, op).
     steps: Vec<(Ns, u8, u32, LockOp)>,
     holder: Option<u32>,
-    /// The last step emitted: its time and whether it was a take.
-    last: (Ns, bool),
+    /// The latest time emitted, and that of the latest take.
+    last: Ns,
+    take: Option<Ns>,
 }
 
 impl Proc {
-    /// Emits a step no earlier than the last one, and a release a nanosecond after a take at
-    /// the same instant (at one instant a release sorts first): the history reads the same
-    /// in time order as in the order it was made.
+    /// Emits a step no earlier than any emitted, and a release after the take it ends (at
+    /// one instant a release sorts before a take): the history reads the same in time order
+    /// as in the order it was made.
     fn push(&mut self, tid: u32, at: Ns, op: LockOp, out: &mut Vec<Event>) {
-        let mut at = at.max(self.last.0);
-        if op == LockOp::Release && self.last == (at, true) {
-            at += 1;
+        let mut at = at.max(self.last);
+        if op == LockOp::Release
+            && let Some(take) = self.take
+            && at <= take
+        {
+            at = take + 1;
         }
         match op {
-            LockOp::Acquire => self.holder = Some(tid),
+            LockOp::Acquire => {
+                self.holder = Some(tid);
+                self.take = Some(at);
+            }
             LockOp::Release => self.holder = None,
             LockOp::Request | LockOp::DropRequest => {}
         }
-        self.last = (at, op == LockOp::Acquire);
+        self.last = at;
         out.push(Event::Lock { tid, at, op });
     }
 }
@@ -155,11 +162,14 @@ mod tests {
             vec![(3, 33, LockOp::Release), (4, 40, LockOp::Acquire)]
         );
         // A release at the instant of its take comes a nanosecond later; nothing goes back
-        // before what was emitted.
+        // before what was emitted, a request in between included.
         out.clear();
         l.step(1, 5, 50, LockOp::Acquire);
         l.step(1, 5, 50, LockOp::Release);
         l.step(1, 6, 45, LockOp::Request);
+        l.emit(50, &|_| Some(0), &mut out);
+        l.step(1, 7, 30, LockOp::Request);
+        l.step(1, 5, 40, LockOp::Release);
         l.emit(Ns::MAX, &|_| Some(0), &mut out);
         assert_eq!(
             ops(&out),
@@ -167,9 +177,28 @@ mod tests {
                 (6, 45, LockOp::Request),
                 (4, 45, LockOp::Release),
                 (5, 50, LockOp::Acquire),
-                (5, 51, LockOp::Release)
+                (5, 51, LockOp::Release),
+                (7, 51, LockOp::Request),
             ]
         );
+        // Replayed in time order (as the trace check sorts: releases first at one
+        // instant), every release is by the holder and every take of a free lock.
+        let mut sorted = ops(&out);
+        sorted.sort_by_key(|&(_, at, op)| (at, op != LockOp::Release));
+        let mut holder = Some(4);
+        for (tid, _, op) in sorted {
+            match op {
+                LockOp::Acquire => {
+                    assert_eq!(holder, None);
+                    holder = Some(tid);
+                }
+                LockOp::Release => {
+                    assert_eq!(holder, Some(tid));
+                    holder = None;
+                }
+                _ => {}
+            }
+        }
         // The history it made is one the trace check accepts.
     }
 }
