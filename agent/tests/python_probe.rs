@@ -393,6 +393,10 @@ fn the_gil_has_one_holder_and_its_waiters_are_the_other_compute_threads() {
         with_holder >= 40,
         "a GIL holder at {with_holder} of 400 instants"
     );
+    assert!(
+        compute_waits >= 40,
+        "compute threads waiting: {compute_waits}"
+    );
 }
 
 #[test]
