@@ -79,7 +79,9 @@ if command -v python3 >/dev/null; then
     PY=$(python3 -c 'import sys; print(sys.executable)')
     watch cpu-threads "$PY" examples/python/cpu_threads.py
     watch pools "$PY" examples/python/pools.py
+    # With the Python probe (on by default): asyncio's own tasks, ready queue and selector.
     watch asyncio-sleeps "$PY" examples/python/asyncio_sleeps.py
+    watch asyncio-loopback "$PY" examples/python/asyncio_loopback.py
 fi
 
 "$BIN" scenarios | python3 -c '
@@ -105,7 +107,8 @@ entries = []
 titles.update({
     "python-cpu-threads": "Python: CPU-bound threads behind the GIL (examples/python/cpu_threads.py, watched)",
     "python-pools": "Python: ThreadPoolExecutor vs ProcessPoolExecutor (examples/python/pools.py, watched)",
-    "python-asyncio-sleeps": "Python: asyncio with many concurrent sleeps (examples/python/asyncio_sleeps.py, watched)",
+    "python-asyncio-sleeps": "Python: asyncio with many concurrent sleeps (examples/python/asyncio_sleeps.py, watched with the Python probe)",
+    "python-asyncio-loopback": "Python: an asyncio loop serving its own loopback requests (examples/python/asyncio_loopback.py, watched with the Python probe)",
 })
 for scenario in titles:
     name = scenario + ".coreplay.gz"

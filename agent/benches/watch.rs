@@ -122,4 +122,67 @@ fn main() {
         measure(mode, hz, FidelityChoice::Sampled);
     }
     measure("work", 1_000, FidelityChoice::Exact);
+    python_probe_cost();
+}
+
+/// `examples/python/asyncio_loopback.py` watched with and without the Python probe, runs
+/// alternating (the machine's state drifts alike for both): the medians of the program's wall
+/// time side by side, and their ratio against the target (≤ 1.25×).
+fn python_probe_cost() {
+    const RUNS: usize = 7;
+    println!("== the Python probe: asyncio_loopback.py wall time, median of {RUNS} ==");
+    let Ok(out) = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+    else {
+        println!("  no python3: skipped");
+        return;
+    };
+    let py = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let script = format!(
+        "{}/../examples/python/asyncio_loopback.py",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let wall = |probe: bool| -> Option<f64> {
+        let spec = WatchSpec {
+            target: Target::Command(vec![py.clone(), script.clone()]),
+            program: None,
+            hz: 1_000,
+            fidelity: FidelityChoice::Auto,
+            cap: Duration::from_secs(60),
+            output: ProgramOutput::Capture,
+            python_probe: probe,
+        };
+        let watched = watch::start(&spec).ok()?;
+        let done = watched.run(Arc::new(AtomicBool::new(false)), |_| {});
+        let tasks = done
+            .finished
+            .events
+            .iter()
+            .filter(|e| matches!(e, coreplay_shared::event::Event::TaskSpawn { .. }))
+            .count();
+        if probe && tasks == 0 {
+            println!(
+                "  the probe recorded no task: {:?}",
+                done.finished.summary.notes
+            );
+        }
+        Some(done.finished.summary.wall_ns as f64 / 1e6)
+    };
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        without.extend(wall(false));
+        with.extend(wall(true));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    match (median(&mut without), median(&mut with)) {
+        (Some(a), Some(b)) => println!(
+            "  without probe {a:>8.1} ms   with probe {b:>8.1} ms   ratio {:.2}x (target <= 1.25x)",
+            b / a
+        ),
+        _ => println!("  could not watch python3"),
+    }
 }

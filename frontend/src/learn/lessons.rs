@@ -542,7 +542,9 @@ pub fn lesson(id: LessonId, m: Machine) -> Lesson {
                  ready queue, and the loop goes on.",
                 "Only one task runs at a time. The loop is fast because tasks spend nearly all \
                  their time parked, costing nothing. This run is a real event loop (Rust's \
-                 tokio, traced) with one task per request.",
+                 tokio, traced) with one task per request. Python's asyncio works the same \
+                 way: the gallery's `python-asyncio-loopback` is a real asyncio program, its \
+                 tasks, ready queue and selector recorded from inside by coreplay's probe.",
             ],
             question: format!(
                 "Many tasks, one per request, each wait for a reply on one event loop thread \
