@@ -589,7 +589,19 @@ fn watch_program(args: &WatchArgs) -> Result<(), Failure> {
     use coreplay_agent::watch::{self, ProgramOutput, Target, WatchSpec};
     let target = match (args.pid, args.command.is_empty()) {
         (Some(pid), true) => Target::Pid(pid),
-        (None, false) => Target::Command(args.command.clone()),
+        (None, false) => {
+            let mut command = args.command.clone();
+            // As the page does for its examples: a Python wrapper script (a pyenv shim) is
+            // replaced by the interpreter it starts, so its helper processes stay out.
+            if let Some(real) = watch::python_behind_wrapper(&command[0]) {
+                eprintln!(
+                    "coreplay: {} is a wrapper script; watching the interpreter it starts, {real}",
+                    command[0]
+                );
+                command[0] = real;
+            }
+            Target::Command(command)
+        }
         (Some(_), false) => {
             return Err(Failure::BadInput(
                 "give either --pid PID or a command after `--`, not both".into(),

@@ -56,8 +56,8 @@ mod sampler;
 
 pub use launch::{Watched, start};
 pub use programs::{
-    PYTHON_EXAMPLES, default_programs, examples_dir, on_path, parse_program, split_words,
-    thread_table,
+    PYTHON_EXAMPLES, default_programs, examples_dir, on_path, parse_program, python_behind_wrapper,
+    split_words, thread_table,
 };
 
 /// How long after a thread is found it is announced (with the name it has then), ns.

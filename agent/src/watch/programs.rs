@@ -76,17 +76,7 @@ pub fn default_programs() -> Vec<WatchProgram> {
     };
     // The interpreter itself rather than `python3`, which may be a version manager's shell
     // shim whose own processes would show up in every watch.
-    let python = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .map(|p| p.trim().to_string())
-        .filter(|p| Path::new(p).is_file())
-        .unwrap_or_else(|| "python3".to_string());
+    let python = python_executable("python3").unwrap_or_else(|| "python3".to_string());
     PYTHON_EXAMPLES
         .iter()
         .filter(|(_, file, _)| dir.join(file).is_file())
@@ -99,6 +89,53 @@ pub fn default_programs() -> Vec<WatchProgram> {
             ],
         })
         .collect()
+}
+
+/// The interpreter a Python command runs (`sys.executable`), asked of the command itself.
+fn python_executable(program: &str) -> Option<String> {
+    Command::new(program)
+        .args(["-c", "import sys; print(sys.executable)"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .map(|p| p.trim().to_string())
+        .filter(|p| Path::new(p).is_file())
+}
+
+/// Where `program` is: itself when it names a path, else the first match on `PATH`.
+fn find_program(program: &str) -> Option<PathBuf> {
+    if program.contains('/') {
+        return Some(PathBuf::from(program));
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// When `program` is a Python wrapper script (a pyenv shim, a virtualenv launcher written as
+/// a shell script: a file named `python…` that starts with `#!` and is not an interpreter
+/// binary), the interpreter it starts, so that a watch follows the program rather than the
+/// wrapper's helper processes (as the page's example programs do).
+pub fn python_behind_wrapper(program: &str) -> Option<String> {
+    let name = Path::new(program).file_name()?.to_str()?;
+    if !name.starts_with("python") {
+        return None;
+    }
+    let file = find_program(program)?;
+    let mut head = [0u8; 2];
+    use std::io::Read as _;
+    std::fs::File::open(&file)
+        .ok()?
+        .read_exact(&mut head)
+        .ok()?;
+    if &head != b"#!" {
+        return None;
+    }
+    python_executable(program).filter(|real| Path::new(real) != file)
 }
 
 /// Splits a command line into words as a POSIX shell would ([`shlex`]): single and double
