@@ -12,7 +12,6 @@ use coreplay_shared::{
     event::Ns,
     frame::{self, CpuCell, Frame, LoopCell, Token},
     replay::Replay,
-    summary::OtherLoad,
     trace_file::TraceFile,
 };
 
@@ -69,22 +68,15 @@ fn cores(node: &Node, out: &mut Vec<(String, Vec<u32>)>) {
 }
 
 /// What a hardware thread with no thread of the run on it is called: what other programs took
-/// of it over the run, where the run measured it ("other programs: 38 %", or "idle" under 2 %;
-/// "oth. 38 %" in a narrow box), else "idle or other".
-fn free_label(trace: &TraceFile, cpu: u32, narrow: bool) -> String {
-    let measured = trace
+/// of it over the run, where the run measured it ("other programs: 38 %", or "idle" under 2 %),
+/// else "idle or other".
+fn free_label(trace: &TraceFile, cpu: u32) -> String {
+    trace
         .summary
         .other_load
         .as_ref()
-        .and_then(|l| Some((l.free_cpu_label(cpu)?, l.cpu_share(cpu)?)));
-    match measured {
-        Some((_, share)) if narrow && share >= OtherLoad::IDLE_BELOW => {
-            format!("oth. {:.0} %", share * 100.0)
-        }
-        Some((label, _)) => label,
-        None if narrow => "idle/other".into(),
-        None => "idle or other".into(),
-    }
+        .and_then(|l| l.free_cpu_label(cpu))
+        .unwrap_or_else(|| "idle or other".into())
 }
 
 fn pu_box(
@@ -103,13 +95,23 @@ fn pu_box(
         y + 12.0
     );
     let free_text = |out: &mut String| {
-        let _ = write!(
-            out,
-            r#"<text x="{:.1}" y="{:.1}" class="muted">{}</text>"#,
-            x + 6.0,
-            y + 30.0,
-            esc(free)
-        );
+        // Two lines where one does not fit (about 7 px a character).
+        let fits = (free.chars().count() as f64) * 7.0 <= w - 10.0;
+        // "other programs: 38 %" breaks after its colon.
+        let lines: Vec<String> = match free.split_once(": ") {
+            _ if fits => vec![free.to_string()],
+            Some((a, b)) => vec![format!("{a}:"), b.to_string()],
+            None => wrap(free, ((w - 10.0) / 7.0) as usize),
+        };
+        for (i, line) in lines.iter().take(2).enumerate() {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" class="muted">{}</text>"#,
+                x + 6.0,
+                y + 28.0 + 13.0 * i as f64,
+                esc(line)
+            );
+        }
     };
     let Some(c) = cell else {
         free_text(out);
@@ -169,7 +171,7 @@ fn cores_view(out: &mut String, trace: &TraceFile, f: &Frame, mut y: f64) -> f64
                 out,
                 *cpu,
                 f.cpus.get(cpu),
-                &free_label(trace, *cpu, pu_w < 100.0),
+                &free_label(trace, *cpu),
                 (x + 4.0 + i as f64 * pu_w, y + 18.0, pu_w - 4.0),
             );
         }
@@ -606,7 +608,8 @@ impl<'a> Scene<'a> {
                 h.fidelity,
                 h.recorded_at
             ),
-            150,
+            // About 7 px a character at 13 px: the drawing's width less its margins.
+            128,
         ) {
             let _ = write!(
                 body,
@@ -713,7 +716,7 @@ mod tests {
         // Nothing of the run ran on CPU 0; without the measurement it cannot tell.
         let drawn = svg(&t, 500, View::Cores).expect("renders");
         assert!(drawn.contains(">idle or other<"), "{drawn}");
-        t.summary.other_load = Some(OtherLoad {
+        t.summary.other_load = Some(coreplay_shared::summary::OtherLoad {
             start_ns: 0,
             window_ns: 1_000,
             cpus: vec![
@@ -729,10 +732,11 @@ mod tests {
             agent_ns: 0,
         });
         let drawn = svg(&t, 500, View::Cores).expect("renders");
-        assert!(drawn.contains(">other programs: 38 %<"), "{drawn}");
-        assert_eq!(free_label(&t, 1, false), "idle");
-        assert_eq!(free_label(&t, 0, true), "oth. 38 %");
-        assert_eq!(free_label(&t, 7, true), "idle/other");
+        assert!(drawn.contains(">other programs:<"), "{drawn}");
+        assert!(drawn.contains(">38 %<"), "{drawn}");
+        assert_eq!(free_label(&t, 0), "other programs: 38 %");
+        assert_eq!(free_label(&t, 1), "idle");
+        assert_eq!(free_label(&t, 7), "idle or other");
     }
 
     #[test]
