@@ -18,6 +18,12 @@ step "trunk build --release"
 trunk build --release
 step "unit and integration tests"
 cargo test --workspace --locked
+step "the Python probe's own tests (python3, standard library)"
+if command -v python3 >/dev/null; then
+  python3 agent/src/watch/python/probe_test.py
+else
+  echo "skipped: no python3"
+fi
 step "fuzz the message decoders (short run, corpus in shared/tests/corpus)"
 cargo test -p coreplay-shared --test fuzz --locked -- --test-threads=1 --nocapture 2>&1 | grep -oE "fuzz executions.*|test result.*"
 step "robustness figures"
