@@ -125,6 +125,12 @@ impl Thread {
                     },
                 };
                 self.refined = r.preempted;
+                if !r.preempted && self.gil == Gil::Holding {
+                    // A holder that blocks lets the GIL go first (CPython releases it around
+                    // blocking calls; a wait for the GIL itself starts a request once its
+                    // reason is read): known now, whatever the reason turns out to be.
+                    self.gil_steps(out);
+                }
                 last_out = Some(t);
             } else {
                 // On already means the guess made when it was found was wrong: it was off.
@@ -141,7 +147,11 @@ impl Thread {
             }
         }
         let had_records = !sample.switches.is_empty();
-        let refine = !self.refined && t1.saturating_sub(self.refine_at) >= EXACT_POLL_NS;
+        // Why it is off is read now and then; at once for a thread whose process's GIL can be
+        // seen (a GIL wait lasts a switch interval: waiting for the usual delay would show the
+        // thread still holding the GIL while it waits).
+        let refine =
+            !self.refined && (self.gil_seen || t1.saturating_sub(self.refine_at) >= EXACT_POLL_NS);
         if refine {
             self.refined = true;
             self.refine_at = t1;

@@ -141,6 +141,8 @@ pub(super) struct Thread {
     pub last_at: Ns,
     /// Its part in its process's GIL.
     pub gil: Gil,
+    /// Whether its process's GIL waits can be seen (the Python probe told where).
+    pub gil_seen: bool,
 }
 
 /// What a sample's numbers say before any other file is read.
@@ -202,6 +204,7 @@ impl Thread {
             mode,
             last_at: now,
             gil: Gil::Free,
+            gil_seen: false,
         }
     }
 

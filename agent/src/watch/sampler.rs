@@ -495,6 +495,7 @@ impl<'a> Sampler<'a> {
                 .python
                 .as_ref()
                 .and_then(|p| p.conv.gil(task.thread.pid));
+            task.thread.gil_seen = gil.is_some();
             let sampled = match task.exact.as_mut() {
                 Some(exact) => exact::sample(
                     &mut task.thread,

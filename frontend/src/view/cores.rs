@@ -15,7 +15,7 @@ use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::view::topology::{density_class, is_dense, machine_header, node_view, numa_row};
-use coreplay_shared::frame::{Area, CpuCell, Frame, LockCell, ProcessBox, Token};
+use coreplay_shared::frame::{Area, CpuCell, Frame, Helpers, LockCell, ProcessBox, Token};
 
 /// Properties of [`CoresView`].
 #[derive(Debug, Properties, PartialEq)]
@@ -494,7 +494,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
             <Waiting locks={f.locks.clone()} areas={f.areas.clone()} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
-            <Processes processes={f.processes.clone()} {tokens} />
+            <Processes processes={f.processes.clone()} helpers={f.helpers.clone()} {tokens} />
         </section>
     }
 }
@@ -658,7 +658,28 @@ fn waiting(props: &WaitingProps) -> Html {
 #[derive(Debug, Properties, PartialEq)]
 struct ProcessesProps {
     processes: Vec<ProcessBox>,
+    helpers: Option<Helpers>,
     tokens: bool,
+}
+
+/// "bash ×6, readlink ×2, …": the helpers' names, most frequent first.
+fn helper_names(h: &Helpers) -> String {
+    let mut list: Vec<String> = h
+        .names
+        .iter()
+        .take(6)
+        .map(|(n, k)| {
+            if *k > 1 {
+                format!("{n} ×{k}")
+            } else {
+                n.clone()
+            }
+        })
+        .collect();
+    if h.names.len() > 6 {
+        list.push("…".into());
+    }
+    list.join(", ")
 }
 
 /// Processes grouping their threads.
@@ -668,6 +689,13 @@ fn processes(props: &ProcessesProps) -> Html {
         <div class="procs">
             // Hundreds of threads are counted, not drawn one by one.
             { for props.processes.iter().map(|p| process_view(p, props.tokens)) }
+            if let Some(h) = &props.helpers {
+                <div class="proc exited helpers" data-testid="helpers"
+                     title="processes of one thread that lived a moment and used under 5 ms of CPU, such as a wrapper script's (a pyenv shim starts bash, readlink and its own helpers before the interpreter): folded so that the program's own processes stand out">
+                    <h4>{ format!("{} short-lived helper processes, ended", h.count) }</h4>
+                    <span class="note">{ helper_names(h) }</span>
+                </div>
+            }
         </div>
     }
 }

@@ -101,6 +101,22 @@ pub struct ProcessBox {
     pub running: usize,
 }
 
+/// Short-lived helper processes that have ended, folded into one box: a wrapper (a pyenv shim
+/// is a shell script) starts a dozen processes of one thread that live a moment and use almost
+/// no CPU, and they would push the program's own processes out of sight.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Helpers {
+    /// How many.
+    pub count: usize,
+    /// Their names, most frequent first, with how many had each.
+    pub names: Vec<(String, usize)>,
+}
+
+/// A one-thread process that has ended, having used less CPU than this, ns, is a helper…
+pub const HELPER_CPU_NS: Ns = 5_000_000;
+/// …when there are at least this many of them (fewer are shown as they are).
+pub const MIN_HELPERS: usize = 3;
+
 /// The event loop at the instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LoopCell {
@@ -154,6 +170,8 @@ pub struct Frame {
     pub locks: Vec<LockCell>,
     /// Processes grouping their threads.
     pub processes: Vec<ProcessBox>,
+    /// Short-lived helper processes that have ended, folded (not in `processes`).
+    pub helpers: Option<Helpers>,
     /// The event loop, when the run has one.
     pub event_loop: Option<LoopCell>,
     /// Requests answered and in flight.
@@ -375,6 +393,7 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
     let mut processes: Vec<ProcessBox> = by_pid.into_values().collect();
     processes.sort_by_key(|p| (p.role != Role::Agent, p.pid));
     processes.retain(|p| !p.threads.is_empty());
+    let helpers = fold_helpers(replay, &mut processes);
 
     let locks = replay
         .locks_at_with(t, &states)
@@ -407,10 +426,46 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
         areas,
         locks,
         processes,
+        helpers,
         event_loop: None,
         requests: replay.requests_at(t),
         valid_until,
     }
+}
+
+/// Takes the ended one-thread processes that used almost no CPU out of `processes`, when there
+/// are at least [`MIN_HELPERS`] of them.
+fn fold_helpers(replay: &Replay, processes: &mut Vec<ProcessBox>) -> Option<Helpers> {
+    let cpu_of = |tid: u32| replay.thread(tid).map_or(0, |t| t.on_cpu_ns());
+    let helper = |p: &ProcessBox| {
+        p.exited
+            && p.threads.len() == 1
+            && p.threads
+                .iter()
+                .all(|(tok, _)| cpu_of(tok.tid) < HELPER_CPU_NS)
+    };
+    let count = processes.iter().filter(|p| helper(p)).count();
+    if count < MIN_HELPERS {
+        return None;
+    }
+    let mut names: Vec<(String, usize)> = Vec::new();
+    processes.retain(|p| {
+        if !helper(p) {
+            return true;
+        }
+        // The thread's name (`bash`, `readlink`): the command line is a mouthful.
+        let name = p
+            .threads
+            .first()
+            .map_or_else(|| p.name.clone(), |t| t.0.name.to_string());
+        match names.iter_mut().find(|n| n.0 == name) {
+            Some(n) => n.1 += 1,
+            None => names.push((name, 1)),
+        }
+        false
+    });
+    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Some(Helpers { count, names })
 }
 
 /// When the first hand-over mark shown stops being recent.
@@ -538,6 +593,79 @@ mod tests {
         assert_eq!(f.locks[0].handovers, 1);
         let f = build(&r, 5_500, 100);
         assert!(f.cpus[&0].leaving.is_none());
+    }
+
+    #[test]
+    fn a_wrappers_short_lived_helpers_fold_into_one_box_once_ended() {
+        use crate::event::{ProcessEnd, Role};
+        let mut events = vec![Event::ProcessStart {
+            pid: 100,
+            at: 0,
+            name: "python3 app.py".into(),
+            role: Role::Worker,
+        }];
+        let mut thread = |tid: u32, pid: u32, name: &str, on: (Ns, Ns), end: Option<Ns>| {
+            if pid != 100 {
+                events.push(Event::ProcessStart {
+                    pid,
+                    at: on.0,
+                    name: format!("/usr/bin/{name} --flag"),
+                    role: Role::Worker,
+                });
+            }
+            events.push(Event::ThreadStart {
+                tid,
+                pid,
+                os_tid: pid + tid,
+                name: name.into(),
+                role: Role::Worker,
+                at: on.0,
+            });
+            events.push(Event::OnCpu {
+                tid,
+                cpu: 0,
+                start: on.0,
+                end: on.1,
+            });
+            if let Some(end) = end {
+                events.push(Event::ThreadEnd {
+                    tid,
+                    at: end,
+                    cpu_ns: on.1 - on.0,
+                    kernel_voluntary: 0,
+                    kernel_involuntary: 0,
+                });
+                events.push(Event::ProcessExit {
+                    pid,
+                    at: end,
+                    peak_rss_bytes: None,
+                    end: ProcessEnd::Exited { code: 0 },
+                });
+            }
+        };
+        thread(1, 101, "bash", (10, 20), Some(30));
+        thread(2, 102, "readlink", (40, 50), Some(60));
+        thread(3, 103, "bash", (70, 80), Some(90));
+        // A child that worked is the program's own, helper or not.
+        thread(4, 104, "worker", (100, 10_000_000), Some(10_000_010));
+        thread(5, 100, "main", (0, 20_000_000), None);
+        let mut r = Replay::new();
+        r.extend(&events);
+        r.prepare();
+        // While the third still runs, nothing is folded (two are not worth it).
+        let f = build(&r, 75, 1);
+        assert_eq!(f.helpers, None);
+        assert_eq!(f.processes.len(), 5);
+        let f = build(&r, 15_000_000, 1);
+        assert_eq!(
+            f.helpers,
+            Some(Helpers {
+                count: 3,
+                names: vec![("bash".into(), 2), ("readlink".into(), 1)],
+            })
+        );
+        let left: Vec<u32> = f.processes.iter().map(|p| p.pid).collect();
+        assert_eq!(left, vec![100, 104]);
     }
 
     #[test]

@@ -377,9 +377,10 @@ impl Converter {
                 out.push(format!(
                     "GIL (process{} {}): a thread asleep in futex on its GIL's address (read \
                      from /proc/TID/syscall when it sleeps) is shown waiting for it; a thread \
-                     that runs after such a wait is shown holding it until it blocks on \
-                     something else or another thread takes it (inferred from the samples: \
-                     CPython's take_gil returns holding the GIL, and blocking calls release it)",
+                     that runs after such a wait is shown holding it until it blocks or \
+                     another thread takes it (inferred from the samples: CPython's take_gil \
+                     returns holding the GIL, and blocking calls release it). Between, no \
+                     holder is shown: one is known only that way",
                     if with_gil.len() == 1 { "" } else { "es" },
                     with_gil.join(", ")
                 ));
