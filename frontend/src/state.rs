@@ -250,7 +250,16 @@ pub struct AppState {
     /// The live run's event batches kept while the page keeps still, and their size.
     held: Vec<String>,
     held_bytes: usize,
+    /// While the page follows a live run: the agent's messages taken in but not decoded yet,
+    /// in order, and their size. Reading the socket costs next to nothing; decoding is done a
+    /// little each animation frame ([`AppState::digest_one`]), so a busy run never makes the
+    /// page read so slowly that the agent drops events for it, and drawing goes on meanwhile.
+    backlog: std::collections::VecDeque<String>,
+    backlog_bytes: usize,
 }
+
+/// Messages waiting to be decoded at most, bytes; past it they are decoded as they come.
+pub const MAX_BACKLOG_BYTES: usize = 64 << 20;
 
 /// Recorded runs are numbered from here, apart from the agent's run numbers.
 pub const RECORDED_RUN_BASE: u64 = 1 << 40;
@@ -339,6 +348,8 @@ impl AppState {
             still: true,
             held: Vec::new(),
             held_bytes: 0,
+            backlog: std::collections::VecDeque::new(),
+            backlog_bytes: 0,
         }
     }
 
@@ -574,6 +585,8 @@ impl AppState {
                 self.dirty = true;
             }
             Action::SetStill(still) => {
+                // What waits to be decoded comes first, whichever way it turns.
+                self.digest_all();
                 self.still = still;
                 if !still {
                     self.release_held();
@@ -586,6 +599,22 @@ impl AppState {
             | Action::BadUrl(_)
             | Action::Offline => self.connection(action),
         }
+    }
+
+    /// Decodes and folds the oldest message taken in while following a live run; returns
+    /// whether more wait.
+    pub fn digest_one(&mut self) -> bool {
+        if let Some(text) = self.backlog.pop_front() {
+            self.backlog_bytes = self.backlog_bytes.saturating_sub(text.len());
+            self.dirty = true;
+            self.message(text);
+        }
+        !self.backlog.is_empty()
+    }
+
+    /// Decodes and folds every message waiting, in order.
+    pub fn digest_all(&mut self) {
+        while self.digest_one() {}
     }
 
     /// Decodes and folds the event batches kept while the page kept still, in order.
@@ -606,7 +635,9 @@ impl AppState {
             // While a live run measures, its batches wait undecoded: nothing to draw. Past
             // [`MAX_HELD_BYTES`] they are folded as they come (still without drawing), so that
             // a long, busy run cannot hold gigabytes of text.
-            if self.measuring() && text.starts_with(r#"{"type":"events""#) {
+            let events = text.starts_with(r#"{"type":"events""#);
+            if self.measuring() && events {
+                self.digest_all();
                 if self.held_bytes + text.len() <= MAX_HELD_BYTES {
                     self.held_bytes += text.len();
                     self.held.push(text);
@@ -614,7 +645,15 @@ impl AppState {
                     self.release_held();
                     self.message(text);
                 }
+            } else if (events || !self.backlog.is_empty())
+                && self.backlog_bytes + text.len() <= MAX_BACKLOG_BYTES
+            {
+                // Following a live run: decoded a little each frame, in order (a message
+                // after waiting batches waits behind them).
+                self.backlog_bytes += text.len();
+                self.backlog.push_back(text);
             } else {
+                self.digest_all();
                 self.dirty = true;
                 self.message(text);
             }
@@ -622,9 +661,11 @@ impl AppState {
         }
         self.dirty = true;
         if matches!(action, Action::Closed { .. }) {
-            // A run cut off by a lost connection is dropped at the next hello anyway.
+            // A run cut off by a lost connection is dropped at the next hello anyway; what
+            // arrived before the loss is shown.
             self.held.clear();
             self.held_bytes = 0;
+            self.digest_all();
         }
         match action {
             Action::Connecting { attempt } => self.conn = Conn::Connecting { attempt },
@@ -856,6 +897,7 @@ mod tests {
             r#"{"type":"events","data":{"run":3,"events":[{"lock":{"tid":1,"at":1,"op":"acquire"}}]}}"#
                 .into(),
         ));
+        s.digest_all();
         let view = s.run().cloned().expect("run");
         assert!(view.running() && view.yours);
         assert_eq!(
@@ -864,6 +906,7 @@ mod tests {
         );
         let summary = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
         s.apply(Action::Frame(summary.into()));
+        s.digest_all();
         assert_eq!(s.last_error, None);
         let view = s.run().cloned().expect("run");
         assert!(!view.running());
@@ -928,7 +971,42 @@ mod tests {
         s.apply(Action::Frame(batch(0)));
         s.apply(Action::SetStill(false));
         s.apply(Action::Frame(batch(20)));
+        s.digest_all();
         assert_eq!(s.run().map(|v| v.events), Some(2));
+    }
+
+    #[test]
+    fn a_followed_run_is_taken_in_at_once_and_decoded_a_little_each_frame_in_order() {
+        let started = r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#;
+        let batch = |t0: u64| {
+            format!(
+                r#"{{"type":"events","data":{{"run":4,"events":[{{"on_cpu":{{"tid":1,"cpu":0,"start":{t0},"end":{}}}}}]}}}}"#,
+                t0 + 10
+            )
+        };
+        let ended = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
+        let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::SetStill(false));
+        s.apply(Action::Frame(started.into()));
+        for t0 in [0, 20, 40] {
+            s.apply(Action::Frame(batch(t0)));
+        }
+        // The end waits behind the batches that came before it.
+        s.apply(Action::Frame(ended.into()));
+        assert_eq!(s.run().map(|v| (v.events, v.running())), Some((0, true)));
+        assert!(s.digest_one(), "more to come");
+        assert_eq!(s.run().map(|v| v.events), Some(1));
+        s.digest_all();
+        assert_eq!(s.run().map(|v| (v.events, v.running())), Some((3, false)));
+        assert_eq!(s.shown().map(|r| r.replay.end()), Some(50));
+        assert!(!s.digest_one(), "nothing left");
+        // A lost connection shows what had arrived.
+        let mut s = AppState::new("ws://x/ws".into());
+        s.apply(Action::SetStill(false));
+        s.apply(Action::Frame(started.into()));
+        s.apply(Action::Frame(batch(0)));
+        s.apply(Action::Closed { attempt: 1 });
+        assert_eq!(s.run().map(|v| v.events), Some(1));
     }
 
     #[test]

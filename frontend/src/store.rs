@@ -95,9 +95,21 @@ impl Store {
     /// One animation frame at screen time `now_ms`: indexes new events and moves the clock.
     /// Returns whether anything needs drawing.
     pub fn tick(&self, now_ms: f64) -> bool {
+        self.digest(DIGEST_MS);
         self.0.borrow_mut().tick(now_ms)
     }
+
+    /// Decodes messages taken in while following a live run for up to `budget_ms` of this
+    /// frame (at least one): the rest waits for the next frame, so drawing goes on while a
+    /// busy run streams faster than the page decodes.
+    pub fn digest(&self, budget_ms: f64) {
+        let t0 = js::now_ms();
+        while self.0.borrow_mut().digest_one() && js::now_ms() - t0 < budget_ms {}
+    }
 }
+
+/// Decoding per animation frame while following a live run, ms.
+const DIGEST_MS: f64 = 8.0;
 
 /// The state a page starts with: connecting to `agent_url` (or saying why it cannot), set up
 /// as its address (`opts`) asks.
