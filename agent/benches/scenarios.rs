@@ -457,6 +457,56 @@ fn poll_cost() {
     );
 }
 
+/// What users feel of event-loop tracing: `io-async` with 10 000 requests answered at once
+/// (the loop at its busiest), traced (as runs are recorded here) and untraced, alternating
+/// runs, medians of the loop thread's CPU time and of the run's wall time, side by side.
+fn io_async_overhead(pus: u32) {
+    use coreplay_agent::workloads::io::{Loopback, check_fd_limit, loop_run};
+    let (requests, reps) = (10_000u32, 7);
+    if let Err(e) = check_fd_limit(requests) {
+        println!("io-async traced vs untraced: skipped ({e})");
+        return;
+    }
+    let traced = if run::detect_fidelity().0 == coreplay_shared::event::Fidelity::Exact {
+        Mode::Exact
+    } else {
+        Mode::SelfTimed
+    };
+    let once = |mode: Mode| -> Option<(f64, f64)> {
+        let (c, rx) = ctx(mode, pus);
+        let drain = drain(rx);
+        let server = Loopback::start(&c, 0).ok()?;
+        let totals = Arc::new(Totals::default());
+        let run = loop_run(&c, "event-loop", server.db.addr, requests, 0, None, &totals).ok()?;
+        drop(server);
+        drop(c);
+        let _ = drain.join();
+        (!run.failed).then_some((run.wall_ns as f64, totals.cpu_ns() as f64))
+    };
+    let _ = once(Mode::Untraced);
+    let (mut plain, mut with) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        plain.extend(once(Mode::Untraced));
+        with.extend(once(traced));
+    }
+    if plain.is_empty() || with.is_empty() {
+        println!("io-async traced vs untraced: the runs failed");
+        return;
+    }
+    let wall = |v: &[(f64, f64)]| median(v.iter().map(|r| r.0).collect());
+    let cpu = |v: &[(f64, f64)]| median(v.iter().map(|r| r.1).collect());
+    let (cpu_ratio, wall_ratio) = (cpu(&with) / cpu(&plain), wall(&with) / wall(&plain));
+    println!(
+        "io-async, {requests} requests at 0 ms, medians of {reps} alternating runs: loop thread CPU {:.1} ms untraced, {:.1} ms traced: ratio {cpu_ratio:.3} (target ≤ 1.05: {}); wall {:.1} / {:.1} ms: ratio {wall_ratio:.3} (target ≤ 1.03: {})",
+        cpu(&plain) / 1e6,
+        cpu(&with) / 1e6,
+        if cpu_ratio <= 1.05 { "met" } else { "NOT met" },
+        wall(&plain) / 1e6,
+        wall(&with) / 1e6,
+        if wall_ratio <= 1.03 { "met" } else { "NOT met" },
+    );
+}
+
 /// What one stamp costs on this machine (the floor under the per-poll cost: a poll's start
 /// and end each need one), and which clock gives them.
 fn stamp_cost() -> (f64, &'static str) {
@@ -605,6 +655,9 @@ fn main() {
     }
     if wanted("poll-cost") {
         poll_cost();
+    }
+    if wanted("io-async-overhead") {
+        io_async_overhead(pus);
     }
     if wanted("hook-cost") {
         hook_cost();

@@ -277,10 +277,14 @@ pub fn loop_run(
     let handle = thread::Builder::new()
         .name(thread_name.clone())
         .spawn(move || {
-            event_loop::enter(
-                ThreadTracer::start(&rec, &thread_name, Role::EventLoop),
-                true,
-            );
+            // An untraced run (a baseline, the overhead benchmark's control) pays for no
+            // instrumentation at all: its tasks are tokio's own.
+            if rec.enabled() {
+                event_loop::enter(
+                    ThreadTracer::start(&rec, &thread_name, Role::EventLoop),
+                    true,
+                );
+            }
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .on_thread_park(event_loop::park)

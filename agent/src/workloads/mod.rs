@@ -129,6 +129,11 @@ impl Totals {
         self.threads.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The CPU time of the threads added so far, ns.
+    pub fn cpu_ns(&self) -> u64 {
+        self.cpu_ns.load(Ordering::Relaxed)
+    }
+
     /// A comparison variant from these totals.
     pub fn variant(
         &self,
