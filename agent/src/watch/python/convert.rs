@@ -19,6 +19,10 @@ use super::records::{self, By, Done, Record};
 const MAX_WAITING: usize = 200_000;
 /// Notes the probe may add to the run at most (per kind of note).
 const MAX_NOTES: usize = 8;
+/// Tasks and event loops followed at most (the program's records are outside input: a runaway
+/// or hostile one must not grow the agent without bound); past them, records are counted.
+const MAX_TASKS: usize = 2_000_000;
+const MAX_LOOPS: usize = 10_000;
 
 /// What the sampler knows of an OS thread it announced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +96,8 @@ pub struct Converter {
     first_bad: Option<String>,
     unresolved: u64,
     early: u64,
+    /// Records past [`MAX_TASKS`] or [`MAX_LOOPS`].
+    beyond: u64,
 }
 
 impl Converter {
@@ -136,6 +142,18 @@ impl Converter {
     }
 
     fn record(&mut self, pid: u32, record: Record) {
+        let grows = matches!(
+            record,
+            Record::Spawn { .. }
+                | Record::Step { .. }
+                | Record::Wake { .. }
+                | Record::Wait { .. }
+                | Record::Queues { .. }
+        );
+        if grows && (self.tasks.len() >= MAX_TASKS || self.loops.len() >= MAX_LOOPS) {
+            self.beyond += 1;
+            return;
+        }
         match record {
             Record::Process(_) => {}
             Record::Hello {
@@ -392,6 +410,13 @@ impl Converter {
                 "python probe: {} records could not be read and were left out (first: {})",
                 self.bad_lines,
                 self.first_bad.as_deref().unwrap_or("?")
+            ));
+        }
+        if self.beyond > 0 {
+            out.push(format!(
+                "python probe: more than {MAX_TASKS} tasks or {MAX_LOOPS} event loops; {} \
+                 later records were left out",
+                self.beyond
             ));
         }
         if self.early > 0 {
