@@ -179,11 +179,13 @@ fn cores_view(out: &mut String, trace: &TraceFile, f: &Frame, mut y: f64) -> f64
     }
     y += 104.0;
     // Each process's own lock, one line each (a pool of many processes: the first 8).
+    // A watched program's GIL holder is inferred, and only at times: none known is not free.
+    let watched = trace.header.scenario == coreplay_shared::scenario::ScenarioId::Watch;
     for l in f.locks.iter().take(8) {
-        let holder = l
-            .holder
-            .as_ref()
-            .map_or("nobody".to_string(), |t| t.name.to_string());
+        let holder = l.holder.as_ref().map_or_else(
+            || if watched { "not known" } else { "nobody" }.to_string(),
+            |t| t.name.to_string(),
+        );
         let waiters: Vec<String> = l.waiters.iter().map(|t| t.name.to_string()).collect();
         let whose = match (&l.process, f.locks.len()) {
             (_, 1) => String::new(),

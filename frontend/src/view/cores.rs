@@ -34,6 +34,9 @@ pub struct CoresProps {
     /// What else ran on the hardware threads during the run, as far as known.
     #[prop_or_default]
     pub others: Others,
+    /// Whether the run is a watched program (its GIL is inferred from samples).
+    #[prop_or_default]
+    pub watched: bool,
 }
 
 /// What the page knows of what else ran on the hardware threads during a run: nothing yet (a
@@ -357,24 +360,30 @@ fn lock_title(l: &LockCell, locks: usize) -> String {
     }
 }
 
-fn holder_view(l: &LockCell) -> Html {
+/// The holder, or who holds it when none is recorded: nobody, in a run that records every
+/// take and release; "not known" in a watched program, whose GIL holder is inferred only from
+/// the end of a seen wait to the thread's next block.
+fn holder_view(l: &LockCell, watched: bool) -> Html {
     html! {
         if let Some(h) = &l.holder {
             <span data-testid="lock-holder" data-tid={h.tid.to_string()}>{ token(h, "holder") }</span>
+        } else if watched {
+            <span data-testid="lock-holder" data-tid="" class="empty"
+                  title="in a watched program the GIL's holder is known only from the end of a wait for it that the samples saw, until that thread blocks or another takes it (the run's notes say how it was seen)">{ "not known" }</span>
         } else {
             <span data-testid="lock-holder" data-tid="" class="empty">{ "nobody" }</span>
         }
     }
 }
 
-fn lock_view(l: &LockCell, locks: usize) -> Html {
+fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
     html! {
         <div class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
             <h4>{ lock_title(l, locks) }</h4>
             <div class="lock-row">
                 <span class="gil" title="the lock token: a thread may compute only while it holds it">{ "GIL" }</span>
                 <span>{ "held by " }</span>
-                { holder_view(l) }
+                { holder_view(l, watched) }
                 if l.drop_requested {
                     <span class="drop-req" title="a waiter waited a whole switch interval and asked the holder to drop it">{ "drop requested" }</span>
                 }
@@ -393,13 +402,13 @@ fn lock_view(l: &LockCell, locks: usize) -> Html {
 }
 
 /// One process's lock in one line, for runs with many processes.
-fn lock_line(l: &LockCell) -> Html {
+fn lock_line(l: &LockCell, watched: bool) -> Html {
     html! {
         <div class="lock-line" data-testid="lock" data-pid={l.pid.to_string()}>
             <span class="gil">{ "GIL" }</span>
             <span class="who">{ l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid)) }</span>
             <span>{ "held by " }</span>
-            { holder_view(l) }
+            { holder_view(l, watched) }
             <span data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                 { format!("· {} waiting · {} hand-overs", l.waiting, l.handovers) }
             </span>
@@ -407,9 +416,9 @@ fn lock_line(l: &LockCell) -> Html {
     }
 }
 
-fn locks_view(locks: &[LockCell]) -> Html {
+fn locks_view(locks: &[LockCell], watched: bool) -> Html {
     if locks.len() <= FULL_LOCK_BOXES {
-        return html! { { for locks.iter().map(|l| lock_view(l, locks.len())) } };
+        return html! { { for locks.iter().map(|l| lock_view(l, locks.len(), watched)) } };
     }
     let more = locks.len().saturating_sub(LISTED_LOCKS);
     html! {
@@ -417,7 +426,7 @@ fn locks_view(locks: &[LockCell]) -> Html {
             <h4 title="a process has its own interpreter and so its own lock: processes do not wait for each other's">
                 { format!("{} processes, each with its own lock (GIL)", locks.len()) }
             </h4>
-            { for locks.iter().take(LISTED_LOCKS).map(lock_line) }
+            { for locks.iter().take(LISTED_LOCKS).map(|l| lock_line(l, watched)) }
             if more > 0 { <p class="note">{ format!("+{more} more processes") }</p> }
         </div>
     }
@@ -491,7 +500,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
             { machine_header(topology, props.recorded_on.as_deref()) }
             { legend() }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} others={props.others.clone()} />
-            <Waiting locks={f.locks.clone()} areas={f.areas.clone()} />
+            <Waiting locks={f.locks.clone()} areas={f.areas.clone()} watched={props.watched} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
             <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
             <Processes processes={f.processes.clone()} helpers={f.helpers.clone()} {tokens} />
@@ -641,6 +650,7 @@ fn machine_html(topology: &Topology, pu: impl Fn(u32) -> Html) -> Html {
 struct WaitingProps {
     locks: Vec<LockCell>,
     areas: Vec<Area>,
+    watched: bool,
 }
 
 /// The lock and the waiting areas.
@@ -648,7 +658,7 @@ struct WaitingProps {
 fn waiting(props: &WaitingProps) -> Html {
     html! {
         <div class="waiting-areas">
-            { locks_view(&props.locks) }
+            { locks_view(&props.locks, props.watched) }
             { for props.areas.iter().map(area_view) }
         </div>
     }

@@ -109,7 +109,8 @@ pub fn player(props: &PlayerProps) -> Html {
                       {on_cmd} {compact} />
             if show(ViewKind::Cores) {
                 <CoresView {topology} {frame} fidelity={rec.view.fidelity} dropped={rec.view.dropped} recorded_on={rec.machine.clone()}
-                           others={Others::of(rec.view.summary.as_deref())} />
+                           others={Others::of(rec.view.summary.as_deref())}
+                           watched={rec.view.scenario == coreplay_shared::scenario::ScenarioId::Watch} />
             }
             if show(ViewKind::Loop) {
                 if let Some(event_loop) = event_loop {
