@@ -77,6 +77,18 @@ pub fn start(spec: &WatchSpec) -> Result<Watched, WatchError> {
                 ProcError::Gone(_) => WatchError::NoSuchProcess(*pid),
                 source => WatchError::Access { pid: *pid, source },
             })?;
+            let python = std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .is_some_and(|n| n.starts_with("python"));
+            if spec.python_probe && python {
+                probe_note = Some(
+                    "the Python probe is given only to a program coreplay starts; this one was \
+                     already running, so its asyncio tasks and GIL waits are not seen (start it \
+                     with coreplay watch -- python3 … to see them)"
+                        .into(),
+                );
+            }
             (None, *pid, Vec::new(), false, None)
         }
         Target::Command(command) => {
