@@ -307,11 +307,18 @@ fn the_probe_never_changes_the_program() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The names of the Python process's threads (the process that ran the most threads).
+/// The names of the Python process's threads (the process that ran the most threads), but
+/// for the probe's own GIL helpers: the watch leaves them out when it reads their name before
+/// they end, which a helper ending within a tick of starting can escape (a matter of the probe,
+/// not of the wrapper this compares).
 fn python_threads(done: &WatchFinished) -> BTreeSet<String> {
     let mut per_pid: BTreeMap<u32, BTreeSet<String>> = BTreeMap::new();
     let replay = replay_of(done);
-    for t in replay.threads() {
+    for t in replay
+        .threads()
+        .iter()
+        .filter(|t| &*t.name != "coreplay-gil")
+    {
         per_pid.entry(t.pid).or_default().insert(t.name.to_string());
     }
     per_pid
@@ -376,10 +383,13 @@ fn the_gil_has_one_holder_and_its_waiters_are_the_other_compute_threads() {
             }
             with_waiters += usize::from(!lock.waiters.is_empty());
             for w in &lock.waiters {
-                // The compute threads, and the main thread when it wakes from starting or
-                // joining them (it needs the GIL back too).
+                // The compute threads, the main thread when it wakes from starting or joining
+                // them (it needs the GIL back too), and the probe's own GIL helpers in the
+                // moment they outlive its learning the GIL's address (when shown at all).
                 assert!(
-                    names[w].starts_with("compute-") || names[w] == "main",
+                    names[w].starts_with("compute-")
+                        || names[w] == "main"
+                        || names[w] == "coreplay-gil",
                     "at {t} ns {} waits for the GIL",
                     names[w]
                 );

@@ -36,6 +36,10 @@ impl ExactTask {
     }
 }
 
+/// A GIL holder's unexplained sleep longer than this, ns, is taken as a blocking call (which
+/// releases the GIL); shorter ones are the GIL's own hand-over.
+const HOLDER_NAP_NS: Ns = 200_000;
+
 /// A switch record on the run's clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Switched {
@@ -125,16 +129,20 @@ impl Thread {
                     },
                 };
                 self.refined = r.preempted;
-                if !r.preempted && self.gil == Gil::Holding {
-                    // A holder that blocks lets the GIL go first (CPython releases it around
-                    // blocking calls; a wait for the GIL itself starts a request once its
-                    // reason is read): known now, whatever the reason turns out to be.
-                    self.gil_steps(out);
-                }
                 last_out = Some(t);
             } else {
                 // On already means the guess made when it was found was wrong: it was off.
-                if let Mode::Off { .. } = self.mode {
+                if let Mode::Off { since, reason } = self.mode {
+                    // A holder back from a sleep whose reason was never read: one of a few µs
+                    // is CPython's own hand-over dance around the GIL (it still holds it); a
+                    // longer one was a blocking call, and blocking calls release the GIL.
+                    if self.gil == Gil::Holding
+                        && reason == OffReason::Sleep
+                        && !self.refined
+                        && t.saturating_sub(since) > HOLDER_NAP_NS
+                    {
+                        self.gil_released_at(since, out);
+                    }
                     self.close_off(out, t, 0);
                 }
                 self.migrate(out, t, r.cpu);

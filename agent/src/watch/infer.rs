@@ -419,6 +419,17 @@ impl Thread {
         Sampled::Alive(true)
     }
 
+    /// Lets the GIL go at `at` (a sleep found, afterwards, to have been a blocking call).
+    pub fn gil_released_at(&mut self, at: Ns, out: &mut Vec<Event>) {
+        let e = Event::Lock {
+            tid: self.tid,
+            at,
+            op: LockOp::Release,
+        };
+        self.emit(out, e);
+        self.gil = Gil::Free;
+    }
+
     /// The GIL steps its new state means: a wait on the GIL's futex starts a request; running
     /// after one is taking the GIL; blocking in anything else after holding it (or after
     /// waiting, having taken it for a moment) is letting it go. Being preempted keeps it.

@@ -298,7 +298,7 @@ impl<'a> Sampler<'a> {
     }
 
     /// The GIL steps the threads' samples gave this tick (in `out[from..]`) go to the
-    /// ledger, which emits them in one order per process once they are [`gil::LAG_NS`] old
+    /// ledger, which emits them in one order per process once they are [`gil::Ledger::lag`] old
     /// (all of them when `last`).
     fn gil_order(&mut self, from: usize, now: Ns, last: bool) {
         let Some(py) = self.python.as_mut() else {
@@ -324,15 +324,16 @@ impl<'a> Sampler<'a> {
         let until = if last {
             Ns::MAX
         } else {
-            now.saturating_sub(gil::LAG_NS)
+            now.saturating_sub(py.gil.lag())
         };
         let (tasks, gone) = (&self.tasks, &self.gone);
+        // A thread still followed may go on past any step emitted now (its end, when it comes,
+        // is later than the ledger's horizon); one that ended is bounded by its last moment.
         let seen = |tid: u32| {
-            tasks
-                .values()
-                .find(|t| t.thread.tid == tid)
-                .map(|t| t.thread.last_at)
-                .or_else(|| gone.values().find(|k| k.tid == tid).map(|k| k.seen))
+            if tasks.values().any(|t| t.thread.tid == tid) {
+                return None;
+            }
+            gone.values().find(|k| k.tid == tid).map(|k| k.seen)
         };
         py.gil.emit(until, &seen, &mut self.out);
     }

@@ -10,14 +10,20 @@ use std::collections::BTreeMap;
 
 use coreplay_shared::event::{Event, LockOp, Ns};
 
-/// How long steps wait before they are put in order, ns: longer than the latest a thread's
-/// step can reach the sampler (an exact run refines off-CPU reasons every 10 ms).
+/// How long steps wait before they are put in order, ns, at first: longer than a thread's step
+/// takes to reach the sampler on an idle machine. A step that still comes late (a busy machine
+/// delays the sampler) doubles the wait, up to [`MAX_LAG_NS`].
 pub const LAG_NS: Ns = 30_000_000;
+/// The longest steps wait, ns.
+pub const MAX_LAG_NS: Ns = 1_000_000_000;
 
 /// The GIL steps of a watch's Python processes, put in one order per process.
 #[derive(Debug, Default)]
 pub struct Ledger {
     procs: BTreeMap<u32, Proc>,
+    /// How long steps wait now (0: [`LAG_NS`]), and up to when they were emitted.
+    lag: Ns,
+    emitted: Ns,
 }
 
 /// One process's GIL.
@@ -32,26 +38,36 @@ struct Proc {
 }
 
 impl Proc {
-    /// Emits a step no earlier than any emitted, and a release after the take it ends (at
-    /// one instant a release sorts before a take): the history reads the same in time order
-    /// as in the order it was made.
-    fn push(&mut self, tid: u32, at: Ns, op: LockOp, out: &mut Vec<Event>) {
-        let mut at = at.max(self.last);
-        if op == LockOp::Release
-            && let Some(take) = self.take
-            && at <= take
-        {
-            at = take + 1;
-        }
-        match op {
+    /// Emits a step so that the history reads the same in time order (as the trace check and
+    /// the page read it) as in the order it was made, and no step of a thread falls outside
+    /// its life: a take never before the last take or release emitted (a late one that would
+    /// fall after its thread's last known moment is left out: the holder stays unknown); a
+    /// release at its own time, but after the take it ends (at one instant a release sorts
+    /// before a take); a request at its own time (it changes no holder).
+    fn push(&mut self, tid: u32, at: Ns, op: LockOp, seen: Option<Ns>, out: &mut Vec<Event>) {
+        let at = match op {
+            LockOp::Request | LockOp::DropRequest => at,
             LockOp::Acquire => {
+                let at = at.max(self.last);
+                // Room for its release after it, within its thread's known life.
+                if seen.is_some_and(|s| at >= s) {
+                    return;
+                }
                 self.holder = Some(tid);
                 self.take = Some(at);
+                at
             }
-            LockOp::Release => self.holder = None,
-            LockOp::Request | LockOp::DropRequest => {}
+            LockOp::Release => {
+                self.holder = None;
+                match self.take {
+                    Some(take) if at <= take => take + 1,
+                    _ => at,
+                }
+            }
+        };
+        if matches!(op, LockOp::Acquire | LockOp::Release) {
+            self.last = self.last.max(at);
         }
-        self.last = at;
         out.push(Event::Lock { tid, at, op });
     }
 }
@@ -71,32 +87,43 @@ impl Ledger {
             .or_default()
             .steps
             .push((at, rank, tid, op));
+        // Late: wait longer from now on, so that the next such step is still in time.
+        if at < self.emitted {
+            let late = self.emitted - at;
+            self.lag = self.lag().max(late.saturating_mul(2)).min(MAX_LAG_NS);
+        }
+    }
+
+    /// How long steps wait before they are put in order, ns.
+    pub fn lag(&self) -> Ns {
+        if self.lag == 0 { LAG_NS } else { self.lag }
     }
 
     /// Emits, in order, the steps up to `until` (all of them with `Ns::MAX`). `seen(tid)`:
-    /// the latest time a thread's own events reach; a holder that another thread takes the
-    /// GIL from lets it go then at the latest (it may have ended, unnoticed yet).
+    /// for a thread that ended, the latest time its own events reach (`None`: it goes on); a
+    /// holder that another thread takes the GIL from lets it go then at the latest.
     pub fn emit(&mut self, until: Ns, seen: &dyn Fn(u32) -> Option<Ns>, out: &mut Vec<Event>) {
+        self.emitted = self.emitted.max(until.min(Ns::MAX - 1));
         for p in self.procs.values_mut() {
             p.steps.sort_unstable_by_key(|s| (s.0, s.1, s.2));
             let n = p.steps.partition_point(|s| s.0 <= until);
             let steps: Vec<_> = p.steps.drain(..n).collect();
             for (at, _, tid, op) in steps {
                 match op {
-                    LockOp::Request | LockOp::DropRequest => p.push(tid, at, op, out),
+                    LockOp::Request | LockOp::DropRequest => p.push(tid, at, op, None, out),
                     LockOp::Acquire => {
                         if p.holder == Some(tid) {
                             continue;
                         }
                         if let Some(h) = p.holder {
                             let until = seen(h).map_or(at, |s| s.min(at));
-                            p.push(h, until, LockOp::Release, out);
+                            p.push(h, until, LockOp::Release, None, out);
                         }
-                        p.push(tid, at, op, out);
+                        p.push(tid, at, op, seen(tid), out);
                     }
                     LockOp::Release => {
                         if p.holder == Some(tid) {
-                            p.push(tid, at, op, out);
+                            p.push(tid, at, op, None, out);
                         }
                     }
                 }
@@ -161,24 +188,24 @@ mod tests {
             ops(&out),
             vec![(3, 33, LockOp::Release), (4, 40, LockOp::Acquire)]
         );
-        // A release at the instant of its take comes a nanosecond later; nothing goes back
-        // before what was emitted, a request in between included.
+        // A release at the instant of its take comes a nanosecond later; a take never goes back
+        // before what was emitted; a request keeps its own time.
         out.clear();
         l.step(1, 5, 50, LockOp::Acquire);
         l.step(1, 5, 50, LockOp::Release);
         l.step(1, 6, 45, LockOp::Request);
-        l.emit(50, &|_| Some(0), &mut out);
+        l.emit(50, &|_| None, &mut out);
         l.step(1, 7, 30, LockOp::Request);
         l.step(1, 5, 40, LockOp::Release);
-        l.emit(Ns::MAX, &|_| Some(0), &mut out);
+        l.emit(Ns::MAX, &|_| None, &mut out);
         assert_eq!(
             ops(&out),
             vec![
                 (6, 45, LockOp::Request),
-                (4, 45, LockOp::Release),
+                (4, 50, LockOp::Release),
                 (5, 50, LockOp::Acquire),
                 (5, 51, LockOp::Release),
-                (7, 51, LockOp::Request),
+                (7, 30, LockOp::Request),
             ]
         );
         // Replayed in time order (as the trace check sorts: releases first at one
