@@ -8,7 +8,7 @@
 #   SOAK_BINARIES="watch" scripts/soak.sh 10   # only agent/tests/watch.rs
 #   SOAK_BINARIES="browser embed" scripts/soak.sh 5   # the browser tests (after trunk build --release)
 #
-# Each round runs whole test binaries (agent/tests/{scenarios,watch,robustness}.rs, and with
+# Each round runs whole test binaries (agent/tests/{scenarios,watch,python_probe,robustness,other_load}.rs, and with
 # SOAK_BROWSER=1 the browser, embed and learn tests too, which need `trunk build --release` first), one
 # test at a time as CI runs them; each test's result is read from the test harness's output,
 # and a failure's message is printed as it happens.
@@ -21,7 +21,7 @@ rounds="${1:-20}"
 binaries=()
 ignored_binaries=()
 # The browser and embed tests are #[ignore]d in `cargo test` (they need Chromium and dist/).
-for b in ${SOAK_BINARIES:-scenarios watch robustness other_load}; do
+for b in ${SOAK_BINARIES:-scenarios watch python_probe robustness other_load}; do
   case "$b" in
     browser | embed | learn) ignored_binaries+=("$b") ;;
     *) binaries+=("$b") ;;
@@ -105,6 +105,12 @@ for t in $(awk '{print $2}' "$results" | sort -u); do
   printf '%-90s %10s %10s\n' "$t" "${cells[0]}" "${cells[1]}"
 done
 printf '\n%s rounds each way in %d s on %s CPUs\n' "$rounds" "$(($(date +%s) - start))" "$(nproc)"
+if [[ ! -s "$results" ]]; then
+  # Nothing ran (a binary that printed no results, a harness log that was not written): that
+  # is not "every test passed".
+  echo "soak: no test result was recorded" >&2
+  exit 1
+fi
 if ((fail)); then
   echo "soak: some test passed less than every time" >&2
   exit 1
