@@ -8,6 +8,7 @@ use std::{
 };
 
 use coreplay_shared::{
+    frame::{HELPER_CPU_NS, Helpers, MIN_HELPERS},
     summary::{Summary, ThreadSummary},
     watch::{self, WatchProgram},
 };
@@ -205,34 +206,15 @@ pub fn thread_table(summary: &Summary) -> String {
         );
     }
     if !helpers.is_empty() {
-        let mut names: Vec<(String, usize)> = Vec::new();
-        for t in &helpers {
-            match names.iter_mut().find(|n| n.0 == t.name) {
-                Some(n) => n.1 += 1,
-                None => names.push((t.name.clone(), 1)),
-            }
-        }
-        names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        let list: Vec<String> = names
-            .iter()
-            .take(6)
-            .map(|(n, k)| {
-                if *k > 1 {
-                    format!("{n} ×{k}")
-                } else {
-                    n.clone()
-                }
-            })
-            .collect();
+        let folded = Helpers::of(helpers.iter().map(|t| t.name.as_str()));
         let cpu: u64 = helpers.iter().map(|t| t.cpu_ns).sum();
         let _ = writeln!(
             out,
             "  … and {} short-lived helper processes of one thread each, under {} ms CPU each \
-             ({}{}): {:.2} ms CPU in all",
-            helpers.len(),
+             ({}): {:.2} ms CPU in all",
+            folded.count,
             HELPER_CPU_NS / 1_000_000,
-            list.join(", "),
-            if names.len() > 6 { ", …" } else { "" },
+            folded.list(),
             cpu as f64 / 1e6
         );
     }
@@ -262,11 +244,6 @@ fn split_helpers(
         (threads.iter().collect(), Vec::new())
     }
 }
-
-/// A one-thread process using less CPU than this, ns, is a helper in the thread table…
-const HELPER_CPU_NS: u64 = 5_000_000;
-/// …when there are at least this many of them.
-const MIN_HELPERS: usize = 3;
 
 #[cfg(test)]
 mod tests {

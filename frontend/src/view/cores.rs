@@ -672,26 +672,6 @@ struct ProcessesProps {
     tokens: bool,
 }
 
-/// "bash ×6, readlink ×2, …": the helpers' names, most frequent first.
-fn helper_names(h: &Helpers) -> String {
-    let mut list: Vec<String> = h
-        .names
-        .iter()
-        .take(6)
-        .map(|(n, k)| {
-            if *k > 1 {
-                format!("{n} ×{k}")
-            } else {
-                n.clone()
-            }
-        })
-        .collect();
-    if h.names.len() > 6 {
-        list.push("…".into());
-    }
-    list.join(", ")
-}
-
 /// Processes grouping their threads.
 #[function_component(Processes)]
 fn processes(props: &ProcessesProps) -> Html {
@@ -703,7 +683,7 @@ fn processes(props: &ProcessesProps) -> Html {
                 <div class="proc exited helpers" data-testid="helpers"
                      title="processes of one thread that lived a moment and used under 5 ms of CPU, such as a wrapper script's (a pyenv shim starts bash, readlink and its own helpers before the interpreter): folded so that the program's own processes stand out">
                     <h4>{ format!("{} short-lived helper processes, ended", h.count) }</h4>
-                    <span class="note">{ helper_names(h) }</span>
+                    <span class="note">{ h.list() }</span>
                 </div>
             }
         </div>

@@ -112,6 +112,46 @@ pub struct Helpers {
     pub names: Vec<(String, usize)>,
 }
 
+impl Helpers {
+    /// The helpers with these (thread) names, counted: most frequent first, then by name.
+    pub fn of<'a>(names: impl IntoIterator<Item = &'a str>) -> Helpers {
+        let mut counted: Vec<(String, usize)> = Vec::new();
+        let mut count = 0;
+        for name in names {
+            count += 1;
+            match counted.iter_mut().find(|n| n.0 == name) {
+                Some(n) => n.1 += 1,
+                None => counted.push((name.to_string(), 1)),
+            }
+        }
+        counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Helpers {
+            count,
+            names: counted,
+        }
+    }
+
+    /// "bash ×6, readlink ×2, …": the first six names, most frequent first.
+    pub fn list(&self) -> String {
+        let mut list: Vec<String> = self
+            .names
+            .iter()
+            .take(6)
+            .map(|(n, k)| {
+                if *k > 1 {
+                    format!("{n} ×{k}")
+                } else {
+                    n.clone()
+                }
+            })
+            .collect();
+        if self.names.len() > 6 {
+            list.push("…".into());
+        }
+        list.join(", ")
+    }
+}
+
 /// A one-thread process that has ended, having used less CPU than this, ns, is a helper…
 pub const HELPER_CPU_NS: Ns = 5_000_000;
 /// …when there are at least this many of them (fewer are shown as they are).
@@ -444,28 +484,22 @@ fn fold_helpers(replay: &Replay, processes: &mut Vec<ProcessBox>) -> Option<Help
                 .iter()
                 .all(|(tok, _)| cpu_of(tok.tid) < HELPER_CPU_NS)
     };
-    let count = processes.iter().filter(|p| helper(p)).count();
-    if count < MIN_HELPERS {
+    if processes.iter().filter(|p| helper(p)).count() < MIN_HELPERS {
         return None;
     }
-    let mut names: Vec<(String, usize)> = Vec::new();
-    processes.retain(|p| {
-        if !helper(p) {
-            return true;
-        }
-        // The thread's name (`bash`, `readlink`): the command line is a mouthful.
-        let name = p
-            .threads
-            .first()
-            .map_or_else(|| p.name.clone(), |t| t.0.name.to_string());
-        match names.iter_mut().find(|n| n.0 == name) {
-            Some(n) => n.1 += 1,
-            None => names.push((name, 1)),
-        }
-        false
-    });
-    names.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    Some(Helpers { count, names })
+    let (helpers, own): (Vec<ProcessBox>, Vec<ProcessBox>) =
+        std::mem::take(processes).into_iter().partition(helper);
+    *processes = own;
+    // The thread's name (`bash`, `readlink`): the command line is a mouthful.
+    let names: Vec<String> = helpers
+        .iter()
+        .map(|p| {
+            p.threads
+                .first()
+                .map_or_else(|| p.name.clone(), |t| t.0.name.to_string())
+        })
+        .collect();
+    Some(Helpers::of(names.iter().map(String::as_str)))
 }
 
 /// When the first hand-over mark shown stops being recent.
@@ -666,6 +700,15 @@ mod tests {
         );
         let left: Vec<u32> = f.processes.iter().map(|p| p.pid).collect();
         assert_eq!(left, vec![100, 104]);
+        assert_eq!(
+            f.helpers.map(|h| h.list()).as_deref(),
+            Some("bash ×2, readlink")
+        );
+        let many = Helpers::of(["a", "b", "c", "d", "e", "f", "g", "a"]);
+        assert_eq!(
+            (many.count, many.list().as_str()),
+            (8, "a ×2, b, c, d, e, f, …")
+        );
     }
 
     #[test]
