@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use common::{example, python, serial};
 use coreplay_agent::{
     topology::{self, Source},
     watch::{self, FidelityChoice, ProgramOutput, Target, WatchFinished, WatchSpec},
@@ -22,26 +23,6 @@ use coreplay_shared::{
     replay::{Replay, ThreadState},
     validate,
 };
-
-/// One watch at a time, so that each measures its own program.
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The interpreter itself (not a version manager's shim).
-fn python() -> Option<String> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .ok()?;
-    let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !path.is_empty()).then_some(path)
-}
-
-fn example(name: &str) -> String {
-    format!("{}/../examples/python/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn watch_now(command: Vec<String>) -> WatchFinished {
     let spec = WatchSpec {

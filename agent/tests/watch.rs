@@ -15,7 +15,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use common::{Agent, BIN, children_of};
+use common::{Agent, BIN, children_of, example, python, serial};
 use coreplay_agent::{
     topology::{self, Source},
     watch::{self, FidelityChoice, ProgramOutput, Target, WatchFinished, WatchSpec},
@@ -29,29 +29,6 @@ use coreplay_shared::{
 };
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
-
-/// Every test here runs one at a time, so that each measures its own program rather than
-/// another test's (a busy program beside a measured watch was how a pool's workers once looked
-/// less parallel than they are).
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// The Python interpreter itself (not a version manager's shell shim, which would add its
-/// own processes to every watch).
-fn python() -> Option<String> {
-    let out = Command::new("python3")
-        .args(["-c", "import sys; print(sys.executable)"])
-        .output()
-        .ok()?;
-    let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !path.is_empty()).then_some(path)
-}
-
-fn example(name: &str) -> String {
-    format!("{}/../examples/python/{name}", env!("CARGO_MANIFEST_DIR"))
-}
 
 fn spec(command: Vec<String>, fidelity: FidelityChoice) -> WatchSpec {
     WatchSpec {

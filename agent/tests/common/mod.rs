@@ -149,3 +149,26 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 pub fn test_data_home() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("coreplay-test-data-{}", std::process::id()))
 }
+
+/// One watch at a time within a test binary, so that each measures its own program rather
+/// than another test's.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The Python interpreter itself (not a version manager's shell shim, which would add its
+/// own processes to every watch), when there is a `python3`.
+pub fn python() -> Option<String> {
+    let out = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .ok()?;
+    let path = String::from_utf8(out.stdout).ok()?.trim().to_string();
+    (out.status.success() && !path.is_empty()).then_some(path)
+}
+
+/// The path of an example program in `examples/python/`.
+pub fn example(name: &str) -> String {
+    format!("{}/../examples/python/{name}", env!("CARGO_MANIFEST_DIR"))
+}
