@@ -18,12 +18,22 @@ pub const LAG_NS: Ns = 30_000_000;
 pub const MAX_LAG_NS: Ns = 1_000_000_000;
 
 /// The GIL steps of a watch's Python processes, put in one order per process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Ledger {
     procs: BTreeMap<u32, Proc>,
-    /// How long steps wait now (0: [`LAG_NS`]), and up to when they were emitted.
+    /// How long steps wait now, and up to when they were emitted.
     lag: Ns,
     emitted: Ns,
+}
+
+impl Default for Ledger {
+    fn default() -> Ledger {
+        Ledger {
+            procs: BTreeMap::new(),
+            lag: LAG_NS,
+            emitted: 0,
+        }
+    }
 }
 
 /// One process's GIL.
@@ -90,13 +100,13 @@ impl Ledger {
         // Late: wait longer from now on, so that the next such step is still in time.
         if at < self.emitted {
             let late = self.emitted - at;
-            self.lag = self.lag().max(late.saturating_mul(2)).min(MAX_LAG_NS);
+            self.lag = self.lag.max(late.saturating_mul(2)).min(MAX_LAG_NS);
         }
     }
 
     /// How long steps wait before they are put in order, ns.
     pub fn lag(&self) -> Ns {
-        if self.lag == 0 { LAG_NS } else { self.lag }
+        self.lag
     }
 
     /// Emits, in order, the steps up to `until` (all of them with `Ns::MAX`). `seen(tid)`:
