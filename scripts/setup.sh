@@ -13,8 +13,9 @@ WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |
 
 log() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
 
-# fonts-dejavu-core: the fonts `coreplay render` draws PNG and GIF text with.
-apt_pkgs=(pkg-config libhwloc-dev libudev-dev fonts-dejavu-core chromium chromium-driver npm)
+# fonts-dejavu-core: the fonts `coreplay render` draws PNG and GIF text with. python3: the
+# watched examples, the Python probe and its tests (standard library only).
+apt_pkgs=(pkg-config libhwloc-dev libudev-dev fonts-dejavu-core chromium chromium-driver npm python3)
 missing=()
 for p in "${apt_pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -22,6 +23,10 @@ done
 # npm may come from a non-Debian Node.js install; do not ask apt for it then.
 if command -v npm >/dev/null 2>&1; then
   missing=("${missing[@]/npm}")
+fi
+# Likewise python3 from pyenv or a build of one's own.
+if command -v python3 >/dev/null 2>&1; then
+  missing=("${missing[@]/python3}")
 fi
 missing=($(printf '%s\n' "${missing[@]}" | sed '/^$/d'))
 if ((${#missing[@]})); then
