@@ -385,7 +385,7 @@ impl AppState {
             .topology()
             .map(|t| t.root.pus.clone())
             .unwrap_or_default();
-        pus.sort_unstable();
+        coreplay_shared::sort::natural(&mut pus);
         pus
     }
 

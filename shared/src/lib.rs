@@ -24,6 +24,7 @@
 
 pub mod model;
 pub mod protocol;
+pub mod sort;
 pub mod standalone;
 #[cfg(test)]
 mod testkit;

@@ -237,7 +237,7 @@ pub fn mark(text: &str) -> Vec<Piece<'_>> {
     for (forms, _) in ENTRIES {
         // The longest form first ("hardware threads" before "threads").
         let mut forms: Vec<&str> = forms.to_vec();
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        coreplay_shared::sort::by_key(&mut forms, |f| std::cmp::Reverse(f.len()));
         'form: for form in forms {
             let mut from = 0;
             while let Some(i) = lower[from..].find(form).map(|i| i + from) {
@@ -255,7 +255,7 @@ pub fn mark(text: &str) -> Vec<Piece<'_>> {
             }
         }
     }
-    found.sort_unstable();
+    coreplay_shared::sort::natural(&mut found);
     let mut out = Vec::new();
     let mut at = 0;
     for (a, b) in found {

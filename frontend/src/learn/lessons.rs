@@ -710,7 +710,7 @@ mod tests {
                     l.choices
                 );
                 let mut texts: Vec<&str> = l.choices.iter().map(|c| c.text.as_str()).collect();
-                texts.sort_unstable();
+                coreplay_shared::sort::natural(&mut texts);
                 texts.dedup();
                 assert_eq!(texts.len(), l.choices.len(), "{:?}", l.choices);
             }

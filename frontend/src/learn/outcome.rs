@@ -433,7 +433,7 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
 }
 
 fn median(mut v: Vec<u64>) -> Option<u64> {
-    v.sort_unstable();
+    coreplay_shared::sort::natural(&mut v);
     v.get(v.len() / 2).copied()
 }
 

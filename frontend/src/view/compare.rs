@@ -82,7 +82,7 @@ fn speedup_chart(runs: &[KeptRun]) -> Html {
             <p class="note">{ "Run parallel-compute (or another scenario with a speedup) at several thread counts to chart speedup against threads." }</p>
         };
     }
-    points.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    coreplay_shared::sort::by(&mut points, |a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
     let max_t = points.iter().map(|p| p.0).max().unwrap_or(1).max(2) as f64;
     let max_s = points
         .iter()

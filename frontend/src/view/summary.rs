@@ -165,7 +165,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
         ));
     }
     let mut threads = s.threads.clone();
-    threads.sort_by_key(|t| std::cmp::Reverse(t.cpu_ns));
+    coreplay_shared::sort::by_key(&mut threads, |t| std::cmp::Reverse(t.cpu_ns));
     let hidden = threads.len().saturating_sub(MAX_THREAD_ROWS);
     html! {
         <section class="summary" aria-label="Run summary" data-testid="summary">

@@ -124,7 +124,9 @@ impl Helpers {
                 None => counted.push((name.to_string(), 1)),
             }
         }
-        counted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        crate::sort::by(&mut counted, |a, b| {
+            b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))
+        });
         Helpers {
             count,
             names: counted,
@@ -431,7 +433,7 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
     }
     areas.retain(|a| a.count > 0);
     let mut processes: Vec<ProcessBox> = by_pid.into_values().collect();
-    processes.sort_by_key(|p| (p.role != Role::Agent, p.pid));
+    crate::sort::by_key(&mut processes, |p| (p.role != Role::Agent, p.pid));
     processes.retain(|p| !p.threads.is_empty());
     let helpers = fold_helpers(replay, &mut processes);
 

@@ -419,7 +419,7 @@ pub fn check(topology: &Topology, events: &[Event], complete: bool) -> Report {
 
     // Sorted checks: slices of a thread, slices on a CPU, each process's lock.
     for (tid, mut slices) in per_thread {
-        slices.sort_unstable();
+        crate::sort::natural(&mut slices);
         let mut until = 0;
         for (start, end, i) in slices {
             if start < until {
@@ -429,7 +429,7 @@ pub fn check(topology: &Topology, events: &[Event], complete: bool) -> Report {
         }
     }
     for (cpu, mut slices) in per_cpu {
-        slices.sort_unstable();
+        crate::sort::natural(&mut slices);
         let (mut until, mut last) = (0, u32::MAX);
         for (start, end, tid, i) in slices {
             if start < until && tid != last {
@@ -449,7 +449,7 @@ pub fn check(topology: &Topology, events: &[Event], complete: bool) -> Report {
         }
     }
     for (pid, mut steps) in locks {
-        steps.sort_unstable_by_key(|s| (s.0, s.1, s.4));
+        crate::sort::by_key(&mut steps, |s| (s.0, s.1, s.4));
         let mut holder: Option<u32> = None;
         for (at, _, tid, op, i) in steps {
             match op {
@@ -476,7 +476,7 @@ pub fn check(topology: &Topology, events: &[Event], complete: bool) -> Report {
             }
         }
     }
-    report.problems.sort_by_key(|p| p.event);
+    crate::sort::by_key(&mut report.problems, |p| p.event);
     report.kept_anyway = started_at
         .values()
         .copied()

@@ -376,7 +376,7 @@ impl LatencyStats {
         if latencies.is_empty() {
             return None;
         }
-        latencies.sort_unstable();
+        crate::sort::natural(&mut latencies);
         let n = latencies.len();
         let pick = |q: f64| latencies[((n as f64 * q).ceil() as usize).clamp(1, n) - 1];
         Some(LatencyStats {

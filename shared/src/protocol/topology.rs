@@ -356,7 +356,7 @@ mod tests {
 
     fn node(kind: NodeKind, children: Vec<Node>) -> Node {
         let mut pus: Vec<u32> = children.iter().flat_map(|c| c.pus.clone()).collect();
-        pus.sort_unstable();
+        crate::sort::natural(&mut pus);
         Node {
             kind,
             os_index: None,

@@ -35,9 +35,9 @@ pub(super) fn busiest_threads(replay: &Replay, n: usize) -> Vec<u32> {
     }
     let mut by_time: Vec<usize> = (0..threads.len()).collect();
     // Stable: among equals, the first seen first.
-    by_time.sort_by_key(|&i| std::cmp::Reverse(threads[i].on_cpu_ns()));
+    coreplay_shared::sort::by_key(&mut by_time, |&i| std::cmp::Reverse(threads[i].on_cpu_ns()));
     by_time.truncate(n);
-    by_time.sort_unstable();
+    coreplay_shared::sort::natural(&mut by_time);
     by_time.into_iter().map(|i| threads[i].tid).collect()
 }
 
@@ -89,8 +89,7 @@ struct Rects {
 impl Rects {
     fn fill(mut self, ctx: &CanvasRenderingContext2d) {
         // Same colours are the same strings (one table of hues, fixed reason colours).
-        self.items
-            .sort_by_key(|r| (r.0, r.1.as_ptr() as usize, r.1.len()));
+        coreplay_shared::sort::by_key(&mut self.items, |r| (r.0, r.1.as_ptr() as usize, r.1.len()));
         let mut current: Option<&'static str> = None;
         for (_, colour, x, y, w, h) in self.items {
             if !current.is_some_and(|c| std::ptr::eq(c, colour)) {

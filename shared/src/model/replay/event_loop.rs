@@ -81,7 +81,7 @@ pub struct TaskSpan {
 
 impl TaskInfo {
     pub(super) fn derive(&mut self) {
-        self.steps.sort_by_key(|s| (s.0, step_rank(s.1)));
+        crate::sort::by_key(&mut self.steps, |s| (s.0, step_rank(s.1)));
         self.states.clear();
         let mut state = None;
         let mut woken_in_poll = false;
@@ -295,7 +295,7 @@ impl Replay {
             ready.select_nth_unstable(sample - 1);
             ready.truncate(sample);
         }
-        ready.sort_unstable();
+        crate::sort::natural(&mut ready);
         frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
         // The shown loop's own selector waits and polls (all of them before any loop polled).
         let waits = match current {

@@ -102,7 +102,7 @@ impl Replay {
         frames
             .into_values()
             .map(|(mut frame, mut waiting)| {
-                waiting.sort_unstable();
+                crate::sort::natural(&mut waiting);
                 frame.waiters = waiting.into_iter().map(|w| w.1).collect();
                 frame
             })

@@ -35,7 +35,7 @@ impl Replay {
     pub fn peak_running(&self) -> Option<(u32, Ns)> {
         let mut edges = self.busy_edges();
         // Ends before starts at the same time.
-        edges.sort_unstable_by_key(|&(t, start)| (t, start));
+        crate::sort::by_key(&mut edges, |&(t, start)| (t, start));
         let (mut now, mut best) = (0u32, None::<(u32, Ns)>);
         for (t, start) in edges {
             if start {
@@ -55,7 +55,7 @@ impl Replay {
     /// one's end (so `[0]` is the time none ran in between). Empty when nothing ran.
     pub fn time_by_running(&self) -> Vec<Ns> {
         let mut edges = self.busy_edges();
-        edges.sort_unstable_by_key(|&(t, start)| (t, start));
+        crate::sort::by_key(&mut edges, |&(t, start)| (t, start));
         let mut out: Vec<Ns> = Vec::new();
         let (mut now, mut last) = (0usize, None::<Ns>);
         for (t, start) in edges {

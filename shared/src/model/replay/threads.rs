@@ -232,7 +232,7 @@ impl Replay {
                 }
             })
             .collect();
-        out.sort_by_key(|t| t.tid);
+        crate::sort::by_key(&mut out, |t| t.tid);
         out
     }
 }
