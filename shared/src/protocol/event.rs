@@ -108,7 +108,9 @@ pub enum ProcessEnd {
 }
 
 /// One recorded fact.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Decoded by `event_de.rs` (written out to compile small), encoded by serde's derive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A process joined the run.

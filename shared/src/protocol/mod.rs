@@ -3,6 +3,7 @@
 //! [`msg::PROTOCOL_VERSION`] and keep older traces readable in [`trace_file`].
 
 pub mod event;
+mod event_de;
 pub mod msg;
 pub mod scenario;
 pub mod summary;
