@@ -5,6 +5,7 @@
 
 use coreplay_shared::{event::Ns, frame::parse_duration};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::{js, options::nearest_speed, playback::Command, state::AppState};
 
@@ -14,8 +15,10 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Largest time a bare number may give, ms.
 const MAX_MS: f64 = 1e9;
 
-/// A command from the embedding page.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// A command from the embedding page. Encoded by serde's derive; read by
+/// [`EmbedCommand::from_value`] (serde's derive would read this internally tagged form through
+/// a buffered copy of the message, a second decoder in the page for a message of a few keys).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "coreplay", rename_all = "lowercase")]
 pub enum EmbedCommand {
     /// `{"coreplay":"play"}`
@@ -41,11 +44,8 @@ pub enum EmbedCommand {
 }
 
 /// A time as the embedding page writes it: a number of ms, or a string with its unit.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(
-    untagged,
-    expecting = "expected a number of ms or a string like \"12ms\""
-)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
 pub enum Time {
     /// `5` or `1.5`: milliseconds, like the address's `t=`.
     Ms(f64),
@@ -64,7 +64,48 @@ impl Time {
     }
 }
 
+impl Time {
+    /// Reads a time: a number of ms or a string.
+    fn from_value(v: &Value) -> Result<Time, String> {
+        match v {
+            Value::Number(n) => n.as_f64().map(Time::Ms),
+            Value::String(text) => Some(Time::Text(text.clone())),
+            _ => None,
+        }
+        .ok_or_else(|| "expected a number of ms or a string like \"12ms\"".to_string())
+    }
+}
+
+/// The commands' names, for the message about an unknown one.
+const COMMANDS: &str = "`play`, `pause`, `toggle`, `step`, `back`, `seek`, `speed`";
+
 impl EmbedCommand {
+    /// Reads a command from a message already parsed: `{"coreplay": NAME, …}`, other keys
+    /// ignored. Errors say what was wrong, as serde's would.
+    pub fn from_value(v: &Value) -> Result<EmbedCommand, String> {
+        let time = |key: &str| match v.get(key) {
+            Some(t) => Time::from_value(t),
+            None => Err(format!("missing field `{key}`")),
+        };
+        Ok(match v.get("coreplay").and_then(Value::as_str) {
+            Some("play") => EmbedCommand::Play,
+            Some("pause") => EmbedCommand::Pause,
+            Some("toggle") => EmbedCommand::Toggle,
+            Some("step") => EmbedCommand::Step,
+            Some("back") => EmbedCommand::Back,
+            Some("seek") => EmbedCommand::Seek { t: time("t")? },
+            Some("speed") => EmbedCommand::Speed {
+                speed: time("speed")?,
+            },
+            Some(other) => {
+                return Err(format!(
+                    "unknown variant `{other}`, expected one of {COMMANDS}"
+                ));
+            }
+            None => return Err("missing field `coreplay`".to_string()),
+        })
+    }
+
     /// The playback command it asks for; a bad time is an error.
     pub fn command(&self) -> Result<Command, String> {
         Ok(match self {
@@ -140,12 +181,6 @@ impl Notice {
     }
 }
 
-/// Only the `coreplay` key: whether a message is meant for us at all.
-#[derive(Deserialize)]
-struct Envelope {
-    coreplay: String,
-}
-
 /// Reads a `postMessage` payload (as JSON text). `Ok(None)` for messages not meant for
 /// coreplay (no string `coreplay` key: other scripts on the page post messages too); an error
 /// in words for a command the page cannot carry out.
@@ -153,10 +188,10 @@ pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
     if json.len() > MAX_MESSAGE_BYTES {
         return Ok(None);
     }
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+    let Ok(value) = serde_json::from_str::<Value>(json) else {
         return Ok(None);
     };
-    let Ok(Envelope { coreplay: name }) = Envelope::deserialize(&value) else {
+    let Some(name) = value.get("coreplay").and_then(Value::as_str) else {
         return Ok(None);
     };
     let bad = |why: String| {
@@ -164,7 +199,7 @@ pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
         let why: String = why.chars().take(200).collect();
         format!("bad command {name:?}: {why}")
     };
-    let cmd = EmbedCommand::deserialize(&value).map_err(|e| bad(e.to_string()))?;
+    let cmd = EmbedCommand::from_value(&value).map_err(bad)?;
     cmd.command().map(Some).map_err(bad)
 }
 
@@ -197,8 +232,20 @@ mod tests {
             parse_embed_message(r#"{"coreplay":"speed","speed":"10us"}"#),
             Ok(Some(Command::Speed(_)))
         ));
-        assert!(parse_embed_message(r#"{"coreplay":"seek"}"#).is_err());
-        assert!(parse_embed_message(r#"{"coreplay":"rm -rf"}"#).is_err());
+        let err = |json: &str| parse_embed_message(json).expect_err(json);
+        assert_eq!(
+            err(r#"{"coreplay":"seek"}"#),
+            r#"bad command "seek": missing field `t`"#
+        );
+        assert!(err(r#"{"coreplay":"rm -rf"}"#).starts_with(
+            r#"bad command "rm -rf": unknown variant `rm -rf`, expected one of `play`"#
+        ));
+        assert_eq!(
+            err(r#"{"coreplay":"speed","speed":[1]}"#),
+            r#"bad command "speed": expected a number of ms or a string like "12ms""#
+        );
+        assert!(err(r#"{"coreplay":"seek","t":-1}"#).contains("out of range"));
+        assert_eq!(parse_embed_message(r#"{"coreplay":7}"#), Ok(None));
         assert_eq!(parse_embed_message(r#"{"other":"thing"}"#), Ok(None));
         assert_eq!(parse_embed_message("not json"), Ok(None));
     }
@@ -250,7 +297,8 @@ mod tests {
         ];
         for (typed, json, cmd) in all {
             assert_eq!(serde_json::to_string(&typed).ok().as_deref(), Some(json));
-            let back: EmbedCommand = serde_json::from_str(json).expect(json);
+            let value: Value = serde_json::from_str(json).expect(json);
+            let back = EmbedCommand::from_value(&value).expect(json);
             assert_eq!(back, typed);
             assert_eq!(parse_embed_message(json), Ok(Some(cmd)), "{json}");
         }

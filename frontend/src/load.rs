@@ -46,14 +46,50 @@ pub struct GalleryEntry {
 /// Checks a gallery index (untrusted: it is a file on a web server) and keeps only entries
 /// whose file names are plain names inside `gallery/`.
 pub fn parse_gallery(text: &str) -> Result<Vec<GalleryEntry>, String> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Index {
-        List(Vec<GalleryEntry>),
-        Wrapped { traces: Vec<GalleryEntry> },
+    /// A list of entries, or an object with one under `traces`. (Read as one struct with a
+    /// hand-written choice rather than serde's untagged enum, which buffers the whole index
+    /// and compiles a second decoder into the page.)
+    struct Index(Vec<GalleryEntry>);
+    impl<'de> Deserialize<'de> for Index {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
+            struct V;
+            impl<'de> serde::de::Visitor<'de> for V {
+                type Value = Index;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a list of runs, or an object with one under \"traces\"")
+                }
+                fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                    self,
+                    mut seq: A,
+                ) -> Result<Index, A::Error> {
+                    let mut list = Vec::new();
+                    while let Some(entry) = seq.next_element()? {
+                        list.push(entry);
+                    }
+                    Ok(Index(list))
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<Index, A::Error> {
+                    let mut traces = None;
+                    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                        if key == "traces" && traces.is_none() {
+                            traces = Some(map.next_value::<Vec<GalleryEntry>>()?);
+                        } else {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                    traces
+                        .map(Index)
+                        .ok_or_else(|| serde::de::Error::missing_field("traces"))
+                }
+            }
+            d.deserialize_any(V)
+        }
     }
     let entries = match serde_json::from_str::<Index>(text) {
-        Ok(Index::List(l) | Index::Wrapped { traces: l }) => l,
+        Ok(Index(l)) => l,
         Err(e) => return Err(format!("the gallery index is not valid: {e}")),
     };
     Ok(entries
@@ -209,5 +245,11 @@ mod tests {
         assert!(parse_gallery("{").is_err());
         let wrapped = r#"{"traces":[{"file":"a.gz","scenario":"gil","title":"t","machine":"m"}]}"#;
         assert_eq!(parse_gallery(wrapped).map(|g| g.len()), Ok(1));
+        let beside = r#"{"note":{"x":[1]},"traces":[{"file":"a.gz","scenario":"gil","title":"t","machine":"m"}]}"#;
+        assert_eq!(parse_gallery(beside).map(|g| g.len()), Ok(1));
+        let err = |text: &str| parse_gallery(text).expect_err(text);
+        assert!(err(r#"{"runs":[]}"#).contains("missing field `traces`"));
+        assert!(err(r#""gallery""#).contains("a list of runs"));
+        assert!(err(r#"[{"file":"a.gz"}]"#).contains("missing field `scenario`"));
     }
 }

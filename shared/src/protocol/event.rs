@@ -405,7 +405,7 @@ impl Event {
 }
 
 /// How a stream of events was obtained, so the page can say how far to trust it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Fidelity {
     /// From the kernel's own context-switch records.

@@ -666,6 +666,9 @@ mod tests {
                 .contains("expected")
         );
         let e = err("[]");
-        assert!(e.contains("expected value") || e.contains("invalid type"), "{e}");
+        assert!(
+            e.contains("expected value") || e.contains("invalid type"),
+            "{e}"
+        );
     }
 }

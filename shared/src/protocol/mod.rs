@@ -7,6 +7,7 @@ mod event_de;
 pub mod msg;
 pub mod scenario;
 pub mod summary;
+mod tagged_de;
 pub mod topology;
 pub mod trace_file;
 pub mod watch;

@@ -43,7 +43,7 @@ pub struct MachineInfo {
 }
 
 /// Origin of a topology description.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TopologySource {
     /// Probed on the machine the agent runs on.
@@ -69,7 +69,7 @@ impl TopologySource {
 }
 
 /// One object of the CPU tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Node {
     /// What the object is.
     #[serde(flatten)]
@@ -397,6 +397,16 @@ mod tests {
                 memory_bytes: None,
             }],
         }
+    }
+
+    #[test]
+    fn a_machine_reads_back_what_the_encoder_wrote() {
+        let machine = two_core_machine();
+        let json = serde_json::to_string(&machine).expect("encode");
+        assert_eq!(
+            serde_json::from_str::<Topology>(&json).expect(&json),
+            machine
+        );
     }
 
     #[test]
