@@ -173,7 +173,9 @@ const ENTRIES: &[(&[&str], &str)] = &[
 
 /// What `term` means (any of its forms, any case); `None` when the glossary lacks it.
 pub fn define(term: &str) -> Option<&'static str> {
-    let lower = term.to_lowercase();
+    // The glossary's forms are ASCII: ASCII case-folding finds them, and keeps the page free
+    // of Unicode's case tables.
+    let lower = term.to_ascii_lowercase();
     ENTRIES
         .iter()
         .find(|(forms, _)| forms.contains(&lower.as_str()))
@@ -227,11 +229,8 @@ pub fn pieces(text: &str) -> Vec<Piece<'_>> {
 /// Marks the first use of each glossary term in plain `text` (whole words, any case), for
 /// text that was not written with `{braces}` (the agent's scenario descriptions, captions).
 pub fn mark(text: &str) -> Vec<Piece<'_>> {
-    let lower = text.to_lowercase();
-    // Byte offsets are the same in both: lower-casing keeps these ASCII terms' lengths.
-    if lower.len() != text.len() {
-        return vec![Piece::Text(text)];
-    }
+    // ASCII case-folding (the terms are ASCII) keeps every byte offset the same in both.
+    let lower = text.to_ascii_lowercase();
     let is_word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c == b'-' || c == b'/';
     let mut found: Vec<(usize, usize)> = Vec::new();
     for (forms, _) in ENTRIES {
@@ -326,5 +325,17 @@ mod tests {
             "nothing lost"
         );
         assert_eq!(define("quantum chromodynamics"), None);
+        // Text beyond ASCII around a term (the agent's descriptions, a watched program's name).
+        let marked = mark("İstanbul’s Threads — naïve");
+        assert!(marked.contains(&Piece::Term("Threads")), "{marked:?}");
+        assert_eq!(
+            marked
+                .iter()
+                .map(|p| match p {
+                    Piece::Text(t) | Piece::Term(t) | Piece::Code(t) => *t,
+                })
+                .collect::<String>(),
+            "İstanbul’s Threads — naïve"
+        );
     }
 }

@@ -440,7 +440,7 @@ fn median(mut v: Vec<u64>) -> Option<u64> {
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
     c.next()
-        .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+        .map(|f| String::from(f.to_ascii_uppercase()) + c.as_str())
         .unwrap_or_default()
 }
 
