@@ -181,13 +181,16 @@ fn seen(rec: &RunRecord) -> Seen {
     let peak = rec.replay.peak_running();
     let siblings_at_peak = match (peak, rec.topology.as_deref()) {
         (Some((_, at)), Some(topology)) => {
-            let busy: BTreeSet<u32> = rec
+            // Inserted one by one: collecting into a set sorts first (a sort compiled for it).
+            let mut busy = BTreeSet::new();
+            for c in rec
                 .replay
                 .cpus_at(at)
                 .iter()
                 .filter(|c| c.running.is_some())
-                .map(|c| c.cpu)
-                .collect();
+            {
+                busy.insert(c.cpu);
+            }
             siblings_busy(topology, &busy)
         }
         _ => false,

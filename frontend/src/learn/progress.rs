@@ -10,10 +10,15 @@ const KEY: &str = "coreplay.lessons.done";
 
 /// Lessons finished, read from `text` (names separated by commas; unknown names ignored).
 pub fn parse(text: &str) -> BTreeSet<&'static str> {
-    text.split(',')
+    // Inserted one by one: collecting into a set sorts first (a sort compiled for it).
+    let mut done = BTreeSet::new();
+    for id in text
+        .split(',')
         .filter_map(|n| LessonId::from_name(n.trim()))
-        .map(LessonId::name)
-        .collect()
+    {
+        done.insert(id.name());
+    }
+    done
 }
 
 fn storage() -> Option<web_sys::Storage> {

@@ -61,19 +61,18 @@ impl Replay {
 
     /// [`Replay::locks_at`] with the threads' states at `t` already known.
     pub fn locks_at_with(&self, t: Ns, states: &[ThreadState]) -> Vec<LockFrame> {
-        let mut frames: BTreeMap<u32, (LockFrame, Vec<(Ns, u32)>)> = self
-            .locks
-            .iter()
-            .map(|(&pid, lock)| {
-                let n = lock.at.partition_point(|&a| a <= t);
-                let frame = LockFrame {
-                    pid,
-                    handovers: lock.handovers.get(n).copied().unwrap_or(0),
-                    ..LockFrame::default()
-                };
-                (pid, (frame, Vec::new()))
-            })
-            .collect();
+        // Inserted one by one: collecting into a map sorts first, which compiles a sort for
+        // this type into the page (`crate::sort`).
+        let mut frames: BTreeMap<u32, (LockFrame, Vec<(Ns, u32)>)> = BTreeMap::new();
+        for (&pid, lock) in &self.locks {
+            let n = lock.at.partition_point(|&a| a <= t);
+            let frame = LockFrame {
+                pid,
+                handovers: lock.handovers.get(n).copied().unwrap_or(0),
+                ..LockFrame::default()
+            };
+            frames.insert(pid, (frame, Vec::new()));
+        }
         for (th, state) in self.threads.iter().zip(states) {
             let i = th.lock.partition_point(|l| l.0 <= t);
             let Some(k) = i.checked_sub(1) else { continue };
