@@ -6,6 +6,11 @@
 //! permutation's cycles (a few hundred bytes per type). Natively, where code size does not
 //! matter and speed does, they are std's own sorts.
 //!
+//! The replay's indexes, sorted again every time they grow (each frame of a live run), keep
+//! std's sorts (`Replay::prepare`): those find the part already sorted in one inlined pass,
+//! where this sort would pay a call through a pointer per element and two allocations each
+//! frame (following a live `gil` run fell from 34 to 20 fps with them here).
+//!
 //! All of them are stable (equal elements keep their order), so `unstable` is a promise kept
 //! more strictly than asked, and the two builds sort to the same result.
 

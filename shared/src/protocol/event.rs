@@ -109,8 +109,10 @@ pub enum ProcessEnd {
 
 /// One recorded fact.
 ///
-/// Decoded by `event_de.rs` (written out to compile small), encoded by serde's derive.
+/// Encoded by serde's derive; decoded by serde's derive natively and by `event_de.rs` in the
+/// page (written out to compile small; tested to read the same).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A process joined the run.

@@ -81,7 +81,7 @@ pub struct TaskSpan {
 
 impl TaskInfo {
     pub(super) fn derive(&mut self) {
-        crate::sort::by_key(&mut self.steps, |s| (s.0, step_rank(s.1)));
+        self.steps.sort_by_key(|s| (s.0, step_rank(s.1)));
         self.states.clear();
         let mut state = None;
         let mut woken_in_poll = false;

@@ -312,12 +312,17 @@ impl Replay {
     }
 
     /// Sorts and indexes what arrived since the last call (cheap when nothing did).
+    ///
+    /// These indexes are sorted again each time they grow (every frame of a live run), so
+    /// they keep std's sorts, which find the already sorted part in one inlined pass, rather
+    /// than the page's one compiled sort (`crate::sort`), which would cost each frame a
+    /// comparison through a pointer per element and two allocations.
     pub fn prepare(&mut self) {
         if !self.dirty {
             return;
         }
         for lane in self.lanes.values_mut().filter(|l| l.dirty) {
-            crate::sort::by_key(&mut lane.slices, |s| (s.start, s.end));
+            lane.slices.sort_by_key(|s| (s.start, s.end));
             lane.busy.clear();
             lane.busy.reserve(lane.slices.len() + 1);
             let mut sum = 0;
@@ -329,9 +334,9 @@ impl Replay {
             lane.dirty = false;
         }
         for t in self.threads.iter_mut().filter(|t| t.dirty) {
-            crate::sort::natural(&mut t.on);
-            crate::sort::by_key(&mut t.off, |o| (o.start, o.end));
-            crate::sort::by_key(&mut t.lock, |l| (l.0, lock_rank(l.1)));
+            t.on.sort_unstable();
+            t.off.sort_by_key(|o| (o.start, o.end));
+            t.lock.sort_by_key(|l| (l.0, lock_rank(l.1)));
             t.dirty = false;
         }
         let mut tasks_changed = false;
@@ -343,10 +348,10 @@ impl Replay {
             self.task_changes.clear();
             self.task_changes
                 .extend(self.tasks.iter().flat_map(|t| t.states.iter().map(|s| s.0)));
-            crate::sort::natural(&mut self.task_changes);
+            self.task_changes.sort_unstable();
             self.task_changes.dedup();
         }
-        crate::sort::by_key(&mut self.lock, |l| (l.0, lock_rank(l.2)));
+        self.lock.sort_by_key(|l| (l.0, lock_rank(l.2)));
         self.locks.clear();
         let mut last: HashMap<u32, (u32, Option<u32>)> = HashMap::new();
         for &(at, tid, op) in &self.lock {
@@ -365,16 +370,16 @@ impl Replay {
             lock.at.push(at);
             lock.handovers.push(*n);
         }
-        crate::sort::natural(&mut self.polls);
-        crate::sort::natural(&mut self.waits);
+        self.polls.sort_unstable();
+        self.waits.sort_unstable();
         for v in self.loop_polls.values_mut() {
-            crate::sort::natural(v);
+            v.sort_unstable();
         }
         for v in self.loop_waits.values_mut() {
-            crate::sort::natural(v);
+            v.sort_unstable();
         }
-        crate::sort::natural(&mut self.depth);
-        crate::sort::natural(&mut self.requests);
+        self.depth.sort_unstable();
+        self.requests.sort_unstable();
         self.dirty = false;
     }
 
