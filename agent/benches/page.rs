@@ -256,8 +256,10 @@ fn agent_pus(agent: &Agent) -> u32 {
         .unwrap_or(1)
 }
 
-/// The summary of the next run to end, as a second WebSocket client receives it.
-fn next_summary(agent: &Agent) -> tokio::task::JoinHandle<Summary> {
+/// The summary of the next run of `scenario` to end, as a second WebSocket client receives it.
+/// Another scenario's (the live `gil` run
+/// the part before stopped, whose end can come after this starts listening) is passed over.
+fn next_summary(agent: &Agent, scenario: ScenarioId) -> tokio::task::JoinHandle<Summary> {
     use futures_util::StreamExt;
     use tokio_tungstenite::{connect_async, tungstenite::Message};
     let url = agent.ws_url();
@@ -271,6 +273,7 @@ fn next_summary(agent: &Agent) -> tokio::task::JoinHandle<Summary> {
             }
             if let Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) =
                 coreplay_shared::decode_server(&text)
+                && summary.scenario == scenario
             {
                 return *summary;
             }
@@ -469,7 +472,7 @@ fn main() {
             // compiling the page's WebAssembly in the background, which a run started at once
             // would compete with.
             tokio::time::sleep(Duration::from_secs(3)).await;
-            let recorder = next_summary(&agent);
+            let recorder = next_summary(&agent, ScenarioId::ParallelCompute);
             let before = machine_busy_ns();
             let t0 = std::time::Instant::now();
             client
