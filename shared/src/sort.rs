@@ -1,15 +1,16 @@
 //! Sorting that the page compiles once. Every call of std's `sort_by_key`, `sort_unstable`, …
 //! monomorphises a whole sorting algorithm (driftsort or ipnsort, 3–5 kB of WebAssembly) for
-//! its element type and comparison: about 35 call sites made 108 kB of the page's code. In the
+//! its element type and comparison: about 45 call sites made 108 kB of the page's code. In the
 //! page (wasm32) these functions find the order with one sort of `u32` positions through a
 //! `&dyn` comparison, compiled once, then move the elements into place by following the
 //! permutation's cycles (a few hundred bytes per type). Natively, where code size does not
 //! matter and speed does, they are std's own sorts.
 //!
-//! The replay's indexes, sorted again every time they grow (each frame of a live run), keep
-//! std's sorts (`Replay::prepare`): those find the part already sorted in one inlined pass,
-//! where this sort would pay a call through a pointer per element and two allocations each
-//! frame (following a live `gil` run fell from 34 to 20 fps with them here).
+//! [`Grown`] is a list sorted again each time it grows (the replay's indexes, every frame of a
+//! live run): it sorts only what came since its last sort, after the part of that which is
+//! already in order (usually all of it), and merges it in. That is less work than std's sort,
+//! which passes over the whole list each time, and compiles small. It works the same way on
+//! both sides, so the agent's replay (summaries, exports, the tests) runs the page's code.
 //!
 //! All of them are stable (equal elements keep their order), so `unstable` is a promise kept
 //! more strictly than asked, and the two builds sort to the same result.
@@ -41,6 +42,116 @@ pub fn natural<T: Ord>(v: &mut [T]) {
     } else {
         v.sort_unstable();
     }
+}
+
+/// A list kept in order as it grows: elements are pushed in any order, and [`Grown::sort_by_key`]
+/// or [`Grown::sort`] put it in order again, sorting only what came since the last time.
+/// Reading goes through the slice it derefs to.
+#[derive(Debug, Clone)]
+pub struct Grown<T> {
+    items: Vec<T>,
+    /// How many of the first items are known to be in order.
+    sorted: usize,
+}
+
+impl<T> Default for Grown<T> {
+    fn default() -> Self {
+        Grown {
+            items: Vec::new(),
+            sorted: 0,
+        }
+    }
+}
+
+/// Two lists are equal when their items are, however far each was sorted.
+impl<T: PartialEq> PartialEq for Grown<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.items == other.items
+    }
+}
+
+impl<T> std::ops::Deref for Grown<T> {
+    type Target = [T];
+
+    fn deref(&self) -> &[T] {
+        &self.items
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Grown<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<T> Grown<T> {
+    /// Adds an element (at the end, until the next sort puts it in place).
+    pub fn push(&mut self, item: T) {
+        self.items.push(item);
+    }
+
+    /// Puts the list in order by `key` (stable: equal keys keep the order they came in).
+    pub fn sort_by_key<K: Ord>(&mut self, key: impl Fn(&T) -> K) {
+        grown(&mut self.items, self.sorted, &|a: &T, b: &T| {
+            key(a).cmp(&key(b))
+        });
+        self.sorted = self.items.len();
+    }
+
+    /// Puts the list in its natural order.
+    pub fn sort(&mut self)
+    where
+        T: Ord,
+    {
+        grown(&mut self.items, self.sorted, &T::cmp);
+        self.sorted = self.items.len();
+    }
+}
+
+/// Sorts `v`, whose first `sorted` elements are in order: skips what follows them in order
+/// already, sorts the rest on its own and merges it into the part of the sorted run it reaches.
+fn grown<T>(v: &mut [T], sorted: usize, cmp: &dyn Fn(&T, &T) -> Ordering) {
+    let n = v.len();
+    let mut s = sorted.clamp(1, n.max(1));
+    while s < n && cmp(&v[s - 1], &v[s]) != Ordering::Greater {
+        s += 1;
+    }
+    if s >= n {
+        return;
+    }
+    compact(&mut v[s..], cmp);
+    // Everything in the sorted run up to the new part's first element stays where it is.
+    let cut = v[..s].partition_point(|x| cmp(x, &v[s]) != Ordering::Greater);
+    if cut == s {
+        return;
+    }
+    let perm = {
+        let items: &[T] = v;
+        merge(s - cut, n - s, &|a, b| cmp(&items[cut + a], &items[s + b]))
+    };
+    apply(&mut v[cut..], &perm);
+}
+
+/// The stable merge of two sorted runs of `left` and `right` elements, as positions in the
+/// two runs laid end to end (`cmp(a, b)` compares the left run's `a` with the right run's `b`).
+fn merge(left: usize, right: usize, cmp: &dyn Fn(usize, usize) -> Ordering) -> Vec<u32> {
+    let mut out = Vec::with_capacity(left + right);
+    let (mut a, mut b) = (0, 0);
+    while a < left && b < right {
+        if cmp(a, b) == Ordering::Greater {
+            out.push((left + b) as u32);
+            b += 1;
+        } else {
+            out.push(a as u32);
+            a += 1;
+        }
+    }
+    out.extend((a..left).map(|i| i as u32));
+    out.extend((left + b..left + right).map(|i| i as u32));
+    out
 }
 
 /// The page's sort: the order from [`order`] (not generic), then the moves.
@@ -132,6 +243,67 @@ mod tests {
         compact(&mut strings, &String::cmp);
         expected.sort();
         assert_eq!(strings, expected);
+    }
+
+    #[test]
+    fn a_grown_list_sorts_what_came_and_merges_it_in_stably() {
+        // Batches as a live run sends them: mostly later than what came before, some earlier,
+        // some out of order among themselves; keys repeat (stability shows in the positions).
+        let mut v: Vec<(u64, usize)> = Vec::new();
+        let mut expected: Vec<(u64, usize)> = Vec::new();
+        let mut sorted = 0;
+        let mut at = 0;
+        for (batch, seed) in (0..40).zip(1u64..) {
+            let n = (numbers(seed, 1, 60)[0] + 1) as usize;
+            let base = numbers(seed + 100, 1, 4)[0];
+            for k in numbers(seed + 200, n, 50) {
+                // Mostly around `base`, a few far back.
+                let key = if k < 5 { k } else { base * 10 + batch * 20 + k };
+                v.push((key, at));
+                expected.push((key, at));
+                at += 1;
+            }
+            grown(&mut v, sorted, &|a: &(u64, usize), b: &(u64, usize)| {
+                a.0.cmp(&b.0)
+            });
+            sorted = v.len();
+            expected.sort_by_key(|p| p.0);
+            assert_eq!(v, expected, "after batch {batch}");
+        }
+        // An already sorted tail, an empty list, one element.
+        let mut w = vec![1, 2, 3, 4, 5];
+        grown(&mut w, 2, &u32::cmp);
+        assert_eq!(w, [1, 2, 3, 4, 5]);
+        let mut e: Vec<u32> = Vec::new();
+        grown(&mut e, 0, &u32::cmp);
+        let mut one = vec![7];
+        grown(&mut one, 0, &u32::cmp);
+        assert_eq!(one, [7]);
+        // A claimed sorted part longer than the list is clamped.
+        let mut w = vec![3, 1, 2];
+        grown(&mut w, 9, &u32::cmp);
+        assert_eq!(w, [3, 1, 2], "it trusts the caller about the sorted part");
+        grown(&mut w, 1, &u32::cmp);
+        assert_eq!(w, [1, 2, 3]);
+    }
+
+    #[test]
+    fn grown_lists_compare_by_items_and_sort_as_std_does() {
+        let mut a: Grown<(u32, char)> = Grown::default();
+        let mut b: Grown<(u32, char)> = Grown::default();
+        for p in [(3, 'a'), (1, 'b'), (3, 'c')] {
+            a.push(p);
+            b.push(p);
+        }
+        a.sort_by_key(|p| p.0);
+        assert_eq!(&a[..], [(1, 'b'), (3, 'a'), (3, 'c')]);
+        a.push((0, 'd'));
+        a.sort();
+        assert_eq!(&a[..], [(0, 'd'), (1, 'b'), (3, 'a'), (3, 'c')]);
+        b.push((0, 'd'));
+        b.sort();
+        assert_eq!(a, b, "equal items, however they were sorted on the way");
+        assert_eq!((&a).into_iter().count(), 4);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::{Replay, ThreadState};
 use crate::event::{Ns, OffReason};
+use crate::sort::Grown;
 
 /// A slice of running on one hardware thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,7 +20,7 @@ pub struct Slice {
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(super) struct Lane {
-    pub(super) slices: Vec<Slice>,
+    pub(super) slices: Grown<Slice>,
     /// `busy[i]` = running time of `slices[..i]`, once prepared.
     pub(super) busy: Vec<Ns>,
     pub(super) dirty: bool,

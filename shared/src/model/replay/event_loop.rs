@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::Replay;
+use crate::sort::Grown;
 use crate::{
     event::{Ns, WaitKind, WakeBy},
     summary::TaskTotals,
@@ -60,7 +61,7 @@ pub struct TaskInfo {
     pub waits_on: WaitKind,
     /// The loop thread that polls it, once it has been polled.
     pub tid: Option<u32>,
-    pub(super) steps: Vec<(Ns, Step)>,
+    pub(super) steps: Grown<(Ns, Step)>,
     /// Derived once prepared: (from, state), sorted.
     pub(super) states: Vec<(Ns, TaskState)>,
     pub(super) dirty: bool,

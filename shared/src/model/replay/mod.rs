@@ -36,6 +36,7 @@ pub use threads::{OffSpan, ProcessInfo, ThreadInfo, ThreadState, off_label};
 
 use crate::{
     event::{Event, LockOp, Ns, Role, WaitKind},
+    sort::Grown,
     validate::lock_rank,
 };
 use cpus::Lane;
@@ -51,7 +52,7 @@ pub struct Replay {
     processes: Vec<ProcessInfo>,
     lanes: BTreeMap<u32, Lane>,
     /// Every lock step, (at, tid, op), sorted once prepared.
-    lock: Vec<(Ns, u32, LockOp)>,
+    lock: Grown<(Ns, u32, LockOp)>,
     /// Each process's own lock (like each Python process's own GIL), by pid, once prepared:
     /// its steps' times and, for each prefix, the hand-overs among them.
     locks: BTreeMap<u32, ProcessLock>,
@@ -60,19 +61,19 @@ pub struct Replay {
     /// Every time any task changes state, sorted once prepared.
     task_changes: Vec<Ns>,
     /// Polls of the event loop: (start, end, task), sorted once prepared.
-    polls: Vec<(Ns, Ns, u32)>,
+    polls: Grown<(Ns, Ns, u32)>,
     /// Selector waits: (start, end, woken), sorted once prepared.
-    waits: Vec<(Ns, Ns, u32)>,
+    waits: Grown<(Ns, Ns, u32)>,
     /// Per event loop (its thread's run-wide id): poll starts, sorted once prepared. A run may
     /// hold several loops (a scenario's variants one after the other): the event-loop view
     /// counts the shown loop's polls only.
-    loop_polls: BTreeMap<u32, Vec<Ns>>,
+    loop_polls: BTreeMap<u32, Grown<Ns>>,
     /// Per event loop: its selector waits, (start, end, woken), sorted once prepared.
-    loop_waits: BTreeMap<u32, Vec<(Ns, Ns, u32)>>,
+    loop_waits: BTreeMap<u32, Grown<(Ns, Ns, u32)>>,
     /// The agent's queue counts: (at, ready, io, timers), sorted once prepared.
-    depth: Vec<(Ns, u32, u32, u32)>,
+    depth: Grown<(Ns, u32, u32, u32)>,
     /// Requests: (start, end, tid).
-    requests: Vec<(Ns, Ns, u32)>,
+    requests: Grown<(Ns, Ns, u32)>,
     events: u64,
     end: Ns,
     dirty: bool,
@@ -273,9 +274,9 @@ impl Replay {
                     role: Role::Worker,
                     start: 0,
                     end: None,
-                    on: Vec::new(),
-                    off: Vec::new(),
-                    lock: Vec::new(),
+                    on: Grown::default(),
+                    off: Grown::default(),
+                    lock: Grown::default(),
                     dirty: false,
                     started: false,
                     kernel: None,
@@ -298,7 +299,7 @@ impl Replay {
                     label: format!("task {task}"),
                     waits_on: WaitKind::Io,
                     tid: None,
-                    steps: Vec::new(),
+                    steps: Grown::default(),
                     states: Vec::new(),
                     dirty: true,
                 });
@@ -313,10 +314,7 @@ impl Replay {
 
     /// Sorts and indexes what arrived since the last call (cheap when nothing did).
     ///
-    /// These indexes are sorted again each time they grow (every frame of a live run), so
-    /// they keep std's sorts, which find the already sorted part in one inlined pass, rather
-    /// than the page's one compiled sort (`crate::sort`), which would cost each frame a
-    /// comparison through a pointer per element and two allocations.
+    /// The indexes are [`Grown`] lists: each sorts only what came since the last call.
     pub fn prepare(&mut self) {
         if !self.dirty {
             return;
@@ -334,7 +332,7 @@ impl Replay {
             lane.dirty = false;
         }
         for t in self.threads.iter_mut().filter(|t| t.dirty) {
-            t.on.sort_unstable();
+            t.on.sort();
             t.off.sort_by_key(|o| (o.start, o.end));
             t.lock.sort_by_key(|l| (l.0, lock_rank(l.1)));
             t.dirty = false;
@@ -370,16 +368,16 @@ impl Replay {
             lock.at.push(at);
             lock.handovers.push(*n);
         }
-        self.polls.sort_unstable();
-        self.waits.sort_unstable();
+        self.polls.sort();
+        self.waits.sort();
         for v in self.loop_polls.values_mut() {
-            v.sort_unstable();
+            v.sort();
         }
         for v in self.loop_waits.values_mut() {
-            v.sort_unstable();
+            v.sort();
         }
-        self.depth.sort_unstable();
-        self.requests.sort_unstable();
+        self.depth.sort();
+        self.requests.sort();
         self.dirty = false;
     }
 

@@ -4,6 +4,7 @@
 use std::rc::Rc;
 
 use super::Replay;
+use crate::sort::Grown;
 use crate::{
     event::{LockOp, Ns, OffReason, Role},
     summary::ThreadSummary,
@@ -40,11 +41,11 @@ pub struct ThreadInfo {
     /// When it ended, if it did.
     pub end: Option<Ns>,
     /// Running spans: (start, end, cpu), sorted once prepared.
-    pub(super) on: Vec<(Ns, Ns, u32)>,
+    pub(super) on: Grown<(Ns, Ns, u32)>,
     /// Off-CPU spans, sorted once prepared.
-    pub(super) off: Vec<OffSpan>,
+    pub(super) off: Grown<OffSpan>,
     /// Lock steps (at, op), sorted once prepared.
-    pub(super) lock: Vec<(Ns, LockOp)>,
+    pub(super) lock: Grown<(Ns, LockOp)>,
     pub(super) dirty: bool,
     /// Whether its start was recorded (a thread known only from other events is not listed
     /// in a summary).
