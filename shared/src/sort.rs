@@ -12,8 +12,9 @@
 //! which passes over the whole list each time, and compiles small. It works the same way on
 //! both sides, so the agent's replay (summaries, exports, the tests) runs the page's code.
 //!
-//! All of them are stable (equal elements keep their order), so `unstable` is a promise kept
-//! more strictly than asked, and the two builds sort to the same result.
+//! The page's sorts are stable (equal elements keep their order). Natively [`natural`] is
+//! std's unstable sort, which orders the same wherever equal elements are identical, as they
+//! are for the plain tuples and numbers it sorts here.
 
 use std::cmp::Ordering;
 
