@@ -738,10 +738,11 @@ class _Traced(_collections_abc.Coroutine):
         self.finished = False
 
     # the coroutine protocol -------------------------------------------------------------------
-    # send, __next__ and throw each are one frame between the Task and the coroutine (hidden
-    # from tracebacks by _hide); the C Task calls __next__ (PyIter_Send) or send, and throw.
+    # send (also __next__) and throw each are one frame between the Task and the coroutine
+    # (hidden from tracebacks by _hide); the C Task calls __next__ (PyIter_Send) or send, and
+    # throw.
 
-    def send(self, value):
+    def send(self, value=None):
         st = self.st
         if st is None or not _on:
             try:
@@ -769,33 +770,9 @@ class _Traced(_collections_abc.Coroutine):
             self._stepped(t0, 0)
         return r
 
-    def __next__(self):
-        st = self.st
-        if st is None or not _on:
-            try:
-                return self._send(None)
-            except BaseException as e:
-                _hide(e)
-                raise
-        prev = st.cause
-        if prev is _LATE:
-            prev = self._late_wake(st)
-        st.cause = self.cause
-        t0 = _mono()
-        try:
-            r = self._send(None)
-        except BaseException as e:
-            st.cause = prev
-            self._stepped(t0, 2 if isinstance(e, _CancelledError) else 1)
-            _hide(e)
-            raise
-        st.cause = prev
-        if self.announced and _on:
-            st.ready.discard(self.id)
-            _append('R %d %d %d %d 0' % (self.id, st.tid or _native_id(), t0, _mono()))
-        else:
-            self._stepped(t0, 0)
-        return r
+    # The C Task steps a coroutine through __next__ (PyIter_Send with None) or send: the same
+    # function serves both, still one frame.
+    __next__ = send
 
     def throw(self, *args):
         st = self.st
