@@ -916,19 +916,24 @@ mod tests {
         assert_eq!(rec.replay.event_count(), 2);
     }
 
+    /// Run 4 (gil, self-timed) as the agent announces it, and as it ends (two events).
+    const RUN_4_STARTED: &str = r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#;
+    const RUN_4_ENDED: &str = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
+
+    /// A batch of run 4: one slice on CPU 0 from `t0`, 10 ns long.
+    fn batch(t0: u64) -> String {
+        format!(
+            r#"{{"type":"events","data":{{"run":4,"events":[{{"on_cpu":{{"tid":1,"cpu":0,"start":{t0},"end":{}}}}}]}}}}"#,
+            t0 + 10
+        )
+    }
+
     /// While a live run measures, the page keeps still: batches wait undecoded, nothing is
     /// indexed or moves; at the run's end everything is folded in order and plays from the
     /// start. Turning stillness off mid-run folds what waited at once.
     #[test]
     fn a_measuring_run_keeps_the_page_still_until_it_ends() {
-        let started = r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#;
-        let batch = |t0: u64| {
-            format!(
-                r#"{{"type":"events","data":{{"run":4,"events":[{{"on_cpu":{{"tid":1,"cpu":0,"start":{t0},"end":{}}}}}]}}}}"#,
-                t0 + 10
-            )
-        };
-        let ended = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
+        let (started, ended) = (RUN_4_STARTED, RUN_4_ENDED);
         let mut s = AppState::new("ws://x/ws".into());
         assert!(s.still, "still is the default");
         s.apply(Action::Frame(started.into()));
@@ -977,14 +982,7 @@ mod tests {
 
     #[test]
     fn a_followed_run_is_taken_in_at_once_and_decoded_a_little_each_frame_in_order() {
-        let started = r#"{"type":"run_started","data":{"run":4,"scenario":"gil","params":{"threads":2},"fidelity":{"kind":"self_timed"},"yours":true}}"#;
-        let batch = |t0: u64| {
-            format!(
-                r#"{{"type":"events","data":{{"run":4,"events":[{{"on_cpu":{{"tid":1,"cpu":0,"start":{t0},"end":{}}}}}]}}}}"#,
-                t0 + 10
-            )
-        };
-        let ended = r#"{"type":"run_ended","data":{"run":4,"summary":{"scenario":"gil","params":{"threads":2},"outcome":{"kind":"completed"},"wall_ns":10,"cpu_ns":9,"speedup":null,"baseline":null,"voluntary_switches":1,"involuntary_switches":2,"migrations":0,"runnable_wait_ns":0,"lock_wait_ns":null,"lock_handovers":null,"peak_rss_bytes":null,"events":2,"dropped":0,"fidelity":{"kind":"self_timed"},"threads":[],"processes":[],"requests":null,"result":null,"notes":[]}}}"#;
+        let (started, ended) = (RUN_4_STARTED, RUN_4_ENDED);
         let mut s = AppState::new("ws://x/ws".into());
         s.apply(Action::SetStill(false));
         s.apply(Action::Frame(started.into()));
