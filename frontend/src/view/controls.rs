@@ -43,10 +43,9 @@ pub fn controls(props: &ControlsProps) -> Html {
         let on = props.on_cmd.clone();
         Callback::from(move |e: InputEvent| {
             let input: HtmlInputElement = e.target_unchecked_into();
-            if let Ok(v) = input.value().parse::<f64>()
-                && v.is_finite()
-                && v >= 0.0
-            {
+            // The browser reads the number (no float parser in the wasm); NaN when empty.
+            let v = input.value_as_number();
+            if v.is_finite() && v >= 0.0 {
                 on.emit(Command::Seek(v as Ns));
             }
         })

@@ -243,25 +243,40 @@ fn area_of(state: ThreadState) -> Option<(usize, &'static str, &'static str)> {
 }
 
 /// Parses a duration: `250ns`, `40us`, `40µs`, `12.5ms`, `2s`; a bare number is ms.
+///
+/// Read in whole numbers (the fraction is cut to whole nanoseconds), not through `f64`: the
+/// page then carries no float parser (its tables are ~15 kB of the wasm).
 pub fn parse_duration(s: &str) -> Result<Ns, String> {
+    /// The longest duration accepted: about 11.6 days.
+    const MAX_NS: u128 = 1_000_000_000_000_000;
     let s = s.trim();
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let v: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 12.5ms"))?;
-    let scale = match unit {
-        "ns" => 1.0,
-        "us" | "µs" => 1e3,
-        "" | "ms" => 1e6,
-        "s" => 1e9,
+    let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
+    if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
+        return Err(format!("{s:?} is not a duration like 12.5ms"));
+    }
+    let scale: u128 = match unit {
+        "ns" => 1,
+        "us" | "µs" => 1_000,
+        "" | "ms" => 1_000_000,
+        "s" => 1_000_000_000,
         other => return Err(format!("unknown time unit {other:?} (use ns, us, ms or s)")),
     };
-    let ns = v * scale;
-    if !ns.is_finite() || !(0.0..=1e15).contains(&ns) {
-        return Err(format!("{s:?} is out of range"));
+    let out_of_range = || format!("{s:?} is out of range");
+    // Digits past the 20th of either part cannot change the result: the whole part is then
+    // out of range, and the fraction's 21st digit is below a nanosecond at any unit.
+    let whole = whole.trim_start_matches('0');
+    if whole.len() > 20 {
+        return Err(out_of_range());
+    }
+    let frac = &frac[..frac.len().min(20)];
+    let digits = |d: &str| d.bytes().fold(0u128, |v, b| v * 10 + u128::from(b - b'0'));
+    let ns = digits(whole) * scale + digits(frac) * scale / 10u128.pow(frac.len() as u32);
+    if ns > MAX_NS {
+        return Err(out_of_range());
     }
     Ok(ns as Ns)
 }
@@ -722,6 +737,24 @@ mod tests {
         assert!(parse_duration("-3ms").is_err());
         assert!(parse_duration("1e400s").is_err());
         assert!(parse_duration("soon").is_err());
+        assert_eq!(parse_duration("12.5ms"), Ok(12_500_000));
+        assert_eq!(parse_duration(".5s"), Ok(500_000_000));
+        assert_eq!(parse_duration("1.ms"), Ok(1_000_000));
+        assert_eq!(parse_duration("0.0000000019s"), Ok(1), "cut to whole ns");
+        assert_eq!(parse_duration("1000000s"), Ok(1_000_000_000_000_000));
+        assert_eq!(parse_duration(" 007.25us "), Ok(7_250));
+        for bad in [
+            "",
+            ".",
+            "ms",
+            "1.2.3ms",
+            "1000001s",
+            "123456789012345678901234567890ns",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+        let long_fraction = format!("1.{}s", "9".repeat(400));
+        assert_eq!(parse_duration(&long_fraction), Ok(1_999_999_999));
     }
 
     #[test]
