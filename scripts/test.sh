@@ -16,6 +16,14 @@ step "clippy (wasm32 frontend)"
 cargo clippy -p coreplay-frontend --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
 step "trunk build --release"
 trunk build --release
+step "the page carries no float formatting or parsing (shared/src/fixed.rs says why)"
+# The unoptimised wasm keeps function names: one `{x:.1}` or `str::parse::<f64>` anywhere in the
+# page brings back core's float code and its tables (~20 kB gzip).
+if grep -aoE 'float_to_decimal[a-z_]*|dec2flt' target/wasm32-unknown-unknown/wasm-release/coreplay-frontend.wasm | sort -u | grep .; then
+  echo "the page formats or parses f64 with core's code: use coreplay_shared::Fixed / whole-number parsing" >&2
+  exit 1
+fi
+echo "none"
 step "unit and integration tests"
 cargo test --workspace --locked
 step "the Python probe's own tests (python3, standard library)"

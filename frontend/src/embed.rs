@@ -3,6 +3,7 @@
 //! `coreplay` key (`{"coreplay":"seek","t":"5ms"}`, `{"coreplay":"state",…}`). Pure but for
 //! [`post`], so tested natively; `hooks/messages.rs` listens, `store.rs` answers.
 
+use coreplay_shared::Fixed;
 use coreplay_shared::{event::Ns, frame::parse_duration};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -58,7 +59,11 @@ impl Time {
     pub fn ns(&self) -> Result<Ns, String> {
         match self {
             Time::Ms(ms) if ms.is_finite() && (0.0..=MAX_MS).contains(ms) => Ok((ms * 1e6) as Ns),
-            Time::Ms(ms) => Err(format!("{ms} ms is out of range (0 to {MAX_MS} ms)")),
+            Time::Ms(ms) => Err(format!(
+                "{} ms is out of range (0 to {} ms)",
+                Fixed(*ms, 3),
+                Fixed(MAX_MS, 0)
+            )),
             Time::Text(s) => parse_duration(s),
         }
     }

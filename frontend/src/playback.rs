@@ -1,6 +1,7 @@
 //! The playback clock: where the cursor is in the run, whether it moves, how fast, and
 //! whether it follows a live run. Pure (times come in as arguments), so it is tested natively.
 
+use coreplay_shared::Fixed;
 use coreplay_shared::event::Ns;
 
 /// Speeds offered, as nanoseconds of the run shown per second on screen: from real time down
@@ -241,11 +242,11 @@ pub fn duration(ns: u64) -> String {
 
 fn trim(v: f64) -> String {
     if v >= 100.0 || (v - v.round()).abs() < 1e-9 {
-        format!("{v:.0}")
+        Fixed(v, 0).to_string()
     } else if v >= 10.0 {
-        format!("{v:.1}")
+        Fixed(v, 1).to_string()
     } else {
-        format!("{v:.2}")
+        Fixed(v, 2).to_string()
     }
 }
 

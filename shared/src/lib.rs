@@ -22,6 +22,7 @@
 //!
 //! Each module is also reachable at the crate root (`coreplay_shared::event`, …).
 
+pub mod fixed;
 pub mod model;
 pub mod protocol;
 pub mod sort;
@@ -29,6 +30,7 @@ pub mod standalone;
 #[cfg(test)]
 mod testkit;
 
+pub use fixed::Fixed;
 pub use model::{frame, replay, validate};
 pub use protocol::{event, msg, scenario, summary, topology, trace_file, watch};
 

@@ -6,6 +6,7 @@
 //! itself resizing starts again from full size. Below [`MIN_ZOOM`] text would be unreadable:
 //! the frame scrolls instead.
 
+use coreplay_shared::Fixed;
 use std::{cell::Cell, rc::Rc};
 
 use wasm_bindgen::{JsCast, closure::Closure};
@@ -46,8 +47,9 @@ fn overflow(outer: &web_sys::HtmlElement, inner: &web_sys::Element) -> Option<f6
 /// Sets the embed's scale: `--fit` (its width is the frame's divided by it) and `zoom`.
 fn set_zoom(outer: &web_sys::HtmlElement, z: f64) {
     let style = outer.style();
-    let _ = style.set_property("--fit", &format!("{z}"));
-    let _ = style.set_property("zoom", &format!("{z}"));
+    let z_text = Fixed(z, 4).to_string();
+    let _ = style.set_property("--fit", &z_text);
+    let _ = style.set_property("zoom", &z_text);
     frame_scrolls(z <= MIN_ZOOM);
 }
 

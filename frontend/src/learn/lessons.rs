@@ -5,6 +5,7 @@
 //! Which answer a run bears out, and the sentences that explain it, are chosen from the run's
 //! measured figures in [`super::outcome`]; nothing here claims a result.
 
+use coreplay_shared::Fixed;
 use coreplay_shared::{
     Topology,
     scenario::{Params, ScenarioId},
@@ -198,9 +199,9 @@ fn params(f: impl FnOnce(&mut Params)) -> Params {
 
 fn times(x: f64) -> String {
     if (x - x.round()).abs() < 0.05 {
-        format!("{x:.0}×")
+        format!("{}×", Fixed(x, 0))
     } else {
-        format!("{x:.1}×")
+        format!("{}×", Fixed(x, 1))
     }
 }
 

@@ -3,6 +3,7 @@
 //! every kind of machine (1, 2 with and without SMT, 16, 64 hardware threads; idle or busy)
 //! is tested natively.
 
+use coreplay_shared::Fixed;
 use coreplay_shared::{event::Fidelity, summary::Summary};
 
 use super::lessons::{Lesson, LessonId, Machine};
@@ -38,16 +39,16 @@ pub struct Explanation {
 fn ms(ns: u64) -> String {
     let ms = ns as f64 / 1e6;
     if ms >= 100.0 {
-        format!("{ms:.0} ms")
+        format!("{} ms", Fixed(ms, 0))
     } else if ms >= 10.0 {
-        format!("{ms:.1} ms")
+        format!("{} ms", Fixed(ms, 1))
     } else {
-        format!("{ms:.2} ms")
+        format!("{} ms", Fixed(ms, 2))
     }
 }
 
 fn times(x: f64) -> String {
-    format!("{x:.2}×")
+    format!("{}×", Fixed(x, 2))
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -98,9 +99,9 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                 let k = k as u64;
                 answer = nearest(lesson, k as f64, true);
                 out.push(format!(
-                    "For {:.0} % of the time the run was on the CPUs, {} at the same instant, \
+                    "For {} % of the time the run was on the CPUs, {} at the same instant, \
                      on {} of this machine's {}; at most {peak} at once.",
-                    *t as f64 * 100.0 / busy as f64,
+                    Fixed(*t as f64 * 100.0 / busy as f64, 0),
                     if k == 1 {
                         "one of its threads ran".to_string()
                     } else {
@@ -119,8 +120,8 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                          no lock ran"
                     };
                     out.push(format!(
-                        "Two or more ran together for {:.1} % of it: {why}.",
-                        together as f64 * 100.0 / busy as f64
+                        "Two or more ran together for {} % of it: {why}.",
+                        Fixed(together as f64 * 100.0 / busy as f64, 1)
                     ));
                 }
                 if n == 1 {
@@ -226,7 +227,8 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                             .into(),
                     ),
                     _ if s >= 0.85 * possible => out.push(format!(
-                        "That is close to the {possible:.0}× that {} can give.",
+                        "That is close to the {}× that {} can give.",
+                        Fixed(possible, 0),
                         plural(
                             u64::from(workers.min(n)),
                             "hardware thread",
@@ -255,7 +257,7 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                                 ms(summary.runnable_wait_ns)
                             )
                         };
-                        out.push(format!("Less than {possible:.0}×: {why}."));
+                        out.push(format!("Less than {}×: {why}.", Fixed(possible, 0)));
                     }
                 }
                 if lesson.id == LessonId::Processes
@@ -278,8 +280,8 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                         "Starting a worker process took {} (median){}.",
                         ms(start),
                         mib.map(|b| format!(
-                            ", and each grew to about {:.1} MiB of memory of its own",
-                            b as f64 / 1048576.0
+                            ", and each grew to about {} MiB of memory of its own",
+                            Fixed(b as f64 / 1048576.0, 1)
                         ))
                         .unwrap_or_default()
                     ));
@@ -353,17 +355,17 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
                 ));
                 let total = (t.busy_ns + t.scheduled_ns + t.idle_ns).max(1);
                 out.push(format!(
-                    "Added up over tasks, they were parked {:.0} % of their time, ready {:.1} % \
-                     and running {:.1} %.",
-                    t.idle_ns as f64 * 100.0 / total as f64,
-                    t.scheduled_ns as f64 * 100.0 / total as f64,
-                    t.busy_ns as f64 * 100.0 / total as f64
+                    "Added up over tasks, they were parked {} % of their time, ready {} % \
+                     and running {} %.",
+                    Fixed(t.idle_ns as f64 * 100.0 / total as f64, 0),
+                    Fixed(t.scheduled_ns as f64 * 100.0 / total as f64, 1),
+                    Fixed(t.busy_ns as f64 * 100.0 / total as f64, 1)
                 ));
                 if let Some(lat) = summary.params.latency_ms.filter(|&l| l > 0) {
                     out.push(format!(
-                        "All of them took {}: {:.1} times one request's {lat} ms latency.",
+                        "All of them took {}: {} times one request's {lat} ms latency.",
                         ms(summary.wall_ns),
-                        summary.wall_ns as f64 / (f64::from(lat) * 1e6)
+                        Fixed(summary.wall_ns as f64 / (f64::from(lat) * 1e6), 1)
                     ));
                 }
             }
@@ -406,16 +408,16 @@ pub fn explain(lesson: &Lesson, machine: Machine, summary: &Summary, seen: Seen)
     if let Some(o) = seen.others {
         if disturbed {
             out.push(format!(
-                "Other programs used {:.0} % of this machine's CPU time during the run, so these \
+                "Other programs used {} % of this machine's CPU time during the run, so these \
                  figures are worse than it gives when quiet: run it again when it is quieter.",
-                o * 100.0
+                Fixed(o * 100.0, 0)
             ));
         } else {
             out.push(format!(
-                "Other programs used {:.0} % of this machine's CPU time meanwhile: under {:.0} %, \
+                "Other programs used {} % of this machine's CPU time meanwhile: under {} %, \
                  not enough to change the outcome.",
-                o * 100.0,
-                DISTURBED_SHARE * 100.0
+                Fixed(o * 100.0, 0),
+                Fixed(DISTURBED_SHARE * 100.0, 0)
             ));
         }
     }

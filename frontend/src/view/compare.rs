@@ -2,6 +2,7 @@
 //! speedup (parallel-compute at several T), wall against CPU time for every kept run, and two
 //! runs side by side on one time scale (threads vs processes vs async, T = 2 vs T = 64).
 
+use coreplay_shared::Fixed;
 use std::rc::Rc;
 
 use coreplay_shared::{event::Ns, scenario::ParamName, summary::Summary};
@@ -94,25 +95,27 @@ fn speedup_chart(runs: &[KeptRun]) -> Html {
     let y = |s: f64| h - pad - (s / max_s) * (h - pad - 10.0);
     let line: String = points
         .iter()
-        .map(|p| format!("{:.1},{:.1}", x(f64::from(p.0)), y(p.1)))
+        .map(|p| format!("{},{}", Fixed(x(f64::from(p.0)), 1), Fixed(y(p.1), 1)))
         .collect::<Vec<_>>()
         .join(" ");
     let ideal_end = max_t.min(max_s);
+    // Coordinates as text without core's float formatting (see `coreplay_shared::fixed`).
+    let n = |v: f64| Fixed(v, 1).to_string();
     html! {
         <figure class="chart" data-testid="speedup-chart">
-            <svg viewBox={format!("0 0 {w} {h}")} width={w.to_string()} height={h.to_string()} role="img"
+            <svg viewBox={format!("0 0 {} {}", n(w), n(h))} width={n(w)} height={n(h)} role="img"
                  aria-label="speedup against threads">
-                <line x1={x(0.0).to_string()} y1={y(0.0).to_string()} x2={x(ideal_end).to_string()} y2={y(ideal_end).to_string()} class="ideal" />
-                <line x1={pad.to_string()} y1={(h - pad).to_string()} x2={(w - 5.0).to_string()} y2={(h - pad).to_string()} class="axis" />
-                <line x1={pad.to_string()} y1="5" x2={pad.to_string()} y2={(h - pad).to_string()} class="axis" />
+                <line x1={n(x(0.0))} y1={n(y(0.0))} x2={n(x(ideal_end))} y2={n(y(ideal_end))} class="ideal" />
+                <line x1={n(pad)} y1={n(h - pad)} x2={n(w - 5.0)} y2={n(h - pad)} class="axis" />
+                <line x1={n(pad)} y1="5" x2={n(pad)} y2={n(h - pad)} class="axis" />
                 <polyline points={line} class="measured" />
                 { for points.iter().map(|p| html! {
-                    <circle cx={x(f64::from(p.0)).to_string()} cy={y(p.1).to_string()} r="4" class="pt">
-                        <title>{ format!("{}: {:.2}×", p.2, p.1) }</title>
+                    <circle cx={n(x(f64::from(p.0)))} cy={n(y(p.1))} r="4" class="pt">
+                        <title>{ format!("{}: {}×", p.2, Fixed(p.1, 2)) }</title>
                     </circle>
                 }) }
-                <text x={(w / 2.0).to_string()} y={(h - 6.0).to_string()} class="lbl">{ format!("threads (max {max_t})") }</text>
-                <text x="4" y="14" class="lbl">{ format!("speedup (max {max_s:.1}×)") }</text>
+                <text x={n(w / 2.0)} y={n(h - 6.0)} class="lbl">{ format!("threads (max {})", Fixed(max_t, 0)) }</text>
+                <text x="4" y="14" class="lbl">{ format!("speedup (max {}×)", Fixed(max_s, 1)) }</text>
             </svg>
             <figcaption>{ "Measured speedup (dots) against the ideal (dashed: T threads, T times faster). It flattens where threads outnumber hardware threads." }</figcaption>
         </figure>
@@ -140,9 +143,9 @@ fn wall_cpu_chart(runs: &[KeptRun]) -> Html {
                     <tr>
                         <th>{ r.label.clone() }</th>
                         <td>
-                            <div class="bar wall" style={format!("width:{:.1}%", s.wall_ns as f64 / max * 100.0)}
+                            <div class="bar wall" style={format!("width:{}%", Fixed(s.wall_ns as f64 / max * 100.0, 1))}
                                  title="wall-clock time">{ format!("wall {}", duration(s.wall_ns)) }</div>
-                            <div class="bar cpu" style={format!("width:{:.1}%", s.cpu_ns as f64 / max * 100.0)}
+                            <div class="bar cpu" style={format!("width:{}%", Fixed(s.cpu_ns as f64 / max * 100.0, 1))}
                                  title="CPU time of all its threads">{ format!("CPU {}", duration(s.cpu_ns)) }</div>
                         </td>
                     </tr>

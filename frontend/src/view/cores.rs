@@ -3,6 +3,7 @@
 //! a switch happens (voluntary and involuntary told apart), migrations, per-core counters; the
 //! waiting areas, the lock with its holder and queue, and processes grouping their threads.
 
+use coreplay_shared::Fixed;
 use std::{collections::HashMap, rc::Rc};
 
 use coreplay_shared::{
@@ -101,18 +102,18 @@ pub fn idle_label(others: &Others, cpu: u32) -> (String, String) {
         (Some(s), Some(words)) if s < IDLE_BELOW => (
             words,
             format!(
-                "{NOW}, and over the run other programs kept it busy less than {:.0} % of the \
+                "{NOW}, and over the run other programs kept it busy less than {} % of the \
                  time (the kernel's counters): it is idle.",
-                IDLE_BELOW * 100.0
+                Fixed(IDLE_BELOW * 100.0, 0)
             ),
         ),
         (Some(s), Some(words)) => (
             words,
             format!(
                 "{NOW}. Over the run, other programs (the browser, a build, coreplay's own \
-                 recording, anything else) kept it busy {:.0} % of the time: the kernel's \
+                 recording, anything else) kept it busy {} % of the time: the kernel's \
                  counters for this CPU less this run's own time on it.",
-                s * 100.0
+                Fixed(s * 100.0, 0)
             ),
         ),
     }
@@ -244,17 +245,17 @@ fn dense_title(idx: u32, cell: Option<&CpuCell>, others: &Others) -> String {
     let (idle, _) = idle_label(others, idx);
     match (cell.and_then(|c| c.running.as_ref()), cell) {
         (Some((t, _)), Some(c)) => format!(
-            "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {:.0}% busy so far",
+            "CPU {idx}: {} (thread {}) running; {} waiting; {} switches in, {}% busy so far",
             t.name,
             t.tid,
             c.queued,
             c.switches,
-            c.utilisation * 100.0
+            Fixed(c.utilisation * 100.0, 0)
         ),
         (None, Some(c)) => format!(
-            "CPU {idx}: {idle}; {} switches in, {:.0}% busy so far",
+            "CPU {idx}: {idle}; {} switches in, {}% busy so far",
             c.switches,
-            c.utilisation * 100.0
+            Fixed(c.utilisation * 100.0, 0)
         ),
         _ => format!("CPU {idx}: nothing of this run ran here; {idle}"),
     }
@@ -281,9 +282,9 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
     };
     let running = c.running.as_ref();
     let title = format!(
-        "CPU {idx}: {} switches in, {:.0}% busy so far",
+        "CPU {idx}: {} switches in, {}% busy so far",
         c.switches,
-        c.utilisation * 100.0
+        Fixed(c.utilisation * 100.0, 0)
     );
     html! {
         <div class={classes!("pu", "live", running.is_none().then_some("idle"))}
@@ -326,8 +327,8 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
             }
             <div class="counters">
                 <span title="context switches in so far">{ format!("⇄{}", c.switches) }</span>
-                <span class="util" style={format!("--u:{:.3}", c.utilisation)} title="busy share so far">
-                    { format!("{:.0}%", c.utilisation * 100.0) }
+                <span class="util" style={format!("--u:{}", Fixed(c.utilisation, 3))} title="busy share so far">
+                    { format!("{}%", Fixed(c.utilisation * 100.0, 0)) }
                 </span>
             </div>
         </div>

@@ -2,6 +2,7 @@
 //! with its actions (back to the newest run, download it as a trace file, copy the iframe
 //! snippet that embeds it).
 
+use coreplay_shared::Fixed;
 use std::rc::Rc;
 
 use yew::prelude::*;
@@ -204,8 +205,8 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
     html! {
         <>
             <div class="now-showing" data-load={st.last_load.filter(|_| recorded).map(|l| format!(
-                "{{\"events\":{},\"bytes\":{},\"text_bytes\":{},\"read_ms\":{:.1},\"decode_ms\":{:.1},\"apply_ms\":{:.1}}}",
-                rec.view.events, l.bytes, l.text_bytes, l.read_ms, l.decode_ms, l.apply_ms))}>
+                "{{\"events\":{},\"bytes\":{},\"text_bytes\":{},\"read_ms\":{},\"decode_ms\":{},\"apply_ms\":{}}}",
+                rec.view.events, l.bytes, l.text_bytes, Fixed(l.read_ms, 1), Fixed(l.decode_ms, 1), Fixed(l.apply_ms, 1)))}>
                 { if recorded { format!("Showing a recorded run: {}", run_label(rec)) } else { format!("Showing run {}: {}", rec.view.run, run_label(rec)) } }
                 if let RunSource::Recorded { name, .. } = &rec.view.source {
                     <span class="note" data-testid="recorded-from">

@@ -4,6 +4,7 @@
 //! Parameters are checked here with the very code the agent runs ([`scenario::resolve`]), so
 //! a mistake is explained before anything is sent; the agent checks again regardless.
 
+use coreplay_shared::Fixed;
 use std::{collections::HashMap, rc::Rc};
 
 use coreplay_shared::{
@@ -236,8 +237,8 @@ fn progress(run: &RunView, still: bool) -> Html {
     html! {
         <p class="progress" data-testid="progress" data-running={run.running().to_string()}>
             { format!(
-                "Run {} ({who}, {}): {state}; {} events from {} threads, {:.1} ms of run time so far; fidelity: {}",
-                run.run, run.scenario, run.events, run.threads, run.latest_ns as f64 / 1e6, run.fidelity
+                "Run {} ({who}, {}): {state}; {} events from {} threads, {} ms of run time so far; fidelity: {}",
+                run.run, run.scenario, run.events, run.threads, Fixed(run.latest_ns as f64 / 1e6, 1), run.fidelity
             ) }
             if run.dropped > 0 {
                 <span class="warn">{ format!("; {} events dropped because this page read too slowly", run.dropped) }</span>

@@ -1,6 +1,7 @@
 //! The connection status line: connecting, connected, unreachable (with the command that
 //! starts an agent), or why the page gave up.
 
+use coreplay_shared::Fixed;
 use yew::prelude::*;
 
 use crate::state::Conn;
@@ -42,8 +43,8 @@ pub fn status_line(props: &StatusProps) -> Html {
         Conn::Unreachable { retry_in_ms, .. } => (
             "unreachable",
             format!(
-                "Agent not reachable at {url}; retrying in {:.1} s",
-                f64::from(*retry_in_ms) / 1000.0
+                "Agent not reachable at {url}; retrying in {} s",
+                Fixed(f64::from(*retry_in_ms) / 1000.0, 1)
             ),
             html! {
                 <span class="help">

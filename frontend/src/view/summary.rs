@@ -1,5 +1,6 @@
 //! A finished run's figures: the summary table and its threads.
 
+use coreplay_shared::Fixed;
 use std::rc::Rc;
 
 use coreplay_shared::summary::{OtherLoad, Summary, summed_ms};
@@ -21,11 +22,11 @@ pub struct SummaryProps {
 }
 
 fn ms(ns: u64) -> String {
-    format!("{:.2} ms", ns as f64 / 1e6)
+    format!("{} ms", Fixed(ns as f64 / 1e6, 2))
 }
 
 fn mib(bytes: u64) -> String {
-    format!("{:.1} MiB", bytes as f64 / f64::from(1 << 20))
+    format!("{} MiB", Fixed(bytes as f64 / f64::from(1 << 20), 1))
 }
 
 /// Other programs' share of the machine, and of the CPU they used most: "38 % of the 2
@@ -34,7 +35,7 @@ pub fn other_programs(l: &OtherLoad) -> String {
     let most = l
         .busiest()
         .filter(|&(_, share)| share >= IDLE_BELOW && l.cpus.len() > 1)
-        .map(|(cpu, share)| format!("; most on CPU {cpu}: {:.0} %", share * 100.0))
+        .map(|(cpu, share)| format!("; most on CPU {cpu}: {} %", Fixed(share * 100.0, 0)))
         .unwrap_or_default();
     format!("{}{most}", l.describe())
 }
@@ -72,7 +73,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
     if let Some(x) = s.speedup {
         rows.push((
             "speedup vs baseline",
-            format!("{x:.2}×"),
+            format!("{}×", Fixed(x, 2)),
             "the baseline's wall time divided by this run's: 2× means twice as fast",
         ));
     }

@@ -5,6 +5,7 @@
 //! pans, a click seeks; hovering names the slice. This file decides when to draw and handles
 //! the pointer; `timeline/paint.rs` paints.
 
+use coreplay_shared::Fixed;
 use std::{cell::RefCell, rc::Rc};
 
 use coreplay_shared::event::{Fidelity, Ns};
@@ -158,7 +159,7 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<Lane
     }
     let _ = canvas
         .style()
-        .set_property("height", &format!("{}px", l.height));
+        .set_property("height", &format!("{}px", Fixed(l.height, 1)));
     let dark = props.dark;
     // Straight onto the page's canvas: the cursor is a DOM line over it, so nothing else
     // repaints it (an offscreen copy cost a full-canvas `drawImage` per drawing).
@@ -385,13 +386,13 @@ pub fn timeline(props: &TimelineProps) -> Html {
                 <canvas ref={canvas} {onmousedown} {onmousemove} {onmouseup} {onmouseleave} data-run={props.run.to_string()} />
                 if (props.window.0..=props.window.1).contains(&props.cursor) {
                     // A full-width line moved by a transform: the compositor moves it, no layout.
-                    <div class="cursor-track" aria-hidden="true" style={format!("left: {LABEL_W}px")}>
-                        <div class="cursor" style={format!("transform: translateX({:.4}%)",
-                            100.0 * (props.cursor - props.window.0) as f64 / props.window.1.saturating_sub(props.window.0).max(1) as f64)} />
+                    <div class="cursor-track" aria-hidden="true" style={format!("left: {}px", Fixed(LABEL_W, 0))}>
+                        <div class="cursor" style={format!("transform: translateX({}%)",
+                            Fixed(100.0 * (props.cursor - props.window.0) as f64 / props.window.1.saturating_sub(props.window.0).max(1) as f64, 4))} />
                     </div>
                 }
                 if let Some((x, y, text)) = &*hover {
-                    <div class="tooltip" role="tooltip" style={format!("left:{}px;top:{}px", x + 12.0, y + 12.0)}>{ text.clone() }</div>
+                    <div class="tooltip" role="tooltip" style={format!("left:{}px;top:{}px", Fixed(x + 12.0, 1), Fixed(y + 12.0, 1))}>{ text.clone() }</div>
                 }
             </div>
         </section>

@@ -1,5 +1,6 @@
 //! The summary of a finished run: what the CLI prints, `--json` emits, and the page tabulates.
 
+use crate::fixed::Fixed;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -245,7 +246,7 @@ impl OtherLoad {
         Some(if share < Self::IDLE_BELOW {
             "idle".into()
         } else {
-            format!("other programs: {:.0} %", share * 100.0)
+            format!("other programs: {} %", Fixed(share * 100.0, 0))
         })
     }
 
@@ -254,10 +255,10 @@ impl OtherLoad {
     pub fn describe(&self) -> String {
         let n = self.cpus.len();
         format!(
-            "{:.0} % of the {n} hardware thread{} (coreplay's own recording {:.0} %)",
-            self.programs_share() * 100.0,
+            "{} % of the {n} hardware thread{} (coreplay's own recording {} %)",
+            Fixed(self.programs_share() * 100.0, 0),
             if n == 1 { "" } else { "s" },
-            self.agent_share() * 100.0
+            Fixed(self.agent_share() * 100.0, 0)
         )
     }
 }
@@ -488,11 +489,12 @@ pub fn summed_ms(total_ns: u64, n: usize, things: &str) -> String {
     let total = total_ns as f64 / 1e6;
     if n <= 1 {
         let one = things.strip_suffix('s').unwrap_or(things);
-        return format!("{total:.2} ms ({n} {one})");
+        return format!("{} ms ({n} {one})", Fixed(total, 2));
     }
     format!(
-        "{total:.2} ms summed over {n} {things} ({:.2} ms each on average)",
-        total / n as f64
+        "{} ms summed over {n} {things} ({} ms each on average)",
+        Fixed(total, 2),
+        Fixed(total / n as f64, 2)
     )
 }
 

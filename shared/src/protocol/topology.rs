@@ -9,6 +9,7 @@
 //! Every index is an **OS index** (the number Linux uses in `/proc/cpuinfo`, `taskset`,
 //! `sched_getcpu`), never hwloc's logical index, because that is what a learner can check.
 
+use crate::fixed::Fixed;
 use std::collections::BTreeSet;
 
 use serde::{Deserialize, Serialize};
@@ -310,11 +311,11 @@ pub fn format_bytes(bytes: u64) -> String {
     if bytes >= GIB && bytes.is_multiple_of(GIB) {
         format!("{}GB", bytes / GIB)
     } else if bytes >= 10 * GIB {
-        format!("{:.0}GB", bytes as f64 / GIB as f64)
+        format!("{}GB", Fixed(bytes as f64 / GIB as f64, 0))
     } else if bytes >= MIB && bytes.is_multiple_of(MIB) {
         format!("{}MB", bytes / MIB)
     } else if bytes >= 10 * MIB {
-        format!("{:.0}MB", bytes as f64 / MIB as f64)
+        format!("{}MB", Fixed(bytes as f64 / MIB as f64, 0))
     } else if bytes >= KIB {
         format!("{}KB", bytes / KIB)
     } else {

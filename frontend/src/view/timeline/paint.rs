@@ -2,6 +2,7 @@
 //! and per first thread, slices grouped by colour, at most one rect per pixel column) and
 //! naming what lies under the pointer. `timeline.rs` decides when to paint.
 
+use coreplay_shared::Fixed;
 use coreplay_shared::{
     event::{Ns, OffReason},
     frame::hue,
@@ -253,7 +254,7 @@ pub(super) fn draw_lanes(
     }
     let font = format!(
         "{}px system-ui, sans-serif",
-        (l.lane_h - 3.0).clamp(7.0, 11.0)
+        Fixed((l.lane_h - 3.0).clamp(7.0, 11.0), 1)
     );
     ctx.set_font(&font);
     let mut rects = Rects::default();
