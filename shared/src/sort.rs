@@ -45,6 +45,26 @@ pub fn natural<T: Ord>(v: &mut [T]) {
     }
 }
 
+/// The `k` smallest of `items`, in order; of equal ones, those that come first. One pass that
+/// keeps the `k` found so far in order (a binary search and an insert each): linear in the items
+/// for the small `k` of a view (the front of a queue), and one small function, where
+/// `select_nth_unstable` compiles a quickselect and a median-of-medians into the page.
+pub fn smallest<T: Ord>(items: impl IntoIterator<Item = T>, k: usize) -> Vec<T> {
+    let mut best: Vec<T> = Vec::with_capacity(k.saturating_add(1).min(1024));
+    if k == 0 {
+        return best;
+    }
+    for x in items {
+        if best.len() == k && best.last().is_some_and(|last| x >= *last) {
+            continue;
+        }
+        let at = best.partition_point(|y| *y <= x);
+        best.insert(at, x);
+        best.truncate(k);
+    }
+    best
+}
+
 /// A list kept in order as it grows: elements are pushed in any order, and [`Grown::sort_by_key`]
 /// or [`Grown::sort`] put it in order again, sorting only what came since the last time.
 /// Reading goes through the slice it derefs to.
@@ -212,6 +232,51 @@ mod tests {
                 x % range
             })
             .collect()
+    }
+
+    /// Ordered by its key only: which of equal keys comes first shows stability.
+    #[derive(Clone, Copy, Debug)]
+    struct Keyed(u64, usize);
+    impl PartialEq for Keyed {
+        fn eq(&self, other: &Self) -> bool {
+            self.0 == other.0
+        }
+    }
+    impl Eq for Keyed {}
+    impl PartialOrd for Keyed {
+        fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+            Some(self.cmp(other))
+        }
+    }
+    impl Ord for Keyed {
+        fn cmp(&self, other: &Self) -> Ordering {
+            self.0.cmp(&other.0)
+        }
+    }
+
+    #[test]
+    fn smallest_is_the_front_of_a_stable_sort() {
+        for seed in 0..40 {
+            for k in [0, 1, 3, 8, 100] {
+                let n = (seed as usize * 7) % 60;
+                let items: Vec<Keyed> = numbers(seed, n, 10)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, key)| Keyed(key, i))
+                    .collect();
+                let mut expected = items.clone();
+                expected.sort_by_key(|x| x.0);
+                expected.truncate(k);
+                let tags = |v: Vec<Keyed>| v.into_iter().map(|x| (x.0, x.1)).collect::<Vec<_>>();
+                assert_eq!(
+                    tags(smallest(items, k)),
+                    tags(expected),
+                    "seed {seed}, k {k}"
+                );
+            }
+        }
+        // Descending input: every item goes to the front.
+        assert_eq!(smallest((0..1000).rev(), 3), vec![0, 1, 2]);
     }
 
     #[test]

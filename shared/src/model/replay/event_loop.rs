@@ -291,13 +291,11 @@ impl Replay {
                 frame.samples.insert(state, sample);
             }
         }
-        // Only the front of the queue is shown: pick it in linear time, then order it.
-        if ready.len() > sample && sample > 0 {
-            ready.select_nth_unstable(sample - 1);
-            ready.truncate(sample);
-        }
-        crate::sort::natural(&mut ready);
-        frame.ready = ready.into_iter().take(sample).map(|r| r.1).collect();
+        // Only the front of the queue is shown: pick it in one pass, in order.
+        frame.ready = crate::sort::smallest(ready, sample)
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
         // The shown loop's own selector waits and polls (all of them before any loop polled).
         let waits = match current {
             Some(tid) => self.loop_waits.get(&tid).map_or(&[][..], |w| &w[..]),
