@@ -295,6 +295,32 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
     eprintln!("the cores of a gil run from the page, once it ended: {marks:?}");
     view_shot(&client, "[data-testid=cores]", "view-cores-gil-ended.png").await;
 
+    // Its trace file is the one the agent kept: "download trace" offers those very bytes (the
+    // page writes no trace itself).
+    client
+        .execute(
+            "window.__saved = [];
+             const make = URL.createObjectURL.bind(URL);
+             URL.createObjectURL = (blob) => { window.__saved.push(blob); return make(blob); };
+             HTMLAnchorElement.prototype.click = function () { window.__savedName = this.download; };",
+            vec![],
+        )
+        .await
+        .expect("hook downloads");
+    click(&client, "download").await;
+    let saved = wait_for(
+        &client,
+        "the live run's download",
+        "return window.__saved.length > 0 ? [window.__savedName, window.__saved[0].size] : null",
+    )
+    .await;
+    assert!(
+        saved[0]
+            .as_str()
+            .is_some_and(|n| n.starts_with("gil-run") && n.ends_with(".coreplay.gz")),
+        "{saved}"
+    );
+
     // The ended live run can be embedded: the agent kept it, and the embed code plays it.
     click(&client, "embed-code").await;
     let code = wait_for(
@@ -311,6 +337,26 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
         .unwrap_or_else(|| panic!("no src in {code}"))
         .replace("&amp;", "&");
     assert!(src.contains("trace=") && src.contains("traces"), "{src}");
+    let kept = src
+        .split("trace=")
+        .nth(1)
+        .and_then(|rest| rest.split('&').next())
+        .unwrap_or_default()
+        .to_string();
+    let same = client
+        .execute_async(
+            "const [kept, done] = arguments;
+             (async () => {
+               const a = new Uint8Array(await (await fetch(decodeURIComponent(kept))).arrayBuffer());
+               const b = new Uint8Array(await window.__saved[0].arrayBuffer());
+               done(a.length > 0 && a.length === b.length && a.every((x, i) => x === b[i])
+                 ? true : `kept ${a.length} bytes, downloaded ${b.length}`);
+             })().catch(e => done(String(e)));",
+            vec![serde_json::Value::from(kept.clone())],
+        )
+        .await
+        .expect("compare the download with the kept file");
+    assert_eq!(same, serde_json::Value::Bool(true), "{kept}: {same}");
     client.goto(&src).await.expect("the embed loads");
     let shown = wait_for(
         &client,

@@ -35,17 +35,6 @@ export async function gunzip_text(bytes, limit) {
   }
   return new TextDecoder('utf-8', { fatal: false }).decode(await new Blob(chunks).arrayBuffer());
 }
-export async function download_gzip(name, text) {
-  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
-  const blob = await new Response(stream).blob();
-  const a = document.createElement('a');
-  a.href = URL.createObjectURL(blob);
-  a.download = name;
-  document.body.appendChild(a);
-  a.click();
-  a.remove();
-  setTimeout(() => URL.revokeObjectURL(a.href), 10000);
-}
 export function standalone_query() {
   const own = globalThis.coreplayStandalone;
   return own && typeof own.query === 'string' ? own.query : undefined;
@@ -56,11 +45,14 @@ function base64_of(bytes) {
   return btoa(s);
 }
 export function base64(bytes) { return base64_of(bytes); }
+export function base64_array(bytes) { return base64_of(bytes); }
 async function gzip_bytes(data) {
   const stream = new Blob([data]).stream().pipeThrough(new CompressionStream('gzip'));
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
-export async function gzip_base64(text) { return base64_of(await gzip_bytes(text)); }
+export async function gzipped(bytes) {
+  return bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b ? bytes : gzip_bytes(bytes);
+}
 export async function page_parts() {
   const base = new URL('.', location.href);
   const get = async (path, what) => {
@@ -78,9 +70,9 @@ export async function page_parts() {
   const wasm = new Uint8Array(await (await get('coreplay-frontend_bg.wasm', 'WebAssembly')).arrayBuffer());
   return JSON.stringify({ index, css, glue, snippets, wasm_gz: base64_of(await gzip_bytes(wasm)) });
 }
-export function download_text(name, text, type) {
+export function download(name, data, type) {
   const a = document.createElement('a');
-  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.href = URL.createObjectURL(new Blob([data], { type }));
   a.download = name;
   document.body.appendChild(a);
   a.click();
@@ -107,22 +99,25 @@ extern "C" {
     /// Decompresses gzip bytes into text (at most `limit` bytes of it).
     #[wasm_bindgen(catch)]
     pub async fn gunzip_text(bytes: &Uint8Array, limit: f64) -> Result<JsValue, JsValue>;
-    /// Offers `text`, gzip-compressed, as a download named `name`.
-    #[wasm_bindgen(catch)]
-    pub async fn download_gzip(name: &str, text: &str) -> Result<JsValue, JsValue>;
     /// The query the standalone file was written with; `None` for a served page.
     pub fn standalone_query() -> Option<String>;
     /// Standard base64 of `bytes`.
     pub fn base64(bytes: &[u8]) -> String;
-    /// `text` gzip-compressed, base64.
+    /// Standard base64 of `bytes` (a JavaScript array, not copied into the page's memory).
+    pub fn base64_array(bytes: &Uint8Array) -> String;
+    /// `bytes` gzip-compressed, unless they are gzip already (by the magic number).
     #[wasm_bindgen(catch)]
-    pub async fn gzip_base64(text: &str) -> Result<JsValue, JsValue>;
+    pub async fn gzipped(bytes: &Uint8Array) -> Result<JsValue, JsValue>;
     /// The page's own files, read from where it is served, as JSON: `{index, css, glue,
     /// snippets: [[path, text]…], wasm_gz}` (the WebAssembly gzip-compressed, base64).
     #[wasm_bindgen(catch)]
     pub async fn page_parts() -> Result<JsValue, JsValue>;
     /// Offers `text` as a download named `name`, of MIME type `type`.
+    #[wasm_bindgen(js_name = download)]
     pub fn download_text(name: &str, text: &str, r#type: &str);
+    /// Offers `bytes` as a download named `name`, of MIME type `type`.
+    #[wasm_bindgen(js_name = download)]
+    pub fn download_bytes(name: &str, bytes: &Uint8Array, r#type: &str);
     /// Puts `text` on the clipboard.
     #[wasm_bindgen(catch)]
     pub async fn copy_text(text: &str) -> Result<JsValue, JsValue>;

@@ -12,7 +12,7 @@ use crate::{
     js,
     state::Action,
     store::Store,
-    trace::{LoadStats, Loaded, LoadedTrace, parse_trace},
+    trace::{FileBytes, LoadStats, Loaded, LoadedTrace, parse_trace},
 };
 
 /// Largest file fetched or opened, bytes (compressed traces are far smaller).
@@ -127,10 +127,13 @@ async fn text_of(bytes: Uint8Array) -> Result<String, String> {
     }
 }
 
-async fn read(bytes: wasm_bindgen::JsValue, t0: f64) -> Result<(Loaded, LoadStats), String> {
+/// A trace read: what it holds, how long reading took, and its bytes as read.
+type Read = (Loaded, LoadStats, Uint8Array);
+
+async fn read(bytes: wasm_bindgen::JsValue, t0: f64) -> Result<Read, String> {
     let bytes = bytes_of(&bytes)?;
     let n = bytes.length();
-    let text = text_of(bytes).await?;
+    let text = text_of(bytes.clone()).await?;
     let t1 = js::now_ms();
     let loaded = parse_trace(&text)?;
     let t2 = js::now_ms();
@@ -141,11 +144,11 @@ async fn read(bytes: wasm_bindgen::JsValue, t0: f64) -> Result<(Loaded, LoadStat
         decode_ms: t2 - t1,
         apply_ms: 0.0,
     };
-    Ok((loaded, stats))
+    Ok((loaded, stats, bytes))
 }
 
 /// Fetches and reads a trace.
-pub async fn from_url(url: &str) -> Result<(Loaded, LoadStats), String> {
+pub async fn from_url(url: &str) -> Result<Read, String> {
     let t0 = js::now_ms();
     let bytes = js::fetch_bytes(url, MAX_FILE_BYTES as f64)
         .await
@@ -162,7 +165,7 @@ pub async fn from_url(url: &str) -> Result<(Loaded, LoadStats), String> {
 }
 
 /// Reads a picked or dropped file.
-pub async fn from_file(file: &web_sys::File) -> Result<(Loaded, LoadStats), String> {
+pub async fn from_file(file: &web_sys::File) -> Result<Read, String> {
     let t0 = js::now_ms();
     let bytes = js::file_bytes(file, MAX_FILE_BYTES as f64)
         .await
@@ -213,16 +216,17 @@ fn finish(
     store: &Store,
     name: String,
     url: Option<String>,
-    result: Result<(Loaded, LoadStats), String>,
+    result: Result<Read, String>,
     autoplay: bool,
 ) {
     store.apply(match result {
-        Ok((loaded, stats)) => Action::Loaded(Box::new(LoadedTrace {
+        Ok((loaded, stats, bytes)) => Action::Loaded(Box::new(LoadedTrace {
             name,
             url,
             loaded,
             autoplay,
             stats,
+            file: Some(FileBytes(bytes)),
         })),
         Err(message) => Action::LoadFailed { name, message },
     });

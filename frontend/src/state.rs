@@ -17,7 +17,7 @@ use coreplay_shared::{
 
 use crate::{
     playback::{Command, Playback, Span},
-    trace::{LoadStats, Loaded, LoadedTrace},
+    trace::{FileBytes, LoadStats, Loaded, LoadedTrace},
 };
 
 /// First reconnect delay, in milliseconds.
@@ -171,16 +171,16 @@ pub struct RunRecord {
     pub view: RunView,
     /// Its events, indexed.
     pub replay: Replay,
-    /// Its events as received, for downloading the run as a trace file.
-    pub events: Vec<Event>,
+    /// For a recorded run, its file's bytes as read (gzip or text): "download trace" offers
+    /// them again. The page never writes a trace file itself; a live run's file is the one the
+    /// agent kept ([`RunView::kept`]).
+    pub file: Option<FileBytes>,
     /// The machine it ran on (the agent's, for live runs; the file's, for recorded ones).
     pub topology: Option<Rc<Topology>>,
     /// The machine in one line, for recorded runs.
     pub machine: Option<String>,
     /// When it was recorded, for recorded runs.
     pub recorded_at: Option<String>,
-    /// The machine as the file described it, for recorded runs (a download keeps it).
-    pub recorded_machine: Option<coreplay_shared::trace_file::Machine>,
 }
 
 impl RunRecord {
@@ -450,11 +450,10 @@ impl AppState {
         self.runs.push(RunRecord {
             view,
             replay,
-            events: Vec::new(),
+            file: None,
             topology: self.hello.as_ref().map(|h| Rc::new(h.topology.clone())),
             machine: None,
             recorded_at: None,
-            recorded_machine: None,
         });
         self.selected = None;
         self.window = None;
@@ -472,6 +471,7 @@ impl AppState {
         name: String,
         url: Option<String>,
         loaded: Loaded,
+        file: Option<FileBytes>,
         autoplay: bool,
     ) {
         self.next_recorded += 1;
@@ -506,9 +506,8 @@ impl AppState {
         if let Some(rec) = self.runs.last_mut() {
             rec.machine = Some(h.machine_line());
             rec.recorded_at = Some(h.recorded_at.clone());
-            rec.recorded_machine = Some(h.machine.clone());
             rec.topology = Some(Rc::new(h.topology));
-            rec.events = loaded.events;
+            rec.file = file;
         }
         if let Some(t) = self.pending_start.take() {
             let playing = self.playback.playing;
@@ -569,8 +568,9 @@ impl AppState {
                     loaded,
                     autoplay,
                     stats,
+                    file,
                 } = *trace;
-                self.add_recorded(name, url, loaded, autoplay);
+                self.add_recorded(name, url, loaded, file, autoplay);
                 if let Some(rec) = self.runs.last_mut() {
                     rec.replay.prepare();
                 }
@@ -762,7 +762,6 @@ impl AppState {
                         view.latest_ns = view.latest_ns.max(e.time());
                     }
                     rec.replay.extend(&events);
-                    rec.events.extend(events);
                     self.rev += 1;
                 }
             }
@@ -1042,7 +1041,7 @@ mod tests {
         assert_eq!(loaded.events.len(), 2);
         let mut s = AppState::new("ws://x/ws".into());
         s.pending_cmds.push(Command::Seek(500));
-        s.add_recorded("t.gz".into(), Some("t.gz".into()), loaded, false);
+        s.add_recorded("t.gz".into(), Some("t.gz".into()), loaded, None, false);
         let rec = s.shown().expect("shown");
         assert_eq!(rec.view.events, 2);
         assert_eq!(rec.machine.as_deref(), Some("M · 1 hardware thread"));
@@ -1090,6 +1089,7 @@ mod tests {
                 loaded: one_thread_trace(),
                 autoplay: false,
                 stats,
+                file: None,
             }))
         };
         s.apply(trace("a.gz"));

@@ -96,6 +96,22 @@ pub struct LoadedTrace {
     pub autoplay: bool,
     /// How long reading it took.
     pub stats: LoadStats,
+    /// The file's bytes as read (gzip or text), offered again by "download trace". `None` in
+    /// native tests.
+    pub file: Option<FileBytes>,
+}
+
+/// A trace file's bytes as read, held by the browser (never copied into the page's memory).
+#[derive(Debug, Clone)]
+pub struct FileBytes(pub js_sys::Uint8Array);
+
+/// The same bytes: the same JavaScript array.
+impl PartialEq for FileBytes {
+    fn eq(&self, other: &Self) -> bool {
+        let (a, b): (&wasm_bindgen::JsValue, &wasm_bindgen::JsValue) =
+            (self.0.as_ref(), other.0.as_ref());
+        a == b
+    }
 }
 
 #[cfg(test)]

@@ -5,6 +5,8 @@
 use coreplay_shared::Fixed;
 use std::rc::Rc;
 
+use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
 use crate::{
@@ -25,47 +27,54 @@ pub struct NowShowingProps {
     pub views: Rc<Vec<ViewKind>>,
 }
 
-/// The shown run as a trace file's text, with the file name it is offered under (without
-/// its extension).
-fn trace_text(rec: &RunRecord, agent_version: &str) -> Result<(String, String), String> {
-    use coreplay_shared::trace_file::{Header, Machine, rfc3339_utc, to_text};
-    let summary = rec
-        .view
-        .summary
-        .as_deref()
-        .ok_or("the run is still going; download it once it ends")?;
-    let topology = rec
-        .topology
-        .as_deref()
-        .ok_or("the run's machine is unknown")?;
-    // A recorded run keeps when and where it was recorded; a live one is recorded now, here.
-    let recorded_at = rec
-        .recorded_at
-        .clone()
-        .unwrap_or_else(|| rfc3339_utc((js_sys::Date::now() / 1000.0) as u64));
-    let machine = rec
-        .recorded_machine
-        .clone()
-        .unwrap_or_else(|| Machine::from_topology(topology));
-    let header = Header::new(
-        agent_version,
-        recorded_at,
-        machine,
-        topology,
-        rec.view.scenario,
-        rec.view.params.clone(),
-        rec.view.fidelity,
-    );
-    let name = format!("{}-run{}", rec.view.scenario, rec.view.run % 1_000_000);
-    Ok((name, to_text(&header, &rec.events, summary)))
+/// Where the shown run's trace file is: its bytes as the page read them (a recorded run), or
+/// the agent's kept file (a live run that ended).
+enum FileAt {
+    Bytes(Uint8Array),
+    Url(String),
 }
 
-/// Offers the shown run as a trace file.
-fn download(rec: &RunRecord, agent_version: &str) -> Result<(), String> {
-    let (name, text) = trace_text(rec, agent_version)?;
-    wasm_bindgen_futures::spawn_local(async move {
-        let _ = js::download_gzip(&format!("{name}.coreplay.gz"), &text).await;
-    });
+/// The shown run's trace file and the name it is offered under (without its extension), or
+/// why there is none. The page never writes a trace itself: the agent is the one writer of
+/// trace files, and a download is the file as it was recorded.
+fn trace_file(rec: &RunRecord) -> Result<(String, FileAt), &'static str> {
+    let name = format!("{}-run{}", rec.view.scenario, rec.view.run % 1_000_000);
+    if let Some(bytes) = &rec.file {
+        return Ok((name, FileAt::Bytes(bytes.0.clone())));
+    }
+    if rec.view.running() {
+        return Err("the run is still going; download it once it ends");
+    }
+    match (&rec.view.source, &rec.view.kept) {
+        (RunSource::Live, Some(url)) => Ok((name, FileAt::Url(url.clone()))),
+        (RunSource::Live, None) => Err(
+            "this agent keeps no runs (start it with --traces DIR), so there is no trace file of this run",
+        ),
+        (RunSource::Recorded { .. }, _) => Err("this run's file is no longer at hand"),
+    }
+}
+
+/// The trace file's bytes, gzip-compressed.
+async fn file_bytes(at: FileAt) -> Result<Uint8Array, String> {
+    let bytes = match at {
+        FileAt::Bytes(bytes) => bytes,
+        FileAt::Url(url) => js::fetch_bytes(&url, crate::load::MAX_FILE_BYTES as f64)
+            .await
+            .map_err(|e| js::error_text(&e))?
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| "the browser returned no bytes")?,
+    };
+    js::gzipped(&bytes)
+        .await
+        .map_err(|e| js::error_text(&e))?
+        .dyn_into::<Uint8Array>()
+        .map_err(|_| "compressing the run gave nothing".to_string())
+}
+
+/// Offers the shown run's trace file.
+async fn download(name: String, at: FileAt) -> Result<(), String> {
+    let gz = file_bytes(at).await?;
+    js::download_bytes(&format!("{name}.coreplay.gz"), &gz, "application/gzip");
     Ok(())
 }
 
@@ -81,16 +90,12 @@ struct PageFiles {
 
 /// Writes the standalone file (the page and the shown run in one HTML file, as `coreplay
 /// export --format html` writes it) and offers it as a download.
-async fn standalone_file(name: String, text: String, query: String) -> Result<(), String> {
+async fn standalone_file(name: String, at: FileAt, query: String) -> Result<(), String> {
     use coreplay_shared::standalone::{self, PageParts, Run};
     let parts = js::page_parts().await.map_err(|e| js::error_text(&e))?;
     let files: PageFiles = serde_json::from_str(&parts.as_string().unwrap_or_default())
         .map_err(|e| format!("the page's files could not be read: {e}"))?;
-    let run_gz = js::gzip_base64(&text)
-        .await
-        .map_err(|e| js::error_text(&e))?
-        .as_string()
-        .ok_or("compressing the run gave nothing")?;
+    let run_gz = js::base64_array(&file_bytes(at).await?);
     let snippets: Vec<(&str, &str)> = files
         .snippets
         .iter()
@@ -127,20 +132,20 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
         return html! {};
     };
     let recorded = rec.view.run >= RECORDED_RUN_BASE;
-    let agent_version = st
-        .hello
-        .as_ref()
-        .map_or_else(|| "page".to_string(), |h| h.agent_version.clone());
     let on_download = {
         let store = store.clone();
-        let agent_version = agent_version.clone();
         Callback::from(move |_| {
-            let result = store
-                .read()
-                .shown()
-                .map(|rec| download(rec, &agent_version));
-            if let Some(Err(e)) = result {
-                store.apply(Action::Problem(e));
+            let Some(file) = store.read().shown().map(trace_file) else {
+                return;
+            };
+            let store = store.clone();
+            match file {
+                Ok((name, at)) => wasm_bindgen_futures::spawn_local(async move {
+                    if let Err(e) = download(name, at).await {
+                        store.apply(Action::Problem(format!("could not download the run: {e}")));
+                    }
+                }),
+                Err(e) => store.apply(Action::Problem(e.to_string())),
             }
         })
     };
@@ -148,30 +153,29 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
         let store = store.clone();
         let views = Rc::clone(&props.views);
         let (t, speed) = (st.playback.t, st.playback.speed);
-        let agent_version = agent_version.clone();
         Callback::from(move |_| {
-            let shown = store
-                .read()
-                .shown()
-                .map(|rec| trace_text(rec, &agent_version));
-            match shown {
-                Some(Ok((name, text))) => {
+            let Some(file) = store.read().shown().map(trace_file) else {
+                return;
+            };
+            let store = store.clone();
+            match file {
+                Ok((name, at)) => {
                     // It plays as it opens, like `coreplay export --format html`.
                     let query = format!("autoplay&{}", options::show_query(&views, t, speed));
-                    let store = store.clone();
                     wasm_bindgen_futures::spawn_local(async move {
-                        if let Err(e) = standalone_file(name, text, query).await {
+                        if let Err(e) = standalone_file(name, at, query).await {
                             store.apply(Action::Problem(format!(
                                 "could not make the HTML file: {e}"
                             )));
                         }
                     });
                 }
-                Some(Err(e)) => store.apply(Action::Problem(e)),
-                None => {}
+                Err(e) => store.apply(Action::Problem(e.to_string())),
             }
         })
     };
+    // Why the run cannot be downloaded, if it cannot.
+    let no_file = trace_file(rec).err();
     let standalone = options::standalone();
     let trace_url = rec.url().map(str::to_string).filter(|_| !standalone);
     let on_embed = {
@@ -217,11 +221,11 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
                 if st.selected.is_some() {
                     <button onclick={show_newest}>{ "back to the newest run" }</button>
                 }
-                <button onclick={on_download} disabled={rec.view.summary.is_none()} data-testid="download"
-                        title="save this run as a trace file (.coreplay.gz) to replay or share">{ "download trace" }</button>
+                <button onclick={on_download} disabled={no_file.is_some()} data-testid="download"
+                        title={no_file.unwrap_or("save this run as a trace file (.coreplay.gz) to replay or share")}>{ "download trace" }</button>
                 if !standalone {
-                    <button onclick={on_html} disabled={rec.view.summary.is_none()} data-testid="download-html"
-                            title="save the page and this run as one HTML file that plays anywhere, with no server and no network (an LMS upload, an e-mail attachment, a file on disk)">{ "download as one HTML file" }</button>
+                    <button onclick={on_html} disabled={no_file.is_some()} data-testid="download-html"
+                            title={no_file.unwrap_or("save the page and this run as one HTML file that plays anywhere, with no server and no network (an LMS upload, an e-mail attachment, a file on disk)")}>{ "download as one HTML file" }</button>
                 }
                 if trace_url.is_some() {
                     <button onclick={on_embed} data-testid="embed-code"
