@@ -29,6 +29,7 @@ pub mod sort;
 pub mod standalone;
 #[cfg(test)]
 mod testkit;
+pub mod vec_map;
 
 pub use fixed::Fixed;
 pub use model::{frame, replay, validate};

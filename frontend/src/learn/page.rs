@@ -2,7 +2,7 @@
 //! lesson (read, predict, run, see, explain). The run is the agent's (on this machine) or a
 //! recorded one; what is drawn comes from the same player, frames and replay as the lab.
 
-use std::{collections::BTreeSet, rc::Rc};
+use std::{collections::HashSet, rc::Rc};
 
 use coreplay_shared::{ClientMsg, Topology, event::Ns};
 use yew::prelude::*;
@@ -50,7 +50,7 @@ pub struct LearnProps {
 pub fn learn(props: &LearnProps) -> Html {
     let done = use_state(progress::load);
     let current = {
-        let done = (*done).clone();
+        let done = *done;
         use_state(move || props.lesson.unwrap_or_else(|| progress::next_to_do(&done)))
     };
     let pick = {
@@ -72,7 +72,7 @@ pub fn learn(props: &LearnProps) -> Html {
                     <p class="note">{ "Parallelism and concurrency, one idea at a time, each shown by a real run. Predict, run, look, compare." }</p>
                     <ol>
                         { for LessonId::ALL.into_iter().map(|id| {
-                            let is_done = done.contains(id.name());
+                            let is_done = done.contains(id);
                             let onclick = { let pick = pick.clone(); Callback::from(move |e: MouseEvent| { e.prevent_default(); pick.emit(id); }) };
                             html! {
                                 <li class={classes!((*current == id).then_some("current"), is_done.then_some("done"))}>
@@ -169,7 +169,7 @@ fn gallery_pus(entry: &GalleryEntry) -> Option<u32> {
 }
 
 /// Whether two hardware threads of one core both run at `frame`'s instant.
-fn siblings_busy(topology: &Topology, busy: &BTreeSet<u32>) -> bool {
+fn siblings_busy(topology: &Topology, busy: &HashSet<u32>) -> bool {
     topology.nodes().any(|n| {
         n.kind == coreplay_shared::NodeKind::Core
             && n.pus.iter().filter(|p| busy.contains(p)).count() >= 2
@@ -181,8 +181,7 @@ fn seen(rec: &RunRecord) -> Seen {
     let peak = rec.replay.peak_running();
     let siblings_at_peak = match (peak, rec.topology.as_deref()) {
         (Some((_, at)), Some(topology)) => {
-            // Inserted one by one: collecting into a set sorts first (a sort compiled for it).
-            let mut busy = BTreeSet::new();
+            let mut busy = HashSet::new();
             for c in rec
                 .replay
                 .cpus_at(at)

@@ -17,7 +17,7 @@
 //! independently, so files are not sorted by time). It is about as fast as reading the file:
 //! a few hash lookups per event and one sort per thread and per CPU.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use crate::{
     Topology,
@@ -187,16 +187,64 @@ impl std::fmt::Display for Problem {
     }
 }
 
+/// A set of event indices, a bit per event of the list checked (a `BTreeSet` would compile its
+/// tree code into the page for this one type).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventSet {
+    words: Vec<u64>,
+    len: usize,
+}
+
+impl EventSet {
+    /// Adds event `i`; whether it was new.
+    pub fn insert(&mut self, i: usize) -> bool {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
+        }
+        let new = self.words[word] & bit == 0;
+        self.words[word] |= bit;
+        self.len += usize::from(new);
+        new
+    }
+
+    /// Whether event `i` is in the set.
+    pub fn contains(&self, i: &usize) -> bool {
+        self.words
+            .get(i / 64)
+            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+    }
+
+    /// Events in the set.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The events in the set, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |b| bits & (1u64 << b) != 0)
+                .map(move |b| w * 64 + b)
+        })
+    }
+}
+
 /// What [`check`] found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Report {
     /// Events checked.
     pub events: usize,
     /// Every event with at least one problem (indices into the event list).
-    pub bad: BTreeSet<usize>,
+    pub bad: EventSet,
     /// Of those, the ones [`Report::keep_good`] keeps all the same: a thread's first start,
     /// which every other event of the thread needs (e.g. of a thread that never ended).
-    pub kept_anyway: BTreeSet<usize>,
+    pub kept_anyway: EventSet,
     /// The first [`MAX_DETAILED`] problems, in event order.
     pub problems: Vec<Problem>,
 }
@@ -590,6 +638,19 @@ mod tests {
     }
 
     #[test]
+    fn an_event_set_holds_indices_as_a_set_does() {
+        let mut set = EventSet::default();
+        let mut theirs = std::collections::BTreeSet::new();
+        for i in [5usize, 0, 63, 64, 700, 5, 129, 0] {
+            assert_eq!(set.insert(i), theirs.insert(i), "{i}");
+        }
+        assert_eq!(set.len(), theirs.len());
+        assert!(set.iter().eq(theirs.iter().copied()), "ascending");
+        assert!(set.contains(&700) && !set.contains(&701) && !set.contains(&100_000));
+        assert!(EventSet::default().is_empty());
+    }
+
+    #[test]
     fn a_good_run_is_clean_in_any_order() {
         let mut events = good();
         assert_eq!(
@@ -696,7 +757,7 @@ mod tests {
                 report.problems
             );
             assert!(
-                report.bad.iter().all(|&i| i >= first_bad),
+                report.bad.iter().all(|i| i >= first_bad),
                 "{extra:?}: a good event blamed: {:?}",
                 report.problems
             );
@@ -707,7 +768,7 @@ mod tests {
             let kept = report.keep_good(events);
             let again = check(&machine(2), &kept, true);
             assert!(
-                again.bad.iter().all(|i| again.kept_anyway.contains(i)),
+                again.bad.iter().all(|i| again.kept_anyway.contains(&i)),
                 "{extra:?}: {:?}",
                 again.problems
             );

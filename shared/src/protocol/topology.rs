@@ -10,7 +10,7 @@
 //! `sched_getcpu`), never hwloc's logical index, because that is what a learner can check.
 
 use crate::fixed::Fixed;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
@@ -178,7 +178,7 @@ impl Topology {
         if self.root.kind != NodeKind::Machine {
             return Err(TopologyError::RootNotMachine);
         }
-        let mut seen = BTreeSet::new();
+        let mut seen = HashSet::new();
         self.root.validate(0, &mut seen)?;
         if seen.is_empty() {
             return Err(TopologyError::NoPus);
@@ -237,7 +237,7 @@ impl Topology {
 }
 
 impl Node {
-    fn validate(&self, depth: usize, seen: &mut BTreeSet<u32>) -> Result<(), TopologyError> {
+    fn validate(&self, depth: usize, seen: &mut HashSet<u32>) -> Result<(), TopologyError> {
         if depth > MAX_DEPTH {
             return Err(TopologyError::TooDeep);
         }
@@ -257,13 +257,24 @@ impl Node {
             }
             return Ok(());
         }
-        let mut union = BTreeSet::new();
+        // The node's PUs are the union of its children's, in ascending order: each child's PU
+        // is one of them, and each of them is some child's. Objects without threads below them
+        // (rare, e.g. an empty group) carry none either.
+        if !self.pus.windows(2).all(|w| w[0] < w[1]) {
+            return Err(TopologyError::InconsistentPuSet);
+        }
+        let mut covered = vec![false; self.pus.len()];
         for child in &self.children {
             child.validate(depth + 1, seen)?;
-            union.extend(child.pus.iter().copied());
+            for pu in &child.pus {
+                let i = self
+                    .pus
+                    .binary_search(pu)
+                    .map_err(|_| TopologyError::InconsistentPuSet)?;
+                covered[i] = true;
+            }
         }
-        // Objects without threads below them (rare, e.g. an empty group) carry none either.
-        if !union.into_iter().eq(self.pus.iter().copied()) {
+        if !covered.iter().all(|&c| c) {
             return Err(TopologyError::InconsistentPuSet);
         }
         Ok(())

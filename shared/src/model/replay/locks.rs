@@ -1,7 +1,7 @@
 //! Each process's own lock (as each Python process has its own GIL): who holds it, who waits
 //! for it in the order they asked, and the hand-overs so far.
 
-use std::collections::BTreeMap;
+use crate::vec_map::VecMap;
 
 use super::{Replay, ThreadState};
 use crate::event::{LockOp, Ns, OffReason};
@@ -63,8 +63,8 @@ impl Replay {
     pub fn locks_at_with(&self, t: Ns, states: &[ThreadState]) -> Vec<LockFrame> {
         // Inserted one by one: collecting into a map sorts first, which compiles a sort for
         // this type into the page (`crate::sort`).
-        let mut frames: BTreeMap<u32, (LockFrame, Vec<(Ns, u32)>)> = BTreeMap::new();
-        for (&pid, lock) in &self.locks {
+        let mut frames: VecMap<u32, (LockFrame, Vec<(Ns, u32)>)> = VecMap::new();
+        for (&pid, lock) in self.locks.iter() {
             let n = lock.at.partition_point(|&a| a <= t);
             let frame = LockFrame {
                 pid,

@@ -24,10 +24,7 @@ mod peak;
 mod stepping;
 mod threads;
 
-use std::{
-    collections::{BTreeMap, HashMap},
-    rc::Rc,
-};
+use std::{collections::HashMap, rc::Rc};
 
 pub use cpus::{CpuFrame, Handover, Slice};
 pub use event_loop::{LoopFrame, TaskInfo, TaskSpan, TaskState};
@@ -38,6 +35,7 @@ use crate::{
     event::{Event, LockOp, Ns, Role, WaitKind},
     sort::Grown,
     validate::lock_rank,
+    vec_map::VecMap,
 };
 use cpus::Lane;
 use event_loop::Step;
@@ -50,12 +48,12 @@ pub struct Replay {
     threads: Vec<ThreadInfo>,
     by_tid: IdMap,
     processes: Vec<ProcessInfo>,
-    lanes: BTreeMap<u32, Lane>,
+    lanes: VecMap<u32, Lane>,
     /// Every lock step, (at, tid, op), sorted once prepared.
     lock: Grown<(Ns, u32, LockOp)>,
     /// Each process's own lock (like each Python process's own GIL), by pid, once prepared:
     /// its steps' times and, for each prefix, the hand-overs among them.
-    locks: BTreeMap<u32, ProcessLock>,
+    locks: VecMap<u32, ProcessLock>,
     tasks: Vec<TaskInfo>,
     by_task: IdMap,
     /// Every time any task changes state, sorted once prepared.
@@ -67,9 +65,9 @@ pub struct Replay {
     /// Per event loop (its thread's run-wide id): poll starts, sorted once prepared. A run may
     /// hold several loops (a scenario's variants one after the other): the event-loop view
     /// counts the shown loop's polls only.
-    loop_polls: BTreeMap<u32, Grown<Ns>>,
+    loop_polls: VecMap<u32, Grown<Ns>>,
     /// Per event loop: its selector waits, (start, end, woken), sorted once prepared.
-    loop_waits: BTreeMap<u32, Grown<(Ns, Ns, u32)>>,
+    loop_waits: VecMap<u32, Grown<(Ns, Ns, u32)>>,
     /// The agent's queue counts: (at, ready, io, timers), sorted once prepared.
     depth: Grown<(Ns, u32, u32, u32)>,
     /// Requests: (start, end, tid).
@@ -179,7 +177,7 @@ impl Replay {
                 t.on.push((*start, *end, *cpu));
                 t.on_ns += end.saturating_sub(*start);
                 t.dirty = true;
-                let lane = self.lanes.entry(*cpu).or_default();
+                let lane = self.lanes.get_or_default(*cpu);
                 lane.slices.push(Slice {
                     start: *start,
                     end: *end,
@@ -228,7 +226,7 @@ impl Replay {
                 ..
             } => {
                 self.polls.push((*start, *end, *task));
-                self.loop_polls.entry(*tid).or_default().push(*start);
+                self.loop_polls.get_or_default(*tid).push(*start);
                 let t = self.task_mut(*task);
                 t.tid = Some(*tid);
                 t.steps.push((*start, Step::PollStart));
@@ -246,8 +244,7 @@ impl Replay {
             } => {
                 self.waits.push((*start, *end, *woken));
                 self.loop_waits
-                    .entry(*tid)
-                    .or_default()
+                    .get_or_default(*tid)
                     .push((*start, *end, *woken));
             }
             Event::QueueDepth {
@@ -354,7 +351,7 @@ impl Replay {
         let mut last: HashMap<u32, (u32, Option<u32>)> = HashMap::new();
         for &(at, tid, op) in &self.lock {
             let pid = self.thread(tid).map_or(0, |t| t.pid);
-            let lock = self.locks.entry(pid).or_insert_with(|| ProcessLock {
+            let lock = self.locks.get_or_insert_with(pid, || ProcessLock {
                 at: Vec::new(),
                 handovers: vec![0],
             });
