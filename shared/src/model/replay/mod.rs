@@ -56,8 +56,6 @@ pub struct Replay {
     locks: VecMap<u32, ProcessLock>,
     tasks: Vec<TaskInfo>,
     by_task: IdMap,
-    /// Every time any task changes state, sorted once prepared.
-    task_changes: Vec<Ns>,
     /// Polls of the event loop: (start, end, task), sorted once prepared.
     polls: Grown<(Ns, Ns, u32)>,
     /// Selector waits: (start, end, woken), sorted once prepared.
@@ -334,17 +332,8 @@ impl Replay {
             t.lock.sort_by_key(|l| (l.0, lock_rank(l.1)));
             t.dirty = false;
         }
-        let mut tasks_changed = false;
         for t in self.tasks.iter_mut().filter(|t| t.dirty) {
             t.derive();
-            tasks_changed = true;
-        }
-        if tasks_changed {
-            self.task_changes.clear();
-            self.task_changes
-                .extend(self.tasks.iter().flat_map(|t| t.states.iter().map(|s| s.0)));
-            self.task_changes.sort_unstable();
-            self.task_changes.dedup();
         }
         self.lock.sort_by_key(|l| (l.0, lock_rank(l.2)));
         self.locks.clear();

@@ -60,9 +60,13 @@ impl Replay {
                 consider(if s > t { s } else { e });
             }
         }
-        let i = self.task_changes.partition_point(|&c| c <= t);
-        if let Some(&c) = self.task_changes.get(i) {
-            consider(c);
+        // Each task's states are in time order: its first change after `t`. (Looked up per
+        // step rather than kept as one sorted list, which a live run would re-sort each frame.)
+        for task in &self.tasks {
+            let i = task.states.partition_point(|s| s.0 <= t);
+            if let Some(s) = task.states.get(i) {
+                consider(s.0);
+            }
         }
         best
     }
@@ -91,9 +95,11 @@ impl Replay {
                 consider(if e < t { e } else { s });
             }
         }
-        let i = self.task_changes.partition_point(|&c| c < t);
-        if let Some(&c) = i.checked_sub(1).and_then(|i| self.task_changes.get(i)) {
-            consider(c);
+        for task in &self.tasks {
+            let i = task.states.partition_point(|s| s.0 < t);
+            if let Some(s) = i.checked_sub(1).and_then(|i| task.states.get(i)) {
+                consider(s.0);
+            }
         }
         for th in &self.threads {
             let i = th.off.partition_point(|o| o.start < t);

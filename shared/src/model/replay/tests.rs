@@ -295,6 +295,13 @@ fn event_loop_queue_and_parked_sets() {
     assert_eq!(f.count(TaskState::Done), 1);
     assert_eq!(f.ready, vec![1], "woken during its own poll");
     assert_eq!(f.polls, 5);
+    // Stepping stops at every task's change too: the spawns at 1 and 2 are nothing else's.
+    assert_eq!(r.next_loop_change(0), Some(1));
+    assert_eq!(r.next_change(1), Some(2));
+    assert_eq!(r.next_change(2), Some(10));
+    assert_eq!(r.prev_change(10), Some(2));
+    assert_eq!(r.prev_change(1), Some(0));
+    assert_eq!(r.prev_change(0), None);
 }
 
 /// Two loops one after the other (a scenario's variants): each shows only its own tasks
