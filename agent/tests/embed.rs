@@ -433,6 +433,79 @@ async fn shown_file(client: &Client, name: &str) -> u64 {
     events.as_u64().unwrap_or(0)
 }
 
+/// The compare view charts the speedup of each kept run that has one against its threads: two
+/// recorded `parallel-compute` runs (2 and 16 threads) are two points, each placed by its own
+/// figures and labelled with them.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn the_compare_view_charts_each_runs_speedup() {
+    page_built();
+    let site = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client
+        .goto(&format!("{}?lab", site.url()))
+        .await
+        .expect("page loads");
+    for name in ["parallel-compute", "xeon16-parallel-compute"] {
+        let file = format!("{name}.coreplay.gz");
+        let dropped = client
+            .execute_async(
+                DROP_FILE,
+                vec![
+                    Value::from(format!("gallery/{file}")),
+                    Value::from(file.clone()),
+                ],
+            )
+            .await
+            .expect("drop runs");
+        assert_eq!(dropped, Value::Bool(true), "{dropped}");
+        shown_file(&client, &file).await;
+    }
+    // The page may also keep the gallery's opening run (another T=2 run) if it loaded first.
+    let points = wait_for(
+        &client,
+        "the speedup chart's points of both runs",
+        "const c = document.querySelector('[data-testid=speedup-chart]');
+         const pts = c ? [...c.querySelectorAll('circle')].map(p => [Number(p.getAttribute('cx')),
+             Number(p.getAttribute('cy')), p.querySelector('title').textContent]) : [];
+         const two = pts.find(p => p[2].includes('T=2:'));
+         const sixteen = pts.find(p => p[2].includes('T=16:'));
+         return two && sixteen ? [two, sixteen] : null;",
+    )
+    .await;
+    let points: Vec<(f64, f64, String)> = serde_json::from_value(points).expect("points");
+    let speedup = |title: &str| -> f64 {
+        title
+            .rsplit_once(": ")
+            .and_then(|(_, x)| x.strip_suffix('×'))
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("no speedup in {title:?}"))
+    };
+    let (a, b) = (&points[0], &points[1]);
+    assert!(
+        a.0.is_finite() && a.1.is_finite() && b.0.is_finite() && b.1.is_finite(),
+        "{points:?}"
+    );
+    assert!(a.0 < b.0, "16 threads further right than 2: {points:?}");
+    let (sa, sb) = (speedup(&a.2), speedup(&b.2));
+    assert!(
+        sa > 1.0 && sb > sa,
+        "16 threads on 16 did more than 2 on 2: {points:?}"
+    );
+    assert!(b.1 < a.1, "the higher speedup is drawn higher: {points:?}");
+    assert_eq!(errors(&client).await, Vec::<String>::new());
+    client
+        .execute(
+            "document.querySelector('[data-testid=speedup-chart]').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll to the chart");
+    screenshot(&client, "compare-speedup-chart.png").await;
+    client.close().await.expect("close session");
+}
+
 /// A trace dropped on the page loads like a picked one; the download button writes a trace
 /// file which, dropped back in, shows the same run with the same events.
 #[tokio::test]
