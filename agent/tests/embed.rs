@@ -494,6 +494,20 @@ async fn the_compare_view_charts_each_runs_speedup() {
         "16 threads on 16 did more than 2 on 2: {points:?}"
     );
     assert!(b.1 < a.1, "the higher speedup is drawn higher: {points:?}");
+    // Side by side, each timeline has a lane per hardware thread of its own machine: the run
+    // of the 2-thread machine is not drawn with 14 CPUs it never had.
+    let lanes = wait_for(
+        &client,
+        "both compare timelines drawn",
+        "const c = [...document.querySelectorAll('[data-testid=compare] canvas[data-cpu-lanes]')];
+         return c.length === 2 ? c.map(e => Number(e.dataset.cpuLanes)).sort((a, b) => a - b) : null;",
+    )
+    .await;
+    assert_eq!(
+        lanes,
+        serde_json::json!([2, 16]),
+        "CPU lanes of the two timelines"
+    );
     assert_eq!(errors(&client).await, Vec::<String>::new());
     client
         .execute(

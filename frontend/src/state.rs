@@ -118,6 +118,13 @@ pub const MAX_HELD_BYTES: usize = 32 << 20;
 /// Embedding-page commands kept at most while no run is shown.
 pub const MAX_PENDING_CMDS: usize = 32;
 
+/// A machine's hardware threads by OS index, ascending (one timeline lane each).
+pub fn hardware_threads(topology: &Topology) -> Vec<u32> {
+    let mut pus = topology.root.pus.clone();
+    coreplay_shared::sort::natural(&mut pus);
+    pus
+}
+
 /// The run the agent is doing or did last, as far as this page saw it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunView {
@@ -381,12 +388,9 @@ impl AppState {
 
     /// The hardware threads of the machine to draw, by OS index (one timeline lane each).
     pub fn cpus(&self) -> Vec<u32> {
-        let mut pus = self
-            .topology()
-            .map(|t| t.root.pus.clone())
-            .unwrap_or_default();
-        coreplay_shared::sort::natural(&mut pus);
-        pus
+        self.topology()
+            .map(|t| hardware_threads(&t))
+            .unwrap_or_default()
     }
 
     /// Where the shown run is in [`AppState::runs`].

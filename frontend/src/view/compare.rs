@@ -5,7 +5,7 @@
 use coreplay_shared::Fixed;
 use std::rc::Rc;
 
-use coreplay_shared::{event::Ns, scenario::ParamName, summary::Summary};
+use coreplay_shared::{Topology, event::Ns, scenario::ParamName, summary::Summary};
 use web_sys::HtmlSelectElement;
 use yew::prelude::*;
 
@@ -29,6 +29,8 @@ pub struct KeptRun {
     pub end: Ns,
     /// Events held.
     pub events: u64,
+    /// The machine it ran on (its timeline draws that machine's hardware threads).
+    pub topology: Option<Rc<Topology>>,
 }
 
 /// The runs `st` keeps, as the comparison needs them.
@@ -42,6 +44,7 @@ pub fn kept_runs(st: &AppState) -> Rc<Vec<KeptRun>> {
                 summary: r.view.summary.clone(),
                 end: r.replay.end(),
                 events: r.replay.event_count(),
+                topology: r.topology.clone(),
             })
             .collect(),
     )
@@ -56,7 +59,8 @@ pub struct CompareProps {
     pub rev: u64,
     /// The kept runs, oldest first.
     pub runs: Rc<Vec<KeptRun>>,
-    /// CPU lanes.
+    /// CPU lanes for a run whose machine is unknown (each run's timeline draws its own
+    /// machine's hardware threads).
     pub cpus: Rc<Vec<u32>>,
     /// Shows a run in the main views.
     pub on_show: Callback<u64>,
@@ -218,6 +222,11 @@ pub fn compare_view(props: &CompareProps) -> Html {
             .as_ref()
             .map_or(coreplay_shared::event::Fidelity::SelfTimed, |s| s.fidelity);
         let dropped = r.summary.as_ref().map_or(0, |s| s.dropped);
+        // Runs from different machines side by side: each with its own hardware threads.
+        let cpus = r.topology.as_deref().map_or_else(
+            || Rc::clone(&props.cpus),
+            |t| Rc::new(crate::state::hardware_threads(t)),
+        );
         let show = {
             let on_show = props.on_show.clone();
             Callback::from(move |_| on_show.emit(run))
@@ -225,7 +234,7 @@ pub fn compare_view(props: &CompareProps) -> Html {
         html! {
             <div class="compare-lane">
                 <Timeline store={props.store.clone()} run={run} rev={props.rev} cursor={u64::MAX}
-                          window={win} cpus={Rc::clone(&props.cpus)} on_seek={Callback::noop()}
+                          window={win} {cpus} on_seek={Callback::noop()}
                           on_window={on_window.clone()} title={AttrValue::from(format!("{}: {}", crate::state::run_name(run), r.label))}
                           {fidelity} {dropped} dark={props.dark} />
                 <button onclick={show}>{ "show this run above" }</button>

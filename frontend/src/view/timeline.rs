@@ -18,7 +18,7 @@ use crate::{playback::duration, store::Store, view::cores::trust};
 
 mod paint;
 
-use paint::{describe, draw_lanes, layout};
+use paint::{Lane, describe, draw_lanes, layout};
 
 /// Thread lanes drawn under the CPU lanes at most.
 pub const MAX_THREAD_LANES: usize = 16;
@@ -177,6 +177,13 @@ fn draw(canvas: &HtmlCanvasElement, props: &DrawArgs, css_w: f64) -> Option<Lane
         },
     );
     let _ = canvas.set_attribute("data-drawn-theme", if dark { "dark" } else { "light" });
+    // … and how many hardware threads it has a lane for.
+    let cpu_lanes = l
+        .lanes
+        .iter()
+        .filter(|lane| matches!(lane, Lane::Cpu(_)))
+        .count();
+    let _ = canvas.set_attribute("data-cpu-lanes", &cpu_lanes.to_string());
     Some((props.rev, props.run, props.window, pw, ph, dark))
 }
 
