@@ -223,7 +223,11 @@ fn progress(run: &RunView, still: bool) -> Html {
     } else {
         "a run started by another page"
     };
-    let state = if run.running() { "running" } else { "finished" };
+    let (state, so_far) = if run.running() {
+        ("running", " so far")
+    } else {
+        ("finished", "")
+    };
     if run.running() && still {
         return html! {
             <p class="progress" data-testid="progress" data-running="true">
@@ -237,7 +241,7 @@ fn progress(run: &RunView, still: bool) -> Html {
     html! {
         <p class="progress" data-testid="progress" data-running={run.running().to_string()}>
             { format!(
-                "Run {} ({who}, {}): {state}; {} events from {} threads, {} ms of run time so far; fidelity: {}",
+                "Run {} ({who}, {}): {state}; {} events from {} threads, {} ms of run time{so_far}; fidelity: {}",
                 run.run, run.scenario, run.events, run.threads, Fixed(run.latest_ns as f64 / 1e6, 1), run.fidelity
             ) }
             if run.dropped > 0 {
