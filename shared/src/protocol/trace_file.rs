@@ -73,17 +73,6 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// What can be told from a topology alone (its CPU model and hwloc's OS string), for a
-    /// trace written where nothing else is known (e.g. by the page).
-    pub fn from_topology(topology: &Topology) -> Machine {
-        Machine {
-            cpu_model: topology.machine.cpu_model.clone(),
-            kernel: None,
-            os: topology.machine.os.clone(),
-            arch: None,
-        }
-    }
-
     /// One line for labels: `AMD EPYC 7B13 · 2 hardware threads · Debian GNU/Linux 12 (bookworm) ·
     /// Linux 6.1.0-18-amd64 · x86_64`; the parts not known are left out.
     pub fn describe(&self, hardware_threads: usize) -> String {
