@@ -1252,6 +1252,10 @@ async fn the_cores_view_shows_each_thread_once_and_each_process_its_own_lock() {
             .await
             .expect("page loads");
         wait_for(&client, &format!("{file}: the cores view"), CORES_DOM).await;
+        assert!(
+            present(&client, "[data-testid=legend] .gil").await,
+            "{file}: a run with a lock explains its mark"
+        );
         let mut most_locks = 0;
         let instants = 60u64;
         for i in 0..instants {
@@ -1311,6 +1315,20 @@ async fn the_cores_view_shows_each_thread_once_and_each_process_its_own_lock() {
         screenshot(&client, &format!("consistency-{file}.png")).await;
     }
     assert_eq!(errors(&client).await, Vec::<String>::new());
+    // A run with no lock has no lock mark to explain.
+    client
+        .goto(&format!(
+            "{}?embed&view=cores&trace=gallery/parallel-compute.coreplay.gz",
+            site.url()
+        ))
+        .await
+        .expect("page loads");
+    wait_for(&client, "parallel-compute: the cores view", CORES_DOM).await;
+    assert!(
+        present(&client, "[data-testid=legend]").await
+            && !present(&client, "[data-testid=legend] .gil").await,
+        "no GIL in the legend of a run without a lock"
+    );
     client.close().await.expect("close session");
 }
 

@@ -499,7 +499,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
                 { trust(props.fidelity, props.dropped) }
             </p>
             { machine_header(topology, props.recorded_on.as_deref()) }
-            { legend() }
+            { legend(!f.locks.is_empty()) }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} others={props.others.clone()} />
             <Waiting locks={f.locks.clone()} areas={f.areas.clone()} watched={props.watched} />
             <h3 class="sub">{ "Processes and their threads" }</h3>
@@ -509,8 +509,8 @@ pub fn cores_view(props: &CoresProps) -> Html {
     }
 }
 
-/// What the marks mean.
-fn legend() -> Html {
+/// What the marks mean (the lock's only for a run that has one).
+fn legend(has_lock: bool) -> Html {
     html! {
         <div class="legend" aria-label="Legend" data-testid="legend">
             <span class="tok running" style="--h:200">{ "running" }</span>
@@ -519,7 +519,9 @@ fn legend() -> Html {
             <span class="switch-mark involuntary">{ "⇄ preempted" }</span>{ "involuntary switch" }
             <span class="switch-mark voluntary">{ "⇄ blocked" }</span>{ "voluntary switch" }
             <span class="migrated">{ "↪ from N" }</span>{ "migrated from CPU N" }
-            <span class="gil">{ "GIL" }</span>{ "the global lock" }
+            if has_lock {
+                <span class="gil">{ "GIL" }</span>{ "the global lock" }
+            }
         </div>
     }
 }
