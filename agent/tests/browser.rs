@@ -19,7 +19,9 @@ use std::{
 
 use common::Agent;
 use coreplay_shared::Topology;
-use driver::{Driver, click_run, pick, record_next_run, seek, set_params, wait_for};
+use driver::{
+    Driver, click_run, hook_downloads, pick, record_next_run, seek, set_params, wait_for,
+};
 use fantoccini::Client;
 use serde_json::json;
 
@@ -297,16 +299,7 @@ async fn a_scenario_runs_from_the_page_and_its_summary_is_shown() {
 
     // Its trace file is the one the agent kept: "download trace" offers those very bytes (the
     // page writes no trace itself).
-    client
-        .execute(
-            "window.__saved = [];
-             const make = URL.createObjectURL.bind(URL);
-             URL.createObjectURL = (blob) => { window.__saved.push(blob); return make(blob); };
-             HTMLAnchorElement.prototype.click = function () { window.__savedName = this.download; };",
-            vec![],
-        )
-        .await
-        .expect("hook downloads");
+    hook_downloads(&client).await;
     click(&client, "download").await;
     let saved = wait_for(
         &client,

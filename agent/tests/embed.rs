@@ -28,7 +28,7 @@ use std::{
 };
 
 use common::Agent;
-use driver::{Driver, seek, wait_for};
+use driver::{Driver, hook_downloads, seek, wait_for};
 use fantoccini::{Client, Locator};
 use serde_json::Value;
 use static_server::{StaticServer, errors};
@@ -534,16 +534,7 @@ async fn a_dropped_trace_loads_and_its_download_round_trips() {
         .await
         .expect("page loads");
     // Keep what the download button writes instead of saving it to disk.
-    client
-        .execute(
-            "window.__saved = [];
-             const make = URL.createObjectURL.bind(URL);
-             URL.createObjectURL = (blob) => { window.__saved.push(blob); return make(blob); };
-             HTMLAnchorElement.prototype.click = function () {};",
-            vec![],
-        )
-        .await
-        .expect("hook downloads");
+    hook_downloads(&client).await;
     let dropped = client
         .execute_async(
             DROP_FILE,

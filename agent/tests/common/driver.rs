@@ -117,6 +117,21 @@ pub async fn wait_for(client: &Client, what: &str, script: &str) -> Value {
     }
 }
 
+/// Keeps what the page's download buttons write instead of saving it to disk: the blobs in
+/// `window.__saved`, in order, and the last file name offered in `window.__savedName`.
+pub async fn hook_downloads(client: &Client) {
+    client
+        .execute(
+            "window.__saved = [];
+             const make = URL.createObjectURL.bind(URL);
+             URL.createObjectURL = (blob) => { window.__saved.push(blob); return make(blob); };
+             HTMLAnchorElement.prototype.click = function () { window.__savedName = this.download; };",
+            vec![],
+        )
+        .await
+        .expect("hook downloads");
+}
+
 /// Picks `scenario` in the page's picker and waits for one of its parameters, `shown`.
 pub async fn pick(client: &Client, scenario: &str, shown: &str) {
     client
