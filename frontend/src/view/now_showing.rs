@@ -34,23 +34,48 @@ enum FileAt {
     Url(String),
 }
 
-/// The shown run's trace file and the name it is offered under (without its extension), or
-/// why there is none. The page never writes a trace itself: the agent is the one writer of
-/// trace files, and a download is the file as it was recorded.
-fn trace_file(rec: &RunRecord) -> Result<(String, FileAt), &'static str> {
-    let name = format!("{}-run{}", rec.view.scenario, rec.view.run % 1_000_000);
+/// Where the shown run's trace file is, or why there is none. The page never writes a trace
+/// itself: the agent is the one writer of trace files, and a download is the file as it was
+/// recorded.
+fn trace_file(rec: &RunRecord) -> Result<FileAt, &'static str> {
     if let Some(bytes) = &rec.file {
-        return Ok((name, FileAt::Bytes(bytes.0.clone())));
+        return Ok(FileAt::Bytes(bytes.0.clone()));
     }
     if rec.view.running() {
         return Err("the run is still going; download it once it ends");
     }
     match (&rec.view.source, &rec.view.kept) {
-        (RunSource::Live, Some(url)) => Ok((name, FileAt::Url(url.clone()))),
+        (RunSource::Live, Some(url)) => Ok(FileAt::Url(url.clone())),
         (RunSource::Live, None) => Err(
             "this agent keeps no runs (start it with --traces DIR), so there is no trace file of this run",
         ),
         (RunSource::Recorded { .. }, _) => Err("this run's file is no longer at hand"),
+    }
+}
+
+/// Runs `offer` in the background on the shown run's trace file and the name it is offered
+/// under (without its extension); what goes wrong goes to the status line, after `failed`.
+fn with_trace_file<F, Fut>(store: &Store, failed: &'static str, offer: F)
+where
+    F: FnOnce(String, FileAt) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>> + 'static,
+{
+    let Some((name, file)) = store.read().shown().map(|rec| {
+        let name = format!("{}-run{}", rec.view.scenario, rec.view.run % 1_000_000);
+        (name, trace_file(rec))
+    }) else {
+        return;
+    };
+    match file {
+        Ok(at) => {
+            let (store, done) = (store.clone(), offer(name, at));
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Err(e) = done.await {
+                    store.apply(Action::Problem(format!("{failed}: {e}")));
+                }
+            });
+        }
+        Err(e) => store.apply(Action::Problem(e.to_string())),
     }
 }
 
@@ -135,18 +160,7 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
     let on_download = {
         let store = store.clone();
         Callback::from(move |_| {
-            let Some(file) = store.read().shown().map(trace_file) else {
-                return;
-            };
-            let store = store.clone();
-            match file {
-                Ok((name, at)) => wasm_bindgen_futures::spawn_local(async move {
-                    if let Err(e) = download(name, at).await {
-                        store.apply(Action::Problem(format!("could not download the run: {e}")));
-                    }
-                }),
-                Err(e) => store.apply(Action::Problem(e.to_string())),
-            }
+            with_trace_file(&store, "could not download the run", download);
         })
     };
     let on_html = {
@@ -154,24 +168,11 @@ pub fn now_showing(props: &NowShowingProps) -> Html {
         let views = Rc::clone(&props.views);
         let (t, speed) = (st.playback.t, st.playback.speed);
         Callback::from(move |_| {
-            let Some(file) = store.read().shown().map(trace_file) else {
-                return;
-            };
-            let store = store.clone();
-            match file {
-                Ok((name, at)) => {
-                    // It plays as it opens, like `coreplay export --format html`.
-                    let query = format!("autoplay&{}", options::show_query(&views, t, speed));
-                    wasm_bindgen_futures::spawn_local(async move {
-                        if let Err(e) = standalone_file(name, at, query).await {
-                            store.apply(Action::Problem(format!(
-                                "could not make the HTML file: {e}"
-                            )));
-                        }
-                    });
-                }
-                Err(e) => store.apply(Action::Problem(e.to_string())),
-            }
+            // It plays as it opens, like `coreplay export --format html`.
+            let query = format!("autoplay&{}", options::show_query(&views, t, speed));
+            with_trace_file(&store, "could not make the HTML file", |name, at| {
+                standalone_file(name, at, query)
+            });
         })
     };
     // Why the run cannot be downloaded, if it cannot.
