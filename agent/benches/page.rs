@@ -251,7 +251,7 @@ fn machine_busy_ns() -> u64 {
 /// The agent's hardware threads.
 fn agent_pus(agent: &Agent) -> u32 {
     let (_, body) = agent.get("/api/topology");
-    serde_json::from_str::<coreplay_shared::Topology>(&body)
+    coreplay_shared::json::from_str::<coreplay_shared::Topology>(&body)
         .map(|t| u32::try_from(t.pu_count()).unwrap_or(1))
         .unwrap_or(1)
 }

@@ -67,7 +67,7 @@ async fn page_shows_one_box_per_hardware_thread() {
 
     let live = Agent::start(&[]);
     let (_, body) = live.get("/api/topology");
-    let topology: Topology = serde_json::from_str(&body).expect("topology");
+    let topology: Topology = coreplay_shared::json::from_str(&body).expect("topology");
     let mut expected = topology.pu_os_indices();
     let mut shown = shown_pus(&client, &live, "topology-live.png").await;
     expected.sort_unstable();

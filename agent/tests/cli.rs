@@ -27,7 +27,7 @@ fn topology_json_is_the_shared_type() {
         "package:2 core:16 pu:2",
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let t: Topology = serde_json::from_slice(&out.stdout).expect("JSON topology");
+    let t: Topology = coreplay_shared::json::from_slice(&out.stdout).expect("JSON topology");
     t.validate().expect("valid");
     assert_eq!(
         (t.package_count(), t.core_count(), t.pu_count()),
@@ -52,7 +52,7 @@ fn real_lstopo_xml_loads() {
     );
     let out = run(&["topology", "--json", "--xml", xml]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let t: Topology = serde_json::from_slice(&out.stdout).expect("JSON topology");
+    let t: Topology = coreplay_shared::json::from_slice(&out.stdout).expect("JSON topology");
     assert_eq!(t.pu_count(), 2);
     // lstopo's XML of this VM has L1i, L1d, L2 per core and one shared L3: 7 caches.
     assert_eq!(t.caches().count(), 7);

@@ -118,7 +118,7 @@ fn run_on(cpu: u32, dir: &Path, name: &str, fidelity: &str) -> (OtherLoad, Vec<E
         String::from_utf8_lossy(&out.stderr)
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
-    let load: OtherLoad = serde_json::from_value(json["other_load"].clone())
+    let load: OtherLoad = coreplay_shared::json::from_str(&json["other_load"].to_string())
         .unwrap_or_else(|e| panic!("{name}: no other_load in the summary ({e}): {json}"));
     let trace = coreplay_agent::record::read_file(&file).expect("the trace reads back");
     assert_eq!(

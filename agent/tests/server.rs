@@ -40,7 +40,7 @@ async fn hello_topology_equals_api_topology() {
     let (_ws, topology) = connect(&agent).await;
     let (status, body) = agent.get("/api/topology");
     assert_eq!(status, 200);
-    let api: Topology = serde_json::from_str(&body).expect("topology JSON");
+    let api: Topology = coreplay_shared::json::from_str(&body).expect("topology JSON");
     assert_eq!(api, topology);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())

@@ -56,7 +56,7 @@ fn run_out_writes_gzip_v2_that_reads_back_identically() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let printed: Summary = serde_json::from_slice(&out.stdout).expect("--json summary");
+    let printed: Summary = coreplay_shared::json::from_slice(&out.stdout).expect("--json summary");
     let bytes = std::fs::read(&file).expect("written");
     assert_eq!(&bytes[..2], &[0x1f, 0x8b], "gzip magic");
 

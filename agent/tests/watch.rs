@@ -799,7 +799,7 @@ fn command_line_watch() {
         .output()
         .expect("runs");
     let summary: coreplay_shared::summary::Summary =
-        serde_json::from_slice(&out.stdout).expect("one JSON summary");
+        coreplay_shared::json::from_slice(&out.stdout).expect("one JSON summary");
     assert_eq!(summary.scenario, ScenarioId::Watch);
     assert_eq!(
         summary.watch.map(|w| w.command),

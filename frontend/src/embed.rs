@@ -4,9 +4,10 @@
 //! [`post`], so tested natively; `hooks/messages.rs` listens, `store.rs` answers.
 
 use coreplay_shared::Fixed;
+use coreplay_shared::json::{self, FromJson, Reader};
+use coreplay_shared::json_struct;
 use coreplay_shared::{event::Ns, frame::parse_duration};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::{js, options::nearest_speed, playback::Command, state::AppState};
 
@@ -16,9 +17,9 @@ pub const MAX_MESSAGE_BYTES: usize = 4096;
 /// Largest time a bare number may give, ms.
 const MAX_MS: f64 = 1e9;
 
-/// A command from the embedding page. Encoded by serde's derive; read by
-/// [`EmbedCommand::from_value`] (serde's derive would read this internally tagged form through
-/// a buffered copy of the message, a second decoder in the page for a message of a few keys).
+/// A command from the embedding page. Encoded by serde's derive; read from a [`Message`] by
+/// [`EmbedCommand::from_message`], leniently: a key's wrong type is an error in words, not a
+/// message that is silently not for us.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "coreplay", rename_all = "lowercase")]
 pub enum EmbedCommand {
@@ -71,15 +72,46 @@ impl Time {
 
 impl Time {
     /// Reads a time: a number of ms or a string.
-    fn from_value(v: &Value) -> Result<Time, String> {
+    fn from_loose(v: &Loose) -> Result<Time, String> {
         match v {
-            Value::Number(n) => n.as_f64().map(Time::Ms),
-            Value::String(text) => Some(Time::Text(text.clone())),
-            _ => None,
+            Loose::Number(n) => Ok(Time::Ms(*n)),
+            Loose::Text(text) => Ok(Time::Text(text.clone())),
+            Loose::Other => Err("expected a number of ms or a string like \"12ms\"".to_string()),
         }
-        .ok_or_else(|| "expected a number of ms or a string like \"12ms\"".to_string())
     }
 }
+
+/// A value of a message as far as a command cares: a number, a string, or anything else.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loose {
+    /// A number.
+    Number(f64),
+    /// A string.
+    Text(String),
+    /// Anything else (read and dropped).
+    Other,
+}
+
+impl FromJson for Loose {
+    fn read(r: &mut Reader<'_>) -> json::Result<Loose> {
+        if r.is_string() {
+            String::read(r).map(Loose::Text)
+        } else if r.is_number() {
+            r.f64().map(Loose::Number)
+        } else {
+            r.skip().map(|()| Loose::Other)
+        }
+    }
+}
+
+/// The keys of a message that a command reads; others are ignored.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Message {
+    coreplay: Option<Loose>,
+    t: Option<Loose>,
+    speed: Option<Loose>,
+}
+json_struct!(Message { coreplay, t, speed });
 
 /// The commands' names, for the message about an unknown one.
 const COMMANDS: &str = "`play`, `pause`, `toggle`, `step`, `back`, `seek`, `speed`";
@@ -87,20 +119,26 @@ const COMMANDS: &str = "`play`, `pause`, `toggle`, `step`, `back`, `seek`, `spee
 impl EmbedCommand {
     /// Reads a command from a message already parsed: `{"coreplay": NAME, …}`, other keys
     /// ignored. Errors say what was wrong, as serde's would.
-    pub fn from_value(v: &Value) -> Result<EmbedCommand, String> {
-        let time = |key: &str| match v.get(key) {
-            Some(t) => Time::from_value(t),
+    pub fn from_message(m: &Message) -> Result<EmbedCommand, String> {
+        let time = |key: &str, v: &Option<Loose>| match v {
+            Some(t) => Time::from_loose(t),
             None => Err(format!("missing field `{key}`")),
         };
-        Ok(match v.get("coreplay").and_then(Value::as_str) {
+        let name = match &m.coreplay {
+            Some(Loose::Text(name)) => Some(name.as_str()),
+            _ => None,
+        };
+        Ok(match name {
             Some("play") => EmbedCommand::Play,
             Some("pause") => EmbedCommand::Pause,
             Some("toggle") => EmbedCommand::Toggle,
             Some("step") => EmbedCommand::Step,
             Some("back") => EmbedCommand::Back,
-            Some("seek") => EmbedCommand::Seek { t: time("t")? },
+            Some("seek") => EmbedCommand::Seek {
+                t: time("t", &m.t)?,
+            },
             Some("speed") => EmbedCommand::Speed {
-                speed: time("speed")?,
+                speed: time("speed", &m.speed)?,
             },
             Some(other) => {
                 return Err(format!(
@@ -193,10 +231,10 @@ pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
     if json.len() > MAX_MESSAGE_BYTES {
         return Ok(None);
     }
-    let Ok(value) = serde_json::from_str::<Value>(json) else {
+    let Ok(message) = json::from_str::<Message>(json) else {
         return Ok(None);
     };
-    let Some(name) = value.get("coreplay").and_then(Value::as_str) else {
+    let Some(Loose::Text(name)) = &message.coreplay else {
         return Ok(None);
     };
     let bad = |why: String| {
@@ -204,7 +242,7 @@ pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
         let why: String = why.chars().take(200).collect();
         format!("bad command {name:?}: {why}")
     };
-    let cmd = EmbedCommand::from_value(&value).map_err(bad)?;
+    let cmd = EmbedCommand::from_message(&message).map_err(bad)?;
     cmd.command().map(Some).map_err(bad)
 }
 
@@ -302,8 +340,8 @@ mod tests {
         ];
         for (typed, json, cmd) in all {
             assert_eq!(serde_json::to_string(&typed).ok().as_deref(), Some(json));
-            let value: Value = serde_json::from_str(json).expect(json);
-            let back = EmbedCommand::from_value(&value).expect(json);
+            let message: Message = json::from_str(json).expect(json);
+            let back = EmbedCommand::from_message(&message).expect(json);
             assert_eq!(back, typed);
             assert_eq!(parse_embed_message(json), Ok(Some(cmd)), "{json}");
         }

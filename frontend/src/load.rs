@@ -3,9 +3,10 @@
 //! is read as is (`trace.rs` reads the text). Whatever goes wrong ends as a message on the
 //! status line; the page keeps its runs and keeps working.
 
+use coreplay_shared::json::{self, FromJson, Reader};
+use coreplay_shared::json_struct;
 use coreplay_shared::trace_file::MAX_TRACE_BYTES;
 use js_sys::Uint8Array;
-use serde::Deserialize;
 use wasm_bindgen::JsCast;
 
 use crate::{
@@ -22,7 +23,7 @@ pub const MAX_FILE_BYTES: usize = 128 << 20;
 const MAX_INDEX_BYTES: usize = 256 << 10;
 
 /// One entry of `gallery/index.json`.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GalleryEntry {
     /// File name inside `gallery/`.
     pub file: String,
@@ -33,62 +34,44 @@ pub struct GalleryEntry {
     /// The machine it was recorded on, in one line.
     pub machine: String,
     /// When.
-    #[serde(default)]
     pub recorded_at: String,
     /// Events in it.
-    #[serde(default)]
     pub events: u64,
     /// Its size, bytes.
-    #[serde(default)]
     pub bytes: u64,
 }
+
+json_struct!(GalleryEntry {
+    file,
+    scenario,
+    title,
+    machine,
+    recorded_at: default,
+    events: default,
+    bytes: default
+});
 
 /// Checks a gallery index (untrusted: it is a file on a web server) and keeps only entries
 /// whose file names are plain names inside `gallery/`.
 pub fn parse_gallery(text: &str) -> Result<Vec<GalleryEntry>, String> {
-    /// A list of entries, or an object with one under `traces`. (Read as one struct with a
-    /// hand-written choice rather than serde's untagged enum, which buffers the whole index
-    /// and compiles a second decoder into the page.)
+    /// A list of entries, or an object with one under `traces`.
     struct Index(Vec<GalleryEntry>);
-    impl<'de> Deserialize<'de> for Index {
-        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Index, D::Error> {
-            struct V;
-            impl<'de> serde::de::Visitor<'de> for V {
-                type Value = Index;
-                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                    f.write_str("a list of runs, or an object with one under \"traces\"")
-                }
-                fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                    self,
-                    mut seq: A,
-                ) -> Result<Index, A::Error> {
-                    let mut list = Vec::new();
-                    while let Some(entry) = seq.next_element()? {
-                        list.push(entry);
-                    }
-                    Ok(Index(list))
-                }
-                fn visit_map<A: serde::de::MapAccess<'de>>(
-                    self,
-                    mut map: A,
-                ) -> Result<Index, A::Error> {
-                    let mut traces = None;
-                    while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                        if key == "traces" && traces.is_none() {
-                            traces = Some(map.next_value::<Vec<GalleryEntry>>()?);
-                        } else {
-                            map.next_value::<serde::de::IgnoredAny>()?;
-                        }
-                    }
-                    traces
-                        .map(Index)
-                        .ok_or_else(|| serde::de::Error::missing_field("traces"))
-                }
+    impl FromJson for Index {
+        fn read(r: &mut Reader<'_>) -> json::Result<Index> {
+            if r.is_array() {
+                return Vec::read(r).map(Index);
             }
-            d.deserialize_any(V)
+            if !r.is_object() {
+                return Err(r.unexpected("a list of runs, or an object with one under \"traces\""));
+            }
+            struct Traces {
+                traces: Vec<GalleryEntry>,
+            }
+            json_struct!(Traces { traces });
+            Traces::read(r).map(|t| Index(t.traces))
         }
     }
-    let entries = match serde_json::from_str::<Index>(text) {
+    let entries = match json::from_str::<Index>(text) {
         Ok(Index(l)) => l,
         Err(e) => return Err(format!("the gallery index is not valid: {e}")),
     };

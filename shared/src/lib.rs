@@ -23,6 +23,7 @@
 //! Each module is also reachable at the crate root (`coreplay_shared::event`, …).
 
 pub mod fixed;
+pub mod json;
 pub mod model;
 pub mod protocol;
 pub mod sort;

@@ -87,7 +87,7 @@ fn read_worker(rec: &Recorder, pid: u32, spawned_at: u64, out: impl Read) -> Wor
                 break;
             }
         }
-        match serde_json::from_str::<WorkerMsg>(&line) {
+        match coreplay_shared::json::from_str::<WorkerMsg>(&line) {
             Ok(WorkerMsg::Ready { at }) => {
                 let startup = at.saturating_sub(spawned_at);
                 report.startup_ns = Some(startup);

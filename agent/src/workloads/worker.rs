@@ -14,13 +14,15 @@ use std::{
 };
 
 use coreplay_shared::event::{Event, Ns, Role};
-use serde::{Deserialize, Serialize};
+use coreplay_shared::json::{self, FromJson, Reader};
+use coreplay_shared::json_struct;
+use serde::Serialize;
 
 use super::{compute_threads::gil_worker, gil::Gil};
 use crate::trace::{Recorder, ThreadTracer, clock::peak_rss_bytes};
 
 /// Messages from a worker process to the agent, one JSON object per line.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WorkerMsg {
     /// The worker is up and about to compute (run ns).
@@ -37,6 +39,45 @@ pub enum WorkerMsg {
         /// Its peak resident memory, bytes.
         peak_rss_bytes: Option<u64>,
     },
+}
+
+impl FromJson for WorkerMsg {
+    fn read(r: &mut Reader<'_>) -> json::Result<WorkerMsg> {
+        struct Ready {
+            at: Ns,
+        }
+        json_struct!(Ready { at });
+        struct Done {
+            primes: u64,
+            peak_rss_bytes: Option<u64>,
+        }
+        json_struct!(Done {
+            primes,
+            peak_rss_bytes
+        });
+        let mut msg = None;
+        r.one_variant(
+            "a worker message",
+            &["ready", "events", "done"],
+            &mut |r, i| {
+                msg = Some(match i {
+                    0 => WorkerMsg::Ready {
+                        at: Ready::read(r)?.at,
+                    },
+                    1 => WorkerMsg::Events(Vec::read(r)?),
+                    _ => {
+                        let d = Done::read(r)?;
+                        WorkerMsg::Done {
+                            primes: d.primes,
+                            peak_rss_bytes: d.peak_rss_bytes,
+                        }
+                    }
+                });
+                Ok(())
+            },
+        )?;
+        msg.ok_or_else(|| r.fail("expected a worker message"))
+    }
 }
 
 /// What the parent tells a worker.

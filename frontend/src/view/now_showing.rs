@@ -3,6 +3,7 @@
 //! snippet that embeds it).
 
 use coreplay_shared::Fixed;
+use coreplay_shared::{json, json_struct};
 use std::rc::Rc;
 
 use js_sys::Uint8Array;
@@ -104,7 +105,6 @@ async fn download(name: String, at: FileAt) -> Result<(), String> {
 }
 
 /// The page's own files, as [`js::page_parts`] reads them.
-#[derive(serde::Deserialize)]
 struct PageFiles {
     index: String,
     css: String,
@@ -112,13 +112,20 @@ struct PageFiles {
     snippets: Vec<(String, String)>,
     wasm_gz: String,
 }
+json_struct!(PageFiles {
+    index,
+    css,
+    glue,
+    snippets,
+    wasm_gz
+});
 
 /// Writes the standalone file (the page and the shown run in one HTML file, as `coreplay
 /// export --format html` writes it) and offers it as a download.
 async fn standalone_file(name: String, at: FileAt, query: String) -> Result<(), String> {
     use coreplay_shared::standalone::{self, PageParts, Run};
     let parts = js::page_parts().await.map_err(|e| js::error_text(&e))?;
-    let files: PageFiles = serde_json::from_str(&parts.as_string().unwrap_or_default())
+    let files: PageFiles = json::from_str(&parts.as_string().unwrap_or_default())
         .map_err(|e| format!("the page's files could not be read: {e}"))?;
     let run_gz = js::base64_array(&file_bytes(at).await?);
     let snippets: Vec<(&str, &str)> = files

@@ -7,13 +7,13 @@
 //!
 //! Encoding: externally tagged JSON, e.g. `{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 /// Nanoseconds since the run started.
 pub type Ns = u64;
 
 /// What a thread or process is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// The agent process itself.
@@ -29,7 +29,7 @@ pub enum Role {
 }
 
 /// Why a thread was not running.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum OffReason {
     /// Runnable, but the kernel ran something else (involuntary switch).
@@ -45,7 +45,7 @@ pub enum OffReason {
 }
 
 /// Steps of the global-lock protocol.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LockOp {
     /// Starts waiting for the lock.
@@ -59,7 +59,7 @@ pub enum LockOp {
 }
 
 /// What a task waits for when it is parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WaitKind {
     /// A socket's readiness.
@@ -72,7 +72,7 @@ pub enum WaitKind {
 }
 
 /// Who woke a task.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum WakeBy {
     /// The selector reported its socket ready.
@@ -89,7 +89,7 @@ pub enum WakeBy {
 }
 
 /// How a process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProcessEnd {
     /// Exited with this status code.
@@ -109,10 +109,9 @@ pub enum ProcessEnd {
 
 /// One recorded fact.
 ///
-/// Encoded by serde's derive; decoded by serde's derive natively and by `event_de.rs` in the
-/// page (written out to compile small; tested to read the same).
+/// Encoded by serde's derive; decoded by `event_de.rs` (written out to compile small; tested
+/// to read back what the encoder writes).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(Deserialize))]
 #[serde(rename_all = "snake_case")]
 pub enum Event {
     /// A process joined the run.

@@ -1,20 +1,40 @@
-//! The page's decoder of [`Event`], written out so that it compiles small. serde's derived
-//! decoder compiled a map visitor and a sequence visitor (an array form nobody sends) per
-//! variant, each with its own field matcher: 55 kB of the page's WebAssembly. Here one table
-//! names every variant's fields and their kinds, one map visitor fills the slots of whichever
-//! variant it is reading, and one match builds the event. It reads exactly what the encoder
-//! writes: `{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}`, fields in any order, unknown
-//! fields ignored, a missing optional field `None`, with serde's own messages for an unknown
-//! variant and a missing or repeated field. Natively the derive decodes (a quarter faster, and
-//! size does not matter there); the tests hold the two to the same results and messages.
+//! The decoder of [`Event`], written out so that it compiles small: one table names every
+//! variant's fields and their kinds, one object reader fills the slots of whichever variant it
+//! is reading, and one match builds the event. It reads exactly what the encoder writes:
+//! `{"on_cpu":{"tid":1,"cpu":0,"start":10,"end":90}}`, fields in any order, unknown fields
+//! ignored, a missing optional field `None`, with serde's own messages for an unknown variant
+//! and a missing or repeated field.
 
-use std::fmt;
-
-use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, MapAccess, VariantAccess, Visitor,
-};
+use crate::json::{FromJson, Reader, Result};
+use crate::json_names;
 
 use super::event::{Event, LockOp, OffReason, ProcessEnd, Role, WaitKind, WakeBy};
+
+json_names!(Role {
+    Agent = "agent",
+    Worker = "worker",
+    Client = "client",
+    EventLoop = "event_loop",
+    Server = "server"
+});
+json_names!(OffReason {
+    Preempted = "preempted",
+    Lock = "lock",
+    Io = "io",
+    Sleep = "sleep",
+    Unknown = "unknown"
+});
+json_names!(LockOp {
+    Request = "request",
+    DropRequest = "drop_request",
+    Acquire = "acquire",
+    Release = "release"
+});
+json_names!(WaitKind {
+    Io = "io",
+    Timer = "timer",
+    Any = "any"
+});
 
 /// What one field holds.
 #[derive(Clone, Copy)]
@@ -154,7 +174,7 @@ struct Slots {
 }
 
 /// Builds variant `v` from its slots; a missing field is named (`Err`).
-fn build(v: usize, s: &mut Slots) -> Result<Event, &'static str> {
+fn build(v: usize, s: &mut Slots) -> std::result::Result<Event, &'static str> {
     let fields = VARIANTS[v].1;
     let (seen, nums) = (s.seen, s.nums);
     // Field `i`'s number (its kind was checked as it was read).
@@ -173,7 +193,7 @@ fn build(v: usize, s: &mut Slots) -> Result<Event, &'static str> {
         _ => Err(fields[i]),
     };
     // The variant's one field of another kind, named `name`.
-    fn one<T>(x: Option<T>, name: &'static str) -> Result<T, &'static str> {
+    fn one<T>(x: Option<T>, name: &'static str) -> std::result::Result<T, &'static str> {
         x.ok_or(name)
     }
     Ok(match v {
@@ -293,23 +313,14 @@ fn build(v: usize, s: &mut Slots) -> Result<Event, &'static str> {
     })
 }
 
-/// The page's decoder of an [`Event`] (natively, serde's derive decodes, a quarter faster; the
-/// tests hold the two to the same results).
-#[cfg(target_arch = "wasm32")]
-impl<'de> de::Deserialize<'de> for Event {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Event, D::Error> {
-        EventSeed.deserialize(d)
-    }
-}
-
-/// Decodes one event with this file's decoder.
-pub(crate) struct EventSeed;
-
-impl<'de> DeserializeSeed<'de> for EventSeed {
-    type Value = Event;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Event, D::Error> {
-        d.deserialize_enum("Event", &NAMES, EventVisitor)
+impl FromJson for Event {
+    fn read(r: &mut Reader<'_>) -> Result<Event> {
+        let mut event = None;
+        r.one_variant("enum Event", &NAMES, &mut |r, v| {
+            event = Some(fields(r, v)?);
+            Ok(())
+        })?;
+        event.ok_or_else(|| r.fail("expected a variant of Event"))
     }
 }
 
@@ -340,128 +351,39 @@ fn position(e: &Event) -> usize {
     }
 }
 
-struct EventVisitor;
-
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = Event;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an event")
-    }
-
-    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Event, A::Error> {
-        let strict = Names {
-            list: &NAMES,
-            strict: true,
-        };
-        let (v, variant) = data.variant_seed(strict)?;
-        // A strict `Names` answers a position or an error.
-        let v = v.ok_or_else(|| de::Error::unknown_variant("", &NAMES))?;
-        variant.struct_variant(VARIANTS[v].1, Fields(v))
-    }
-}
-
-/// Reads an identifier as its position in a list of names. An unknown name is an error when
-/// `strict` (variants); otherwise `None` (fields: ignored, as serde's derive does).
-#[derive(Clone, Copy)]
-struct Names {
-    list: &'static [&'static str],
-    strict: bool,
-}
-
-impl<'de> DeserializeSeed<'de> for Names {
-    type Value = Option<usize>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
-        d.deserialize_identifier(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Names {
-    type Value = Option<usize>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a name")
-    }
-
-    fn visit_str<E: de::Error>(self, name: &str) -> Result<Option<usize>, E> {
+/// Reads variant `v`'s object into its slots and builds the event.
+fn fields(r: &mut Reader<'_>, v: usize) -> Result<Event> {
+    let (_, names, kinds) = VARIANTS[v];
+    let mut s = Slots::default();
+    r.object("struct variant", &mut |r, key| {
         // Length and first byte rule out nearly every other name before any full comparison.
-        let (len, first) = (name.len(), name.as_bytes().first());
-        let found = self
-            .list
+        let (len, first) = (key.len(), key.as_bytes().first());
+        let Some(i) = names
             .iter()
-            .position(|n| n.len() == len && n.as_bytes().first() == first && *n == name);
-        match found {
-            Some(i) => Ok(Some(i)),
-            None if self.strict => Err(E::unknown_variant(name, self.list)),
-            None => Ok(None),
+            .position(|n| n.len() == len && n.as_bytes().first() == first && *n == key)
+        else {
+            return r.skip();
+        };
+        if s.seen & (1 << i) != 0 {
+            return Err(r.fail(format!("duplicate field `{}`", names[i])));
         }
-    }
-}
-
-/// Reads variant `.0`'s object into its slots and builds the event.
-struct Fields(usize);
-
-impl<'de> Visitor<'de> for Fields {
-    type Value = Event;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "the fields of a `{}` event", VARIANTS[self.0].0)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Event, A::Error> {
-        let (_, names, kinds) = VARIANTS[self.0];
-        let mut slots = Slots::default();
-        while let Some(key) = map.next_key_seed(Names {
-            list: names,
-            strict: false,
-        })? {
-            let Some(i) = key else {
-                map.next_value::<IgnoredAny>()?;
-                continue;
-            };
-            if slots.seen & (1 << i) != 0 {
-                return Err(de::Error::duplicate_field(names[i]));
-            }
-            map.next_value_seed(Slot {
-                slots: &mut slots,
-                i,
-                kind: kinds[i],
-            })?;
-            slots.seen |= 1 << i;
+        match kinds[i] {
+            Kind::U32 => s.nums[i] = u64::from(r.u32()?),
+            Kind::U64 => s.nums[i] = r.u64()?,
+            Kind::Bool => s.nums[i] = u64::from(r.bool()?),
+            Kind::OptU64 => s.opt = Option::<u64>::read(r)?,
+            Kind::Str => s.text = String::read(r)?,
+            Kind::Role => s.role = Some(Role::read(r)?),
+            Kind::Off => s.off = Some(OffReason::read(r)?),
+            Kind::Lock => s.lock = Some(LockOp::read(r)?),
+            Kind::Wait => s.wait = Some(WaitKind::read(r)?),
+            Kind::Wake => s.wake = Some(WakeBy::read(r)?),
+            Kind::End => s.end = Some(ProcessEnd::read(r)?),
         }
-        build(self.0, &mut slots).map_err(de::Error::missing_field)
-    }
-}
-
-/// Reads field `i`, of kind `kind`, into its slot.
-struct Slot<'a> {
-    slots: &'a mut Slots,
-    i: usize,
-    kind: Kind,
-}
-
-impl<'de> DeserializeSeed<'de> for Slot<'_> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        use serde::Deserialize as _;
-        let s = self.slots;
-        match self.kind {
-            Kind::U32 => s.nums[self.i] = u64::from(u32::deserialize(d)?),
-            Kind::U64 => s.nums[self.i] = u64::deserialize(d)?,
-            Kind::Bool => s.nums[self.i] = u64::from(bool::deserialize(d)?),
-            Kind::OptU64 => s.opt = Option::<u64>::deserialize(d)?,
-            Kind::Str => s.text = String::deserialize(d)?,
-            Kind::Role => s.role = Some(Role::deserialize(d)?),
-            Kind::Off => s.off = Some(OffReason::deserialize(d)?),
-            Kind::Lock => s.lock = Some(LockOp::deserialize(d)?),
-            Kind::Wait => s.wait = Some(WaitKind::deserialize(d)?),
-            Kind::Wake => s.wake = Some(WakeBy::deserialize(d)?),
-            Kind::End => s.end = Some(ProcessEnd::deserialize(d)?),
-        }
+        s.seen |= 1 << i;
         Ok(())
-    }
+    })?;
+    build(v, &mut s).map_err(|name| r.missing(name))
 }
 
 #[cfg(test)]
@@ -469,17 +391,8 @@ mod tests {
     use super::*;
     use crate::protocol::event::Ns;
 
-    /// This file's decoder, as the page runs it (on a whole text, nothing after the event).
-    fn ours(json: &str) -> Result<Event, String> {
-        let mut d = serde_json::Deserializer::from_str(json);
-        let e = EventSeed.deserialize(&mut d).map_err(|e| e.to_string())?;
-        d.end().map_err(|e| e.to_string())?;
-        Ok(e)
-    }
-
-    /// serde's derive, as the agent runs it.
-    fn derived(json: &str) -> Result<Event, String> {
-        serde_json::from_str::<Event>(json).map_err(|e| e.to_string())
+    fn ours(json: &str) -> std::result::Result<Event, String> {
+        crate::json::from_str::<Event>(json).map_err(|e| e.to_string())
     }
 
     /// One event of every variant, with every field set apart from its neighbours.
@@ -627,62 +540,132 @@ mod tests {
         assert!(seen.iter().all(|s| *s), "every variant is tried");
         // A batch, as the page reads them.
         let batch = serde_json::to_string(&events).expect("encode");
-        let mut d = serde_json::Deserializer::from_str(&batch);
-        let mut read = Vec::new();
-        serde::Deserializer::deserialize_seq(&mut d, Batch(&mut read)).expect("decode");
-        assert_eq!(read, events);
-    }
-
-    /// Reads a list of events with [`EventSeed`].
-    struct Batch<'a>(&'a mut Vec<Event>);
-
-    impl<'de> Visitor<'de> for Batch<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("events")
-        }
-        fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(e) = seq.next_element_seed(EventSeed)? {
-                self.0.push(e);
-            }
-            Ok(())
-        }
+        assert_eq!(crate::json::from_str::<Vec<Event>>(&batch), Ok(events));
     }
 
     #[test]
-    fn it_reads_what_serde_s_derive_reads_and_refuses_what_it_refuses_in_the_same_words() {
-        let cases = [
+    fn it_reads_what_serde_s_derive_read_and_refuses_what_it_refused_in_the_same_words() {
+        let on_cpu = Event::OnCpu {
+            tid: 1,
+            cpu: 2,
+            start: 3,
+            end: 4,
+        };
+        let read = [
             // Field order, unknown fields (nested too), escaped keys, a missing or null option.
-            r#"{"on_cpu":{"end":4,"x":[1,{"a":2}],"start":3,"cpu":2,"tid":1}}"#,
-            r#"{"process_exit":{"pid":1,"at":2,"end":"unknown"}}"#,
-            r#"{"process_exit":{"pid":1,"at":2,"peak_rss_bytes":null,"end":{"exited":{"code":3}}}}"#,
-            r#"{"wake":{"t\u0061sk":1,"at":2,"by":"io"}}"#,
-            r#"{"thread_start":{"tid":1,"pid":2,"os_tid":3,"name":"w\u00fc","role":"worker","at":4}}"#,
-            // Missing, repeated, out of range, wrongly typed, unknown.
-            r#"{"on_cpu":{"tid":1,"cpu":2,"start":3}}"#,
-            r#"{"on_cpu":{"tid":1,"tid":1,"cpu":2,"start":3,"end":4}}"#,
-            r#"{"thread_rename":{"tid":1,"at":2}}"#,
-            r#"{"on_gpu":{"tid":1}}"#,
-            r#"{"on_cpu":{"tid":-1,"cpu":2,"start":3,"end":4}}"#,
-            r#"{"on_cpu":{"tid":4294967296,"cpu":2,"start":3,"end":4}}"#,
-            r#"{"on_cpu":{"tid":1.5,"cpu":2,"start":3,"end":4}}"#,
-            r#"{"lock":{"tid":1,"at":2,"op":"steal"}}"#,
-            r#"{"poll":{"task":1,"tid":1,"cpu":2,"start":3,"end":4,"ready":1}}"#,
-            r#"{"process_start":{"pid":1,"at":2,"name":7,"role":"worker"}}"#,
-            r#""on_cpu""#,
-            r#"{"on_cpu":{"tid":1,"cpu":2,"start":3,"end":4},"compute":{}}"#,
-            r#"{}"#,
-            "[]",
-            "7",
-            r#"{"on_cpu":{"tid":1,"cpu":2,"start":3,"end":4"#,
+            (
+                r#"{"on_cpu":{"end":4,"x":[1,{"a":2}],"start":3,"cpu":2,"tid":1}}"#,
+                on_cpu,
+            ),
+            (
+                r#"{"process_exit":{"pid":1,"at":2,"end":"unknown"}}"#,
+                Event::ProcessExit {
+                    pid: 1,
+                    at: 2,
+                    peak_rss_bytes: None,
+                    end: ProcessEnd::Unknown,
+                },
+            ),
+            (
+                r#"{"process_exit":{"pid":1,"at":2,"peak_rss_bytes":null,"end":{"exited":{"code":3}}}}"#,
+                Event::ProcessExit {
+                    pid: 1,
+                    at: 2,
+                    peak_rss_bytes: None,
+                    end: ProcessEnd::Exited { code: 3 },
+                },
+            ),
+            (
+                r#"{"wake":{"t\u0061sk":1,"at":2,"by":"io"}}"#,
+                Event::Wake {
+                    task: 1,
+                    at: 2,
+                    by: WakeBy::Io,
+                },
+            ),
+            (
+                r#"{"thread_start":{"tid":1,"pid":2,"os_tid":3,"name":"w\u00fc","role":"worker","at":4}}"#,
+                Event::ThreadStart {
+                    tid: 1,
+                    pid: 2,
+                    os_tid: 3,
+                    name: "wü".into(),
+                    role: Role::Worker,
+                    at: 4,
+                },
+            ),
         ];
-        for json in cases {
-            assert_eq!(ours(json), derived(json), "{json}");
+        for (json, event) in read {
+            assert_eq!(ours(json), Ok(event), "{json}");
         }
-        // The one difference: the derive also reads a variant's fields as an array, which no
-        // coreplay writes; this decoder refuses it.
-        let array = r#"{"on_cpu":[1,2,3,4]}"#;
-        assert!(derived(array).is_ok());
-        assert!(ours(array).is_err_and(|e| e.contains("invalid type: sequence")));
+        let refused = [
+            // Missing, repeated, out of range, wrongly typed, unknown.
+            (
+                r#"{"on_cpu":{"tid":1,"cpu":2,"start":3}}"#,
+                "missing field `end`",
+            ),
+            (
+                r#"{"on_cpu":{"tid":1,"tid":1,"cpu":2,"start":3,"end":4}}"#,
+                "duplicate field `tid`",
+            ),
+            (
+                r#"{"thread_rename":{"tid":1,"at":2}}"#,
+                "missing field `name`",
+            ),
+            (
+                r#"{"on_gpu":{"tid":1}}"#,
+                "unknown variant `on_gpu`, expected one of `process_start`",
+            ),
+            (
+                r#"{"on_cpu":{"tid":-1,"cpu":2,"start":3,"end":4}}"#,
+                "invalid value: integer `-1`, expected u32",
+            ),
+            (
+                r#"{"on_cpu":{"tid":4294967296,"cpu":2,"start":3,"end":4}}"#,
+                "invalid value: integer `4294967296`, expected u32",
+            ),
+            (
+                r#"{"on_cpu":{"tid":1.5,"cpu":2,"start":3,"end":4}}"#,
+                "invalid type: floating point `1.5`, expected u32",
+            ),
+            (
+                r#"{"lock":{"tid":1,"at":2,"op":"steal"}}"#,
+                "unknown variant `steal`",
+            ),
+            (
+                r#"{"poll":{"task":1,"tid":1,"cpu":2,"start":3,"end":4,"ready":1}}"#,
+                "invalid type: integer `1`, expected a boolean",
+            ),
+            (
+                r#"{"process_start":{"pid":1,"at":2,"name":7,"role":"worker"}}"#,
+                "invalid type: integer `7`, expected a string",
+            ),
+            (
+                r#""on_cpu""#,
+                r#"invalid type: string "on_cpu", expected enum Event"#,
+            ),
+            (
+                r#"{"on_cpu":{"tid":1,"cpu":2,"start":3,"end":4},"compute":{}}"#,
+                "expected `}`",
+            ),
+            (r#"{}"#, "expected a variant of Event"),
+            ("[]", "invalid type: sequence, expected enum Event"),
+            ("7", "invalid type: integer `7`, expected enum Event"),
+            (
+                r#"{"on_cpu":{"tid":1,"cpu":2,"start":3,"end":4"#,
+                "EOF while parsing an object",
+            ),
+            // serde's derive also read a variant's fields as an array, which no coreplay
+            // writes; this decoder refuses it.
+            (
+                r#"{"on_cpu":[1,2,3,4]}"#,
+                "invalid type: sequence, expected struct variant",
+            ),
+        ];
+        for (json, message) in refused {
+            let e = ours(json).expect_err(json);
+            assert!(e.starts_with(message), "{json}: {e}");
+            assert!(e.contains(" at line 1 column "), "{json}: {e}");
+        }
     }
 }

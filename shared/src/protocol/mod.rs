@@ -3,8 +3,7 @@
 //! [`msg::PROTOCOL_VERSION`] and keep older traces readable in [`trace_file`].
 
 pub mod event;
-// The page's event decoder (natively serde's derive decodes; tests compare the two).
-#[cfg(any(test, target_arch = "wasm32"))]
+// How the enums and events are read (`crate::json`), written out to compile small.
 mod event_de;
 pub mod msg;
 pub mod scenario;

@@ -9,10 +9,12 @@
 //!
 //! The exact JSON of the hello is pinned by the fixture `shared/tests/fixtures/hello.json`.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     event::{Event, Fidelity},
+    json::{self, FromJson, Reader},
+    json_names, json_struct,
     scenario::{Params, ScenarioId, ScenarioInfo},
     summary::Summary,
     topology::{Topology, TopologyError},
@@ -36,10 +38,9 @@ pub const MAX_SERVER_MSG_BYTES: usize = 32 * 1024 * 1024;
 /// buffer a whole internally tagged message before it can decode it, which made event batches
 /// decode several times slower.
 ///
-/// Decoding is written out (see `impl Deserialize` below) and requires `"type"` before
-/// `"data"`, as the agent writes them: serde's derived decoder also accepts the other order by
-/// buffering the data into an intermediate tree, which compiled a second copy of every event
-/// decoder into the page (tens of kB of WebAssembly) for an order nobody sends.
+/// Decoding is written out (see `impl FromJson` below): `"data"` is read as soon as `"type"`
+/// has been, and one that comes first (a JSON printer that sorts keys) is read again once the
+/// type is known.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum ServerMsg {
@@ -105,26 +106,24 @@ fn is_zero(n: &u64) -> bool {
 
 /// The `data` of each [`ServerMsg`] variant, for decoding.
 mod wire {
-    use serde::Deserialize;
-
     use super::{ErrorCode, Event, Fidelity, Params, ScenarioId, Summary, WatchTarget};
-
-    #[derive(Deserialize)]
+    use crate::json_struct;
 
     pub struct Pong {
         pub id: u64,
     }
-
-    #[derive(Deserialize)]
+    json_struct!(Pong { id });
 
     pub struct Error {
         pub code: ErrorCode,
         pub message: String,
-        #[serde(default)]
         pub field: Option<String>,
     }
-
-    #[derive(Deserialize)]
+    json_struct!(Error {
+        code,
+        message,
+        field
+    });
 
     pub struct RunStarted {
         pub run: u64,
@@ -132,122 +131,137 @@ mod wire {
         pub params: Params,
         pub fidelity: Fidelity,
         pub yours: bool,
-        #[serde(default)]
         pub watch: Option<WatchTarget>,
     }
-
-    #[derive(Deserialize)]
+    json_struct!(RunStarted {
+        run,
+        scenario,
+        params,
+        fidelity,
+        yours,
+        watch
+    });
 
     pub struct Events {
         pub run: u64,
         pub events: Vec<Event>,
-        #[serde(default)]
         pub dropped: u64,
     }
-
-    #[derive(Deserialize)]
+    json_struct!(Events {
+        run,
+        events,
+        dropped: default
+    });
 
     pub struct RunEnded {
         pub run: u64,
         pub summary: Box<Summary>,
-        #[serde(default)]
         pub saved: Option<String>,
+    }
+    json_struct!(RunEnded {
+        run,
+        summary,
+        saved
+    });
+}
+
+/// The server messages' `"type"`s, in the order [`ServerMsg::read_data`] takes them.
+const SERVER_TYPES: &[&str] = &[
+    "hello",
+    "pong",
+    "error",
+    "run_started",
+    "events",
+    "run_ended",
+];
+
+impl ServerMsg {
+    /// Reads the `"data"` of the message of type `SERVER_TYPES[kind]`.
+    fn read_data(r: &mut Reader<'_>, kind: usize) -> json::Result<ServerMsg> {
+        Ok(match kind {
+            0 => ServerMsg::Hello(Box::read(r)?),
+            1 => ServerMsg::Pong {
+                id: wire::Pong::read(r)?.id,
+            },
+            2 => {
+                let w = wire::Error::read(r)?;
+                ServerMsg::Error {
+                    code: w.code,
+                    message: w.message,
+                    field: w.field,
+                }
+            }
+            3 => {
+                let w = wire::RunStarted::read(r)?;
+                ServerMsg::RunStarted {
+                    run: w.run,
+                    scenario: w.scenario,
+                    params: w.params,
+                    fidelity: w.fidelity,
+                    yours: w.yours,
+                    watch: w.watch,
+                }
+            }
+            4 => {
+                let w = wire::Events::read(r)?;
+                ServerMsg::Events {
+                    run: w.run,
+                    events: w.events,
+                    dropped: w.dropped,
+                }
+            }
+            _ => {
+                let w = wire::RunEnded::read(r)?;
+                ServerMsg::RunEnded {
+                    run: w.run,
+                    summary: w.summary,
+                    saved: w.saved,
+                }
+            }
+        })
     }
 }
 
-impl<'de> Deserialize<'de> for ServerMsg {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::{Error as _, MapAccess, Visitor};
-
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = ServerMsg;
-
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(r#"a server message {"type": …, "data": …}"#)
-            }
-
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServerMsg, A::Error> {
-                let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
-                if key.as_deref() != Some("type") {
-                    return Err(A::Error::custom(format_args!(
-                        "{TYPE_FIRST} (then \"data\")"
-                    )));
+impl FromJson for ServerMsg {
+    fn read(r: &mut Reader<'_>) -> json::Result<ServerMsg> {
+        let (mut kind, mut msg, mut data_at) = (None, None, None);
+        r.object(
+            "a server message {\"type\": …, \"data\": …}",
+            &mut |r, key| {
+                match key {
+                    "type" if kind.is_none() => {
+                        kind = Some(r.name(SERVER_TYPES)?);
+                        Ok(())
+                    }
+                    "data" if msg.is_none() && data_at.is_none() => match kind {
+                        Some(k) => {
+                            msg = Some(ServerMsg::read_data(r, k)?);
+                            Ok(())
+                        }
+                        // Before its type: read again once the type is known.
+                        None => {
+                            data_at = Some(r.position());
+                            r.skip()
+                        }
+                    },
+                    "type" | "data" => Err(r.fail(format!("duplicate field `{key}`"))),
+                    other => Err(r.fail(format!(
+                        "unexpected field {other:?} beside \"type\" and \"data\""
+                    ))),
                 }
-                let kind: std::borrow::Cow<'de, str> = map.next_value()?;
-                let key: Option<std::borrow::Cow<'de, str>> = map.next_key()?;
-                if key.as_deref() != Some("data") {
-                    return Err(A::Error::missing_field("data"));
-                }
-                let msg = match kind.as_ref() {
-                    "hello" => ServerMsg::Hello(map.next_value()?),
-                    "pong" => {
-                        let w: wire::Pong = map.next_value()?;
-                        ServerMsg::Pong { id: w.id }
-                    }
-                    "error" => {
-                        let w: wire::Error = map.next_value()?;
-                        ServerMsg::Error {
-                            code: w.code,
-                            message: w.message,
-                            field: w.field,
-                        }
-                    }
-                    "run_started" => {
-                        let w: wire::RunStarted = map.next_value()?;
-                        ServerMsg::RunStarted {
-                            run: w.run,
-                            scenario: w.scenario,
-                            params: w.params,
-                            fidelity: w.fidelity,
-                            yours: w.yours,
-                            watch: w.watch,
-                        }
-                    }
-                    "events" => {
-                        let w: wire::Events = map.next_value()?;
-                        ServerMsg::Events {
-                            run: w.run,
-                            events: w.events,
-                            dropped: w.dropped,
-                        }
-                    }
-                    "run_ended" => {
-                        let w: wire::RunEnded = map.next_value()?;
-                        ServerMsg::RunEnded {
-                            run: w.run,
-                            summary: w.summary,
-                            saved: w.saved,
-                        }
-                    }
-                    other => {
-                        return Err(A::Error::unknown_variant(
-                            other,
-                            &[
-                                "hello",
-                                "pong",
-                                "error",
-                                "run_started",
-                                "events",
-                                "run_ended",
-                            ],
-                        ));
-                    }
-                };
-                if let Some(extra) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-                    return Err(A::Error::custom(format!(
-                        "unexpected field {extra:?} after \"data\""
-                    )));
-                }
-                Ok(msg)
-            }
+            },
+        )?;
+        let kind = kind.ok_or_else(|| r.missing("type"))?;
+        match (msg, data_at) {
+            (Some(msg), _) => Ok(msg),
+            (None, Some(at)) => r.read_at(at, |r| ServerMsg::read_data(r, kind)),
+            (None, None) => Err(r.missing("data")),
         }
-        d.deserialize_map(V)
     }
 }
 
 /// The greeting: who the agent is and the machine it describes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hello {
     /// The agent's [`PROTOCOL_VERSION`].
     pub protocol_version: u32,
@@ -266,12 +280,11 @@ pub struct Hello {
     pub fidelity_note: Option<String>,
     /// Programs the page may start and watch ([`ClientMsg::Watch`]), fixed by the agent's
     /// operator. Watches are sampled from `/proc` unless runs here are exact.
-    #[serde(default)]
     pub watch_programs: Vec<WatchProgram>,
 }
 
 /// Messages from the page to the agent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMsg {
     /// Liveness check; the agent answers [`ServerMsg::Pong`] with the same id.
@@ -284,7 +297,6 @@ pub enum ClientMsg {
         /// Which scenario.
         scenario: ScenarioId,
         /// Parameters; missing ones take their defaults.
-        #[serde(default)]
         params: Params,
     },
     /// Start one of the agent's [`Hello::watch_programs`] and watch it as a run (refused
@@ -298,7 +310,7 @@ pub enum ClientMsg {
 }
 
 /// Machine-readable kinds of [`ServerMsg::Error`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// Not valid JSON, not a known message, or a field out of its range.
@@ -352,22 +364,34 @@ pub enum DecodeError {
 }
 
 /// Only what a hello of *any* protocol version is guaranteed to have.
-#[derive(Deserialize)]
 struct VersionProbe {
-    #[serde(rename = "type")]
     kind: String,
-    #[serde(default)]
     data: Option<VersionProbeData>,
     /// Where protocol version 1 carried it.
-    #[serde(default)]
     protocol_version: Option<u32>,
 }
 
-#[derive(Deserialize)]
+impl FromJson for VersionProbe {
+    fn read(r: &mut Reader<'_>) -> json::Result<VersionProbe> {
+        let (mut kind, mut data, mut protocol_version) = (None, None, None);
+        r.object("a message", &mut |r, key| match key {
+            "type" => r.field(&mut kind, "type"),
+            "data" => r.field(&mut data, "data"),
+            "protocol_version" => r.field(&mut protocol_version, "protocol_version"),
+            _ => r.skip(),
+        })?;
+        Ok(VersionProbe {
+            kind: r.need(kind, "type")?,
+            data: r.need(data, "data")?,
+            protocol_version: r.need(protocol_version, "protocol_version")?,
+        })
+    }
+}
+
 struct VersionProbeData {
-    #[serde(default)]
     protocol_version: Option<u32>,
 }
+json_struct!(VersionProbeData { protocol_version });
 
 /// Decodes and validates a message from the agent (the page's side).
 pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
@@ -376,7 +400,7 @@ pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
         ours: PROTOCOL_VERSION,
         theirs,
     };
-    match parse_server(text) {
+    match json::from_str::<ServerMsg>(text) {
         Ok(ServerMsg::Hello(hello)) if hello.protocol_version != PROTOCOL_VERSION => {
             Err(mismatch(hello.protocol_version))
         }
@@ -388,7 +412,7 @@ pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
         }
         // Only when the message does not parse is it worth asking whether it is a hello of
         // another version (whose shape may have changed): event batches stay one parse.
-        Err(e) => match serde_json::from_str::<VersionProbe>(text) {
+        Err(e) => match json::from_str::<VersionProbe>(text) {
             Ok(probe) if probe.kind == "hello" => {
                 match probe
                     .data
@@ -404,32 +428,72 @@ pub fn decode_server(text: &str) -> Result<ServerMsg, DecodeError> {
     }
 }
 
-/// Parses a server message; one whose `"data"` comes before its `"type"` (as a JSON pretty
-/// printer that sorts keys writes it) is put in order first (a slow path nobody needs to be
-/// fast: the agent writes `"type"` first).
-fn parse_server(text: &str) -> serde_json::Result<ServerMsg> {
-    match serde_json::from_str::<ServerMsg>(text) {
-        Err(e) if e.to_string().starts_with(TYPE_FIRST) => {
-            let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_str(text)?;
-            let (Some(kind), Some(data)) = (v.remove("type"), v.remove("data")) else {
-                return Err(e);
-            };
-            if !v.is_empty() {
-                return Err(e);
+impl FromJson for ClientMsg {
+    fn read(r: &mut Reader<'_>) -> json::Result<ClientMsg> {
+        const TYPES: &[&str] = &["ping", "run", "watch", "stop"];
+        let (mut kind, mut id, mut scenario, mut params, mut program) =
+            (None, None, None, None, None);
+        let mut stray: Option<String> = None;
+        r.object("a client message {\"type\": …}", &mut |r, key| match key {
+            "type" if kind.is_some() => Err(r.fail("duplicate field `type`")),
+            "type" => {
+                kind = Some(r.name(TYPES)?);
+                Ok(())
             }
-            let ordered = format!(r#"{{"type":{kind},"data":{data}}}"#);
-            serde_json::from_str(&ordered)
+            "id" => r.field(&mut id, "id"),
+            "scenario" => r.field(&mut scenario, "scenario"),
+            "params" => r.field(&mut params, "params"),
+            "program" => r.field(&mut program, "program"),
+            other => {
+                stray.get_or_insert_with(|| other.to_string());
+                r.skip()
+            }
+        })?;
+        let kind = kind.ok_or_else(|| r.missing("type"))?;
+        // Each message takes its own fields only (serde's `deny_unknown_fields`).
+        let takes: &[&str] = match kind {
+            0 => &["id"],
+            1 => &["scenario", "params"],
+            2 => &["program"],
+            _ => &[],
+        };
+        let given = [
+            ("id", id.is_some()),
+            ("scenario", scenario.is_some()),
+            ("params", params.is_some()),
+            ("program", program.is_some()),
+        ];
+        let other = given
+            .iter()
+            .find(|(name, given)| *given && !takes.contains(name))
+            .map(|(name, _)| *name);
+        if let Some(name) = stray.as_deref().or(other) {
+            return Err(if takes.is_empty() {
+                r.fail(format!("unknown field `{name}`, there are no fields"))
+            } else {
+                r.unknown_field(name, takes)
+            });
         }
-        other => other,
+        Ok(match kind {
+            0 => ClientMsg::Ping {
+                id: r.need(id, "id")?,
+            },
+            1 => ClientMsg::Run {
+                scenario: r.need(scenario, "scenario")?,
+                params: params.unwrap_or_default(),
+            },
+            2 => ClientMsg::Watch {
+                program: r.need(program, "program")?,
+            },
+            _ => ClientMsg::Stop,
+        })
     }
 }
-
-const TYPE_FIRST: &str = r#"a server message starts with "type""#;
 
 /// Decodes a message from a client (the agent's side).
 pub fn decode_client(text: &str) -> Result<ClientMsg, DecodeError> {
     check_size(text, MAX_CLIENT_MSG_BYTES)?;
-    serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
+    json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))
 }
 
 fn check_size(text: &str, limit: usize) -> Result<(), DecodeError> {
@@ -481,6 +545,28 @@ impl ClientMsg {
         serde_json::to_string(self).unwrap_or_default()
     }
 }
+
+json_struct!(Hello {
+    protocol_version,
+    agent_version,
+    topology,
+    scenarios,
+    can_run,
+    fidelity,
+    fidelity_note,
+    watch_programs: default
+});
+json_names!(ErrorCode {
+    BadMessage = "bad_message",
+    TooLarge = "too_large",
+    Binary = "binary",
+    Busy = "busy",
+    BadParam = "bad_param",
+    NoRun = "no_run",
+    CannotRun = "cannot_run",
+    RunFailed = "run_failed",
+    RateLimited = "rate_limited"
+});
 
 #[cfg(test)]
 mod tests {

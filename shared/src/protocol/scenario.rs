@@ -4,10 +4,12 @@
 //! Ranges that depend on the machine (thread counts as multiples of its hardware threads) are
 //! computed from the PU count, so the page shows the same limits the agent enforces.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::{json_names, json_struct};
 
 /// The scenarios coreplay can run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScenarioId {
     /// Compute-bound work split over a rayon pool.
@@ -76,7 +78,7 @@ impl std::fmt::Display for ScenarioId {
 }
 
 /// The parameters a scenario can take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ParamName {
     /// Threads (T).
@@ -111,7 +113,7 @@ impl ParamName {
 }
 
 /// One parameter of a scenario: its range and default.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ParamSpec {
     /// Which parameter.
     pub name: ParamName,
@@ -126,7 +128,7 @@ pub struct ParamSpec {
 }
 
 /// A scenario as the page lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ScenarioInfo {
     /// Which scenario.
     pub id: ScenarioId,
@@ -139,7 +141,7 @@ pub struct ScenarioInfo {
 }
 
 /// Parameters as asked for: any may be missing (then the default applies).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     /// Threads (T).
@@ -467,6 +469,50 @@ pub fn resolve(id: ScenarioId, params: &Params, pus: u32) -> Result<Params, Para
     Ok(resolved)
 }
 
+json_names!(ScenarioId {
+    ParallelCompute = "parallel-compute",
+    Oversubscribed = "oversubscribed",
+    Gil = "gil",
+    ProcessPool = "process-pool",
+    IoSequential = "io-sequential",
+    IoThreads = "io-threads",
+    IoAsync = "io-async",
+    EventLoopBlocked = "event-loop-blocked",
+    AsyncVsThreads = "async-vs-threads",
+    Watch = "watch"
+});
+json_names!(ParamName {
+    Threads = "threads",
+    Processes = "processes",
+    Requests = "requests",
+    LatencyMs = "latency_ms",
+    SwitchIntervalMs = "switch_interval_ms",
+    Work = "work",
+    BlockMs = "block_ms"
+});
+json_struct!(ParamSpec {
+    name,
+    help,
+    min,
+    max,
+    default
+});
+json_struct!(ScenarioInfo {
+    id,
+    title,
+    idea,
+    params
+});
+json_struct!(deny Params {
+    threads,
+    processes,
+    requests,
+    latency_ms,
+    switch_interval_ms,
+    work,
+    block_ms
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -519,7 +565,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused_on_the_wire() {
-        assert!(serde_json::from_str::<Params>(r#"{"threads":2,"bogus":1}"#).is_err());
-        assert!(serde_json::from_str::<Params>(r#"{"threads":-2}"#).is_err());
+        assert!(crate::json::from_str::<Params>(r#"{"threads":2,"bogus":1}"#).is_err());
+        assert!(crate::json::from_str::<Params>(r#"{"threads":-2}"#).is_err());
     }
 }

@@ -1,7 +1,9 @@
 //! The summary of a finished run: what the CLI prints, `--json` emits, and the page tabulates.
 
 use crate::fixed::Fixed;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json_struct;
 
 use crate::{
     event::{Fidelity, Role},
@@ -41,7 +43,7 @@ impl std::fmt::Display for Outcome {
 }
 
 /// The figures of one run.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     /// Which scenario.
     pub scenario: ScenarioId,
@@ -89,10 +91,8 @@ pub struct Summary {
     pub notes: Vec<String>,
     /// Variants measured side by side in this run (with and without a blocking task; event
     /// loop against threads).
-    #[serde(default)]
     pub variants: Vec<Variant>,
     /// Per event-loop task totals (scenarios with an event loop).
-    #[serde(default)]
     pub tasks: Option<TaskTotals>,
     /// For a watch run: the program followed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -155,7 +155,7 @@ impl Summary {
 /// What else ran on the machine while a run was measured: each hardware thread's busy time
 /// (from `/proc/stat`) less the time the run's own threads ran on it (from its events), over
 /// the measured part of the run (baselines measured afterwards are outside it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OtherLoad {
     /// Where the window starts, ns on the run's clock.
     pub start_ns: u64,
@@ -170,7 +170,7 @@ pub struct OtherLoad {
 }
 
 /// One hardware thread's time taken by others.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CpuOther {
     /// OS index.
     pub cpu: u32,
@@ -264,7 +264,7 @@ impl OtherLoad {
 }
 
 /// One variant of a comparison.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Variant {
     /// What it was.
     pub label: String,
@@ -285,7 +285,7 @@ pub struct Variant {
 }
 
 /// Event-loop task figures, summed over the run's tasks (and the largest single task).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TaskTotals {
     /// Tasks spawned.
     pub tasks: u64,
@@ -306,7 +306,7 @@ pub struct TaskTotals {
 }
 
 /// The reference run a scenario compares itself with.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Baseline {
     /// What it was, e.g. "T = 1" or "T = PUs = 2".
     pub label: String,
@@ -319,7 +319,7 @@ pub struct Baseline {
 }
 
 /// One thread's figures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ThreadSummary {
     /// Run-wide thread id.
     pub tid: u32,
@@ -346,7 +346,7 @@ pub struct ThreadSummary {
 }
 
 /// One worker process's figures.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessSummary {
     /// OS process id.
     pub pid: u32,
@@ -357,7 +357,7 @@ pub struct ProcessSummary {
 }
 
 /// Latency distribution of requests, ns.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LatencyStats {
     /// Requests completed.
     pub count: u64,
@@ -389,6 +389,93 @@ impl LatencyStats {
         })
     }
 }
+
+json_struct!(Summary {
+    scenario,
+    params,
+    outcome,
+    wall_ns,
+    cpu_ns,
+    speedup,
+    baseline,
+    voluntary_switches,
+    involuntary_switches,
+    migrations,
+    runnable_wait_ns,
+    lock_wait_ns,
+    lock_handovers,
+    peak_rss_bytes,
+    events,
+    dropped,
+    fidelity,
+    threads,
+    processes,
+    requests,
+    result,
+    notes,
+    variants: default,
+    tasks,
+    watch,
+    other_load
+});
+json_struct!(OtherLoad {
+    start_ns,
+    window_ns,
+    cpus,
+    agent_ns
+});
+json_struct!(CpuOther { cpu, other_ns });
+json_struct!(Variant {
+    label,
+    wall_ns,
+    cpu_ns,
+    threads,
+    voluntary_switches,
+    involuntary_switches,
+    rss_growth_bytes,
+    requests
+});
+json_struct!(TaskTotals {
+    tasks,
+    polls,
+    wakes,
+    busy_ns,
+    scheduled_ns,
+    idle_ns,
+    longest_poll_ns,
+    max_ready
+});
+json_struct!(Baseline {
+    label,
+    wall_ns,
+    cpu_ns,
+    involuntary_switches
+});
+json_struct!(ThreadSummary {
+    tid,
+    pid,
+    name,
+    role,
+    cpu_ns,
+    wall_ns,
+    voluntary_switches,
+    involuntary_switches,
+    migrations,
+    runnable_wait_ns,
+    lock_wait_ns
+});
+json_struct!(ProcessSummary {
+    pid,
+    startup_ns,
+    peak_rss_bytes
+});
+json_struct!(LatencyStats {
+    count,
+    p50_ns,
+    p99_ns,
+    max_ns,
+    mean_ns
+});
 
 #[cfg(test)]
 mod tests {
@@ -459,13 +546,16 @@ mod tests {
         );
         let json = serde_json::to_string(&s).expect("json");
         assert!(!json.contains("other_load"), "{json}");
-        assert_eq!(serde_json::from_str::<Summary>(&json).expect("reads"), s);
+        assert_eq!(crate::json::from_str::<Summary>(&json).expect("reads"), s);
         let with = Summary {
             other_load: Some(load(5, &[1], 0)),
             ..s
         };
         let json = serde_json::to_string(&with).expect("json");
-        assert_eq!(serde_json::from_str::<Summary>(&json).expect("reads"), with);
+        assert_eq!(
+            crate::json::from_str::<Summary>(&json).expect("reads"),
+            with
+        );
     }
 
     #[test]

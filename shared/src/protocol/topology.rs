@@ -12,7 +12,9 @@
 use crate::fixed::Fixed;
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::{json_names, json_struct};
 
 /// Most hardware threads a topology may have; larger ones are refused as implausible input.
 pub const MAX_PUS: usize = 8192;
@@ -20,7 +22,7 @@ pub const MAX_PUS: usize = 8192;
 pub const MAX_DEPTH: usize = 32;
 
 /// A machine: what it is, where the description came from, and its tree of objects.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Topology {
     /// Names and the origin of this description.
     pub machine: MachineInfo,
@@ -31,7 +33,7 @@ pub struct Topology {
 }
 
 /// Descriptive facts about the machine, as far as hwloc knows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MachineInfo {
     /// Host name (hwloc's `HostName` info).
     pub hostname: Option<String>,
@@ -84,7 +86,7 @@ pub struct Node {
 }
 
 /// Kinds of objects in the CPU tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum NodeKind {
     /// The whole machine (the root).
@@ -116,7 +118,7 @@ pub enum NodeKind {
 }
 
 /// The kind of data a cache holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CacheType {
     /// Data and instructions.
@@ -128,7 +130,7 @@ pub enum CacheType {
 }
 
 /// A NUMA node: a bank of memory and the hardware threads it is local to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NumaNode {
     /// OS index of the node.
     pub os_index: u32,
@@ -353,6 +355,28 @@ pub fn cpu_list(indices: &[u32]) -> String {
     parts.join(",")
 }
 
+json_struct!(Topology {
+    machine,
+    root,
+    numa_nodes
+});
+json_struct!(MachineInfo {
+    hostname,
+    cpu_model,
+    os,
+    source
+});
+json_struct!(NumaNode {
+    os_index,
+    pus,
+    memory_bytes
+});
+json_names!(CacheType {
+    Unified = "unified",
+    Data = "data",
+    Instruction = "instruction"
+});
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -416,7 +440,7 @@ mod tests {
         let machine = two_core_machine();
         let json = serde_json::to_string(&machine).expect("encode");
         assert_eq!(
-            serde_json::from_str::<Topology>(&json).expect(&json),
+            crate::json::from_str::<Topology>(&json).expect(&json),
             machine
         );
     }

@@ -24,11 +24,13 @@
 //! `"format":"coreplay-trace-jsonl"`) is recognised but no longer read: it is reported as
 //! [`TraceError::Older`].
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::{
     PROTOCOL_VERSION,
     event::{Event, Fidelity},
+    json::{self, JsonError},
+    json_struct,
     scenario::{Params, ScenarioId},
     summary::Summary,
     topology::Topology,
@@ -55,20 +57,16 @@ pub const FILE_EXTENSION: &str = ".coreplay.gz";
 
 /// The machine a run was recorded on, as far as it is worth telling a reader. No host name,
 /// user name or address: trace files are meant to be shared.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Machine {
     /// CPU model name (`model name` in `/proc/cpuinfo`, else hwloc's), e.g.
     /// `AMD EPYC 7B13 64-Core Processor`.
-    #[serde(default)]
     pub cpu_model: Option<String>,
     /// Kernel release (`uname -r`), e.g. `6.1.0-18-amd64`.
-    #[serde(default)]
     pub kernel: Option<String>,
     /// Operating system (`PRETTY_NAME` in `/etc/os-release`), e.g. `Debian GNU/Linux 12 (bookworm)`.
-    #[serde(default)]
     pub os: Option<String>,
     /// Instruction set (`uname -m`), e.g. `x86_64`.
-    #[serde(default)]
     pub arch: Option<String>,
 }
 
@@ -98,7 +96,7 @@ impl Machine {
 }
 
 /// The header line: what was run, where, when and by whom.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Header {
     /// Always [`FORMAT`].
     pub format: String,
@@ -161,12 +159,9 @@ impl Header {
 /// A struct with optional fields rather than an untagged enum: serde would buffer every
 /// line of an untagged enum into an intermediate tree before trying each variant, which
 /// costs time on big batches and a second copy of every deserializer in the page.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Default)]
 struct Line {
-    #[serde(default)]
     events: Option<Vec<Event>>,
-    #[serde(default)]
     summary: Option<Box<Summary>>,
 }
 
@@ -390,7 +385,7 @@ impl StreamReader {
                 self.stage = Stage::Body;
                 Ok(Some(Item::Header(Box::new(header))))
             }
-            Stage::Body => match serde_json::from_str::<Line>(line) {
+            Stage::Body => match json::from_str::<Line>(line) {
                 Ok(Line {
                     events: Some(events),
                     summary: None,
@@ -443,7 +438,7 @@ impl StreamReader {
 }
 
 /// Explains a line of the body that does not parse, naming what it should have been.
-fn line_error(line: &str, e: &serde_json::Error) -> String {
+fn line_error(line: &str, e: &JsonError) -> String {
     let starts = |key: &str| line.trim_start().starts_with(&format!("{{\"{key}\""));
     if starts("events") {
         format!("a bad batch of events ({e})")
@@ -456,18 +451,20 @@ fn line_error(line: &str, e: &serde_json::Error) -> String {
 
 /// Checks the format and versions of the first line, then reads it whole.
 fn parse_header(line: &str) -> Result<Header, TraceError> {
-    #[derive(Deserialize)]
     struct Probe {
         format: String,
-        #[serde(default)]
         format_version: Option<u32>,
-        #[serde(default)]
         protocol_version: Option<u32>,
-        #[serde(default)]
         agent_version: Option<String>,
     }
     let corrupt = |message: String| TraceError::Corrupt { line: 1, message };
-    let probe: Probe = match serde_json::from_str(line) {
+    json_struct!(Probe {
+        format,
+        format_version,
+        protocol_version,
+        agent_version
+    });
+    let probe: Probe = match json::from_str(line) {
         Ok(probe) => probe,
         // A header cut short: the file ends within its first line.
         Err(e) if e.is_eof() && line.starts_with(&format!("{{\"format\":\"{FORMAT}")) => {
@@ -508,7 +505,7 @@ fn parse_header(line: &str) -> Result<Header, TraceError> {
         });
     }
     let header: Header =
-        serde_json::from_str(line).map_err(|e| corrupt(format!("a bad header ({e})")))?;
+        json::from_str(line).map_err(|e| corrupt(format!("a bad header ({e})")))?;
     header
         .topology
         .validate()
@@ -607,6 +604,26 @@ pub fn rfc3339_utc(unix_secs: u64) -> String {
     let year = yoe + era * 400 + u64::from(month <= 2);
     format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}Z")
 }
+
+json_struct!(Machine {
+    cpu_model,
+    kernel,
+    os,
+    arch
+});
+json_struct!(Header {
+    format,
+    format_version,
+    protocol_version,
+    agent_version,
+    recorded_at,
+    machine,
+    topology,
+    scenario,
+    params,
+    fidelity
+});
+json_struct!(deny Line { events, summary });
 
 #[cfg(test)]
 mod tests {

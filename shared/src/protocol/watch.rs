@@ -4,7 +4,9 @@
 //! The page can only name a program from the agent's list ([`crate::Hello::watch_programs`]);
 //! it never sends a command line. The agent refuses any other name.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+use crate::json_struct;
 
 /// Slowest `/proc` sampling rate accepted, polls per second.
 pub const MIN_HZ: u32 = 10;
@@ -17,7 +19,7 @@ pub const DEFAULT_HZ: u32 = 1_000;
 pub const MAX_PROGRAM_NAME: usize = 64;
 
 /// A program the agent's operator allows the page to start and watch.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WatchProgram {
     /// What the page sends back in [`crate::ClientMsg::Watch`], e.g. `cpu_threads`.
     pub name: String,
@@ -28,7 +30,7 @@ pub struct WatchProgram {
 }
 
 /// What a watch run follows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct WatchTarget {
     /// The program's name from the agent's list, when the page started it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,6 +77,17 @@ pub fn find_program<'a>(
         }
     })
 }
+
+json_struct!(WatchProgram {
+    name,
+    title,
+    command
+});
+json_struct!(WatchTarget {
+    program,
+    command,
+    pid
+});
 
 #[cfg(test)]
 mod tests {
