@@ -20,9 +20,13 @@ use std::fmt;
 /// How deep objects and arrays may nest (serde_json's limit).
 const MAX_DEPTH: u32 = 128;
 
-/// What went wrong, and where.
+/// What went wrong, and where. Boxed: a `Result` of it is a pointer wide, which keeps every
+/// decoder's happy path small.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JsonError {
+pub struct JsonError(Box<Failure>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Failure {
     message: String,
     line: usize,
     column: usize,
@@ -32,12 +36,12 @@ pub struct JsonError {
 impl JsonError {
     /// Whether the text ended where more was needed (a line cut short, not a bad one).
     pub fn is_eof(&self) -> bool {
-        self.eof
+        self.0.eof
     }
 
     /// What went wrong, without where.
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 }
 
@@ -46,7 +50,7 @@ impl fmt::Display for JsonError {
         write!(
             f,
             "{} at line {} column {}",
-            self.message, self.line, self.column
+            self.0.message, self.0.line, self.0.column
         )
     }
 }
@@ -126,12 +130,12 @@ impl<'a> Reader<'a> {
         let upto = &self.bytes()[..pos.min(self.text.len())];
         let line = 1 + upto.iter().filter(|&&c| c == b'\n').count();
         let column = upto.iter().rev().take_while(|&&c| c != b'\n').count();
-        JsonError {
+        JsonError(Box::new(Failure {
             message,
             line,
             column,
             eof,
-        }
+        }))
     }
 
     /// The text ended where `what` still needed more.
@@ -574,10 +578,17 @@ impl<'a> Reader<'a> {
     /// Reads a field's value into its slot; a second value for the same field is an error.
     pub fn field<T: FromJson>(&mut self, slot: &mut Option<T>, name: &str) -> Result<()> {
         if slot.is_some() {
-            return Err(self.fail(format!("duplicate field `{name}`")));
+            return Err(self.duplicate(name));
         }
         *slot = Some(T::read(self)?);
         Ok(())
+    }
+
+    /// serde's "duplicate field" error (out of line: [`field`](Reader::field) is
+    /// compiled once per type).
+    #[inline(never)]
+    pub fn duplicate(&self, name: &str) -> JsonError {
+        self.fail(format!("duplicate field `{name}`"))
     }
 
     /// A field's value once its object is read: an absent one is what its type makes of
@@ -590,6 +601,7 @@ impl<'a> Reader<'a> {
     }
 
     /// serde's "missing field" error.
+    #[inline(never)]
     pub fn missing(&self, name: &str) -> JsonError {
         self.fail(format!("missing field `{name}`"))
     }
@@ -937,14 +949,47 @@ macro_rules! json_struct {
                     _ if $deny => Err(r.unknown_field(key, NAMES)),
                     _ => r.skip(),
                 })?;
+                // Every field's value or absence first, then one way out if one is missing
+                // (an early return per field would drop the others at each).
+                let mut missing = None;
+                $(let $field = $crate::json_struct!(@fill $field, missing $(, $how)?);)*
+                if let Some(name) = missing {
+                    return Err(r.missing(name));
+                }
                 Ok($ty {
-                    $($field: $crate::json_struct!(@take r, $field $(, $how)?),)*
+                    $($field: $crate::json_struct!(@take $field $(, $how)?),)*
                 })
             }
         }
     };
-    (@take $r:ident, $field:ident) => { $r.need($field, stringify!($field))? };
-    (@take $r:ident, $field:ident, default) => { $field.unwrap_or_default() };
+    (@fill $field:ident, $missing:ident) => {
+        $crate::json::present($field, &mut $missing, stringify!($field))
+    };
+    (@fill $field:ident, $missing:ident, default) => { $field };
+    (@take $field:ident) => { $crate::json::checked($field) };
+    (@take $field:ident, default) => { $field.unwrap_or_default() };
+}
+
+/// A field's value, or what its type makes of absence; notes the first field that has
+/// neither in `missing` (for [`json_struct!`]).
+pub fn present<T: FromJson>(
+    slot: Option<T>,
+    missing: &mut Option<&'static str>,
+    name: &'static str,
+) -> Option<T> {
+    let value = slot.or_else(T::absent);
+    if value.is_none() && missing.is_none() {
+        *missing = Some(name);
+    }
+    value
+}
+
+/// A field's value after [`present`] found every field there (for [`json_struct!`]).
+pub fn checked<T>(value: Option<T>) -> T {
+    match value {
+        Some(v) => v,
+        None => unreachable!("json_struct! returns before taking a missing field"),
+    }
 }
 
 /// Writes [`FromJson`] for an enum of unit variants, each read from its name.
