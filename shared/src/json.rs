@@ -87,6 +87,31 @@ pub fn from_slice<T: FromJson>(bytes: &[u8]) -> Result<T> {
     }
 }
 
+/// `text` as a JSON string, with `<` escaped too (so that it cannot end a `<script>` element
+/// it is written into). What serde_json writes, but for that one escape, without its
+/// serialiser in the page.
+pub fn quote(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '<' => out.push_str("\\u003c"),
+            c if c < ' ' => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
 /// A position in a JSON text and the reading of what comes next.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -1180,6 +1205,19 @@ mod tests {
         }
         // Everyday figures (within 2^±30) are read exactly.
         assert_eq!(misses, 0);
+    }
+
+    #[test]
+    fn quoted_strings_read_back_and_cannot_end_a_script() {
+        for text in ["", "plain", "a \"q\" \\ / </script> \u{1}\u{1f}\n\t\r é 😀"] {
+            let q = quote(text);
+            assert!(!q.contains('<'), "{q}");
+            assert_eq!(from_str::<String>(&q).as_deref(), Ok(text), "{q}");
+            let serde = serde_json::to_string(text)
+                .expect("encode")
+                .replace('<', "\\u003c");
+            assert_eq!(q, serde);
+        }
     }
 
     #[test]

@@ -83,9 +83,7 @@ pub fn is_plain_name(name: &str) -> bool {
 
 /// `text` as a JSON string that cannot end a `<script>` element.
 fn json_string(text: &str) -> String {
-    serde_json::Value::String(text.to_string())
-        .to_string()
-        .replace('<', "\\u003c")
+    crate::json::quote(text)
 }
 
 /// `text` as a base64 `data:` URL of a JavaScript module.
@@ -158,17 +156,19 @@ pub fn assemble(
     }
     let (head, tail) = split_index(page.index_html)?;
     let glue = rename_imports(page.glue, page.snippets)?;
-    let mut imports = serde_json::Map::new();
-    imports.insert(GLUE.into(), module_url(&glue, encode).into());
+    let mut import_map = format!(
+        "{{\"imports\":{{{}:{}",
+        json_string(GLUE),
+        json_string(&module_url(&glue, encode))
+    );
     for (i, (_, text)) in page.snippets.iter().enumerate() {
-        imports.insert(
-            format!("coreplay-snippet-{i}"),
-            module_url(text, encode).into(),
-        );
+        import_map.push_str(&format!(
+            ",{}:{}",
+            json_string(&format!("coreplay-snippet-{i}")),
+            json_string(&module_url(text, encode))
+        ));
     }
-    let import_map = serde_json::json!({ "imports": imports })
-        .to_string()
-        .replace('<', "\\u003c");
+    import_map.push_str("}}");
     let query = if run.query.is_empty() {
         format!("trace={}", run.name)
     } else {
