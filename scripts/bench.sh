@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
-trunk build --release
+scripts/page.sh
 cargo bench -p coreplay --bench skeleton --locked
 cargo bench -p coreplay --bench scenarios --locked
 cargo bench -p coreplay --bench watch --locked

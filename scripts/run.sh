@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 source scripts/env.sh
-trunk build --release
+scripts/page.sh
 cargo build --release -p coreplay
 exec target/release/coreplay serve "$@"

@@ -36,8 +36,10 @@ if ((${#missing[@]})); then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# rust-toolchain.toml names the wasm target; this makes sure it is present.
+# rust-toolchain.toml names the wasm target and the std sources (scripts/page.sh rebuilds std
+# for the page); this makes sure they are present.
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
+rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
 
 if [[ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]]; then
   log "cargo install trunk $TRUNK_VERSION (several minutes on 2 cores)"

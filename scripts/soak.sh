@@ -36,7 +36,7 @@ log() { printf '\033[1msoak:\033[0m %s\n' "$*" >&2; }
 # Build once; find each test binary's path from cargo's own report.
 declare -A path
 [[ ${#ignored_binaries[@]} -gt 0 && ! -f dist/index.html ]] && {
-  echo "soak: the browser tests need the page: run trunk build --release first" >&2
+  echo "soak: the browser tests need the page: run scripts/page.sh first" >&2
   exit 1
 }
 for b in "${binaries[@]}" "${ignored_binaries[@]}"; do

@@ -14,8 +14,8 @@ step "clippy (host)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 step "clippy (wasm32 frontend)"
 cargo clippy -p coreplay-frontend --target wasm32-unknown-unknown --all-targets --locked -- -D warnings
-step "trunk build --release"
-trunk build --release
+step "the release page (scripts/page.sh)"
+scripts/page.sh
 step "the page carries no float formatting or parsing (shared/src/fixed.rs says why)"
 # The unoptimised wasm keeps function names: one `{x:.1}` or `str::parse::<f64>` anywhere in the
 # page brings back core's float code and its tables (~20 kB gzip).

@@ -1046,6 +1046,61 @@ async fn a_page_opened_from_disk_says_what_to_do() {
     client.close().await.expect("close session");
 }
 
+/// A failure of the page's own code (its WebAssembly trapping: what a panic is in the release
+/// build) is said at the top of the page, once, rather than leaving it frozen. The trap here is
+/// a real one, from a one-instruction module (`unreachable`), thrown from a timer and from a
+/// promise as the page's callbacks and futures would throw it.
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_failure_of_the_page_s_own_code_is_said() {
+    page_built();
+    let server = StaticServer::start(repo().join("dist"));
+    let driver = Driver::start();
+    let client = driver.client().await;
+    client.goto(&server.url()).await.expect("page loads");
+    wait_for(
+        &client,
+        "the page",
+        "return document.querySelector('.brand') ? true : null",
+    )
+    .await;
+    assert!(!present(&client, "[data-testid=page-failed]").await);
+    client
+        .execute(
+            "const bytes = new Uint8Array([0,97,115,109,1,0,0,0, 1,4,1,96,0,0, 3,2,1,0,
+                 7,5,1,1,102,0,0, 10,5,1,3,0,0,11]);
+             const trap = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.f;
+             setTimeout(trap, 0);
+             setTimeout(() => Promise.resolve().then(trap), 50);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let text = wait_for(
+        &client,
+        "the failure message",
+        "return document.querySelector('[data-testid=page-failed]')?.innerText ?? null",
+    )
+    .await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(
+        text.starts_with("coreplay's page failed (RuntimeError: unreachable")
+            && text.contains("Reload the page"),
+        "{text}"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let shown = client
+        .execute(
+            "return document.querySelectorAll('[data-testid=page-failed]').length",
+            vec![],
+        )
+        .await
+        .expect("count");
+    assert_eq!(shown, Value::from(1), "said once");
+    screenshot(&client, "page-failed.png").await;
+    client.close().await.expect("close session");
+}
+
 /// The lab's parts arrive in any order (the gallery's list from the site, the agent's hello
 /// over the WebSocket): the page never fails to draw them. Yew once panicked inserting a node
 /// when they came in one order (3 of 12 loads here), leaving a page frozen at "Connecting".
