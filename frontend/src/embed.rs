@@ -240,7 +240,7 @@ pub fn parse_embed_message(json: &str) -> Result<Option<Command>, String> {
     let bad = |why: String| {
         let name: String = name.chars().take(40).collect();
         let why: String = why.chars().take(200).collect();
-        format!("bad command {name:?}: {why}")
+        format!("bad command {}: {why}", json::quote(&name))
     };
     let cmd = EmbedCommand::from_message(&message).map_err(bad)?;
     cmd.command().map(Some).map_err(bad)

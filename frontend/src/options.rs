@@ -13,7 +13,7 @@
 //! | `agent=ws://…` | the agent to connect to (see [`crate::conn`]) |
 //! | `token=HEX` | the agent's access token, carried to its WebSocket |
 
-use coreplay_shared::{event::Ns, frame::parse_duration};
+use coreplay_shared::{event::Ns, frame::parse_duration, json};
 
 use crate::{conn::DEFAULT_AGENT_URL, learn::LessonId, playback::SPEEDS};
 
@@ -144,8 +144,8 @@ pub fn parse(pairs: &[(String, String)]) -> PageOptions {
             "lesson" => match LessonId::from_name(v.trim()) {
                 Some(l) => o.lesson = Some(l),
                 None => o.problems.push(format!(
-                    "unknown lesson {:?} (use {})",
-                    truncate(v),
+                    "unknown lesson {} (use {})",
+                    json::quote(&truncate(v)),
                     LessonId::ALL.map(LessonId::name).join(", ")
                 )),
             },
@@ -161,8 +161,8 @@ pub fn parse(pairs: &[(String, String)]) -> PageOptions {
                         Some(k) if !views.contains(&k) => views.push(k),
                         Some(_) => {}
                         None => o.problems.push(format!(
-                            "unknown view {:?} (use cores, loop, timeline, summary)",
-                            truncate(name)
+                            "unknown view {} (use cores, loop, timeline, summary)",
+                            json::quote(&truncate(name))
                         )),
                     }
                 }
@@ -178,9 +178,10 @@ pub fn parse(pairs: &[(String, String)]) -> PageOptions {
                 Ok(ns) => o.speed = Some(nearest_speed(ns)),
                 Err(e) => o.problems.push(format!("speed: {e}")),
             },
-            other => o
-                .problems
-                .push(format!("unknown parameter {:?} ignored", truncate(other))),
+            other => o.problems.push(format!(
+                "unknown parameter {} ignored",
+                json::quote(&truncate(other))
+            )),
         }
     }
     o
@@ -239,10 +240,10 @@ pub fn validate_agent_url(url: &str) -> Result<String, String> {
         .strip_prefix("ws://")
         .or_else(|| url.strip_prefix("wss://"))
         .ok_or_else(|| {
-            format!("the agent URL must start with ws:// or wss://, e.g. ws://127.0.0.1:7878/ws (got {url:?})")
+            format!("the agent URL must start with ws:// or wss://, e.g. ws://127.0.0.1:7878/ws (got {})", json::quote(url))
         })?;
     if rest.is_empty() || rest.starts_with('/') {
-        return Err(format!("the agent URL {url:?} names no host"));
+        return Err(format!("the agent URL {} names no host", json::quote(url)));
     }
     Ok(url.to_string())
 }

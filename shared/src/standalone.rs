@@ -55,7 +55,7 @@ pub enum StandaloneError {
     #[error("the built page has no {0}: was it built by this coreplay's scripts?")]
     MissingPart(&'static str),
     /// The run's name is not a plain file name.
-    #[error("the run's name {0:?} is not a plain file name (letters, digits, '-', '_', '.')")]
+    #[error("the run's name {} is not a plain file name (letters, digits, '-', '_', '.')", crate::json::quote(.0))]
     BadName(String),
     /// Something given is not base64.
     #[error("the {0} is not base64")]
@@ -83,7 +83,7 @@ pub fn is_plain_name(name: &str) -> bool {
 
 /// `text` as a JSON string that cannot end a `<script>` element.
 fn json_string(text: &str) -> String {
-    crate::json::quote(text)
+    crate::json::quote(text).replace('<', "\\u003c")
 }
 
 /// `text` as a base64 `data:` URL of a JavaScript module.

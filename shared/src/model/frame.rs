@@ -4,6 +4,7 @@
 
 use std::{collections::HashMap, rc::Rc};
 
+use crate::json::quote;
 use crate::{
     event::{Ns, OffReason, Role},
     replay::{Replay, TaskState, ThreadState},
@@ -256,16 +257,21 @@ pub fn parse_duration(s: &str) -> Result<Ns, String> {
     let (num, unit) = s.split_at(split);
     let (whole, frac) = num.split_once('.').unwrap_or((num, ""));
     if (whole.is_empty() && frac.is_empty()) || frac.contains('.') {
-        return Err(format!("{s:?} is not a duration like 12.5ms"));
+        return Err(format!("{} is not a duration like 12.5ms", quote(s)));
     }
     let scale: u128 = match unit {
         "ns" => 1,
         "us" | "µs" => 1_000,
         "" | "ms" => 1_000_000,
         "s" => 1_000_000_000,
-        other => return Err(format!("unknown time unit {other:?} (use ns, us, ms or s)")),
+        other => {
+            return Err(format!(
+                "unknown time unit {} (use ns, us, ms or s)",
+                quote(other)
+            ));
+        }
     };
-    let out_of_range = || format!("{s:?} is out of range");
+    let out_of_range = || format!("{} is out of range", quote(s));
     // Digits past the 20th of either part cannot change the result: the whole part is then
     // out of range, and the fraction's 21st digit is below a nanosecond at any unit.
     let whole = whole.trim_start_matches('0');

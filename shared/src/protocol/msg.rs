@@ -246,7 +246,8 @@ impl FromJson for ServerMsg {
                     },
                     "type" | "data" => Err(r.fail(format!("duplicate field `{key}`"))),
                     other => Err(r.fail(format!(
-                        "unexpected field {other:?} beside \"type\" and \"data\""
+                        "unexpected field {} beside \"type\" and \"data\"",
+                        json::quote(other)
                     ))),
                 }
             },

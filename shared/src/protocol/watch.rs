@@ -64,14 +64,16 @@ pub fn find_program<'a>(
         let shown: String = name.chars().take(MAX_PROGRAM_NAME).collect();
         if programs.is_empty() {
             format!(
-                "unknown program {shown:?}: this agent offers no programs to watch (its operator \
-                 can add some with --watch-program NAME=COMMAND)"
+                "unknown program {}: this agent offers no programs to watch (its operator \
+                 can add some with --watch-program NAME=COMMAND)",
+                crate::json::quote(&shown)
             )
         } else {
             let names: Vec<&str> = programs.iter().map(|p| p.name.as_str()).collect();
             format!(
-                "unknown program {shown:?}; this agent offers: {} (the page can only start \
+                "unknown program {}; this agent offers: {} (the page can only start \
                  programs its operator listed)",
+                crate::json::quote(&shown),
                 names.join(", ")
             )
         }
