@@ -217,10 +217,33 @@ impl Notice {
         })
     }
 
-    /// Its JSON text.
+    /// Its JSON text: what serde's derive writes (tested), written out so that the page
+    /// carries no serialiser for it.
     pub fn to_json(&self) -> String {
-        // Plain fields only: serializing cannot fail.
-        serde_json::to_string(self).unwrap_or_default()
+        match self {
+            Notice::Ready {
+                events,
+                end_ns,
+                t,
+                playing,
+            } => format!(
+                r#"{{"coreplay":"ready","events":{events},"end_ns":{end_ns},"t":{t},"playing":{playing}}}"#
+            ),
+            Notice::State {
+                loaded,
+                t,
+                playing,
+                speed_ns_per_s,
+            } => format!(
+                r#"{{"coreplay":"state","loaded":{loaded},"t":{t},"playing":{playing},"speed_ns_per_s":{speed_ns_per_s}}}"#
+            ),
+            Notice::Error { message } => {
+                format!(
+                    r#"{{"coreplay":"error","message":{}}}"#,
+                    json::quote(message)
+                )
+            }
+        }
     }
 }
 
@@ -386,6 +409,7 @@ mod tests {
             Some(serde_json::json!({"coreplay": "error", "message": "no \"quote\" left behind"}))
         );
         for n in [state, ready, error] {
+            assert_eq!(n.to_json(), serde_json::to_string(&n).expect("encode"));
             assert_eq!(serde_json::from_str::<Notice>(&n.to_json()).ok(), Some(n));
         }
     }

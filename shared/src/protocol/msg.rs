@@ -541,9 +541,21 @@ impl ServerMsg {
 }
 
 impl ClientMsg {
-    /// Encodes the message as the JSON text of one WebSocket frame.
+    /// Encodes the message as the JSON text of one WebSocket frame: what serde's derive writes
+    /// (tested), written out so that the page carries no serialiser for it.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        match self {
+            ClientMsg::Ping { id } => format!(r#"{{"type":"ping","id":{id}}}"#),
+            ClientMsg::Run { scenario, params } => format!(
+                r#"{{"type":"run","scenario":"{}","params":{}}}"#,
+                scenario.name(),
+                params.to_json()
+            ),
+            ClientMsg::Watch { program } => {
+                format!(r#"{{"type":"watch","program":{}}}"#, json::quote(program))
+            }
+            ClientMsg::Stop => r#"{"type":"stop"}"#.to_string(),
+        }
     }
 }
 
@@ -594,6 +606,35 @@ mod tests {
                 dropped: 0
             }
         );
+    }
+
+    #[test]
+    fn client_messages_are_written_as_serde_writes_them() {
+        let params = Params {
+            threads: Some(4),
+            switch_interval_ms: Some(1),
+            block_ms: Some(20),
+            ..Params::default()
+        };
+        for msg in [
+            ClientMsg::Ping { id: u64::MAX },
+            ClientMsg::Run {
+                scenario: ScenarioId::AsyncVsThreads,
+                params,
+            },
+            ClientMsg::Run {
+                scenario: ScenarioId::Gil,
+                params: Params::default(),
+            },
+            ClientMsg::Watch {
+                program: "a \"b\" \\ é\n".into(),
+            },
+            ClientMsg::Stop,
+        ] {
+            let text = msg.to_json();
+            assert_eq!(text, serde_json::to_string(&msg).expect("encode"));
+            assert_eq!(decode_client(&text), Ok(msg));
+        }
     }
 
     #[test]

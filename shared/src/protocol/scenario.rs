@@ -168,6 +168,24 @@ pub struct Params {
 }
 
 impl Params {
+    /// The JSON object serde's derive writes (absent parameters left out; tested).
+    pub fn to_json(&self) -> String {
+        let fields = [
+            ("threads", self.threads),
+            ("processes", self.processes),
+            ("requests", self.requests),
+            ("latency_ms", self.latency_ms),
+            ("switch_interval_ms", self.switch_interval_ms),
+            ("work", self.work),
+            ("block_ms", self.block_ms),
+        ];
+        let set: Vec<String> = fields
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| format!(r#""{name}":{v}"#)))
+            .collect();
+        format!("{{{}}}", set.join(","))
+    }
+
     /// The value given for `name`, if any.
     pub fn get(&self, name: ParamName) -> Option<u32> {
         match name {
