@@ -19,7 +19,7 @@ use crate::{
     playback::Command,
     state::{Action, AppState, Conn, RunRecord, RunSource},
     store::Store,
-    view::{player::Player, topology::TopologyView},
+    view::{class, player::Player, topology::TopologyView},
 };
 
 /// Properties of [`Learn`].
@@ -65,7 +65,7 @@ pub fn learn(props: &LearnProps) -> Html {
         Callback::from(move |id: LessonId| done.set(progress::finish(id)))
     };
     html! {
-        <div class={classes!("learn", props.embed.then_some("embedded"))} data-testid="learn">
+        <div class={class("learn", props.embed.then_some("embedded"))} data-testid="learn">
             if !props.embed {
                 <nav class="lessons" aria-label="Lessons">
                     <h2>{ "Learn" }</h2>
@@ -75,7 +75,12 @@ pub fn learn(props: &LearnProps) -> Html {
                             let is_done = done.contains(id);
                             let onclick = { let pick = pick.clone(); Callback::from(move |e: MouseEvent| { e.prevent_default(); pick.emit(id); }) };
                             html! {
-                                <li class={classes!((*current == id).then_some("current"), is_done.then_some("done"))}>
+                                <li class={match (*current == id, is_done) {
+                                    (true, true) => Some("current done"),
+                                    (true, false) => Some("current"),
+                                    (false, true) => Some("done"),
+                                    (false, false) => None,
+                                }}>
                                     <a href={format!("?lesson={}", id.name())} {onclick}
                                        aria-current={(*current == id).then_some("step")}
                                        data-lesson={id.name()}>
@@ -382,7 +387,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
             <fieldset class="predict" data-testid="predict">
                 <legend>{ "Predict first. " }{ l.question.clone() }</legend>
                 { for l.choices.iter().enumerate().map(|(i, c)| html! {
-                    <label class={classes!(explanation.as_ref().and_then(|e| e.answer).filter(|&a| a == i).map(|_| "borne-out"))}>
+                    <label class={explanation.as_ref().and_then(|e| e.answer).filter(|&a| a == i).map(|_| "borne-out")}>
                         <input type="radio" name={format!("predict-{}", id.name())} value={i.to_string()}
                                checked={*predicted == Some(i)} onchange={on_predict(i)} />
                         { c.text.clone() }
@@ -421,7 +426,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
             </section>
 
             if let Some(e) = explanation {
-                <section class={classes!("explain", e.disturbed.then_some("disturbed"))} aria-label="What the run showed" data-testid="lesson-explain">
+                <section class={class("explain", e.disturbed.then_some("disturbed"))} aria-label="What the run showed" data-testid="lesson-explain">
                     <h3>{ "What the run showed" }</h3>
                     if let Some(p) = *predicted {
                         <p class="verdict">{

@@ -7,6 +7,7 @@ use web_sys::{HtmlInputElement, HtmlSelectElement};
 use yew::prelude::*;
 
 use crate::playback::{Command, SPEEDS, duration, speed_label};
+use crate::view::class;
 
 /// Properties of [`Controls`].
 #[derive(Debug, Properties, PartialEq)]
@@ -62,7 +63,7 @@ pub fn controls(props: &ControlsProps) -> Html {
     let span = props.end.saturating_sub(props.start).max(1);
     let step = (span / 2000).max(1);
     html! {
-        <div class={classes!("playback", props.compact.then_some("compact"))} role="group" aria-label="Playback" data-testid="playback">
+        <div class={class("playback", props.compact.then_some("compact"))} role="group" aria-label="Playback" data-testid="playback">
             <button onclick={cmd(Command::StepBack)} title="previous event (←)" data-testid="step-back">{ "◂ step" }</button>
             <button onclick={cmd(Command::Toggle)} title="play / pause (Space)" data-testid="play"
                     aria-pressed={props.playing.to_string()}>
@@ -84,7 +85,7 @@ pub fn controls(props: &ControlsProps) -> Html {
             </label>
             if props.live {
                 <button onclick={cmd(Command::Live)} disabled={props.following}
-                        class={classes!("live-btn", props.following.then_some("on"))} title="follow the live run (L)">
+                        class={class("live-btn", props.following.then_some("on"))} title="follow the live run (L)">
                     { if props.following { "● live" } else { "go live" } }
                 </button>
             }

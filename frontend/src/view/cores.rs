@@ -15,6 +15,7 @@ use coreplay_shared::{
 use wasm_bindgen::JsCast;
 use yew::prelude::*;
 
+use crate::view::class;
 use crate::view::topology::{density_class, is_dense, machine_header, node_view, numa_row};
 use coreplay_shared::frame::{Area, CpuCell, Frame, Helpers, LockCell, ProcessBox, Token};
 
@@ -122,7 +123,7 @@ pub fn idle_label(others: &Others, cpu: u32) -> (String, String) {
 /// A thread token.
 pub fn token(t: &Token, class: &'static str) -> Html {
     html! {
-        <span class={classes!("tok", class)} style={format!("--h:{}", t.hue)}
+        <span class={format!("tok {class}")} style={format!("--h:{}", t.hue)}
               title={format!("{} (thread {})", t.name, t.tid)} data-tid={t.tid.to_string()}>
             { short(&t.name) }
         </span>
@@ -287,19 +288,19 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
         Fixed(c.utilisation * 100.0, 0)
     );
     html! {
-        <div class={classes!("pu", "live", running.is_none().then_some("idle"))}
+        <div class={class("pu live", running.is_none().then_some("idle"))}
              data-pu={idx.to_string()}
              data-running={running.map(|r| r.0.tid.to_string()).unwrap_or_default()}
              {title}>
             <div class="pu-label">{ label }</div>
             <div class="slot">
                 if let Some((who, involuntary, _)) = &c.leaving {
-                    <span class={classes!("tok", "leaving", if *involuntary { "involuntary" } else { "voluntary" })}
+                    <span class={if *involuntary { "tok leaving involuntary" } else { "tok leaving voluntary" }}
                           style={format!("--h:{}", who.hue)}
                           title={format!("{} left: {}", who.name, if *involuntary { "preempted (involuntary switch)" } else { "blocked or yielded (voluntary switch)" })}>
                         { short(&who.name) }
                     </span>
-                    <span class={classes!("switch-mark", if *involuntary { "involuntary" } else { "voluntary" })}>
+                    <span class={if *involuntary { "switch-mark involuntary" } else { "switch-mark voluntary" }}>
                         { if *involuntary { "⇄ preempted" } else { "⇄ blocked" } }
                     </span>
                 }
@@ -337,7 +338,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
 
 fn area_view(a: &Area) -> Html {
     html! {
-        <div class={classes!("area", a.class)} data-area={a.class}>
+        <div class={format!("area {}", a.class)} data-area={a.class}>
             <h4>{ format!("{} ({})", a.title, a.count) }</h4>
             <div class="tokens">
                 { for a.tokens.iter().map(|t| token(t, "waiting")) }
@@ -449,7 +450,7 @@ fn plural(n: usize, word: &str) -> String {
 fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     if !tokens {
         return html! {
-            <div class={classes!("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
+            <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
                 <h4>{ format!("{} · pid {}", p.name, p.pid) }</h4>
                 <span class="note">{ format!("{} alive, {} running", plural(p.alive, "thread"), p.running) }</span>
             </div>
@@ -457,7 +458,7 @@ fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     }
     let shown = p.threads.len();
     html! {
-        <div class={classes!("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
+        <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
             <h4>{ format!("{} · pid {}", p.name, p.pid) }
                 <span class="note">{ format!(" {} alive, {} running", plural(p.alive, "thread"), p.running) }</span>
             </h4>
@@ -639,7 +640,7 @@ fn machine_html(topology: &Topology, pu: impl Fn(u32) -> Html) -> Html {
     let dense = is_dense(pus);
     let pu = |idx: u32, _dense: bool| pu(idx);
     html! {
-        <div class={classes!("machine", density_class(pus))} data-pus={pus.to_string()}>
+        <div class={class("machine", Some(density_class(pus)))} data-pus={pus.to_string()}>
             { numa_row(topology) }
             <div class="kids">
                 { for topology.root.children.iter().map(|n| node_view(n, dense, &pu)) }

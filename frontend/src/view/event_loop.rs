@@ -7,6 +7,7 @@ use std::rc::Rc;
 use coreplay_shared::event::Fidelity;
 use yew::prelude::*;
 
+use crate::view::class;
 use crate::view::cores::trust;
 use coreplay_shared::frame::LoopCell;
 
@@ -39,7 +40,7 @@ fn tokens(labels: &[String], count: u32, class: &'static str) -> Html {
     let more = (count as usize).saturating_sub(labels.len());
     html! {
         <div class="tokens">
-            { for labels.iter().map(|l| html! { <span class={classes!("token", class)}>{ l.clone() }</span> }) }
+            { for labels.iter().map(|l| html! { <span class={format!("token {class}")}>{ l.clone() }</span> }) }
             if more > 0 { <span class="more">{ format!("+{more} more") }</span> }
             if count == 0 { <span class="empty">{ "none" }</span> }
         </div>
@@ -100,12 +101,12 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
                     <h3>{ format!("Ready queue ({})", l.ready_count) }</h3>
                     <Tokens labels={l.ready.clone()} count={l.ready_count} class="ready" />
                 </div>
-                <div class={classes!("loop-box", l.running.is_some().then_some("running"))}>
+                <div class={class("loop-box", l.running.is_some().then_some("running"))}>
                     <h3>{ "Running task" }</h3>
                     { running }
                     <p class="note">{ format!("{} polls so far", l.polls) }</p>
                 </div>
-                <div class={classes!("loop-box", l.waiting.is_some().then_some("selecting"))}>
+                <div class={class("loop-box", l.waiting.is_some().then_some("selecting"))}>
                     <h3>{ format!("Selector (epoll wait) · {} waits", l.waits) }</h3>
                     { selector }
                 </div>

@@ -10,6 +10,8 @@ use coreplay_shared::{
 };
 use yew::prelude::*;
 
+use crate::view::class;
+
 use crate::{
     options::ViewKind,
     playback::Command,
@@ -80,7 +82,7 @@ pub fn player(props: &PlayerProps) -> Html {
     };
     if st.measuring() && st.selected.is_none() {
         return html! {
-            <div class={classes!("player", props.compact.then_some("compact"))}>
+            <div class={class("player", props.compact.then_some("compact"))}>
                 <p class="measuring" role="status" data-testid="measuring">
                     { "Measuring… The page keeps still while the run measures: drawing would take a CPU from it and change what it measures. The run plays from its start as soon as it ends." }
                 </p>
@@ -100,7 +102,7 @@ pub fn player(props: &PlayerProps) -> Html {
     let span = rec.span();
     let compact = props.compact;
     html! {
-        <div class={classes!("player", compact.then_some("compact"))}>
+        <div class={class("player", compact.then_some("compact"))}>
             if !compact {
                 <NowShowing store={store.clone()} draws={props.draws} views={Rc::clone(&props.views)} />
             }

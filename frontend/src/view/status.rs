@@ -74,7 +74,7 @@ pub fn status_line(props: &StatusProps) -> Html {
         ),
     };
     html! {
-        <div class={classes!("status", class)} role="status" aria-live="polite" data-conn={class}>
+        <div class={format!("status {class}")} role="status" aria-live="polite" data-conn={class}>
             <span class="dot" aria-hidden="true"></span>
             <span class="text">{ text }</span>
             { help }

@@ -10,6 +10,8 @@ use coreplay_shared::{
 };
 use yew::prelude::*;
 
+use crate::view::class;
+
 /// Properties of [`TopologyView`].
 #[derive(Debug, Properties, PartialEq)]
 pub struct TopologyProps {
@@ -31,7 +33,7 @@ pub fn topology_view(props: &TopologyProps) -> Html {
                    or more hardware threads (PU), numbered as the OS numbers CPUs." }
             </p>
             { machine_header(topology, None) }
-            <div class={classes!("machine", density)} data-pus={pus.to_string()}>
+            <div class={class("machine", Some(density))} data-pus={pus.to_string()}>
                 { numa_row(topology) }
                 <div class="kids">
                     { for topology.root.children.iter().map(|n| node_view(n, is_dense(pus), &plain_pu)) }
@@ -138,7 +140,7 @@ pub fn node_view(node: &Node, dense: bool, pu: &dyn Fn(u32, bool) -> Html) -> Ht
             </div>
         },
         NodeKind::Cache { level, .. } => html! {
-            <div class={classes!("obj", "cache", format!("l{level}"))}
+            <div class={format!("obj cache l{level}")}
                  title={format!("{} shared by PUs {}", node.label(), cpu_list(&node.pus))}>
                 <div class="label">{ node.label() }</div>
                 { kids() }
