@@ -19,5 +19,14 @@ fi
 export RUSTC_BOOTSTRAP=1
 export CARGO_UNSTABLE_BUILD_STD=std,panic_abort
 export CARGO_UNSTABLE_BUILD_STD_FEATURES=optimize_for_size
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort"
+flags="-Zunstable-options -Cpanic=immediate-abort"
+if [[ -n "${CARGO_ENCODED_RUSTFLAGS:-}" ]]; then
+  echo "page.sh: CARGO_ENCODED_RUSTFLAGS is set and would replace the page's flags; unset it" >&2
+  exit 1
+elif [[ -n "${RUSTFLAGS:-}" ]]; then
+  # RUSTFLAGS, when set, wins over the target's flags: add the page's to it.
+  export RUSTFLAGS="$RUSTFLAGS $flags"
+else
+  export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$flags"
+fi
 exec trunk build --release "$@"

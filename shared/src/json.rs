@@ -98,6 +98,8 @@ pub fn quote(text: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
@@ -298,7 +300,12 @@ impl<'a> Reader<'a> {
         let first = self.hex4()?;
         let code = match first {
             0xD800..=0xDBFF => {
-                if !self.bytes()[self.pos..].starts_with(b"\\u") {
+                let rest = &self.bytes()[self.pos..];
+                if rest.is_empty() || rest == b"\\" {
+                    // Cut short before its second half: the text ended, not a bad one.
+                    return Err(self.eof("a string"));
+                }
+                if !rest.starts_with(b"\\u") {
                     return Err(self.fail("lone leading surrogate in hex escape"));
                 }
                 self.pos += 2;
@@ -463,8 +470,15 @@ impl<'a> Reader<'a> {
         if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
             return Err(self.unexpected("f64"));
         }
+        let start = self.pos;
         let n = self.number()?;
-        Ok(parse_f64(n.text))
+        let value = parse_f64(n.text);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            // As serde_json: a number beyond f64 is refused, not read as infinity.
+            Err(self.fail_at(start, "number out of range".into(), false))
+        }
     }
 
     /// Reads an object, handing each field's name to `field`, which must read its value (or
@@ -763,6 +777,9 @@ fn parse_f64(text: &str) -> f64 {
         };
         e = e.saturating_add(exponent.parse::<i32>().unwrap_or(huge));
     }
+    // Beyond ±400 the value is 0 or infinite whatever its digits (at most 20 of them count):
+    // clamped, nothing below has to care how far.
+    let e = e.clamp(-400, 400);
     let magnitude = if m == 0 {
         0.0
     } else if exact {
@@ -1142,6 +1159,9 @@ mod tests {
             "  ",
             "-",
             r#"{"a":1.5e"#,
+            r#"{"a":1,"b":"\ud83d"#,
+            r#"{"a":1,"b":"\ud83d\"#,
+            r#"{"a":1,"b":"\ud83d\ude"#,
         ] {
             let e = from_str::<Inner>(cut).expect_err(cut);
             assert!(e.is_eof(), "{cut}: {e}");
@@ -1172,8 +1192,19 @@ mod tests {
         assert!(from_str::<u32>("1e3").is_err());
         assert_eq!(from_str::<f64>("0"), Ok(0.0));
         assert_eq!(from_str::<f64>("-0.0").map(f64::is_sign_negative), Ok(true));
-        assert_eq!(from_str::<f64>("1e400"), Ok(f64::INFINITY));
-        assert_eq!(from_str::<f64>("1e-400"), Ok(0.0));
+        // Beyond f64: refused, as serde_json refuses it; below its smallest: zero.
+        for text in ["1e400", "-1e400", "1e2147483648", "123e2147483647"] {
+            let e = from_str::<f64>(text).expect_err(text);
+            assert!(e.to_string().starts_with("number out of range"), "{e}");
+        }
+        for text in [
+            "1e-400",
+            "1e-2147483648",
+            "0.5e-2147483647",
+            "-7e-99999999999",
+        ] {
+            assert_eq!(from_str::<f64>(text).map(f64::abs), Ok(0.0), "{text}");
+        }
     }
 
     #[test]
@@ -1208,7 +1239,11 @@ mod tests {
 
     #[test]
     fn quoted_strings_read_back_as_serde_writes_them() {
-        for text in ["", "plain", "a \"q\" \\ / </script> \u{1}\u{1f}\n\t\r é 😀"] {
+        for text in [
+            "",
+            "plain",
+            "a \"q\" \\ / </script> \u{1}\u{8}\u{c}\u{1f}\n\t\r é 😀",
+        ] {
             let q = quote(text);
             assert_eq!(from_str::<String>(&q).as_deref(), Ok(text), "{q}");
             assert_eq!(q, serde_json::to_string(text).expect("encode"));
