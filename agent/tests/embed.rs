@@ -1098,6 +1098,30 @@ async fn a_failure_of_the_page_s_own_code_is_said() {
         .expect("count");
     assert_eq!(shown, Value::from(1), "said once");
     screenshot(&client, "page-failed.png").await;
+    // A trap in a promise alone (as in the page's futures) is said too.
+    client
+        .execute(
+            "document.querySelector('[data-testid=page-failed]').remove();
+             const bytes = new Uint8Array([0,97,115,109,1,0,0,0, 1,4,1,96,0,0, 3,2,1,0,
+                 7,5,1,1,102,0,0, 10,5,1,3,0,0,11]);
+             const trap = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.f;
+             Promise.resolve().then(trap);",
+            vec![],
+        )
+        .await
+        .expect("script");
+    let text = wait_for(
+        &client,
+        "the failure message from a promise",
+        "return document.querySelector('[data-testid=page-failed]')?.innerText ?? null",
+    )
+    .await;
+    assert!(
+        text.as_str()
+            .unwrap_or_default()
+            .starts_with("coreplay's page failed (RuntimeError: unreachable"),
+        "{text}"
+    );
     client.close().await.expect("close session");
 }
 
