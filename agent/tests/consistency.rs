@@ -42,7 +42,7 @@ enum Place {
 /// Every place each sampled token appears in, and whether each place listed all its threads.
 fn places(f: &Frame) -> HashMap<u32, Vec<Place>> {
     let mut at: HashMap<u32, Vec<Place>> = HashMap::new();
-    for (&cpu, c) in &f.cpus {
+    for (&cpu, c) in f.cpus.iter() {
         if let Some((t, _)) = &c.running {
             at.entry(t.tid).or_default().push(Place::Core(cpu));
         }
@@ -108,7 +108,7 @@ fn check_frame(replay: &Replay, f: &Frame, what: &str) {
             .filter(|(th, s)| pred(s, th.pid))
             .count()
     };
-    for (&cpu, c) in &f.cpus {
+    for (&cpu, c) in f.cpus.iter() {
         assert_eq!(
             c.queue.len(),
             c.queued.min(SAMPLE),

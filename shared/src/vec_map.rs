@@ -71,6 +71,36 @@ impl<K: Ord, V> VecMap<K, V> {
     }
 }
 
+/// Pairs collected: one pass when they come in key order (a later pair of the same key
+/// replaces the earlier one, as in `insert`).
+impl<K: Ord, V> FromIterator<(K, V)> for VecMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
+        let mut map = VecMap::new();
+        for (k, v) in pairs {
+            match map.items.last() {
+                Some((last, _)) if *last < k => map.items.push((k, v)),
+                None => map.items.push((k, v)),
+                Some(_) => {
+                    map.insert(k, v);
+                }
+            }
+        }
+        map
+    }
+}
+
+/// The value of a key that is there (panics otherwise, as `HashMap`'s does).
+impl<K: Ord, V> std::ops::Index<&K> for VecMap<K, V> {
+    type Output = V;
+
+    fn index(&self, key: &K) -> &V {
+        match self.get(key) {
+            Some(v) => v,
+            None => panic!("no such key in the VecMap"),
+        }
+    }
+}
+
 impl<K, V> VecMap<K, V> {
     /// Keys in order.
     pub fn keys(&self) -> impl Iterator<Item = &K> {
@@ -117,6 +147,15 @@ impl<K, V> VecMap<K, V> {
 mod tests {
     use super::VecMap;
     use std::collections::BTreeMap;
+
+    #[test]
+    fn collects_in_or_out_of_order_as_a_btree_map() {
+        let pairs = [(3, 'a'), (1, 'b'), (7, 'c'), (3, 'd'), (9, 'e'), (0, 'f')];
+        let ours: VecMap<_, _> = pairs.into_iter().collect();
+        let theirs: BTreeMap<_, _> = pairs.into_iter().collect();
+        assert!(ours.iter().eq(theirs.iter()));
+        assert_eq!(ours[&3], 'd');
+    }
 
     #[test]
     fn behaves_as_a_btree_map() {

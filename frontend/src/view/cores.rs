@@ -4,7 +4,9 @@
 //! waiting areas, the lock with its holder and queue, and processes grouping their threads.
 
 use coreplay_shared::Fixed;
-use std::{collections::HashMap, rc::Rc};
+use std::rc::Rc;
+
+use coreplay_shared::vec_map::VecMap;
 
 use coreplay_shared::{
     Topology,
@@ -478,7 +480,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
     let tokens = f.processes.iter().map(|p| p.threads.len()).sum::<usize>() <= 128;
     // Only what is drawn: whole percents, no hand-over age, so that cells compare equal from
     // frame to frame and the parts that did not change are not rendered again.
-    let cells: HashMap<u32, CpuCell> = f
+    let cells: VecMap<u32, CpuCell> = f
         .cpus
         .iter()
         .map(|(&idx, c)| {
@@ -531,7 +533,7 @@ fn legend(has_lock: bool) -> Html {
 #[derive(Debug, Properties, PartialEq)]
 struct MachineProps {
     topology: Rc<Topology>,
-    cells: Rc<HashMap<u32, CpuCell>>,
+    cells: Rc<VecMap<u32, CpuCell>>,
     others: Others,
 }
 

@@ -2,9 +2,10 @@
 //! who runs where, who waits for what. The page's views and `coreplay render` draw from this
 //! one model; pure, so it is tested natively.
 
-use std::{collections::HashMap, rc::Rc};
+use std::rc::Rc;
 
 use crate::json::quote;
+use crate::vec_map::VecMap;
 use crate::{
     event::{Ns, OffReason, Role},
     replay::{Replay, TaskState, ThreadState},
@@ -205,7 +206,7 @@ pub struct Frame {
     /// The instant, ns.
     pub t: Ns,
     /// Hardware threads that ran something, by OS index.
-    pub cpus: HashMap<u32, CpuCell>,
+    pub cpus: VecMap<u32, CpuCell>,
     /// Waiting areas (I/O, sleep, …), only those with threads: threads waiting for a lock
     /// are in their process's lock instead.
     pub areas: Vec<Area>,
@@ -410,7 +411,7 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
         tokens: Vec::new(),
     })
     .collect();
-    let mut by_pid: HashMap<u32, ProcessBox> = HashMap::new();
+    let mut by_pid: VecMap<u32, ProcessBox> = VecMap::new();
     for p in replay.processes() {
         by_pid.insert(
             p.pid,
@@ -433,7 +434,7 @@ pub fn build_threads(replay: &Replay, t: Ns, recent: Ns) -> Frame {
                 a.tokens.push(token(th.tid));
             }
         }
-        let b = by_pid.entry(th.pid).or_insert_with(|| ProcessBox {
+        let b = by_pid.get_or_insert_with(th.pid, || ProcessBox {
             pid: th.pid,
             name: format!("process {}", th.pid),
             role: th.role,
@@ -526,7 +527,7 @@ fn fold_helpers(replay: &Replay, processes: &mut Vec<ProcessBox>) -> Option<Help
 }
 
 /// When the first hand-over mark shown stops being recent.
-fn cpus_expiry(cpus: &HashMap<u32, CpuCell>, t: Ns, recent: Ns) -> Ns {
+fn cpus_expiry(cpus: &VecMap<u32, CpuCell>, t: Ns, recent: Ns) -> Ns {
     cpus.values()
         .filter_map(|c| c.leaving.as_ref())
         .map(|(_, _, ago)| recent.saturating_sub(*ago))
