@@ -1050,6 +1050,10 @@ async fn a_page_opened_from_disk_says_what_to_do() {
 /// build) is said at the top of the page, once, rather than leaving it frozen. The trap here is
 /// a real one, from a one-instruction module (`unreachable`), thrown from a timer and from a
 /// promise as the page's callbacks and futures would throw it.
+/// A script that makes `trap`: the one function of a module whose body is `unreachable`.
+const TRAP: &str = "const trap = new WebAssembly.Instance(new WebAssembly.Module(new Uint8Array([
+    0,97,115,109,1,0,0,0, 1,4,1,96,0,0, 3,2,1,0, 7,5,1,1,102,0,0, 10,5,1,3,0,0,11]))).exports.f;";
+
 #[tokio::test]
 #[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
 async fn a_failure_of_the_page_s_own_code_is_said() {
@@ -1067,11 +1071,9 @@ async fn a_failure_of_the_page_s_own_code_is_said() {
     assert!(!present(&client, "[data-testid=page-failed]").await);
     client
         .execute(
-            "const bytes = new Uint8Array([0,97,115,109,1,0,0,0, 1,4,1,96,0,0, 3,2,1,0,
-                 7,5,1,1,102,0,0, 10,5,1,3,0,0,11]);
-             const trap = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.f;
-             setTimeout(trap, 0);
-             setTimeout(() => Promise.resolve().then(trap), 50);",
+            &format!(
+                "{TRAP} setTimeout(trap, 0); setTimeout(() => Promise.resolve().then(trap), 50);"
+            ),
             vec![],
         )
         .await
@@ -1101,11 +1103,10 @@ async fn a_failure_of_the_page_s_own_code_is_said() {
     // A trap in a promise alone (as in the page's futures) is said too.
     client
         .execute(
-            "document.querySelector('[data-testid=page-failed]').remove();
-             const bytes = new Uint8Array([0,97,115,109,1,0,0,0, 1,4,1,96,0,0, 3,2,1,0,
-                 7,5,1,1,102,0,0, 10,5,1,3,0,0,11]);
-             const trap = new WebAssembly.Instance(new WebAssembly.Module(bytes)).exports.f;
-             Promise.resolve().then(trap);",
+            &format!(
+                "document.querySelector('[data-testid=page-failed]').remove();
+                 {TRAP} Promise.resolve().then(trap);"
+            ),
             vec![],
         )
         .await

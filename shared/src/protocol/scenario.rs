@@ -6,7 +6,8 @@
 
 use serde::Serialize;
 
-use crate::{json_names, json_struct};
+use crate::json::{self, FromJson, Reader};
+use crate::json_struct;
 
 /// The scenarios coreplay can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
@@ -98,6 +99,17 @@ pub enum ParamName {
 }
 
 impl ParamName {
+    /// Every parameter, in the order of [`Params`]' fields.
+    pub const ALL: [ParamName; 7] = [
+        ParamName::Threads,
+        ParamName::Processes,
+        ParamName::Requests,
+        ParamName::LatencyMs,
+        ParamName::SwitchIntervalMs,
+        ParamName::Work,
+        ParamName::BlockMs,
+    ];
+
     /// The field name on the wire and, with `-` for `_`, the CLI flag.
     pub fn name(self) -> &'static str {
         match self {
@@ -170,18 +182,9 @@ pub struct Params {
 impl Params {
     /// The JSON object serde's derive writes (absent parameters left out; tested).
     pub fn to_json(&self) -> String {
-        let fields = [
-            ("threads", self.threads),
-            ("processes", self.processes),
-            ("requests", self.requests),
-            ("latency_ms", self.latency_ms),
-            ("switch_interval_ms", self.switch_interval_ms),
-            ("work", self.work),
-            ("block_ms", self.block_ms),
-        ];
-        let set: Vec<String> = fields
-            .iter()
-            .filter_map(|(name, v)| v.map(|v| format!(r#""{name}":{v}"#)))
+        let set: Vec<String> = self
+            .given()
+            .map(|(name, v)| format!(r#""{}":{v}"#, name.name()))
             .collect();
         format!("{{{}}}", set.join(","))
     }
@@ -217,17 +220,9 @@ impl Params {
     }
 
     fn given(&self) -> impl Iterator<Item = (ParamName, u32)> + '_ {
-        [
-            ParamName::Threads,
-            ParamName::Processes,
-            ParamName::Requests,
-            ParamName::LatencyMs,
-            ParamName::SwitchIntervalMs,
-            ParamName::Work,
-            ParamName::BlockMs,
-        ]
-        .into_iter()
-        .filter_map(|n| self.get(n).map(|v| (n, v)))
+        ParamName::ALL
+            .into_iter()
+            .filter_map(|n| self.get(n).map(|v| (n, v)))
     }
 }
 
@@ -487,27 +482,25 @@ pub fn resolve(id: ScenarioId, params: &Params, pus: u32) -> Result<Params, Para
     Ok(resolved)
 }
 
-json_names!(ScenarioId {
-    ParallelCompute = "parallel-compute",
-    Oversubscribed = "oversubscribed",
-    Gil = "gil",
-    ProcessPool = "process-pool",
-    IoSequential = "io-sequential",
-    IoThreads = "io-threads",
-    IoAsync = "io-async",
-    EventLoopBlocked = "event-loop-blocked",
-    AsyncVsThreads = "async-vs-threads",
-    Watch = "watch"
-});
-json_names!(ParamName {
-    Threads = "threads",
-    Processes = "processes",
-    Requests = "requests",
-    LatencyMs = "latency_ms",
-    SwitchIntervalMs = "switch_interval_ms",
-    Work = "work",
-    BlockMs = "block_ms"
-});
+/// Read by the names [`ScenarioId::name`] gives (the catalog's and `watch`).
+impl FromJson for ScenarioId {
+    fn read(r: &mut Reader<'_>) -> json::Result<ScenarioId> {
+        let ids: Vec<ScenarioId> = ScenarioId::ALL
+            .into_iter()
+            .chain([ScenarioId::Watch])
+            .collect();
+        let names: Vec<&str> = ids.iter().map(|s| s.name()).collect();
+        r.name(&names).map(|i| ids[i])
+    }
+}
+
+/// Read by the names [`ParamName::name`] gives.
+impl FromJson for ParamName {
+    fn read(r: &mut Reader<'_>) -> json::Result<ParamName> {
+        r.name(&ParamName::ALL.map(ParamName::name))
+            .map(|i| ParamName::ALL[i])
+    }
+}
 json_struct!(ParamSpec {
     name,
     help,
@@ -543,6 +536,23 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", id.name()));
         }
         assert_eq!(ScenarioId::from_name("nope"), None);
+        // Read back by the one reader, `watch` too; every parameter likewise, and a set of
+        // all of them written as serde writes it.
+        for id in ScenarioId::ALL.into_iter().chain([ScenarioId::Watch]) {
+            let json = serde_json::to_string(&id).unwrap_or_default();
+            assert_eq!(crate::json::from_str::<ScenarioId>(&json), Ok(id));
+        }
+        let mut all = Params::default();
+        for (i, name) in ParamName::ALL.into_iter().enumerate() {
+            let json = serde_json::to_string(&name).unwrap_or_default();
+            assert_eq!(crate::json::from_str::<ParamName>(&json), Ok(name));
+            all.set(name, i as u32 + 1);
+        }
+        assert_eq!(Some(all.to_json()), serde_json::to_string(&all).ok());
+        assert!(
+            crate::json::from_str::<ScenarioId>(r#""nope""#)
+                .is_err_and(|e| e.to_string().contains("unknown variant `nope`"))
+        );
     }
 
     #[test]
