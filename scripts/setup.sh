@@ -8,6 +8,8 @@ source scripts/env.sh
 
 TRUNK_VERSION=0.21.14
 BINARYEN_VERSION=132
+# esbuild minifies the release page's JavaScript and CSS (scripts/pack-page.mjs).
+ESBUILD_VERSION=0.28.2
 # wasm-bindgen-cli must equal the wasm-bindgen crate locked in Cargo.lock.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
 
@@ -56,5 +58,10 @@ if [[ ! -x .tools/node_modules/.bin/wasm-opt ]] || ! .tools/node_modules/.bin/wa
   log "npm install binaryen@$BINARYEN_VERSION (wasm-opt)"
   mkdir -p .tools
   npm install --prefix .tools --no-audit --no-fund --silent "binaryen@$BINARYEN_VERSION"
+fi
+if [[ ! -x .tools/node_modules/.bin/esbuild ]] || [[ "$(.tools/node_modules/.bin/esbuild --version)" != "$ESBUILD_VERSION" ]]; then
+  log "npm install esbuild@$ESBUILD_VERSION (minifies the page's JavaScript and CSS)"
+  mkdir -p .tools
+  npm install --prefix .tools --no-audit --no-fund --silent --save-exact "esbuild@$ESBUILD_VERSION"
 fi
 log "toolchain ready"

@@ -64,7 +64,7 @@ export async function page_parts() {
   const css = await (await get('style.css', 'style sheet')).text();
   const glue = await (await get('coreplay-frontend.js', 'JavaScript')).text();
   const snippets = [];
-  for (const m of glue.matchAll(/from ['"](\.\/snippets\/[A-Za-z0-9_\-\/.]+\.js)['"]/g)) {
+  for (const m of glue.matchAll(/from ?['"](\.\/snippets\/[A-Za-z0-9_\-\/.]+\.js)['"]/g)) {
     if (!snippets.some((s) => s[0] === m[1])) snippets.push([m[1], await (await get(m[1], 'JavaScript')).text()]);
   }
   const wasm = new Uint8Array(await (await get('coreplay-frontend_bg.wasm', 'WebAssembly')).arrayBuffer());

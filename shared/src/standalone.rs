@@ -113,11 +113,17 @@ fn rename_imports(glue: &str, snippets: &[(&str, &str)]) -> Result<String, Stand
     let mut out = glue.to_string();
     for (i, (path, _)) in snippets.iter().enumerate() {
         let mut found = false;
-        for quote in ['\'', '"'] {
-            let from = format!("from {quote}{path}{quote}");
-            if out.contains(&from) {
-                found = true;
-                out = out.replace(&from, &format!("from {quote}coreplay-snippet-{i}{quote}"));
+        // As wasm-bindgen writes it (`from './x'`) and as a minifier does (`from"./x"`).
+        for space in [" ", ""] {
+            for quote in ['\'', '"'] {
+                let from = format!("from{space}{quote}{path}{quote}");
+                if out.contains(&from) {
+                    found = true;
+                    out = out.replace(
+                        &from,
+                        &format!("from{space}{quote}coreplay-snippet-{i}{quote}"),
+                    );
+                }
             }
         }
         if !found {
@@ -126,7 +132,10 @@ fn rename_imports(glue: &str, snippets: &[(&str, &str)]) -> Result<String, Stand
             ));
         }
     }
-    if out.contains("from './snippets/") || out.contains("from \"./snippets/") {
+    if ["from './", "from \"./", "from'./", "from\"./"]
+        .iter()
+        .any(|from| out.contains(&format!("{from}snippets/")))
+    {
         return Err(StandaloneError::MissingPart("snippet the glue imports"));
     }
     Ok(out)
@@ -148,10 +157,10 @@ pub fn assemble(
     if !is_base64(run.gz_base64) {
         return Err(StandaloneError::NotBase64("run"));
     }
-    if !page
-        .glue
-        .contains("export { initSync, __wbg_init as default }")
-    {
+    // wasm-bindgen's `export { initSync, __wbg_init as default }`, or minified
+    // (`export{_t as default,ut as initSync}`): the start-up script imports the default.
+    let exports = page.glue.rfind("export").map_or("", |at| &page.glue[at..]);
+    if !(exports.contains(" as default") && exports.contains("initSync")) {
         return Err(StandaloneError::MissingPart("wasm-bindgen start function"));
     }
     let (head, tail) = split_index(page.index_html)?;
@@ -296,6 +305,33 @@ export { initSync, __wbg_init as default };"#;
             glue.contains(r#"{ "./snippets/coreplay-frontend-abc/inline0.js": import1 }"#),
             "{glue}"
         );
+    }
+
+    #[test]
+    fn a_minified_glues_imports_are_renamed_too() {
+        // As esbuild writes it for the release page (scripts/pack-page.mjs).
+        let minified = format!(
+            r#"import{{fetch_bytes as W}}from"{SNIPPET}";import*as V from'{SNIPPET}';const x={{"{SNIPPET}":V}};"#
+        );
+        let glue = rename_imports(&minified, &[(SNIPPET, "")]).expect("renames");
+        let page = PageParts {
+            index_html: INDEX,
+            css: "",
+            glue: &format!("{minified}export{{_t as default,ut as initSync}};"),
+            snippets: &[(SNIPPET, "")],
+            wasm_gz_base64: "H4sI",
+        };
+        let run = Run {
+            name: "a.coreplay.gz",
+            gz_base64: "",
+            query: "",
+        };
+        assert!(assemble(&page, &run, &|_| "ENC".into()).is_ok());
+        assert!(glue.contains(r#"from"coreplay-snippet-0";"#), "{glue}");
+        assert!(glue.contains("from'coreplay-snippet-0';"), "{glue}");
+        assert!(glue.contains(&format!(r#"{{"{SNIPPET}":V}}"#)), "{glue}");
+        let e = rename_imports(&minified, &[]).expect_err("one is missing");
+        assert_eq!(e, StandaloneError::MissingPart("snippet the glue imports"));
     }
 
     #[test]
