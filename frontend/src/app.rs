@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use crate::view::el;
 use yew::prelude::*;
 
 use crate::{
@@ -73,7 +74,7 @@ pub fn app() -> Html {
                     <p class="problem" role="alert">{ err.clone() }</p>
                 }
                 if shown.is_none() && st.last_error.is_none() {
-                    <p class="placeholder">{ if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." } }</p>
+                    { el("p", "placeholder", if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." }) }
                 }
                 <div class="embed-player">{ player(true) }</div>
                 if let Some(url) = shown.and_then(|r| r.url()) {
@@ -117,7 +118,7 @@ pub fn app() -> Html {
     html! {
         <div class="page" {ondragover} {ondrop}>
             <header class="topbar">
-                <h1 class="brand">{ "coreplay" }</h1>
+                { el("h1", "brand", "coreplay") }
                 <StatusLine
                     conn={st.conn.clone()}
                     agent_url={st.agent_url.clone()}
@@ -181,7 +182,7 @@ pub fn app() -> Html {
                         <TopologyView {hello} />
                     }
                 } else if shown.is_none() {
-                    <p class="placeholder">{ "The machine's topology appears here once an agent is connected, or open a recorded run." }</p>
+                    { el("p", "placeholder", "The machine's topology appears here once an agent is connected, or open a recorded run.") }
                 }
                 </div>
                 }

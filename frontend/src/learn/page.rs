@@ -4,6 +4,7 @@
 
 use std::{collections::HashSet, rc::Rc};
 
+use crate::view::el;
 use coreplay_shared::{ClientMsg, Topology, event::Ns};
 use yew::prelude::*;
 
@@ -68,8 +69,8 @@ pub fn learn(props: &LearnProps) -> Html {
         <div class={class("learn", props.embed.then_some("embedded"))} data-testid="learn">
             if !props.embed {
                 <nav class="lessons" aria-label="Lessons">
-                    <h2>{ "Learn" }</h2>
-                    <p class="note">{ "Parallelism and concurrency, one idea at a time, each shown by a real run. Predict, run, look, compare." }</p>
+                    { el("h2", "", "Learn") }
+                    { el("p", "note", "Parallelism and concurrency, one idea at a time, each shown by a real run. Predict, run, look, compare.") }
                     <ol>
                         { for LessonId::ALL.into_iter().map(|id| {
                             let is_done = done.contains(id);
@@ -375,8 +376,8 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
     html! {
         <article class="lesson" data-testid="lesson" data-lesson={id.name()}>
-            <h2>{ format!("{}. {}", id.number(), l.title) }</h2>
-            <p class="heard"><span class="label">{ "What you may have heard: " }</span>{ l.heard }</p>
+            { el("h2", "", format!("{}. {}", id.number(), l.title)) }
+            <p class="heard">{ el("span", "label", "What you may have heard: ") }{ l.heard }</p>
             { for l.text.iter().map(|p| html! { <p>{ text_with_terms(p) }</p> }) }
 
             if id == LessonId::Machine && !shown_is_lesson_run {
@@ -397,7 +398,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
             <section class="lesson-run" aria-label="Run">
                 if predicted.is_none() {
-                    <p class="note">{ "Choose an answer first: a prediction makes what the run shows stick." }</p>
+                    { el("p", "note", "Choose an answer first: a prediction makes what the run shows stick.") }
                 }
                 if plan_runs_here {
                     <button class="primary" onclick={on_run} disabled={!can_run} data-testid="lesson-run">
@@ -427,7 +428,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
             if let Some(e) = explanation {
                 <section class={class("explain", e.disturbed.then_some("disturbed"))} aria-label="What the run showed" data-testid="lesson-explain">
-                    <h3>{ "What the run showed" }</h3>
+                    { el("h3", "", "What the run showed") }
                     if let Some(p) = *predicted {
                         <p class="verdict">{
                             match e.answer {
@@ -437,7 +438,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
                             }
                         }</p>
                     }
-                    { for e.sentences.iter().map(|s| html! { <p>{ s.clone() }</p> }) }
+                    { for e.sentences.iter().map(|s| el("p", "", s.clone())) }
                     if e.disturbed && plan_runs_here {
                         <button onclick={on_run_again(&props.send, &l.plan)}>{ "Run it again" }</button>
                     }
@@ -451,8 +452,8 @@ pub fn lesson_view(props: &LessonProps) -> Html {
             }
             if shown_is_lesson_run && !measuring {
                 <section class="see" aria-label="What to look at">
-                    <h3>{ "Look" }</h3>
-                    <ul>{ for l.look.iter().map(|x| html! { <li>{ *x }</li> }) }</ul>
+                    { el("h3", "", "Look") }
+                    <ul>{ for l.look.iter().map(|x| el("li", "", *x)) }</ul>
                     <button onclick={on_moment} data-testid="lesson-moment">{ format!("Show the {} ▸", l.moment.label()) }</button>
                 </section>
                 <div class="lesson-player">
@@ -492,7 +493,7 @@ fn render(pieces: Vec<Piece<'_>>) -> Html {
     html! {
         { for pieces.into_iter().map(|p| match p {
             Piece::Text(t) => html! { { t.to_string() } },
-            Piece::Code(c) => html! { <code>{ c.to_string() }</code> },
+            Piece::Code(c) => el("code", "", c.to_string()),
             Piece::Term(t) => match glossary::define(t) {
                 Some(def) => html! {
                     <span class="term-wrap">

@@ -8,6 +8,7 @@ use std::rc::Rc;
 
 use coreplay_shared::vec_map::VecMap;
 
+use crate::view::el;
 use coreplay_shared::{
     Topology,
     event::Fidelity,
@@ -145,9 +146,9 @@ fn short(name: &str) -> String {
 pub fn trust(fidelity: Fidelity, dropped: u64) -> Html {
     html! {
         <>
-            <span class="fid">{ format!(" Fidelity: {fidelity}.") }</span>
+            { el("span", "fid", format!(" Fidelity: {fidelity}.")) }
             if dropped > 0 {
-                <span class="warn">{ format!(" {dropped} events were dropped; gaps are possible.") }</span>
+                { el("span", "warn", format!(" {dropped} events were dropped; gaps are possible.")) }
             }
         </>
     }
@@ -278,7 +279,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
     let Some(c) = cell else {
         return html! {
             <div class="pu live idle" data-pu={idx.to_string()} data-running="" title={format!("CPU {idx}: nothing of this run ran here")}>
-                <div class="pu-label">{ label }</div>
+                { el("div", "pu-label", label) }
                 <div class="slot">{ idle_mark(others, idx) }</div>
             </div>
         };
@@ -294,7 +295,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
              data-pu={idx.to_string()}
              data-running={running.map(|r| r.0.tid.to_string()).unwrap_or_default()}
              {title}>
-            <div class="pu-label">{ label }</div>
+            { el("div", "pu-label", label) }
             <div class="slot">
                 if let Some((who, involuntary, _)) = &c.leaving {
                     <span class={if *involuntary { "tok leaving involuntary" } else { "tok leaving voluntary" }}
@@ -324,7 +325,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
                 <div class="runq" title="runnable, waiting for this core">
                     { for c.queue.iter().take(4).map(|t| token(t, "queued")) }
                     if c.queued > 4 {
-                        <span class="more">{ format!("+{}", c.queued - 4) }</span>
+                        { el("span", "more", format!("+{}", c.queued - 4)) }
                     }
                 </div>
             }
@@ -341,11 +342,11 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
 fn area_view(a: &Area) -> Html {
     html! {
         <div class={format!("area {}", a.class)} data-area={a.class}>
-            <h4>{ format!("{} ({})", a.title, a.count) }</h4>
+            { el("h4", "", format!("{} ({})", a.title, a.count)) }
             <div class="tokens">
                 { for a.tokens.iter().map(|t| token(t, "waiting")) }
-                if a.count > a.tokens.len() { <span class="more">{ format!("+{} more", a.count - a.tokens.len()) }</span> }
-                if a.count == 0 { <span class="empty">{ "none" }</span> }
+                if a.count > a.tokens.len() { { el("span", "more", format!("+{} more", a.count - a.tokens.len())) } }
+                if a.count == 0 { { el("span", "empty", "none") } }
             </div>
         </div>
     }
@@ -383,24 +384,24 @@ fn holder_view(l: &LockCell, watched: bool) -> Html {
 fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
     html! {
         <div class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
-            <h4>{ lock_title(l, locks) }</h4>
+            { el("h4", "", lock_title(l, locks)) }
             <div class="lock-row">
                 <span class="gil" title="the lock token: a thread may compute only while it holds it">{ "GIL" }</span>
-                <span>{ "held by " }</span>
+                { el("span", "", "held by ") }
                 { holder_view(l, watched) }
                 if l.drop_requested {
                     <span class="drop-req" title="a waiter waited a whole switch interval and asked the holder to drop it">{ "drop requested" }</span>
                 }
             </div>
             <div class="lock-row" title="threads that asked for the lock and sleep until they get it (a waiter on a CPU, or queued for one, is shown there)">
-                <span>{ format!("waiting ({}):", l.waiting) }</span>
+                { el("span", "", format!("waiting ({}):", l.waiting)) }
                 <div class="tokens" data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                     { for l.waiters.iter().map(|t| token(t, "waiting")) }
-                    if l.waiting > l.waiters.len() { <span class="more">{ format!("+{} more", l.waiting - l.waiters.len()) }</span> }
-                    if l.waiting == 0 { <span class="empty">{ "none" }</span> }
+                    if l.waiting > l.waiters.len() { { el("span", "more", format!("+{} more", l.waiting - l.waiters.len())) } }
+                    if l.waiting == 0 { { el("span", "empty", "none") } }
                 </div>
             </div>
-            <p class="note">{ format!("{} hand-overs so far", l.handovers) }</p>
+            { el("p", "note", format!("{} hand-overs so far", l.handovers)) }
         </div>
     }
 }
@@ -409,9 +410,9 @@ fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
 fn lock_line(l: &LockCell, watched: bool) -> Html {
     html! {
         <div class="lock-line" data-testid="lock" data-pid={l.pid.to_string()}>
-            <span class="gil">{ "GIL" }</span>
-            <span class="who">{ l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid)) }</span>
-            <span>{ "held by " }</span>
+            { el("span", "gil", "GIL") }
+            { el("span", "who", l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid))) }
+            { el("span", "", "held by ") }
             { holder_view(l, watched) }
             <span data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                 { format!("· {} waiting · {} hand-overs", l.waiting, l.handovers) }
@@ -431,7 +432,7 @@ fn locks_view(locks: &[LockCell], watched: bool) -> Html {
                 { format!("{} processes, each with its own lock (GIL)", locks.len()) }
             </h4>
             { for locks.iter().take(LISTED_LOCKS).map(|l| lock_line(l, watched)) }
-            if more > 0 { <p class="note">{ format!("+{more} more processes") }</p> }
+            if more > 0 { { el("p", "note", format!("+{more} more processes")) } }
         </div>
     }
 }
@@ -453,8 +454,8 @@ fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     if !tokens {
         return html! {
             <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
-                <h4>{ format!("{} · pid {}", p.name, p.pid) }</h4>
-                <span class="note">{ format!("{} alive, {} running", plural(p.alive, "thread"), p.running) }</span>
+                { el("h4", "", format!("{} · pid {}", p.name, p.pid)) }
+                { el("span", "note", format!("{} alive, {} running", plural(p.alive, "thread"), p.running)) }
             </div>
         };
     }
@@ -462,11 +463,11 @@ fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     html! {
         <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
             <h4>{ format!("{} · pid {}", p.name, p.pid) }
-                <span class="note">{ format!(" {} alive, {} running", plural(p.alive, "thread"), p.running) }</span>
+                { el("span", "note", format!(" {} alive, {} running", plural(p.alive, "thread"), p.running)) }
             </h4>
             <div class="tokens">
                 { for p.threads.iter().map(|(t, s)| token(t, state_class(*s))) }
-                if p.alive > shown { <span class="more">{ format!("+{} more", p.alive - shown) }</span> }
+                if p.alive > shown { { el("span", "more", format!("+{} more", p.alive - shown)) } }
             </div>
         </div>
     }
@@ -494,7 +495,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
         .collect();
     html! {
         <section class="cores-view" aria-label="Cores" data-testid="cores">
-            <h2>{ "Cores" }</h2>
+            { el("h2", "", "Cores") }
             <p class="caption">
                 { crate::learn::page::with_glossary("Each hardware thread shows the thread running on it at the cursor; runnable threads queue beside \
                    the core they last ran on; a context switch shows who left and why (orange: preempted, blue: blocked). \
@@ -505,8 +506,8 @@ pub fn cores_view(props: &CoresProps) -> Html {
             { legend(!f.locks.is_empty()) }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} others={props.others.clone()} />
             <Waiting locks={f.locks.clone()} areas={f.areas.clone()} watched={props.watched} />
-            <h3 class="sub">{ "Processes and their threads" }</h3>
-            <p class="caption">{ "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting." }</p>
+            { el("h3", "sub", "Processes and their threads") }
+            { el("p", "caption", "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting.") }
             <Processes processes={f.processes.clone()} helpers={f.helpers.clone()} {tokens} />
         </section>
     }
@@ -519,11 +520,11 @@ fn legend(has_lock: bool) -> Html {
             <span class="tok running" style="--h:200">{ "running" }</span>
             <span class="tok queued" style="--h:200">{ "runnable, waiting for a core" }</span>
             <span class="tok waiting" style="--h:200">{ "blocked or asleep" }</span>
-            <span class="switch-mark involuntary">{ "⇄ preempted" }</span>{ "involuntary switch" }
-            <span class="switch-mark voluntary">{ "⇄ blocked" }</span>{ "voluntary switch" }
-            <span class="migrated">{ "↪ from N" }</span>{ "migrated from CPU N" }
+            { el("span", "switch-mark involuntary", "⇄ preempted") }{ "involuntary switch" }
+            { el("span", "switch-mark voluntary", "⇄ blocked") }{ "voluntary switch" }
+            { el("span", "migrated", "↪ from N") }{ "migrated from CPU N" }
             if has_lock {
-                <span class="gil">{ "GIL" }</span>{ "the global lock" }
+                { el("span", "gil", "GIL") }{ "the global lock" }
             }
         </div>
     }
@@ -688,8 +689,8 @@ fn processes(props: &ProcessesProps) -> Html {
             if let Some(h) = &props.helpers {
                 <div class="proc exited helpers" data-testid="helpers"
                      title="processes of one thread that lived a moment and used under 5 ms of CPU, such as a wrapper script's (a pyenv shim starts bash, readlink and its own helpers before the interpreter): folded so that the program's own processes stand out">
-                    <h4>{ format!("{} short-lived helper processes, ended", h.count) }</h4>
-                    <span class="note">{ h.list() }</span>
+                    { el("h4", "", format!("{} short-lived helper processes, ended", h.count)) }
+                    { el("span", "note", h.list()) }
                 </div>
             }
         </div>

@@ -4,6 +4,7 @@
 
 use std::rc::Rc;
 
+use crate::view::el;
 use coreplay_shared::event::Fidelity;
 use yew::prelude::*;
 
@@ -41,8 +42,8 @@ fn tokens(labels: &[String], count: u32, class: &'static str) -> Html {
     html! {
         <div class="tokens">
             { for labels.iter().map(|l| html! { <span class={format!("token {class}")}>{ l.clone() }</span> }) }
-            if more > 0 { <span class="more">{ format!("+{more} more") }</span> }
-            if count == 0 { <span class="empty">{ "none" }</span> }
+            if more > 0 { { el("span", "more", format!("+{more} more")) } }
+            if count == 0 { { el("span", "empty", "none") } }
         </div>
     }
 }
@@ -86,7 +87,7 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
     };
     html! {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
-            <h2>{ "Event loop" }</h2>
+            { el("h2", "", "Event loop") }
             <p class="caption">
                 { crate::learn::page::with_glossary(caption) }
                 { trust(props.fidelity, props.dropped) }
@@ -98,40 +99,40 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
             }
             <div class="loop-grid">
                 <div class="loop-box">
-                    <h3>{ format!("Ready queue ({})", l.ready_count) }</h3>
+                    { el("h3", "", format!("Ready queue ({})", l.ready_count)) }
                     <Tokens labels={l.ready.clone()} count={l.ready_count} class="ready" />
                 </div>
                 <div class={class("loop-box", l.running.is_some().then_some("running"))}>
-                    <h3>{ "Running task" }</h3>
+                    { el("h3", "", "Running task") }
                     { running }
-                    <p class="note">{ format!("{} polls so far", l.polls) }</p>
+                    { el("p", "note", format!("{} polls so far", l.polls)) }
                 </div>
                 <div class={class("loop-box", l.waiting.is_some().then_some("selecting"))}>
-                    <h3>{ format!("Selector (epoll wait) · {} waits", l.waits) }</h3>
+                    { el("h3", "", format!("Selector (epoll wait) · {} waits", l.waits)) }
                     { selector }
                 </div>
                 <div class="loop-box">
-                    <h3>{ format!("Parked on I/O ({})", l.io.0) }</h3>
+                    { el("h3", "", format!("Parked on I/O ({})", l.io.0)) }
                     <Tokens labels={l.io.1.clone()} count={l.io.0} class="io" />
                 </div>
                 <div class="loop-box">
-                    <h3>{ format!("Parked on timers ({})", l.timers.0) }</h3>
+                    { el("h3", "", format!("Parked on timers ({})", l.timers.0)) }
                     <Tokens labels={l.timers.1.clone()} count={l.timers.0} class="timer" />
                 </div>
                 if l.asyncio {
                     <div class="loop-box">
-                        <h3>{ format!("Awaiting another task or a future ({})", l.awaiting.0) }</h3>
+                        { el("h3", "", format!("Awaiting another task or a future ({})", l.awaiting.0)) }
                         <Tokens labels={l.awaiting.1.clone()} count={l.awaiting.0} class="awaiting" />
                     </div>
                 }
                 <div class="loop-box">
-                    <h3>{ format!("Completed: futures resolved ({})", l.done.0) }</h3>
+                    { el("h3", "", format!("Completed: futures resolved ({})", l.done.0)) }
                     <p data-testid="completed">{ format!("{} futures resolved", l.done.0) }</p>
                     <Tokens labels={l.done.1.clone()} count={l.done.0} class="done" />
-                    if l.cancelled > 0 { <p class="note">{ format!("{} cancelled", l.cancelled) }</p> }
+                    if l.cancelled > 0 { { el("p", "note", format!("{} cancelled", l.cancelled)) } }
                 </div>
             </div>
-            if let Some(c) = agent_counts { <p class="note">{ c }</p> }
+            if let Some(c) = agent_counts { { el("p", "note", c) } }
         </section>
     }
 }

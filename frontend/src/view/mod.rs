@@ -23,3 +23,108 @@ pub fn class(base: &'static str, extra: Option<&'static str>) -> AttrValue {
         None => AttrValue::Static(base),
     }
 }
+
+/// A table's header row: one `<th>` per name. (One function builds every table's rows: a row
+/// written out in `html!` is built by code of its own, cell by cell, where it stands.)
+pub fn header_row(names: &[&'static str]) -> yew::Html {
+    yew::html! { <tr>{ for names.iter().map(|n| el("th", "", *n)) }</tr> }
+}
+
+/// A table row: one `<td>` per cell, each written as text.
+pub fn row(cells: &[&dyn std::fmt::Display]) -> yew::Html {
+    yew::html! { <tr>{ for cells.iter().map(|c| el("td", "", c.to_string())) }</tr> }
+}
+
+/// `<tag class="class">text</tag>`, without the class attribute when `class` is "". The page's
+/// plain elements with text are written with this rather than in `html!`, where every element
+/// is built by code of its own where it stands: one function instead of about a hundred copies.
+pub fn el(tag: &'static str, class: &'static str, text: impl Into<AttrValue>) -> yew::Html {
+    element(tag, class, text.into())
+}
+
+#[inline(never)]
+fn element(tag: &'static str, class: &'static str, text: AttrValue) -> yew::Html {
+    use yew::virtual_dom::{AttributeOrProperty, Attributes, Listeners, VNode, VTag, VText};
+    let attributes = Attributes::Dynamic {
+        keys: &["class"],
+        values: Box::new([
+            (!class.is_empty()).then(|| AttributeOrProperty::Attribute(AttrValue::Static(class)))
+        ]),
+    };
+    // What `html!` makes of `<p class="…">{ text }</p>` (its constructor for a tag known when
+    // the page is built: the name is not copied or lower-cased as a run-time name would be).
+    VNode::from(VTag::__new_other(
+        AttrValue::Static(tag),
+        yew::NodeRef::default(),
+        None,
+        attributes,
+        Listeners::None,
+        VNode::from(VText::new(text)),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use yew::virtual_dom::{VNode, VTag};
+
+    use super::*;
+
+    fn tag(node: &yew::Html) -> &VTag {
+        match node {
+            VNode::VTag(t) => t,
+            other => panic!("not an element: {other:?}"),
+        }
+    }
+
+    fn text(node: &VTag) -> String {
+        match node.children() {
+            Some(VNode::VText(t)) => t.text.to_string(),
+            Some(VNode::VList(l)) => l
+                .iter()
+                .map(|c| match c {
+                    VNode::VText(t) => t.text.to_string(),
+                    other => panic!("not text: {other:?}"),
+                })
+                .collect(),
+            other => panic!("no text: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_element_is_what_html_would_make() {
+        let p = el("p", "note", "3 hand-overs");
+        assert_eq!(tag(&p).tag(), "p");
+        assert_eq!(
+            tag(&p).attributes.iter().collect::<Vec<_>>(),
+            [("class", "note")]
+        );
+        assert_eq!(text(tag(&p)), "3 hand-overs");
+        let h = el("h3", "", String::from("Look"));
+        assert_eq!(tag(&h).attributes.iter().count(), 0, "no class attribute");
+        assert_eq!(text(tag(&h)), "Look");
+    }
+
+    #[test]
+    fn rows_hold_one_cell_per_value() {
+        let r = row(&[&"main", &7u32, &String::from("1.5 ms")]);
+        let cells: Vec<(String, String)> = match tag(&r).children() {
+            Some(VNode::VList(l)) => l
+                .iter()
+                .map(|c| (tag(c).tag().to_string(), text(tag(c))))
+                .collect(),
+            other => panic!("no cells: {other:?}"),
+        };
+        let td = |s: &str| ("td".to_string(), s.to_string());
+        assert_eq!(cells, [td("main"), td("7"), td("1.5 ms")]);
+        let h = header_row(&["thread", "pid"]);
+        let names: Vec<(String, String)> = match tag(&h).children() {
+            Some(VNode::VList(l)) => l
+                .iter()
+                .map(|c| (tag(c).tag().to_string(), text(tag(c))))
+                .collect(),
+            other => panic!("no cells: {other:?}"),
+        };
+        let th = |s: &str| ("th".to_string(), s.to_string());
+        assert_eq!(names, [th("thread"), th("pid")]);
+    }
+}

@@ -3,10 +3,12 @@
 use coreplay_shared::Fixed;
 use std::rc::Rc;
 
+use crate::view::el;
 use coreplay_shared::summary::{OtherLoad, Summary, summed_ms};
 use yew::prelude::*;
 
 use crate::view::cores::IDLE_BELOW;
+use crate::view::{header_row, row};
 
 /// Threads listed before the table is cut (the rest are counted).
 const MAX_THREAD_ROWS: usize = 64;
@@ -170,7 +172,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
     let hidden = threads.len().saturating_sub(MAX_THREAD_ROWS);
     html! {
         <section class="summary" aria-label="Run summary" data-testid="summary">
-            <h2>{ format!("Summary: {}", s.scenario) }</h2>
+            { el("h2", "", format!("Summary: {}", s.scenario)) }
             <p class="caption">
                 { match &props.recorded_on {
                     Some(m) => format!("Recorded on {m}. "),
@@ -182,55 +184,39 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             } }
             </p>
             <table class="figures">
-                { for rows.into_iter().map(|(k, v, help)| html! { <tr title={help}><th>{ k }</th><td>{ v }</td></tr> }) }
+                { for rows.into_iter().map(|(k, v, help)| html! { <tr title={help}>{ el("th", "", k) }{ el("td", "", v) }</tr> }) }
             </table>
-            { for s.notes.iter().map(|n| html! { <p class="note">{ n.clone() }</p> }) }
+            { for s.notes.iter().map(|n| el("p", "note", n.clone())) }
             if !s.variants.is_empty() {
                 <table class="threads" data-testid="variants">
-                    <tr>
-                        <th>{ "variant" }</th><th>{ "wall" }</th><th>{ "threads" }</th><th>{ "CPU" }</th>
-                        <th>{ "vol." }</th><th>{ "invol." }</th><th>{ "memory growth" }</th>
-                        <th>{ "latency p50" }</th><th>{ "p99" }</th>
-                    </tr>
-                    { for s.variants.iter().map(|v| html! {
-                        <tr>
-                            <td>{ v.label.clone() }</td><td>{ ms(v.wall_ns) }</td><td>{ v.threads }</td>
-                            <td>{ ms(v.cpu_ns) }</td><td>{ v.voluntary_switches }</td><td>{ v.involuntary_switches }</td>
-                            <td>{ v.rss_growth_bytes.map(mib).unwrap_or_else(|| "—".into()) }</td>
-                            <td>{ v.requests.as_ref().map(|r| ms(r.p50_ns)).unwrap_or_default() }</td>
-                            <td>{ v.requests.as_ref().map(|r| ms(r.p99_ns)).unwrap_or_default() }</td>
-                        </tr>
-                    }) }
+                    { header_row(&["variant", "wall", "threads", "CPU", "vol.", "invol.", "memory growth", "latency p50", "p99"]) }
+                    { for s.variants.iter().map(|v| row(&[
+                        &v.label, &ms(v.wall_ns), &v.threads, &ms(v.cpu_ns), &v.voluntary_switches,
+                        &v.involuntary_switches,
+                        &v.rss_growth_bytes.map(mib).unwrap_or_else(|| "—".into()),
+                        &v.requests.as_ref().map(|r| ms(r.p50_ns)).unwrap_or_default(),
+                        &v.requests.as_ref().map(|r| ms(r.p99_ns)).unwrap_or_default(),
+                    ])) }
                 </table>
             }
             if !s.processes.is_empty() {
                 <table class="threads">
-                    <tr><th>{ "worker process" }</th><th>{ "start-up" }</th><th>{ "peak memory" }</th></tr>
-                    { for s.processes.iter().map(|p| html! {
-                        <tr>
-                            <td>{ p.pid }</td>
-                            <td>{ p.startup_ns.map(ms).unwrap_or_default() }</td>
-                            <td>{ p.peak_rss_bytes.map(mib).unwrap_or_default() }</td>
-                        </tr>
-                    }) }
+                    { header_row(&["worker process", "start-up", "peak memory"]) }
+                    { for s.processes.iter().map(|p| row(&[
+                        &p.pid,
+                        &p.startup_ns.map(ms).unwrap_or_default(),
+                        &p.peak_rss_bytes.map(mib).unwrap_or_default(),
+                    ])) }
                 </table>
             }
             <table class="threads">
-                <tr>
-                    <th>{ "thread" }</th><th>{ "pid" }</th><th>{ "CPU" }</th><th>{ "wall" }</th>
-                    <th>{ "vol." }</th><th>{ "invol." }</th><th>{ "migr." }</th>
-                    <th>{ "runnable wait" }</th><th>{ "lock wait" }</th>
-                </tr>
-                { for threads.iter().take(MAX_THREAD_ROWS).map(|t| html! {
-                    <tr>
-                        <td>{ t.name.clone() }</td><td>{ t.pid }</td><td>{ ms(t.cpu_ns) }</td>
-                        <td>{ ms(t.wall_ns) }</td><td>{ t.voluntary_switches }</td>
-                        <td>{ t.involuntary_switches }</td><td>{ t.migrations }</td>
-                        <td>{ ms(t.runnable_wait_ns) }</td><td>{ ms(t.lock_wait_ns) }</td>
-                    </tr>
-                }) }
+                { header_row(&["thread", "pid", "CPU", "wall", "vol.", "invol.", "migr.", "runnable wait", "lock wait"]) }
+                { for threads.iter().take(MAX_THREAD_ROWS).map(|t| row(&[
+                    &t.name, &t.pid, &ms(t.cpu_ns), &ms(t.wall_ns), &t.voluntary_switches,
+                    &t.involuntary_switches, &t.migrations, &ms(t.runnable_wait_ns), &ms(t.lock_wait_ns),
+                ])) }
             </table>
-            if hidden > 0 { <p class="note">{ format!("… and {hidden} more threads") }</p> }
+            if hidden > 0 { { el("p", "note", format!("… and {hidden} more threads")) } }
         </section>
     }
 }
