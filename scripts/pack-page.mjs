@@ -4,16 +4,19 @@
 // 1. The WebAssembly's imports from wasm-bindgen's glue get short names. wasm-bindgen names
 //    each `__wbg_<what>_<16 hex digits>`, and the names are in the wasm's import table and
 //    again in the glue's import object, hex that gzip cannot shrink (about 200 imports).
-//    Each name must occur exactly once in the glue; the renamed module must compile and every
-//    import it asks for must be in the renamed glue.
-// 2. The glue, its snippets and style.css are minified by esbuild (pinned, installed under
-//    .tools/ by scripts/setup.sh). Trunk's own JavaScript minifier breaks wasm-bindgen's glue,
+//    Each name must occur exactly once in the glue, as a key of its import object (so renaming
+//    that one place renames the key); no import may end up named twice; the renamed module
+//    must compile, with no long name left. Exports are renamed only where the glue reads them
+//    as `wasm.NAME` and nowhere else.
+// 2. The glue, its snippets, style.css and index.html's own script are minified by esbuild
+//    (pinned, installed under .tools/ by scripts/setup.sh). Trunk's own JavaScript minifier breaks wasm-bindgen's glue,
 //    and its HTML minifier the markup `coreplay export --format html` reads, so neither is used.
-// 3. index.html's integrity hashes (Trunk's subresource integrity) are set to the new files'.
+// 3. index.html's integrity hashes (Trunk's subresource integrity) are set to the new files',
+//    then every hash in it is checked against the file it names.
 //
 // Usage: node scripts/pack-page.mjs [DIR]; DIR defaults to Trunk's staging folder.
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 
@@ -120,10 +123,15 @@ function renameBoundary(wasm, glue) {
   const out = [wasm.subarray(0, 8)]; // the pieces of the new module, in order
   const imports = new Map();
   const exports = new Map();
+  const seen = new Set(); // module and name of each import as written
   const name = (p) => {
     let len;
     [len, p] = leb(wasm, p);
-    return [text.decode(wasm.subarray(p, p + len)), p + len];
+    try {
+      return [text.decode(wasm.subarray(p, p + len)), p + len];
+    } catch {
+      return fail(`${WASM}: a name at byte ${p} is not UTF-8`);
+    }
   };
   const named = (s) => {
     const b = enc.encode(s);
@@ -157,6 +165,9 @@ function renameBoundary(wasm, glue) {
           if (!imports.has(field)) imports.set(field, shortName(imports.size));
           field = imports.get(field);
         }
+        const key = `${module}\0${field}`;
+        if (seen.has(key)) fail(`${WASM} would import ${module} ${field} twice`);
+        seen.add(key);
         body.push(...named(module), ...named(field), ...wasm.subarray(desc, p));
       } else {
         let field;
@@ -181,8 +192,9 @@ function renameBoundary(wasm, glue) {
     out.push(Uint8Array.from([id, ...uleb(body.length)]), Uint8Array.from(body));
     pos = end;
   }
-  for (const [from, to] of imports) glue = glue.replace(word(from), to);
-  for (const [from, to] of exports) glue = glue.replace(word(`wasm.${from}`, "g"), `wasm.${to}`);
+  // Replaced by functions: a `$` in a name is not a replacement pattern.
+  for (const [from, to] of imports) glue = glue.replace(word(from), () => to);
+  for (const [from, to] of exports) glue = glue.replace(word(`wasm.${from}`, "g"), () => `wasm.${to}`);
   return [Buffer.concat(out), glue, imports.size, exports.size];
 }
 
@@ -221,47 +233,84 @@ for (const { name } of WebAssembly.Module.imports(module)) {
   if (/^__wb(g|indgen)_/.test(name)) fail(`${WASM} still imports ${name} by its long name`);
 }
 
-const minify = (source, loader, file) => {
+const minify = (source, loader, file, target) => {
+  let result;
   try {
-    return esbuild.transformSync(source, {
+    result = esbuild.transformSync(source, {
       loader,
       minify: true,
-      // What wasm-bindgen's glue itself needs (modules, async, BigInt); nothing newer is made.
-      target: loader === "js" ? "es2020" : undefined,
-      format: loader === "js" ? "esm" : undefined,
+      target,
+      format: loader === "js" && target !== "es5" ? "esm" : undefined,
       logLevel: "silent",
-    }).code;
+    });
   } catch (e) {
     return fail(`esbuild cannot minify ${file}: ${e.message}`);
   }
+  // wasm-bindgen's import object names a snippet's module once per import of it (the same
+  // module, so the repeated key is harmless); anything else esbuild warns about stops the build.
+  const warnings = result.warnings.filter(
+    (w) => !(w.id === "duplicate-object-key" && w.text.includes('"./snippets/')),
+  );
+  if (warnings.length) {
+    fail(`esbuild warns about ${file}: ${warnings.map((w) => `${w.text} (${w.id})`).join("; ")}`);
+  }
+  return result.code;
 };
 
 const changed = new Map(); // name inside dir -> new bytes
 changed.set(WASM, packedWasm);
-changed.set(GLUE, Buffer.from(minify(renamedGlue, "js", GLUE)));
+// What wasm-bindgen's glue itself needs (modules, async, BigInt): nothing newer is made.
+const glue = minify(renamedGlue, "js", GLUE, "es2020");
+changed.set(GLUE, Buffer.from(glue));
 for (const full of files(dir)) {
   const name = relative(dir, full).split("\\").join("/");
   if (name.startsWith("snippets/") && name.endsWith(".js")) {
-    changed.set(name, Buffer.from(minify(read(name).toString("utf8"), "js", name)));
+    changed.set(name, Buffer.from(minify(read(name).toString("utf8"), "js", name, "es2020")));
   } else if (name.endsWith(".css") && !name.includes("/")) {
     changed.set(name, Buffer.from(minify(read(name).toString("utf8"), "css", name)));
   }
 }
 
+// index.html: its own script (written to run in any browser, to say when the page cannot) is
+// minified as ES5; Trunk's start-up module and the markup stay as they are. Integrity hashes
+// follow the files they name.
 let index = read("index.html").toString("utf8");
+index = index.replace(/<script>([\s\S]*?)<\/script>/g, (_, code) => {
+  return `<script>${minify(code, "js", "index.html's script", "es5").trim()}</script>`;
+});
 for (const [name, bytes] of changed) {
   const before = sri(read(name));
   if (index.includes(before)) index = index.split(before).join(sri(bytes));
 }
+const final = (name) => changed.get(name) ?? read(name);
+for (const [, tag] of index.matchAll(/<(?:link|script)\b([^>]*)>/g)) {
+  const integrity = tag.match(/\bintegrity="([a-z0-9]+)-([^"]+)"/);
+  const href = tag.match(/\b(?:href|src)="\.\/([^"]+)"/);
+  if (!integrity) continue;
+  if (!href) fail(`index.html has an integrity hash without a file: ${tag}`);
+  const [, algorithm, hash] = integrity;
+  if (createHash(algorithm).update(final(href[1])).digest("base64") !== hash) {
+    fail(`index.html's integrity hash of ${href[1]} does not match the packed file`);
+  }
+}
+changed.set("index.html", Buffer.from(index));
 
+// Written beside, then renamed over: an error leaves the build's files as Trunk wrote them or
+// (past the first rename) fails the build, never a half-written file.
 let before = 0;
 let after = 0;
-for (const [name, bytes] of changed) {
-  before += statSync(path(name)).size;
-  after += bytes.length;
-  writeFileSync(path(name), bytes);
+try {
+  for (const [name, bytes] of changed) {
+    writeFileSync(`${path(name)}.packed`, bytes);
+  }
+  for (const [name, bytes] of changed) {
+    before += statSync(path(name)).size;
+    after += bytes.length;
+    renameSync(`${path(name)}.packed`, path(name));
+  }
+} catch (e) {
+  fail(`cannot write the packed files: ${e.message}`);
 }
-writeFileSync(path("index.html"), index);
 console.error(
-  `pack-page: ${renamedImports} imports and ${renamedExports} exports renamed; wasm, glue, snippets and CSS ${(before / 1024).toFixed(1)} -> ${(after / 1024).toFixed(1)} KiB`,
+  `pack-page: ${renamedImports} imports and ${renamedExports} exports renamed; the page's files minified: ${(before / 1024).toFixed(1)} -> ${(after / 1024).toFixed(1)} KiB`,
 );

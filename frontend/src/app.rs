@@ -71,10 +71,10 @@ pub fn app() -> Html {
             <div class="embed" data-testid="embed" ref={fit_outer}>
                 <div class="embed-fit" ref={fit_inner}>
                 if let Some(err) = &st.last_error {
-                    <p class="problem" role="alert">{ err.clone() }</p>
+                    { el!("p", ["class" => "problem", "role" => "alert"], err.clone()) }
                 }
                 if shown.is_none() && st.last_error.is_none() {
-                    { el("p", "placeholder", if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." }) }
+                    { el!("p", "placeholder", if opts.trace.is_some() { "Loading the recorded run …" } else { "Nothing to show: add ?trace=URL to the address." }) }
                 }
                 <div class="embed-player">{ player(true) }</div>
                 if let Some(url) = shown.and_then(|r| r.url()) {
@@ -118,7 +118,7 @@ pub fn app() -> Html {
     html! {
         <div class="page" {ondragover} {ondrop}>
             <header class="topbar">
-                { el("h1", "brand", "coreplay") }
+                { el!("h1", "brand", "coreplay") }
                 <StatusLine
                     conn={st.conn.clone()}
                     agent_url={st.agent_url.clone()}
@@ -139,7 +139,7 @@ pub fn app() -> Html {
             </header>
             <main>
                 if !opts.problems.is_empty() {
-                    <p class="problem" role="alert" data-testid="url-problems">{ format!("Ignored in the address: {}", opts.problems.join("; ")) }</p>
+                    { el!("p", ["class" => "problem", "role" => "alert", "data-testid" => "url-problems"], format!("Ignored in the address: {}", opts.problems.join("; "))) }
                 }
                 if opts.learn() {
                     <Learn store={store.clone()} draws={draws} send={send.clone()} lesson={opts.lesson}
@@ -182,7 +182,7 @@ pub fn app() -> Html {
                         <TopologyView {hello} />
                     }
                 } else if shown.is_none() {
-                    { el("p", "placeholder", "The machine's topology appears here once an agent is connected, or open a recorded run.") }
+                    { el!("p", "placeholder", "The machine's topology appears here once an agent is connected, or open a recorded run.") }
                 }
                 </div>
                 }

@@ -5,6 +5,17 @@
 use std::fmt::Write as _;
 
 /// Installs the panic hook (Yew's own, which would only write to the console, is replaced).
+///
+/// The release page (`scripts/page.sh`) stops at once on a panic, before any hook could run:
+/// there `index.html`'s script says the page failed, and the hook is an empty one (so neither
+/// this message nor Yew's default hook is built into it).
+#[cfg(panic = "immediate-abort")]
+pub fn install() {
+    yew::set_custom_panic_hook(Box::new(|_| {}));
+}
+
+/// Installs the panic hook (Yew's own, which would only write to the console, is replaced).
+#[cfg(not(panic = "immediate-abort"))]
 pub fn install() {
     yew::set_custom_panic_hook(Box::new(|info| {
         let mut text = String::from("coreplay's page failed: ");

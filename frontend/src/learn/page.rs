@@ -69,8 +69,8 @@ pub fn learn(props: &LearnProps) -> Html {
         <div class={class("learn", props.embed.then_some("embedded"))} data-testid="learn">
             if !props.embed {
                 <nav class="lessons" aria-label="Lessons">
-                    { el("h2", "", "Learn") }
-                    { el("p", "note", "Parallelism and concurrency, one idea at a time, each shown by a real run. Predict, run, look, compare.") }
+                    { el!("h2", [], "Learn") }
+                    { el!("p", "note", "Parallelism and concurrency, one idea at a time, each shown by a real run. Predict, run, look, compare.") }
                     <ol>
                         { for LessonId::ALL.into_iter().map(|id| {
                             let is_done = done.contains(id);
@@ -87,13 +87,13 @@ pub fn learn(props: &LearnProps) -> Html {
                                        data-lesson={id.name()}>
                                         { lesson(id, Machine { pus: 2, cores: 2, packages: 1 }).title }
                                     </a>
-                                    if is_done { <span class="tick" title="you ran this lesson">{ " ✓" }</span> }
+                                    if is_done { { el!("span", ["class" => "tick", "title" => "you ran this lesson"], " ✓") } }
                                 </li>
                             }
                         }) }
                     </ol>
                     <p class="note">
-                        <a href="?lab">{ "The lab" }</a>{ ": any scenario with your own parameters, watch a program, and the gallery of recorded runs." }
+                        { el!("a", ["href" => "?lab"], "The lab") }{ ": any scenario with your own parameters, watch a program, and the gallery of recorded runs." }
                     </p>
                 </nav>
             }
@@ -376,8 +376,8 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
     html! {
         <article class="lesson" data-testid="lesson" data-lesson={id.name()}>
-            { el("h2", "", format!("{}. {}", id.number(), l.title)) }
-            <p class="heard">{ el("span", "label", "What you may have heard: ") }{ l.heard }</p>
+            { el!("h2", [], format!("{}. {}", id.number(), l.title)) }
+            <p class="heard">{ el!("span", "label", "What you may have heard: ") }{ l.heard }</p>
             { for l.text.iter().map(|p| html! { <p>{ text_with_terms(p) }</p> }) }
 
             if id == LessonId::Machine && !shown_is_lesson_run {
@@ -398,7 +398,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
             <section class="lesson-run" aria-label="Run">
                 if predicted.is_none() {
-                    { el("p", "note", "Choose an answer first: a prediction makes what the run shows stick.") }
+                    { el!("p", "note", "Choose an answer first: a prediction makes what the run shows stick.") }
                 }
                 if plan_runs_here {
                     <button class="primary" onclick={on_run} disabled={!can_run} data-testid="lesson-run">
@@ -428,7 +428,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
 
             if let Some(e) = explanation {
                 <section class={class("explain", e.disturbed.then_some("disturbed"))} aria-label="What the run showed" data-testid="lesson-explain">
-                    { el("h3", "", "What the run showed") }
+                    { el!("h3", [], "What the run showed") }
                     if let Some(p) = *predicted {
                         <p class="verdict">{
                             match e.answer {
@@ -438,7 +438,7 @@ pub fn lesson_view(props: &LessonProps) -> Html {
                             }
                         }</p>
                     }
-                    { for e.sentences.iter().map(|s| el("p", "", s.clone())) }
+                    { for e.sentences.iter().map(|s| el!("p", [], s.clone())) }
                     if e.disturbed && plan_runs_here {
                         <button onclick={on_run_again(&props.send, &l.plan)}>{ "Run it again" }</button>
                     }
@@ -452,8 +452,8 @@ pub fn lesson_view(props: &LessonProps) -> Html {
             }
             if shown_is_lesson_run && !measuring {
                 <section class="see" aria-label="What to look at">
-                    { el("h3", "", "Look") }
-                    <ul>{ for l.look.iter().map(|x| el("li", "", *x)) }</ul>
+                    { el!("h3", [], "Look") }
+                    <ul>{ for l.look.iter().map(|x| el!("li", [], *x)) }</ul>
                     <button onclick={on_moment} data-testid="lesson-moment">{ format!("Show the {} ▸", l.moment.label()) }</button>
                 </section>
                 <div class="lesson-player">
@@ -493,12 +493,12 @@ fn render(pieces: Vec<Piece<'_>>) -> Html {
     html! {
         { for pieces.into_iter().map(|p| match p {
             Piece::Text(t) => html! { { t.to_string() } },
-            Piece::Code(c) => el("code", "", c.to_string()),
+            Piece::Code(c) => el!("code", [], c.to_string()),
             Piece::Term(t) => match glossary::define(t) {
                 Some(def) => html! {
                     <span class="term-wrap">
                         <button type="button" class="term" aria-label={format!("{t}: {def}")}>{ t.to_string() }</button>
-                        <span class="term-def" role="tooltip">{ def }</span>
+                        { el!("span", ["class" => "term-def", "role" => "tooltip"], def) }
                     </span>
                 },
                 None => html! { { t.to_string() } },

@@ -25,7 +25,7 @@ pub struct KeptRun {
     /// "parallel-compute T=4" and the like.
     pub label: String,
     /// Its summary, once finished.
-    pub summary: Option<Rc<Summary>>,
+    pub summary: Option<crate::state::Shared<Summary>>,
     /// Its end, ns.
     pub end: Ns,
     /// Events held.
@@ -85,7 +85,7 @@ fn speedup_chart(runs: &[KeptRun]) -> Html {
         .collect();
     if points.is_empty() {
         return html! {
-            { el("p", "note", "Run parallel-compute (or another scenario with a speedup) at several thread counts to chart speedup against threads.") }
+            { el!("p", "note", "Run parallel-compute (or another scenario with a speedup) at several thread counts to chart speedup against threads.") }
         };
     }
     coreplay_shared::sort::by(&mut points, |a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -122,7 +122,7 @@ fn speedup_chart(runs: &[KeptRun]) -> Html {
                 <text x={n(w / 2.0)} y={n(h - 6.0)} class="lbl">{ format!("threads (max {})", Fixed(max_t, 0)) }</text>
                 <text x="4" y="14" class="lbl">{ format!("speedup (max {}×)", Fixed(max_s, 1)) }</text>
             </svg>
-            { el("figcaption", "", "Measured speedup (dots) against the ideal (dashed: T threads, T times faster). It flattens where threads outnumber hardware threads.") }
+            { el!("figcaption", [], "Measured speedup (dots) against the ideal (dashed: T threads, T times faster). It flattens where threads outnumber hardware threads.") }
         </figure>
     }
 }
@@ -146,7 +146,7 @@ fn wall_cpu_chart(runs: &[KeptRun]) -> Html {
             <table class="bars">
                 { for rows.iter().map(|(r, s)| html! {
                     <tr>
-                        { el("th", "", r.label.clone()) }
+                        { el!("th", [], r.label.clone()) }
                         <td>
                             <div class="bar wall" style={format!("width:{}%", Fixed(s.wall_ns as f64 / max * 100.0, 1))}
                                  title="wall-clock time">{ format!("wall {}", duration(s.wall_ns)) }</div>
@@ -156,7 +156,7 @@ fn wall_cpu_chart(runs: &[KeptRun]) -> Html {
                     </tr>
                 }) }
             </table>
-            { el("figcaption", "", "Wall time against CPU time: CPU time above wall time means threads ran in parallel; far below means they waited.") }
+            { el!("figcaption", [], "Wall time against CPU time: CPU time above wall time means threads ran in parallel; far below means they waited.") }
         </figure>
     }
 }
@@ -244,8 +244,8 @@ pub fn compare_view(props: &CompareProps) -> Html {
     };
     html! {
         <section class="compare" aria-label="Compare runs" data-testid="compare">
-            { el("h2", "", "Compare runs") }
-            { el("p", "caption", format!("Runs kept in this page: {n} (the newest {} at most; nothing is stored elsewhere). Charts use their measured summaries; the two timelines share one time scale.", crate::state::MAX_KEPT_RUNS)) }
+            { el!("h2", [], "Compare runs") }
+            { el!("p", "caption", format!("Runs kept in this page: {n} (the newest {} at most; nothing is stored elsewhere). Charts use their measured summaries; the two timelines share one time scale.", crate::state::MAX_KEPT_RUNS)) }
             <div class="charts">
                 { speedup_chart(runs) }
                 { wall_cpu_chart(runs) }
@@ -260,7 +260,7 @@ pub fn compare_view(props: &CompareProps) -> Html {
                     { lane(b) }
                 </div>
             } else {
-                { el("p", "note", "Run or load a second run to see two side by side.") }
+                { el!("p", "note", "Run or load a second run to see two side by side.") }
             }
         </section>
     }

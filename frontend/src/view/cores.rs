@@ -146,9 +146,9 @@ fn short(name: &str) -> String {
 pub fn trust(fidelity: Fidelity, dropped: u64) -> Html {
     html! {
         <>
-            { el("span", "fid", format!(" Fidelity: {fidelity}.")) }
+            { el!("span", "fid", format!(" Fidelity: {fidelity}.")) }
             if dropped > 0 {
-                { el("span", "warn", format!(" {dropped} events were dropped; gaps are possible.")) }
+                { el!("span", "warn", format!(" {dropped} events were dropped; gaps are possible.")) }
             }
         </>
     }
@@ -279,7 +279,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
     let Some(c) = cell else {
         return html! {
             <div class="pu live idle" data-pu={idx.to_string()} data-running="" title={format!("CPU {idx}: nothing of this run ran here")}>
-                { el("div", "pu-label", label) }
+                { el!("div", "pu-label", label) }
                 <div class="slot">{ idle_mark(others, idx) }</div>
             </div>
         };
@@ -295,7 +295,7 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
              data-pu={idx.to_string()}
              data-running={running.map(|r| r.0.tid.to_string()).unwrap_or_default()}
              {title}>
-            { el("div", "pu-label", label) }
+            { el!("div", "pu-label", label) }
             <div class="slot">
                 if let Some((who, involuntary, _)) = &c.leaving {
                     <span class={if *involuntary { "tok leaving involuntary" } else { "tok leaving voluntary" }}
@@ -318,19 +318,19 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
                     { idle_mark(others, idx) }
                 }
                 if let Some(from) = c.migrated_from {
-                    <span class="migrated" title="moved here from another hardware thread">{ format!("↪ from {from}") }</span>
+                    { el!("span", ["class" => "migrated", "title" => "moved here from another hardware thread"], format!("↪ from {from}")) }
                 }
             </div>
             if c.queued > 0 {
                 <div class="runq" title="runnable, waiting for this core">
                     { for c.queue.iter().take(4).map(|t| token(t, "queued")) }
                     if c.queued > 4 {
-                        { el("span", "more", format!("+{}", c.queued - 4)) }
+                        { el!("span", "more", format!("+{}", c.queued - 4)) }
                     }
                 </div>
             }
             <div class="counters">
-                <span title="context switches in so far">{ format!("⇄{}", c.switches) }</span>
+                { el!("span", ["title" => "context switches in so far"], format!("⇄{}", c.switches)) }
                 <span class="util" style={format!("--u:{}", Fixed(c.utilisation, 3))} title="busy share so far">
                     { format!("{}%", Fixed(c.utilisation * 100.0, 0)) }
                 </span>
@@ -342,11 +342,11 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
 fn area_view(a: &Area) -> Html {
     html! {
         <div class={format!("area {}", a.class)} data-area={a.class}>
-            { el("h4", "", format!("{} ({})", a.title, a.count)) }
+            { el!("h4", [], format!("{} ({})", a.title, a.count)) }
             <div class="tokens">
                 { for a.tokens.iter().map(|t| token(t, "waiting")) }
-                if a.count > a.tokens.len() { { el("span", "more", format!("+{} more", a.count - a.tokens.len())) } }
-                if a.count == 0 { { el("span", "empty", "none") } }
+                if a.count > a.tokens.len() { { el!("span", "more", format!("+{} more", a.count - a.tokens.len())) } }
+                if a.count == 0 { { el!("span", "empty", "none") } }
             </div>
         </div>
     }
@@ -376,7 +376,7 @@ fn holder_view(l: &LockCell, watched: bool) -> Html {
             <span data-testid="lock-holder" data-tid="" class="empty"
                   title="in a watched program the GIL's holder is known only from the end of a wait for it that the samples saw, until that thread blocks or another takes it (the run's notes say how it was seen)">{ "not known" }</span>
         } else {
-            <span data-testid="lock-holder" data-tid="" class="empty">{ "nobody" }</span>
+            { el!("span", ["data-testid" => "lock-holder", "data-tid" => "", "class" => "empty"], "nobody") }
         }
     }
 }
@@ -384,24 +384,24 @@ fn holder_view(l: &LockCell, watched: bool) -> Html {
 fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
     html! {
         <div class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
-            { el("h4", "", lock_title(l, locks)) }
+            { el!("h4", [], lock_title(l, locks)) }
             <div class="lock-row">
-                <span class="gil" title="the lock token: a thread may compute only while it holds it">{ "GIL" }</span>
-                { el("span", "", "held by ") }
+                { el!("span", ["class" => "gil", "title" => "the lock token: a thread may compute only while it holds it"], "GIL") }
+                { el!("span", [], "held by ") }
                 { holder_view(l, watched) }
                 if l.drop_requested {
-                    <span class="drop-req" title="a waiter waited a whole switch interval and asked the holder to drop it">{ "drop requested" }</span>
+                    { el!("span", ["class" => "drop-req", "title" => "a waiter waited a whole switch interval and asked the holder to drop it"], "drop requested") }
                 }
             </div>
             <div class="lock-row" title="threads that asked for the lock and sleep until they get it (a waiter on a CPU, or queued for one, is shown there)">
-                { el("span", "", format!("waiting ({}):", l.waiting)) }
+                { el!("span", [], format!("waiting ({}):", l.waiting)) }
                 <div class="tokens" data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                     { for l.waiters.iter().map(|t| token(t, "waiting")) }
-                    if l.waiting > l.waiters.len() { { el("span", "more", format!("+{} more", l.waiting - l.waiters.len())) } }
-                    if l.waiting == 0 { { el("span", "empty", "none") } }
+                    if l.waiting > l.waiters.len() { { el!("span", "more", format!("+{} more", l.waiting - l.waiters.len())) } }
+                    if l.waiting == 0 { { el!("span", "empty", "none") } }
                 </div>
             </div>
-            { el("p", "note", format!("{} hand-overs so far", l.handovers)) }
+            { el!("p", "note", format!("{} hand-overs so far", l.handovers)) }
         </div>
     }
 }
@@ -410,9 +410,9 @@ fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
 fn lock_line(l: &LockCell, watched: bool) -> Html {
     html! {
         <div class="lock-line" data-testid="lock" data-pid={l.pid.to_string()}>
-            { el("span", "gil", "GIL") }
-            { el("span", "who", l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid))) }
-            { el("span", "", "held by ") }
+            { el!("span", "gil", "GIL") }
+            { el!("span", "who", l.process.clone().unwrap_or_else(|| format!("pid {}", l.pid))) }
+            { el!("span", [], "held by ") }
             { holder_view(l, watched) }
             <span data-testid="lock-waiters" data-count={l.waiting.to_string()}>
                 { format!("· {} waiting · {} hand-overs", l.waiting, l.handovers) }
@@ -432,7 +432,7 @@ fn locks_view(locks: &[LockCell], watched: bool) -> Html {
                 { format!("{} processes, each with its own lock (GIL)", locks.len()) }
             </h4>
             { for locks.iter().take(LISTED_LOCKS).map(|l| lock_line(l, watched)) }
-            if more > 0 { { el("p", "note", format!("+{more} more processes")) } }
+            if more > 0 { { el!("p", "note", format!("+{more} more processes")) } }
         </div>
     }
 }
@@ -454,8 +454,8 @@ fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     if !tokens {
         return html! {
             <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
-                { el("h4", "", format!("{} · pid {}", p.name, p.pid)) }
-                { el("span", "note", format!("{} alive, {} running", plural(p.alive, "thread"), p.running)) }
+                { el!("h4", [], format!("{} · pid {}", p.name, p.pid)) }
+                { el!("span", "note", format!("{} alive, {} running", plural(p.alive, "thread"), p.running)) }
             </div>
         };
     }
@@ -463,11 +463,11 @@ fn process_view(p: &ProcessBox, tokens: bool) -> Html {
     html! {
         <div class={class("proc", p.exited.then_some("exited"))} data-pid={p.pid.to_string()}>
             <h4>{ format!("{} · pid {}", p.name, p.pid) }
-                { el("span", "note", format!(" {} alive, {} running", plural(p.alive, "thread"), p.running)) }
+                { el!("span", "note", format!(" {} alive, {} running", plural(p.alive, "thread"), p.running)) }
             </h4>
             <div class="tokens">
                 { for p.threads.iter().map(|(t, s)| token(t, state_class(*s))) }
-                if p.alive > shown { { el("span", "more", format!("+{} more", p.alive - shown)) } }
+                if p.alive > shown { { el!("span", "more", format!("+{} more", p.alive - shown)) } }
             </div>
         </div>
     }
@@ -495,7 +495,7 @@ pub fn cores_view(props: &CoresProps) -> Html {
         .collect();
     html! {
         <section class="cores-view" aria-label="Cores" data-testid="cores">
-            { el("h2", "", "Cores") }
+            { el!("h2", [], "Cores") }
             <p class="caption">
                 { crate::learn::page::with_glossary("Each hardware thread shows the thread running on it at the cursor; runnable threads queue beside \
                    the core they last ran on; a context switch shows who left and why (orange: preempted, blue: blocked). \
@@ -506,8 +506,8 @@ pub fn cores_view(props: &CoresProps) -> Html {
             { legend(!f.locks.is_empty()) }
             <MachineView topology={Rc::clone(topology)} cells={Rc::new(cells)} others={props.others.clone()} />
             <Waiting locks={f.locks.clone()} areas={f.areas.clone()} watched={props.watched} />
-            { el("h3", "sub", "Processes and their threads") }
-            { el("p", "caption", "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting.") }
+            { el!("h3", "sub", "Processes and their threads") }
+            { el!("p", "caption", "Each box is a process; threads inside share its memory. Filled: running; outlined: waiting.") }
             <Processes processes={f.processes.clone()} helpers={f.helpers.clone()} {tokens} />
         </section>
     }
@@ -517,14 +517,14 @@ pub fn cores_view(props: &CoresProps) -> Html {
 fn legend(has_lock: bool) -> Html {
     html! {
         <div class="legend" aria-label="Legend" data-testid="legend">
-            <span class="tok running" style="--h:200">{ "running" }</span>
-            <span class="tok queued" style="--h:200">{ "runnable, waiting for a core" }</span>
-            <span class="tok waiting" style="--h:200">{ "blocked or asleep" }</span>
-            { el("span", "switch-mark involuntary", "⇄ preempted") }{ "involuntary switch" }
-            { el("span", "switch-mark voluntary", "⇄ blocked") }{ "voluntary switch" }
-            { el("span", "migrated", "↪ from N") }{ "migrated from CPU N" }
+            { el!("span", ["class" => "tok running", "style" => "--h:200"], "running") }
+            { el!("span", ["class" => "tok queued", "style" => "--h:200"], "runnable, waiting for a core") }
+            { el!("span", ["class" => "tok waiting", "style" => "--h:200"], "blocked or asleep") }
+            { el!("span", "switch-mark involuntary", "⇄ preempted") }{ "involuntary switch" }
+            { el!("span", "switch-mark voluntary", "⇄ blocked") }{ "voluntary switch" }
+            { el!("span", "migrated", "↪ from N") }{ "migrated from CPU N" }
             if has_lock {
-                { el("span", "gil", "GIL") }{ "the global lock" }
+                { el!("span", "gil", "GIL") }{ "the global lock" }
             }
         </div>
     }
@@ -689,8 +689,8 @@ fn processes(props: &ProcessesProps) -> Html {
             if let Some(h) = &props.helpers {
                 <div class="proc exited helpers" data-testid="helpers"
                      title="processes of one thread that lived a moment and used under 5 ms of CPU, such as a wrapper script's (a pyenv shim starts bash, readlink and its own helpers before the interpreter): folded so that the program's own processes stand out">
-                    { el("h4", "", format!("{} short-lived helper processes, ended", h.count)) }
-                    { el("span", "note", h.list()) }
+                    { el!("h4", [], format!("{} short-lived helper processes, ended", h.count)) }
+                    { el!("span", "note", h.list()) }
                 </div>
             }
         </div>

@@ -42,8 +42,8 @@ fn tokens(labels: &[String], count: u32, class: &'static str) -> Html {
     html! {
         <div class="tokens">
             { for labels.iter().map(|l| html! { <span class={format!("token {class}")}>{ l.clone() }</span> }) }
-            if more > 0 { { el("span", "more", format!("+{more} more")) } }
-            if count == 0 { { el("span", "empty", "none") } }
+            if more > 0 { { el!("span", "more", format!("+{more} more")) } }
+            if count == 0 { { el!("span", "empty", "none") } }
         </div>
     }
 }
@@ -58,9 +58,11 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
     let l = &props.event_loop;
     let running = match &l.running {
         Some((label, for_ns)) => html! {
-            <p data-testid="polled" class="polling">{ format!("polling {label} — {} so far, runs until it awaits", us(*for_ns)) }</p>
+            { el!("p", ["data-testid" => "polled", "class" => "polling"], format!("polling {label} — {} so far, runs until it awaits", us(*for_ns))) }
         },
-        None => html! { <p data-testid="polled" class="empty">{ "no task is being polled" }</p> },
+        None => {
+            el!("p", ["data-testid" => "polled", "class" => "empty"], "no task is being polled")
+        }
     };
     let selector = match (l.waiting, l.last_wait) {
         (Some((for_ns, woken)), _) => html! {
@@ -69,9 +71,9 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
             </p>
         },
         (None, Some((slept, woken))) => html! {
-            <p data-testid="selector">{ format!("not waiting; the last wait slept {} and woke {woken} task(s)", us(slept)) }</p>
+            { el!("p", ["data-testid" => "selector"], format!("not waiting; the last wait slept {} and woke {woken} task(s)", us(slept))) }
         },
-        (None, None) => html! { <p data-testid="selector">{ "the loop has not waited yet" }</p> },
+        (None, None) => el!("p", ["data-testid" => "selector"], "the loop has not waited yet"),
     };
     let agent_counts = l.depth.map(|(r, io, t)| {
         if l.asyncio {
@@ -87,7 +89,7 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
     };
     html! {
         <section class="event-loop" aria-label="Event loop" data-testid="event-loop">
-            { el("h2", "", "Event loop") }
+            { el!("h2", [], "Event loop") }
             <p class="caption">
                 { crate::learn::page::with_glossary(caption) }
                 { trust(props.fidelity, props.dropped) }
@@ -99,40 +101,40 @@ pub fn event_loop_view(props: &LoopProps) -> Html {
             }
             <div class="loop-grid">
                 <div class="loop-box">
-                    { el("h3", "", format!("Ready queue ({})", l.ready_count)) }
+                    { el!("h3", [], format!("Ready queue ({})", l.ready_count)) }
                     <Tokens labels={l.ready.clone()} count={l.ready_count} class="ready" />
                 </div>
                 <div class={class("loop-box", l.running.is_some().then_some("running"))}>
-                    { el("h3", "", "Running task") }
+                    { el!("h3", [], "Running task") }
                     { running }
-                    { el("p", "note", format!("{} polls so far", l.polls)) }
+                    { el!("p", "note", format!("{} polls so far", l.polls)) }
                 </div>
                 <div class={class("loop-box", l.waiting.is_some().then_some("selecting"))}>
-                    { el("h3", "", format!("Selector (epoll wait) · {} waits", l.waits)) }
+                    { el!("h3", [], format!("Selector (epoll wait) · {} waits", l.waits)) }
                     { selector }
                 </div>
                 <div class="loop-box">
-                    { el("h3", "", format!("Parked on I/O ({})", l.io.0)) }
+                    { el!("h3", [], format!("Parked on I/O ({})", l.io.0)) }
                     <Tokens labels={l.io.1.clone()} count={l.io.0} class="io" />
                 </div>
                 <div class="loop-box">
-                    { el("h3", "", format!("Parked on timers ({})", l.timers.0)) }
+                    { el!("h3", [], format!("Parked on timers ({})", l.timers.0)) }
                     <Tokens labels={l.timers.1.clone()} count={l.timers.0} class="timer" />
                 </div>
                 if l.asyncio {
                     <div class="loop-box">
-                        { el("h3", "", format!("Awaiting another task or a future ({})", l.awaiting.0)) }
+                        { el!("h3", [], format!("Awaiting another task or a future ({})", l.awaiting.0)) }
                         <Tokens labels={l.awaiting.1.clone()} count={l.awaiting.0} class="awaiting" />
                     </div>
                 }
                 <div class="loop-box">
-                    { el("h3", "", format!("Completed: futures resolved ({})", l.done.0)) }
-                    <p data-testid="completed">{ format!("{} futures resolved", l.done.0) }</p>
+                    { el!("h3", [], format!("Completed: futures resolved ({})", l.done.0)) }
+                    { el!("p", ["data-testid" => "completed"], format!("{} futures resolved", l.done.0)) }
                     <Tokens labels={l.done.1.clone()} count={l.done.0} class="done" />
-                    if l.cancelled > 0 { { el("p", "note", format!("{} cancelled", l.cancelled)) } }
+                    if l.cancelled > 0 { { el!("p", "note", format!("{} cancelled", l.cancelled)) } }
                 </div>
             </div>
-            if let Some(c) = agent_counts { { el("p", "note", c) } }
+            if let Some(c) = agent_counts { { el!("p", "note", c) } }
         </section>
     }
 }

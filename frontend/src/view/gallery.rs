@@ -45,16 +45,16 @@ pub fn gallery(props: &GalleryProps) -> Html {
     };
     html! {
         <details class="gallery" open={props.open} data-testid="gallery">
-            { el("summary", "", format!("Gallery: {} runs recorded by the agent on real machines", entries.len())) }
+            { el!("summary", [], format!("Gallery: {} runs recorded by the agent on real machines", entries.len())) }
             // One list per machine, in the order the index names them.
             { for machines.iter().map(|machine| html! {
                 <section class="gallery-machine">
-                    { el("p", "note", format!("Recorded on {machine} (hover an entry for when):")) }
+                    { el!("p", "note", format!("Recorded on {machine} (hover an entry for when):")) }
                     <ul>
                         { for entries.iter().filter(|g| g.machine == *machine).map(|g| html! {
                             <li title={format!("recorded on {} at {}", g.machine, g.recorded_at)}>
                                 <button onclick={open_entry(g)} data-gallery={g.file.clone()}>{ g.title.clone() }</button>
-                                { el("span", "note", format!(" {} events", g.events)) }
+                                { el!("span", "note", format!(" {} events", g.events)) }
                             </li>
                         }) }
                     </ul>

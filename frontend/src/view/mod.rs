@@ -27,37 +27,56 @@ pub fn class(base: &'static str, extra: Option<&'static str>) -> AttrValue {
 /// A table's header row: one `<th>` per name. (One function builds every table's rows: a row
 /// written out in `html!` is built by code of its own, cell by cell, where it stands.)
 pub fn header_row(names: &[&'static str]) -> yew::Html {
-    yew::html! { <tr>{ for names.iter().map(|n| el("th", "", *n)) }</tr> }
+    yew::html! { <tr>{ for names.iter().map(|n| el!("th", [], *n)) }</tr> }
 }
 
 /// A table row: one `<td>` per cell, each written as text.
 pub fn row(cells: &[&dyn std::fmt::Display]) -> yew::Html {
-    yew::html! { <tr>{ for cells.iter().map(|c| el("td", "", c.to_string())) }</tr> }
+    yew::html! { <tr>{ for cells.iter().map(|c| el!("td", [], c.to_string())) }</tr> }
 }
 
-/// `<tag class="class">text</tag>`, without the class attribute when `class` is "". The page's
-/// plain elements with text are written with this rather than in `html!`, where every element
-/// is built by code of its own where it stands: one function instead of about a hundred copies.
-pub fn el(tag: &'static str, class: &'static str, text: impl Into<AttrValue>) -> yew::Html {
-    element(tag, class, text.into())
+/// A plain element holding text: `el!("p", "note", text)` is `<p class="note">{ text }</p>`,
+/// `el!("h3", [], text)` an element without attributes, and
+/// `el!("span", ["class" => "gil", "title" => "…"], text)` one with several (all written in
+/// the source, as in `html!`). The page's plain elements are written with this rather than in
+/// `html!`, where every element is built by code of its own where it stands: one function for
+/// them all instead of about a hundred and twenty copies.
+macro_rules! el {
+    ($tag:literal, [$($key:literal => $value:literal),* $(,)?], $text:expr) => {
+        $crate::view::element(
+            $tag,
+            &[$(($key, ::yew::virtual_dom::AttributeOrProperty::Static($value))),*],
+            $text,
+        )
+    };
+    ($tag:literal, $class:literal, $text:expr) => {
+        $crate::view::el!($tag, ["class" => $class], $text)
+    };
+}
+pub(crate) use el;
+
+/// What [`el!`] builds: the element `html!` would make (with the same constructor, the one
+/// `html!` uses for a tag known when the page is built, and the same static attribute list).
+pub fn element(
+    tag: &'static str,
+    attributes: &'static [(&'static str, yew::virtual_dom::AttributeOrProperty)],
+    text: impl Into<AttrValue>,
+) -> yew::Html {
+    plain_element(tag, attributes, text.into())
 }
 
 #[inline(never)]
-fn element(tag: &'static str, class: &'static str, text: AttrValue) -> yew::Html {
-    use yew::virtual_dom::{AttributeOrProperty, Attributes, Listeners, VNode, VTag, VText};
-    let attributes = Attributes::Dynamic {
-        keys: &["class"],
-        values: Box::new([
-            (!class.is_empty()).then(|| AttributeOrProperty::Attribute(AttrValue::Static(class)))
-        ]),
-    };
-    // What `html!` makes of `<p class="…">{ text }</p>` (its constructor for a tag known when
-    // the page is built: the name is not copied or lower-cased as a run-time name would be).
+fn plain_element(
+    tag: &'static str,
+    attributes: &'static [(&'static str, yew::virtual_dom::AttributeOrProperty)],
+    text: AttrValue,
+) -> yew::Html {
+    use yew::virtual_dom::{Attributes, Listeners, VNode, VTag, VText};
     VNode::from(VTag::__new_other(
         AttrValue::Static(tag),
         yew::NodeRef::default(),
         None,
-        attributes,
+        Attributes::Static(attributes),
         Listeners::None,
         VNode::from(VText::new(text)),
     ))
@@ -92,16 +111,21 @@ mod tests {
 
     #[test]
     fn a_plain_element_is_what_html_would_make() {
-        let p = el("p", "note", "3 hand-overs");
+        let p = el!("p", "note", "3 hand-overs");
         assert_eq!(tag(&p).tag(), "p");
         assert_eq!(
             tag(&p).attributes.iter().collect::<Vec<_>>(),
             [("class", "note")]
         );
         assert_eq!(text(tag(&p)), "3 hand-overs");
-        let h = el("h3", "", String::from("Look"));
+        let h = el!("h3", [], String::from("Look"));
         assert_eq!(tag(&h).attributes.iter().count(), 0, "no class attribute");
         assert_eq!(text(tag(&h)), "Look");
+        let g = el!("span", ["class" => "gil", "title" => "the lock token"], "GIL");
+        assert_eq!(
+            tag(&g).attributes.iter().collect::<Vec<_>>(),
+            [("class", "gil"), ("title", "the lock token")]
+        );
     }
 
     #[test]

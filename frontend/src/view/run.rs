@@ -146,14 +146,14 @@ pub fn run_panel(props: &RunProps) -> Html {
     };
     html! {
         <section class="run-panel" aria-label="Scenario lab">
-            { el("h2", "", "Run a scenario") }
+            { el!("h2", [], "Run a scenario") }
             <p class="caption" data-testid="fidelity">
                 { "Real workloads on this machine. " }
                 { with_glossary(&match props.fidelity {
                     Fidelity::Exact => "Fidelity: exact — context switches come from the kernel's own switch records (perf_event_open).".to_string(),
                     other => format!("Fidelity: {other} — every thread times itself around ~50 µs chunks of work and reads the kernel's switch counters."),
                 }) }
-                if let Some(note) = &props.fidelity_note { { el("span", "help", format!(" {note}")) } }
+                if let Some(note) = &props.fidelity_note { { el!("span", "help", format!(" {note}")) } }
             </p>
             <div class="controls">
                 <label>{ "Scenario " }
@@ -178,7 +178,7 @@ pub fn run_panel(props: &RunProps) -> Html {
                             { format!("{} ", name.name().replace('_', " ")) }
                             <input type="number" min={p.min.to_string()} max={p.max.to_string()}
                                    value={value} {oninput} data-param={name.name()} disabled={running} />
-                            { el("span", "range", format!("{}–{}", p.min, p.max)) }
+                            { el!("span", "range", format!("{}–{}", p.min, p.max)) }
                         </label>
                     }
                 }) }
@@ -200,7 +200,7 @@ pub fn run_panel(props: &RunProps) -> Html {
                         </select>
                     </label>
                     <button onclick={on_watch} data-testid="watch" disabled={running || disabled_why.is_some()}>{ "Watch" }</button>
-                    { el("span", "note", "its threads and processes, sampled from /proc or exact from the kernel's switch records") }
+                    { el!("span", "note", "its threads and processes, sampled from /proc or exact from the kernel's switch records") }
                 </div>
             }
             <label class="still" title="Drawing the animation takes a CPU: on a small machine the page would take it from the run it measures.">
@@ -211,8 +211,8 @@ pub fn run_panel(props: &RunProps) -> Html {
                        }) }} />
                 { " Keep the page still while a run measures (it plays from the start when the run ends)" }
             </label>
-            if let Some(why) = disabled_why { { el("p", "help", why) } }
-            if let Some(p) = &*problem { <p class="problem" role="alert">{ p.clone() }</p> }
+            if let Some(why) = disabled_why { { el!("p", "help", why) } }
+            if let Some(p) = &*problem { { el!("p", ["class" => "problem", "role" => "alert"], p.clone()) } }
             if let Some(run) = &props.run { { progress(run, props.still) } }
         </section>
     }
@@ -246,7 +246,7 @@ fn progress(run: &RunView, still: bool) -> Html {
                 run.run, run.scenario, run.events, run.threads, Fixed(run.latest_ns as f64 / 1e6, 1), run.fidelity
             ) }
             if run.dropped > 0 {
-                { el("span", "warn", format!("; {} events dropped because this page read too slowly", run.dropped)) }
+                { el!("span", "warn", format!("; {} events dropped because this page read too slowly", run.dropped)) }
             }
         </p>
     }

@@ -49,8 +49,8 @@ pub fn status_line(props: &StatusProps) -> Html {
             ),
             html! {
                 <span class="help">
-                    { "Start one with " }{ el("code", "", "coreplay serve") }
-                    { " (or " }{ el("code", "", "scripts/run.sh") }{ " in a coreplay checkout)." }
+                    { "Start one with " }{ el!("code", [], "coreplay serve") }
+                    { " (or " }{ el!("code", [], "scripts/run.sh") }{ " in a coreplay checkout)." }
                 </span>
             },
         ),
@@ -59,28 +59,28 @@ pub fn status_line(props: &StatusProps) -> Html {
             "No agent: playing recorded runs".to_string(),
             html! {
                 <span class="help">
-                    { "To watch your own machine, run " }{ el("code", "", "coreplay serve") }{ " and open the page it prints." }
+                    { "To watch your own machine, run " }{ el!("code", [], "coreplay serve") }{ " and open the page it prints." }
                 </span>
             },
         ),
         Conn::Incompatible { message } => (
             "incompatible",
             "This page cannot talk to that agent".to_string(),
-            el("span", "help", message.clone()),
+            el!("span", "help", message.clone()),
         ),
         Conn::BadUrl { message } => (
             "bad-url",
             "The agent address is not usable".to_string(),
-            el("span", "help", message.clone()),
+            el!("span", "help", message.clone()),
         ),
     };
     html! {
         <div class={format!("status {class}")} role="status" aria-live="polite" data-conn={class}>
             <span class="dot" aria-hidden="true"></span>
-            { el("span", "text", text) }
+            { el!("span", "text", text) }
             { help }
             if let Some(err) = &props.last_error {
-                { el("span", "help warn", err.clone()) }
+                { el!("span", "help warn", err.clone()) }
             }
         </div>
     }

@@ -1,7 +1,6 @@
 //! A finished run's figures: the summary table and its threads.
 
 use coreplay_shared::Fixed;
-use std::rc::Rc;
 
 use crate::view::el;
 use coreplay_shared::summary::{OtherLoad, Summary, summed_ms};
@@ -17,7 +16,7 @@ const MAX_THREAD_ROWS: usize = 64;
 #[derive(Debug, Properties, PartialEq)]
 pub struct SummaryProps {
     /// The summary.
-    pub summary: Rc<Summary>,
+    pub summary: crate::state::Shared<Summary>,
     /// Where it was measured, for recorded runs (else: this machine).
     #[prop_or_default]
     pub recorded_on: Option<String>,
@@ -172,7 +171,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
     let hidden = threads.len().saturating_sub(MAX_THREAD_ROWS);
     html! {
         <section class="summary" aria-label="Run summary" data-testid="summary">
-            { el("h2", "", format!("Summary: {}", s.scenario)) }
+            { el!("h2", [], format!("Summary: {}", s.scenario)) }
             <p class="caption">
                 { match &props.recorded_on {
                     Some(m) => format!("Recorded on {m}. "),
@@ -184,9 +183,9 @@ pub fn summary_view(props: &SummaryProps) -> Html {
             } }
             </p>
             <table class="figures">
-                { for rows.into_iter().map(|(k, v, help)| html! { <tr title={help}>{ el("th", "", k) }{ el("td", "", v) }</tr> }) }
+                { for rows.into_iter().map(|(k, v, help)| html! { <tr title={help}>{ el!("th", [], k) }{ el!("td", [], v) }</tr> }) }
             </table>
-            { for s.notes.iter().map(|n| el("p", "note", n.clone())) }
+            { for s.notes.iter().map(|n| el!("p", "note", n.clone())) }
             if !s.variants.is_empty() {
                 <table class="threads" data-testid="variants">
                     { header_row(&["variant", "wall", "threads", "CPU", "vol.", "invol.", "memory growth", "latency p50", "p99"]) }
@@ -216,7 +215,7 @@ pub fn summary_view(props: &SummaryProps) -> Html {
                     &t.involuntary_switches, &t.migrations, &ms(t.runnable_wait_ns), &ms(t.lock_wait_ns),
                 ])) }
             </table>
-            if hidden > 0 { { el("p", "note", format!("… and {hidden} more threads")) } }
+            if hidden > 0 { { el!("p", "note", format!("… and {hidden} more threads")) } }
         </section>
     }
 }

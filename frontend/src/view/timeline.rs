@@ -378,7 +378,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
     };
     html! {
         <section class="timeline" aria-label="Timeline" data-testid="timeline">
-            { el("h2", "", props.title.clone()) }
+            { el!("h2", [], props.title.clone()) }
             <p class="caption">
                 { "One lane per hardware thread, slices coloured by thread; below, the busiest threads (up to 16) with why they were off the CPU \
                    (orange: preempted, red: waiting for the lock, amber: I/O, grey: asleep). Wheel zooms, drag pans, click seeks." }
@@ -388,7 +388,7 @@ pub fn timeline(props: &TimelineProps) -> Html {
                 <button onclick={zoom(0.5)} title="zoom in around the cursor">{ "+" }</button>
                 <button onclick={zoom(2.0)} title="zoom out">{ "−" }</button>
                 <button onclick={fit} title="show the whole run">{ "fit" }</button>
-                { el("span", "note", format!("{} – {} shown", duration(props.window.0), duration(props.window.1))) }
+                { el!("span", "note", format!("{} – {} shown", duration(props.window.0), duration(props.window.1))) }
             </div>
             <div class="timeline-wrap">
                 <canvas ref={canvas} {onmousedown} {onmousemove} {onmouseup} {onmouseleave} data-run={props.run.to_string()} />

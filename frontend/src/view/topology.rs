@@ -28,7 +28,7 @@ pub fn topology_view(props: &TopologyProps) -> Html {
     let density = density_class(pus);
     html! {
         <section class="topology-view" aria-label="CPU topology">
-            { el("h2", "", "Topology") }
+            { el!("h2", [], "Topology") }
             <p class="caption">
                 { "What hwloc found: packages (sockets) hold caches and cores; each core runs one \
                    or more hardware threads (PU), numbered as the OS numbers CPUs." }
@@ -67,12 +67,12 @@ pub fn machine_header(t: &Topology, recorded_on: Option<&str>) -> Html {
         _ if recorded_on.is_some() => html! {
             <span class="badge other" title={recorded_on.unwrap_or_default().to_string()}>{ "recorded: the machine the run was recorded on" }</span>
         },
-        TopologySource::Live => el("span", "badge live", "live: the machine the agent runs on"),
+        TopologySource::Live => el!("span", "badge live", "live: the machine the agent runs on"),
         TopologySource::Xml { file } => html! {
-            { el("span", "badge other", format!("from hwloc XML {file}, not this machine")) }
+            { el!("span", "badge other", format!("from hwloc XML {file}, not this machine")) }
         },
         TopologySource::Synthetic { description } => html! {
-            { el("span", "badge other", format!("synthetic \"{description}\", not a real machine")) }
+            { el!("span", "badge other", format!("synthetic \"{description}\", not a real machine")) }
         },
     };
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -84,9 +84,9 @@ pub fn machine_header(t: &Topology, recorded_on: Option<&str>) -> Html {
     );
     html! {
         <div class="machine-header">
-            { el("strong", "", m.hostname.clone().unwrap_or_else(|| "Machine".into())) }
-            if let Some(model) = &m.cpu_model { { el("span", "model", model.clone()) } }
-            <span class="counts" data-testid="counts">{ counts }</span>
+            { el!("strong", [], m.hostname.clone().unwrap_or_else(|| "Machine".into())) }
+            if let Some(model) = &m.cpu_model { { el!("span", "model", model.clone()) } }
+            { el!("span", ["class" => "counts", "data-testid" => "counts"], counts) }
             { source }
         </div>
     }
@@ -141,7 +141,7 @@ pub fn node_view(node: &Node, dense: bool, pu: &dyn Fn(u32, bool) -> Html) -> Ht
         NodeKind::Cache { level, .. } => html! {
             <div class={format!("obj cache l{level}")}
                  title={format!("{} shared by PUs {}", node.label(), cpu_list(&node.pus))}>
-                { el("div", "label", node.label()) }
+                { el!("div", "label", node.label()) }
                 { kids() }
             </div>
         },
@@ -149,14 +149,14 @@ pub fn node_view(node: &Node, dense: bool, pu: &dyn Fn(u32, bool) -> Html) -> Ht
             <div class="obj package">
                 <div class="label">
                     { node.label() }
-                    if let Some(model) = cpu_model { { el("span", "model", model.clone()) } }
+                    if let Some(model) = cpu_model { { el!("span", "model", model.clone()) } }
                 </div>
                 { kids() }
             </div>
         },
         NodeKind::Machine | NodeKind::Die | NodeKind::Group => html! {
             <div class="obj group">
-                { el("div", "label", node.label()) }
+                { el!("div", "label", node.label()) }
                 { kids() }
             </div>
         },
