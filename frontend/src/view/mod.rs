@@ -128,27 +128,26 @@ mod tests {
         );
     }
 
+    /// A row's cells: (tag, text) each.
+    fn cells(row: &yew::Html) -> Vec<(String, String)> {
+        match tag(row).children() {
+            Some(VNode::VList(l)) => l
+                .iter()
+                .map(|c| (tag(c).tag().to_string(), text(tag(c))))
+                .collect(),
+            other => panic!("no cells: {other:?}"),
+        }
+    }
+
     #[test]
     fn rows_hold_one_cell_per_value() {
+        let cell = |t: &str, s: &str| (t.to_string(), s.to_string());
         let r = row(&[&"main", &7u32, &String::from("1.5 ms")]);
-        let cells: Vec<(String, String)> = match tag(&r).children() {
-            Some(VNode::VList(l)) => l
-                .iter()
-                .map(|c| (tag(c).tag().to_string(), text(tag(c))))
-                .collect(),
-            other => panic!("no cells: {other:?}"),
-        };
-        let td = |s: &str| ("td".to_string(), s.to_string());
-        assert_eq!(cells, [td("main"), td("7"), td("1.5 ms")]);
+        assert_eq!(
+            cells(&r),
+            [cell("td", "main"), cell("td", "7"), cell("td", "1.5 ms")]
+        );
         let h = header_row(&["thread", "pid"]);
-        let names: Vec<(String, String)> = match tag(&h).children() {
-            Some(VNode::VList(l)) => l
-                .iter()
-                .map(|c| (tag(c).tag().to_string(), text(tag(c))))
-                .collect(),
-            other => panic!("no cells: {other:?}"),
-        };
-        let th = |s: &str| ("th".to_string(), s.to_string());
-        assert_eq!(names, [th("thread"), th("pid")]);
+        assert_eq!(cells(&h), [cell("th", "thread"), cell("th", "pid")]);
     }
 }
