@@ -16,7 +16,7 @@
 //
 // Usage: node scripts/pack-page.mjs [DIR]; DIR defaults to Trunk's staging folder.
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync, renameSync, statSync, writeFileSync } from "node:fs";
+import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join, relative } from "node:path";
 
@@ -283,14 +283,17 @@ for (const [name, bytes] of changed) {
   if (index.includes(before)) index = index.split(before).join(sri(bytes));
 }
 const final = (name) => changed.get(name) ?? read(name);
+// Trunk writes each address as the public URL (`--public-url`, `./` by default) and the file.
+const publicUrl = process.env.TRUNK_PUBLIC_URL || "./";
 for (const [, tag] of index.matchAll(/<(?:link|script)\b([^>]*)>/g)) {
   const integrity = tag.match(/\bintegrity="([a-z0-9]+)-([^"]+)"/);
-  const href = tag.match(/\b(?:href|src)="\.\/([^"]+)"/);
   if (!integrity) continue;
-  if (!href) fail(`index.html has an integrity hash without a file: ${tag}`);
+  const href = tag.match(/\b(?:href|src)="([^"]+)"/)?.[1];
+  const file = [publicUrl, "./"].filter((p) => href?.startsWith(p)).map((p) => href.slice(p.length))[0];
+  if (!file) fail(`index.html has an integrity hash for ${href ?? "no file"}, not a file of ${publicUrl}`);
   const [, algorithm, hash] = integrity;
-  if (createHash(algorithm).update(final(href[1])).digest("base64") !== hash) {
-    fail(`index.html's integrity hash of ${href[1]} does not match the packed file`);
+  if (createHash(algorithm).update(final(file)).digest("base64") !== hash) {
+    fail(`index.html's integrity hash of ${file} does not match the packed file`);
   }
 }
 changed.set("index.html", Buffer.from(index));
@@ -309,6 +312,7 @@ try {
     renameSync(`${path(name)}.packed`, path(name));
   }
 } catch (e) {
+  for (const name of changed.keys()) rmSync(`${path(name)}.packed`, { force: true });
   fail(`cannot write the packed files: ${e.message}`);
 }
 console.error(
