@@ -1975,3 +1975,77 @@ async fn embeds_fit_slide_and_notebook_frames_without_scrollbars() {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     client.close().await.expect("close session");
 }
+
+/// A copy of the built page (without the gallery's runs) whose addresses start with `prefix`
+/// instead of `./`, as Trunk writes them for `--public-url prefix`.
+fn page_copy_under(prefix: &str) -> tempdir::Dir {
+    let dir = tempdir::Dir::new("coreplay-pack");
+    for entry in std::fs::read_dir(repo().join("dist"))
+        .expect("dist")
+        .flatten()
+    {
+        let target = dir.path().join(entry.file_name());
+        if entry.file_name() == "snippets" {
+            copy_dir(&entry.path(), &target);
+        } else if entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+    let index = dir.path().join("index.html");
+    let html = std::fs::read_to_string(&index).expect("index.html");
+    let moved = html
+        .replace("href=\"./", &format!("href=\"{prefix}"))
+        .replace("src=\"./", &format!("src=\"{prefix}"));
+    std::fs::write(&index, moved).expect("write index.html");
+    dir
+}
+
+/// `scripts/pack-page.mjs` on `dir`, as Trunk's hook runs it for a page built for `public_url`.
+fn pack(dir: &Path, public_url: &str) -> std::process::Output {
+    Command::new("node")
+        .arg(repo().join("scripts/pack-page.mjs"))
+        .arg(dir)
+        .env("TRUNK_PUBLIC_URL", public_url)
+        .output()
+        .expect("node runs (scripts/setup.sh installs it)")
+}
+
+#[test]
+#[ignore = "needs dist/ and the tools scripts/setup.sh installs; run by scripts/test.sh"]
+fn the_page_packs_for_a_subfolder_and_its_integrity_hashes_hold() {
+    page_built();
+    let dir = page_copy_under("/that/folder/");
+    let out = pack(dir.path(), "/that/folder/");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("pack-page:"), "{said}");
+    let html = std::fs::read_to_string(dir.path().join("index.html")).expect("index.html");
+    assert!(
+        html.contains("href=\"/that/folder/style.css\" integrity=\"sha384-"),
+        "{html}"
+    );
+    assert!(
+        !dir.path().join("style.css.packed").exists(),
+        "nothing left beside"
+    );
+}
+
+#[test]
+#[ignore = "needs dist/ and the tools scripts/setup.sh installs; run by scripts/test.sh"]
+fn a_file_that_does_not_match_its_integrity_hash_stops_the_packing() {
+    page_built();
+    let dir = page_copy_under("./");
+    let css = dir.path().join("style.css");
+    let mut text = std::fs::read_to_string(&css).expect("style.css");
+    text.push_str("\n.changed{color:red}\n");
+    std::fs::write(&css, &text).expect("write style.css");
+    let out = pack(dir.path(), "./");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("integrity hash of style.css does not match"),
+        "{said}"
+    );
+    // Nothing was written: the file is as it was given.
+    assert_eq!(std::fs::read_to_string(&css).expect("style.css"), text);
+}
