@@ -875,46 +875,25 @@ fn approximate(m: u64, mut e: i32) -> f64 {
     x
 }
 
-impl FromJson for bool {
-    fn read(r: &mut Reader<'_>) -> Result<bool> {
-        r.bool()
-    }
+/// The scalars, each read by the `Reader` method of its type.
+macro_rules! scalar {
+    ($($ty:ty => |$r:ident| $read:expr;)*) => {
+        $(impl FromJson for $ty {
+            fn read($r: &mut Reader<'_>) -> Result<$ty> {
+                $read
+            }
+        })*
+    };
 }
 
-impl FromJson for u8 {
-    fn read(r: &mut Reader<'_>) -> Result<u8> {
-        r.unsigned(u64::from(u8::MAX), "u8").map(|v| v as u8)
-    }
-}
-
-impl FromJson for u32 {
-    fn read(r: &mut Reader<'_>) -> Result<u32> {
-        r.u32()
-    }
-}
-
-impl FromJson for u64 {
-    fn read(r: &mut Reader<'_>) -> Result<u64> {
-        r.u64()
-    }
-}
-
-impl FromJson for i32 {
-    fn read(r: &mut Reader<'_>) -> Result<i32> {
-        r.i32()
-    }
-}
-
-impl FromJson for f64 {
-    fn read(r: &mut Reader<'_>) -> Result<f64> {
-        r.f64()
-    }
-}
-
-impl FromJson for String {
-    fn read(r: &mut Reader<'_>) -> Result<String> {
-        r.string().map(Cow::into_owned)
-    }
+scalar! {
+    bool => |r| r.bool();
+    u8 => |r| r.unsigned(u64::from(u8::MAX), "u8").map(|v| v as u8);
+    u32 => |r| r.u32();
+    u64 => |r| r.u64();
+    i32 => |r| r.i32();
+    f64 => |r| r.f64();
+    String => |r| r.string().map(Cow::into_owned);
 }
 
 impl<T: FromJson> FromJson for Option<T> {
@@ -1129,6 +1108,13 @@ mod tests {
         assert!(err::<Inner>(r#"{"a":01}"#).starts_with("invalid number"));
         assert!(err::<Inner>(r#"{"a" 1}"#).starts_with("expected `:`"));
         assert!(err::<Inner>(r#"{"a":1 "b":2}"#).starts_with("expected `,` or `}`"));
+        assert!(err::<Inner>(r#"{1:2}"#).starts_with("key must be a string"));
+        assert!(err::<Inner>(r#"{"a":1,"#).starts_with("EOF while parsing an object"));
+        assert!(err::<Inner>(r#"{"a""#).starts_with("EOF while parsing an object"));
+        assert!(err::<Vec<u32>>("[1,]").starts_with("trailing comma"));
+        assert!(err::<Vec<u32>>("[1 2]").starts_with("expected `,` or `]`"));
+        assert!(err::<Vec<u32>>("[1,").starts_with("EOF while parsing a list"));
+        assert!(err::<Vec<u32>>("[1").starts_with("EOF while parsing a list"));
         assert!(err::<String>("\"a\u{1}\"").starts_with("control character"));
         assert!(err::<String>(r#""\ud800""#).starts_with("lone leading surrogate"));
         assert!(err::<String>(r#""\q""#).starts_with("invalid escape"));
