@@ -43,6 +43,15 @@ fi
 rustup target add wasm32-unknown-unknown >/dev/null 2>&1 || rustup target add wasm32-unknown-unknown
 rustup component add rust-src >/dev/null 2>&1 || rustup component add rust-src
 
+# Trunk builds offline (Trunk.toml), so every crate the page's build needs is fetched here: the
+# workspace's, and those of the standard library that scripts/page.sh rebuilds (its own
+# Cargo.lock, inside rust-src; its manifest uses unstable Cargo features, hence
+# RUSTC_BOOTSTRAP). Without them a fresh machine's first page build fails with "no matching
+# package named `moto-rt` found".
+cargo fetch --locked --quiet
+RUSTC_BOOTSTRAP=1 cargo fetch --locked --quiet \
+  --manifest-path "$(rustc --print sysroot)/lib/rustlib/src/rust/library/Cargo.toml"
+
 if [[ "$(trunk --version 2>/dev/null)" != "trunk $TRUNK_VERSION" ]]; then
   log "cargo install trunk $TRUNK_VERSION (several minutes on 2 cores)"
   cargo install trunk --version "$TRUNK_VERSION" --locked --quiet
