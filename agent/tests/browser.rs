@@ -20,7 +20,8 @@ use std::{
 use common::Agent;
 use coreplay_shared::Topology;
 use driver::{
-    Driver, click_run, hook_downloads, pick, record_next_run, seek, set_params, wait_for,
+    Driver, click_run, hook_downloads, pick, record_next_run, record_next_run_timed, seek,
+    set_params, wait_for,
 };
 use fantoccini::Client;
 use serde_json::json;
@@ -587,6 +588,91 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
         drawn.as_str().and_then(|s| s.parse::<usize>().ok()),
         Some(events.len()),
         "the page took in every event of the run"
+    );
+    client.close().await.expect("close session");
+}
+
+/// The page reads the agent's socket in a worker: a page that stops for seconds in the
+/// middle of the busiest live run (here a script that keeps its main thread busy, as a long
+/// frame or a slow machine would) still takes in every event, and the agent drops none for it.
+/// The stall counts only if the run streamed, meanwhile, twice what the agent keeps for a
+/// client that does not read (`MAX_QUEUED_BYTES`): a page reading on its main thread then
+/// loses events (measured with the release agent: 217 k events lost to a 0.8 s stall).
+#[tokio::test]
+#[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
+async fn a_page_busy_for_seconds_loses_no_events_of_a_live_run() {
+    use coreplay_agent::server::hub::MAX_QUEUED_BYTES;
+    page_built();
+    let driver = Driver::start();
+    let client = driver.client().await;
+    let agent = Agent::start(&[]);
+    open_lab(&client, &agent).await;
+    pick(&client, "gil", "switch_interval_ms").await;
+    set_params(
+        &client,
+        &[
+            ("threads", "64"),
+            ("switch_interval_ms", "1"),
+            ("work", "60000"),
+        ],
+    )
+    .await;
+    let recorder = record_next_run_timed(agent.ws_url());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    click_run(&client).await;
+    wait_for(
+        &client,
+        "the live run streaming",
+        "const p = document.querySelector('[data-testid=progress]');
+         return p && p.dataset.running === 'true' && /[1-9]\\d* events from/.test(p.innerText)",
+    )
+    .await;
+    let stall_from = std::time::Instant::now();
+    client
+        .execute(
+            "const end = performance.now() + 3000; while (performance.now() < end) {}",
+            vec![],
+        )
+        .await
+        .expect("the page's main thread kept busy");
+    let stall_to = std::time::Instant::now();
+    let (events, _, came) = tokio::time::timeout(Duration::from_secs(120), recorder)
+        .await
+        .expect("the run ends")
+        .expect("recorder");
+    let streamed: usize = came
+        .iter()
+        .filter(|(at, _)| (stall_from..stall_to).contains(at))
+        .map(|(_, bytes)| bytes)
+        .sum();
+    eprintln!(
+        "{} events; {streamed} bytes streamed while the page was busy for {:?}",
+        events.len(),
+        stall_to - stall_from
+    );
+    assert!(
+        streamed > 2 * MAX_QUEUED_BYTES,
+        "the run streamed only {streamed} bytes while the page was busy ({:?}): too little to tell",
+        stall_to - stall_from
+    );
+    // Once the run has ended the page says how many events it took in (and any dropped).
+    let taken = wait_for(
+        &client,
+        "the page to take in the whole run",
+        &format!(
+            "const p = document.querySelector('[data-testid=progress]');
+             if (!p || p.dataset.running !== 'false') return null;
+             return p.innerText.includes('dropped') || p.innerText.includes('{} events from') ? p.innerText : null",
+            events.len()
+        ),
+    )
+    .await;
+    let taken = taken.as_str().unwrap_or_default();
+    assert!(!taken.contains("dropped"), "{taken}");
+    assert!(
+        taken.contains(&format!("{} events from", events.len())),
+        "the page took in {taken:?}; the run had {} events ({streamed} bytes streamed while it was busy)",
+        events.len()
     );
     client.close().await.expect("close session");
 }

@@ -1,22 +1,32 @@
 //! The WebSocket to the agent: connect, forward every text frame to the reducer, and on
 //! failure or close try again after a growing delay (see [`crate::state::backoff_ms`]).
 //!
+//! The socket itself lives in a worker (`js::agent_socket`), so that it is read as the agent
+//! writes, whatever the page is busy with: a page that stopped reading for a moment (a long
+//! frame, a redraw) would otherwise have the agent drop events for it. The messages come
+//! here in order, a batch at a time.
+//!
 //! The loop lives as long as its [`ConnHandle`]: dropping the handle aborts the task, which
-//! drops (and so closes) the socket. The component that owns the handle owns the connection.
+//! drops (and so stops) the worker and its socket. The component that owns the handle owns
+//! the connection.
 
 use std::time::Duration;
 
 use coreplay_shared::ClientMsg;
 use futures::{
-    FutureExt, SinkExt, StreamExt,
+    FutureExt, StreamExt,
     channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded},
     future::{AbortHandle, abortable},
     select,
 };
-use gloo_net::websocket::{Message, futures::WebSocket};
+use js_sys::{Uint8Array, Uint32Array};
+use wasm_bindgen::{JsCast, JsValue, closure::Closure};
 use yew::{Callback, platform::spawn_local, platform::time::sleep};
 
-use crate::state::{Action, backoff_ms};
+use crate::{
+    js::{self, AgentSocket},
+    state::{Action, backoff_ms},
+};
 
 /// Default agent address when the page is not served by an agent (e.g. opened from a file);
 /// `options.rs` picks the agent for a page.
@@ -57,19 +67,66 @@ pub fn start(url: String, dispatch: Callback<Action>) -> ConnHandle {
     ConnHandle { abort, outbox }
 }
 
+/// What the socket's worker tells.
+enum Incoming {
+    Text(String),
+    Closed,
+    Refused(String),
+}
+
+/// One socket: its worker, stopped when this is dropped, and what it tells.
+struct Socket {
+    worker: AgentSocket,
+    incoming: UnboundedReceiver<Incoming>,
+    _on: Closure<dyn FnMut(u32, JsValue, JsValue)>,
+}
+
+impl Socket {
+    fn open(url: &str) -> Socket {
+        let (tx, incoming) = unbounded();
+        let on = Closure::new(move |kind: u32, a: JsValue, b: JsValue| match kind {
+            0 => {
+                let (Some(bytes), Some(lens)) =
+                    (a.dyn_ref::<Uint8Array>(), b.dyn_ref::<Uint32Array>())
+                else {
+                    return;
+                };
+                let mut at = 0;
+                for len in lens.to_vec() {
+                    let text = bytes.subarray(at, at + len).to_vec();
+                    at += len;
+                    // The worker wrote them with a TextEncoder: always UTF-8.
+                    if let Ok(text) = String::from_utf8(text) {
+                        let _ = tx.unbounded_send(Incoming::Text(text));
+                    }
+                }
+            }
+            1 => {
+                let _ = tx.unbounded_send(Incoming::Closed);
+            }
+            _ => {
+                let _ = tx.unbounded_send(Incoming::Refused(js::error_text(&a)));
+            }
+        });
+        Socket {
+            worker: js::agent_socket(url, &on),
+            incoming,
+            _on: on,
+        }
+    }
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.worker.terminate();
+    }
+}
+
 async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiver<String>) {
     let mut attempt = 0u32;
     loop {
         dispatch.emit(Action::Connecting { attempt });
-        let socket = match WebSocket::open(&url) {
-            Ok(socket) => socket,
-            Err(err) => {
-                // The browser refused the URL itself; retrying cannot help.
-                dispatch.emit(Action::BadUrl(format!("cannot open {url}: {err}")));
-                return;
-            }
-        };
-        let (mut write, mut read) = socket.split();
+        let mut socket = Socket::open(&url);
         // Whatever was asked while disconnected is stale now.
         while inbox.try_recv().is_ok() {}
         // An agent says hello at once; a socket that stays silent (a handshake lost on the
@@ -79,26 +136,26 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
         loop {
             select! {
                 () = silent => if !heard { break },
-                frame = read.next().fuse() => match frame {
-                    Some(Ok(Message::Text(text))) => {
+                came = socket.incoming.next() => match came {
+                    Some(Incoming::Text(text)) => {
                         attempt = 0;
                         heard = true;
                         dispatch.emit(Action::Frame(text));
                     }
-                    // The protocol is text only; a binary frame means a confused peer.
-                    Some(Ok(Message::Bytes(_))) => {}
-                    Some(Err(_)) | None => break,
+                    Some(Incoming::Refused(err)) => {
+                        // The browser refused the URL itself; retrying cannot help.
+                        dispatch.emit(Action::BadUrl(format!("cannot open {url}: {err}")));
+                        return;
+                    }
+                    Some(Incoming::Closed) | None => break,
                 },
                 out = inbox.next() => match out {
-                    Some(text) => {
-                        if write.send(Message::Text(text)).await.is_err() {
-                            break;
-                        }
-                    }
+                    Some(text) => socket.worker.send(&text),
                     None => return,
                 },
             }
         }
+        drop(socket);
         attempt = attempt.saturating_add(1);
         dispatch.emit(Action::Closed { attempt });
         sleep(Duration::from_millis(u64::from(backoff_ms(attempt)))).await;

@@ -85,6 +85,59 @@ export async function copy_text(text) {
 export function now_ms() { return performance.now(); }
 export function after_ms(ms, f) { setTimeout(f, ms); }
 
+// The agent's WebSocket lives in a worker, so that reading it never waits for the page's own
+// work (a long frame, a redraw, the tab in the background): the agent drops a client's events
+// only when that client stops reading. The worker hands the page what came, in order, as one
+// batch at a time (UTF-8 bytes and each message's length), the next one when the page has
+// taken the last. Past LIMIT bytes not taken, an event batch is counted, not kept, and the
+// count is handed over as the agent would report it.
+function agent_worker() {
+  const LIMIT = 256 << 20, enc = new TextEncoder();
+  let ws, parts = [], outbox = [], bytes = 0, dropped = 0, run = 0, waiting = false;
+  const flush = () => {
+    if (dropped) {
+      parts.push(`{"type":"events","data":{"run":${run},"events":[],"dropped":${dropped}}}`);
+      dropped = 0;
+    }
+    if (!parts.length) return;
+    const chunks = parts.map((s) => enc.encode(s)), lens = new Uint32Array(chunks.length);
+    const buf = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+    let at = 0;
+    chunks.forEach((c, i) => { buf.set(c, at); at += lens[i] = c.length; });
+    parts = []; bytes = 0; waiting = true;
+    postMessage([0, buf, lens], [buf.buffer, lens.buffer]);
+  };
+  onmessage = (e) => {
+    const m = e.data;
+    if (m === 0) { waiting = false; flush(); }
+    else if (typeof m === 'string') { if (ws?.readyState === 1) ws.send(m); else outbox.push(m); }
+    else {
+      try { ws = new WebSocket(m.url); } catch (err) { postMessage([2, String(err.message || err)]); return; }
+      ws.onopen = () => { outbox.forEach((t) => ws.send(t)); outbox = []; };
+      ws.onmessage = (e) => {
+        const s = e.data;
+        if (typeof s !== 'string') return;
+        if (bytes > LIMIT && s.startsWith('{"type":"events"')) {
+          const d = JSON.parse(s).data;
+          run = d.run; dropped += d.events.length + (d.dropped || 0);
+          return;
+        }
+        parts.push(s); bytes += s.length;
+        if (!waiting) flush();
+      };
+      ws.onclose = () => { flush(); postMessage([1]); };
+    }
+  };
+}
+let agent_worker_url;
+export function agent_socket(url, on) {
+  agent_worker_url ||= URL.createObjectURL(new Blob([`(${agent_worker})()`], { type: 'text/javascript' }));
+  const w = new Worker(agent_worker_url);
+  w.onmessage = (e) => { const [kind, a, b] = e.data; on(kind, a, b); if (kind === 0) w.postMessage(0); };
+  w.postMessage({ url });
+  return w;
+}
+
 export function post_to_parent(msg) {
   if (window.parent && window.parent !== window) window.parent.postMessage(msg, '*');
 }
@@ -128,6 +181,19 @@ extern "C" {
 
     /// Posts a message to the embedding page, if any.
     pub fn post_to_parent(msg: &JsValue);
+
+    /// The worker that holds the agent's WebSocket (see `agent_socket`).
+    pub type AgentSocket;
+    /// Opens the agent's WebSocket at `url` in a worker. `on(kind, a, b)` is called with
+    /// `0, bytes, lengths` for the messages that came (UTF-8, one after the other), `1` when
+    /// the socket closed (after its last messages), `2, reason` when the URL was refused.
+    pub fn agent_socket(url: &str, on: &Closure<dyn FnMut(u32, JsValue, JsValue)>) -> AgentSocket;
+    /// Sends a text message once the socket is open.
+    #[wasm_bindgen(method, js_name = postMessage)]
+    pub fn send(this: &AgentSocket, text: &str);
+    /// Stops the worker, and with it the socket.
+    #[wasm_bindgen(method)]
+    pub fn terminate(this: &AgentSocket);
 }
 
 /// The message of a rejected promise.

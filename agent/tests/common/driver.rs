@@ -199,19 +199,37 @@ pub fn record_next_run(
     Vec<coreplay_shared::event::Event>,
     coreplay_shared::summary::Summary,
 )> {
+    let timed = record_next_run_timed(ws_url);
+    tokio::spawn(async move {
+        let (events, summary, _) = timed.await.expect("recorder");
+        (events, summary)
+    })
+}
+
+/// What [`record_next_run_timed`] recorded: every event, the summary, and when each event
+/// message came with its size in bytes.
+pub type TimedRun = (
+    Vec<coreplay_shared::event::Event>,
+    coreplay_shared::summary::Summary,
+    Vec<(std::time::Instant, usize)>,
+);
+
+/// [`record_next_run`], also noting when each event message came and its size.
+pub fn record_next_run_timed(ws_url: String) -> tokio::task::JoinHandle<TimedRun> {
     use futures_util::StreamExt;
     use tokio_tungstenite::{connect_async, tungstenite::Message};
     tokio::spawn(async move {
         let (mut ws, _) = connect_async(ws_url).await.expect("ws connects");
-        let mut events = Vec::new();
+        let (mut events, mut came) = (Vec::new(), Vec::new());
         while let Some(Ok(msg)) = ws.next().await {
             let Message::Text(text) = msg else { continue };
             match coreplay_shared::decode_server(&text) {
                 Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
+                    came.push((std::time::Instant::now(), text.len()));
                     events.extend(batch)
                 }
                 Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) => {
-                    return (events, *summary);
+                    return (events, *summary, came);
                 }
                 _ => {}
             }

@@ -123,7 +123,8 @@ pub fn idle_label(others: &Others, cpu: u32) -> (String, String) {
     }
 }
 
-/// A thread token.
+/// A thread token. Not keyed: a busy lock's queue turns over by half between two frames, and
+/// writing a token's attributes again costs the browser less than making a new element.
 pub fn token(t: &Token, class: &'static str) -> Html {
     html! {
         <span class={format!("tok {class}")} style={format!("--h:{}", t.hue)}
@@ -341,7 +342,9 @@ fn pu_cell(idx: u32, cell: Option<&CpuCell>, others: &Others) -> Html {
 
 fn area_view(a: &Area) -> Html {
     html! {
-        <div class={format!("area {}", a.class)} data-area={a.class}>
+        // Keyed, as the lock boxes beside them: an area that comes and goes would otherwise
+        // take over a lock box's elements (Yew matches unkeyed siblings from the end).
+        <div key={a.class} class={format!("area {}", a.class)} data-area={a.class}>
             { el!("h4", [], format!("{} ({})", a.title, a.count)) }
             <div class="tokens">
                 { for a.tokens.iter().map(|t| token(t, "waiting")) }
@@ -383,7 +386,7 @@ fn holder_view(l: &LockCell, watched: bool) -> Html {
 
 fn lock_view(l: &LockCell, locks: usize, watched: bool) -> Html {
     html! {
-        <div class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
+        <div key={l.pid} class="lock-box" data-testid="lock" data-pid={l.pid.to_string()}>
             { el!("h4", [], lock_title(l, locks)) }
             <div class="lock-row">
                 { el!("span", ["class" => "gil", "title" => "the lock token: a thread may compute only while it holds it"], "GIL") }
@@ -427,7 +430,7 @@ fn locks_view(locks: &[LockCell], watched: bool) -> Html {
     }
     let more = locks.len().saturating_sub(LISTED_LOCKS);
     html! {
-        <div class="lock-box locks" data-testid="locks">
+        <div key="locks" class="lock-box locks" data-testid="locks">
             <h4 title="a process has its own interpreter and so its own lock: processes do not wait for each other's">
                 { format!("{} processes, each with its own lock (GIL)", locks.len()) }
             </h4>
