@@ -572,7 +572,7 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
             "holder shown at t = {t} ns differs from the trace"
         );
     }
-    // The timeline's redraws are held back while events stream in (at most one per 100 ms);
+    // The timeline's redraws are held back while events stream in (at most five a second);
     // once the run has ended it shows every event the page took in.
     let drawn = wait_for(
         &client,

@@ -61,12 +61,14 @@ type LanesKey = (u64, u64, (Ns, Ns), u32, u32, bool);
 
 /// Redraws of the same run after its events changed (new events of a live run, and whatever
 /// else changed with them, such as the window that follows the run's end) come at most this
-/// often, ms …
-const LIVE_REDRAW_MS: f64 = 100.0;
+/// often, ms (five times a second: the lanes are the run's overview; the cores view is what
+/// moves with every frame) …
+const LIVE_REDRAW_MS: f64 = 200.0;
 /// … and no sooner than this many times the last drawing's cost, so that drawing takes at most a
-/// fifth of the page's time: a dense live run (the busiest streams 200 k events/s) redrew every
-/// lane on every batch, and the page fell to 24 fps and dropped events.
-const LIVE_REDRAW_SHARE: f64 = 5.0;
+/// tenth of the page's time: a dense live run (the busiest streams 200 k events/s) redrew every
+/// lane on every batch, and the page fell to 24 fps and dropped events; at most ten redraws a
+/// second still took 14 % of the page's main thread following that run on 2 cores.
+const LIVE_REDRAW_SHARE: f64 = 10.0;
 
 /// What the timeline drew last, and a redraw held back.
 #[derive(Default)]
