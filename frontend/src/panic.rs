@@ -2,8 +2,6 @@
 //! page frozen at its last drawing, saying nothing. The message is shown at the top of the
 //! page (and in the console), with what to do.
 
-use std::fmt::Write as _;
-
 /// Installs the panic hook (Yew's own, which would only write to the console, is replaced).
 ///
 /// The release page (`scripts/page.sh`) stops at once on a panic, before any hook could run:
@@ -18,8 +16,7 @@ pub fn install() {
 #[cfg(not(panic = "immediate-abort"))]
 pub fn install() {
     yew::set_custom_panic_hook(Box::new(|info| {
-        let mut text = String::from("coreplay's page failed: ");
-        let _ = write!(text, "{info}");
+        let text = format!("coreplay's page failed: {info}");
         web_sys::console::error_1(&text.clone().into());
         let Some(doc) = web_sys::window().and_then(|w| w.document()) else {
             return;
