@@ -208,13 +208,72 @@ impl<'a> LaneDrawer<'a> {
         }
     }
 
+    /// Draws one thread's running spans (sorted, not overlapping) by how much of each pixel
+    /// column they cover, as bars standing on the lane's foot: a column the thread ran
+    /// throughout is filled, one it ran a tenth of gets a tenth of the lane's height (at least
+    /// one pixel). Drawn as [`LaneDrawer::spans`] draws, at least a column per span, a thread
+    /// that ran a few microseconds in every column (64 threads taking turns at a lock on 2
+    /// cores) looked as if it ran all the time.
+    fn shares(&mut self, spans: &[(Ns, Ns, u32)], x: &Scale, colour: Colour) {
+        self.flush();
+        // The column being summed: its left edge and the part of it covered, in pixels.
+        let mut column: Option<(f64, f64)> = None;
+        for &(start, end, _) in spans {
+            let (mut a, b) = (x.x(start), x.x(end));
+            while a < b {
+                let left = a.floor();
+                let right = b.min(left + 1.0);
+                match column.as_mut() {
+                    Some((l, covered)) if *l == left => *covered += right - a,
+                    _ => {
+                        if let Some((l, covered)) = column {
+                            self.share(l, covered, colour);
+                        }
+                        column = Some((left, right - a));
+                    }
+                }
+                a = right;
+            }
+        }
+        if let Some((l, covered)) = column {
+            self.share(l, covered, colour);
+        }
+        self.flush();
+    }
+
+    /// Lays out one pixel column at `left`, `covered` (0–1) of it by running.
+    fn share(&mut self, left: f64, covered: f64, colour: Colour) {
+        if covered >= 0.999 {
+            // Full columns side by side make one rect.
+            match self.pending.as_mut() {
+                Some((_, end, c)) if *c == colour && (*end - left).abs() < 0.01 => {
+                    *end = left + 1.0;
+                }
+                _ => {
+                    self.flush();
+                    self.pending = Some((left, left + 1.0, colour));
+                }
+            }
+            return;
+        }
+        self.flush();
+        let bar = (self.h * covered).max(1.0);
+        let group = self.group(colour);
+        self.out
+            .items
+            .push((group, left, self.y + self.h - bar, 1.0, bar));
+    }
+
+    /// The group of rects a colour is filled with on this layer.
+    fn group(&self, colour: Colour) -> u16 {
+        (usize::from(self.layer).min(LAYERS - 1) * COLOURS + usize::from(colour)) as u16
+    }
+
     /// Lays out the pending rect.
     fn flush(&mut self) {
         if let Some((x0, x1, colour)) = self.pending.take() {
-            let group = usize::from(self.layer).min(LAYERS - 1) * COLOURS + usize::from(colour);
-            self.out
-                .items
-                .push((group as u16, x0, self.y, x1 - x0, self.h));
+            let group = self.group(colour);
+            self.out.items.push((group, x0, self.y, x1 - x0, self.h));
         }
     }
 
@@ -335,13 +394,7 @@ pub(super) fn draw_lanes(
                     |o| off_colour(o.reason),
                 );
                 d.restart();
-                let colour = hue(tid);
-                d.spans(
-                    replay.on_spans(tid, from, to),
-                    &scale,
-                    |s| (s.0, s.1),
-                    |_| colour,
-                );
+                d.shares(replay.on_spans(tid, from, to), &scale, hue(tid));
             }
         }
         d.flush();
@@ -387,6 +440,57 @@ mod tests {
     use coreplay_shared::event::{Event, Role};
 
     use super::*;
+
+    /// 1 px = 1 µs over a plot starting at `LABEL_W`.
+    fn micros(px: f64) -> Scale {
+        Scale {
+            from: 0,
+            to: (px * 1_000.0) as Ns,
+            span: px * 1_000.0,
+            plot_w: px,
+        }
+    }
+
+    fn rects_of(spans: &[(Ns, Ns, u32)], px: f64) -> Vec<(f64, f64, f64, f64)> {
+        let mut out = Rects::default();
+        let mut d = LaneDrawer::new(&mut out, 0.0, 10.0);
+        d.shares(spans, &micros(px), 7);
+        out.items
+            .iter()
+            .map(|r| (r.1 - LABEL_W, r.2, r.3, r.4))
+            .collect()
+    }
+
+    /// A thread that ran a sliver of each pixel column is drawn that high, not as running
+    /// throughout; columns it ran all of are one full rect.
+    #[test]
+    fn a_thread_lane_shows_how_much_of_each_column_it_ran() {
+        // 100 ns in each of the first three columns (a tenth of each), then 3 whole columns,
+        // then half of one column in two pieces.
+        let spans = [
+            (0, 100, 0),
+            (1_000, 1_100, 0),
+            (2_000, 2_100, 0),
+            (4_000, 7_000, 1),
+            (8_000, 8_200, 0),
+            (8_500, 8_800, 1),
+        ];
+        assert_eq!(
+            rects_of(&spans, 20.0),
+            vec![
+                (0.0, 9.0, 1.0, 1.0),
+                (1.0, 9.0, 1.0, 1.0),
+                (2.0, 9.0, 1.0, 1.0),
+                (4.0, 0.0, 3.0, 10.0),
+                (8.0, 5.0, 1.0, 5.0),
+            ]
+        );
+        // Too little for a pixel still shows, one pixel high; nothing at all draws nothing.
+        assert_eq!(rects_of(&[(0, 1, 0)], 20.0), vec![(0.0, 9.0, 1.0, 1.0)]);
+        assert_eq!(rects_of(&[(5, 5, 0)], 20.0), vec![]);
+        // A span over the window's end stops at it.
+        assert_eq!(rects_of(&[(18_500, 40_000, 0)], 20.0).len(), 2);
+    }
 
     /// A wrapper's helpers seen first do not take the lanes of the program's busy threads.
     #[test]
