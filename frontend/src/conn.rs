@@ -82,7 +82,8 @@ struct Socket {
 }
 
 impl Socket {
-    fn open(url: &str) -> Socket {
+    /// Starts the socket's worker; the browser's reason when it will not.
+    fn open(url: &str) -> Result<Socket, String> {
         let (tx, incoming) = unbounded();
         let on = Closure::new(move |kind: u32, a: JsValue, b: JsValue| match kind {
             0 => {
@@ -108,11 +109,11 @@ impl Socket {
                 let _ = tx.unbounded_send(Incoming::Refused(js::error_text(&a)));
             }
         });
-        Socket {
-            worker: js::agent_socket(url, &on),
+        Ok(Socket {
+            worker: js::agent_socket(url, &on).map_err(|e| js::error_text(&e))?,
             incoming,
             _on: on,
-        }
+        })
     }
 }
 
@@ -126,7 +127,14 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
     let mut attempt = 0u32;
     loop {
         dispatch.emit(Action::Connecting { attempt });
-        let mut socket = Socket::open(&url);
+        let mut socket = match Socket::open(&url) {
+            Ok(socket) => socket,
+            Err(err) => {
+                // The browser will not run the connection's worker here; retrying cannot help.
+                dispatch.emit(Action::BadUrl(format!("cannot connect to {url}: {err}")));
+                return;
+            }
+        };
         // Whatever was asked while disconnected is stale now.
         while inbox.try_recv().is_ok() {}
         // An agent says hello at once; a socket that stays silent (a handshake lost on the

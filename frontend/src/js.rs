@@ -187,7 +187,12 @@ extern "C" {
     /// Opens the agent's WebSocket at `url` in a worker. `on(kind, a, b)` is called with
     /// `0, bytes, lengths` for the messages that came (UTF-8, one after the other), `1` when
     /// the socket closed (after its last messages), `2, reason` when the URL was refused.
-    pub fn agent_socket(url: &str, on: &Closure<dyn FnMut(u32, JsValue, JsValue)>) -> AgentSocket;
+    /// Fails when the browser will not start the worker.
+    #[wasm_bindgen(catch)]
+    pub fn agent_socket(
+        url: &str,
+        on: &Closure<dyn FnMut(u32, JsValue, JsValue)>,
+    ) -> Result<AgentSocket, JsValue>;
     /// Sends a text message once the socket is open.
     #[wasm_bindgen(method, js_name = postMessage)]
     pub fn send(this: &AgentSocket, text: &str);
