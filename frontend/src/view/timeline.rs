@@ -382,9 +382,9 @@ pub fn timeline(props: &TimelineProps) -> Html {
         <section class="timeline" aria-label="Timeline" data-testid="timeline">
             { el!("h2", [], props.title.clone()) }
             <p class="caption">
-                { "One lane per hardware thread, slices coloured by thread; below, the busiest threads (up to 16): a bar in the thread's colour is as tall as \
-                   the share of that moment it ran, and behind it why it was off the CPU (orange: preempted, red: waiting for the lock, amber: I/O, grey: asleep). \
-                   Wheel zooms, drag pans, click seeks." }
+                { "One lane per hardware thread: a bar as tall as the share of that moment it ran this run's threads, in the colour of the one that ran most of it. \
+                   Below, the busiest threads (up to 16): a bar in the thread's colour as tall as the share of that moment it ran, and behind it why it was off \
+                   the CPU (orange: preempted, red: waiting for the lock, amber: I/O, grey: asleep). Wheel zooms, drag pans, click seeks." }
                 { trust(props.fidelity, props.dropped) }
             </p>
             <div class="timeline-tools">

@@ -208,35 +208,51 @@ impl<'a> LaneDrawer<'a> {
         }
     }
 
-    /// Draws one thread's running spans (sorted, not overlapping) by how much of each pixel
-    /// column they cover, as bars standing on the lane's foot: a column the thread ran
-    /// throughout is filled, one it ran a tenth of gets a tenth of the lane's height (at least
-    /// one pixel). Drawn as [`LaneDrawer::spans`] draws, at least a column per span, a thread
-    /// that ran a few microseconds in every column (64 threads taking turns at a lock on 2
-    /// cores) looked as if it ran all the time.
-    fn shares(&mut self, spans: &[(Ns, Ns, u32)], x: &Scale, colour: Colour) {
+    /// Draws running time (spans sorted by start, not overlapping) by how much of each pixel
+    /// column it covers, as bars standing on the lane's foot: a column run throughout is
+    /// filled, one run a tenth of gets a tenth of the lane's height (at least one pixel), in
+    /// the colour of the span that covered most of it. Drawn as [`LaneDrawer::spans`] draws,
+    /// at least a column per span, a thread that ran a few microseconds in every column (64
+    /// threads taking turns at a lock on 2 cores) looked as if it ran all the time, and so did
+    /// a CPU that ran such threads.
+    fn shares<T>(
+        &mut self,
+        spans: &[T],
+        x: &Scale,
+        bounds: impl Fn(&T) -> (Ns, Ns),
+        colour: impl Fn(&T) -> Colour,
+    ) {
         self.flush();
-        // The column being summed: its left edge and the part of it covered, in pixels.
-        let mut column: Option<(f64, f64)> = None;
-        for &(start, end, _) in spans {
+        // The column being summed: its left edge, the part of it covered (pixels), and the
+        // colour that covered most of it with how much.
+        let mut column: Option<(f64, f64, Colour, f64)> = None;
+        for span in spans {
+            let (start, end) = bounds(span);
             let (mut a, b) = (x.x(start), x.x(end));
+            let c = colour(span);
             while a < b {
                 let left = a.floor();
                 let right = b.min(left + 1.0);
+                let piece = right - a;
                 match column.as_mut() {
-                    Some((l, covered)) if *l == left => *covered += right - a,
-                    _ => {
-                        if let Some((l, covered)) = column {
-                            self.share(l, covered, colour);
+                    Some((l, covered, most, most_px)) if *l == left => {
+                        *covered += piece;
+                        if piece > *most_px {
+                            (*most, *most_px) = (c, piece);
                         }
-                        column = Some((left, right - a));
+                    }
+                    _ => {
+                        if let Some((l, covered, most, _)) = column {
+                            self.share(l, covered, most);
+                        }
+                        column = Some((left, piece, c, piece));
                     }
                 }
                 a = right;
             }
         }
-        if let Some((l, covered)) = column {
-            self.share(l, covered, colour);
+        if let Some((l, covered, most, _)) = column {
+            self.share(l, covered, most);
         }
         self.flush();
     }
@@ -372,7 +388,7 @@ pub(super) fn draw_lanes(
                     ctx.set_fill_style_str(fg);
                     let _ = ctx.fill_text(&format!("CPU {cpu}"), 4.0, y + l.lane_h - 4.0);
                 }
-                d.spans(
+                d.shares(
                     replay.slices(cpu, from, to),
                     &scale,
                     |s| (s.start, s.end),
@@ -394,7 +410,13 @@ pub(super) fn draw_lanes(
                     |o| off_colour(o.reason),
                 );
                 d.restart();
-                d.shares(replay.on_spans(tid, from, to), &scale, hue(tid));
+                let colour = hue(tid);
+                d.shares(
+                    replay.on_spans(tid, from, to),
+                    &scale,
+                    |s| (s.0, s.1),
+                    |_| colour,
+                );
             }
         }
         d.flush();
@@ -451,14 +473,45 @@ mod tests {
         }
     }
 
+    /// The rects `shares` lays out for `spans` (coloured by their third field), without
+    /// their group: x from the plot's left, y, w, h.
     fn rects_of(spans: &[(Ns, Ns, u32)], px: f64) -> Vec<(f64, f64, f64, f64)> {
+        coloured_rects_of(spans, px)
+            .into_iter()
+            .map(|r| r.1)
+            .collect()
+    }
+
+    fn coloured_rects_of(spans: &[(Ns, Ns, u32)], px: f64) -> Vec<(u16, (f64, f64, f64, f64))> {
         let mut out = Rects::default();
         let mut d = LaneDrawer::new(&mut out, 0.0, 10.0);
-        d.shares(spans, &micros(px), 7);
+        d.shares(spans, &micros(px), |s| (s.0, s.1), |s| s.2 as Colour);
         out.items
             .iter()
-            .map(|r| (r.1 - LABEL_W, r.2, r.3, r.4))
+            .map(|r| (r.0, (r.1 - LABEL_W, r.2, r.3, r.4)))
             .collect()
+    }
+
+    /// A CPU's column is as tall as the share it was busy, in the colour of the thread that
+    /// had most of it.
+    #[test]
+    fn a_cpu_lane_shows_how_busy_each_column_was_and_with_whom() {
+        // Column 0: thread 1 for 125 ns, thread 2 for 500 ns; column 1: thread 3 throughout;
+        // column 2: thread 3 throughout, then thread 4 from column 3 on.
+        let spans = [
+            (0, 125, 1),
+            (250, 750, 2),
+            (1_000, 3_000, 3),
+            (3_000, 5_000, 4),
+        ];
+        assert_eq!(
+            coloured_rects_of(&spans, 20.0),
+            vec![
+                (2, (0.0, 3.75, 1.0, 6.25)),
+                (3, (1.0, 0.0, 2.0, 10.0)),
+                (4, (3.0, 0.0, 2.0, 10.0)),
+            ]
+        );
     }
 
     /// A thread that ran a sliver of each pixel column is drawn that high, not as running
