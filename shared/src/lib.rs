@@ -33,7 +33,7 @@ mod testkit;
 pub mod vec_map;
 
 pub use fixed::Fixed;
-pub use model::{frame, replay, validate};
+pub use model::{columns, frame, replay, validate};
 pub use protocol::{event, msg, scenario, summary, topology, trace_file, watch};
 
 pub use msg::{

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::{RenderError, View};
 use coreplay_shared::{
-    Node, NodeKind,
+    Node, NodeKind, columns,
     event::Ns,
     frame::{self, CpuCell, Frame, LoopCell, Token},
     replay::Replay,
@@ -504,22 +504,26 @@ fn timeline_view(
                 y + lane_h - 3.0
             );
         }
-        let mut last_px = -1.0f64;
-        for s in replay.slices(*cpu, from, to) {
-            let (x0, x1) = (x_of(s.start), x_of(s.end).max(x_of(s.start) + 0.5));
-            if x1 <= last_px {
-                continue;
-            }
-            let _ = write!(
-                out,
-                r#"<rect x="{:.2}" y="{y:.1}" width="{:.2}" height="{:.1}" fill="hsl({},65%,52%)"/>"#,
-                x0.max(last_px),
-                x1 - x0.max(last_px),
-                lane_h - 1.0,
-                frame::hue(s.tid)
-            );
-            last_px = x1;
-        }
+        // As the page draws it: each pixel column as tall as the share of it the CPU ran this
+        // run's threads, in the colour of the one that ran most of it.
+        let h = lane_h - 1.0;
+        columns::bars(
+            replay.slices(*cpu, from, to),
+            x_of,
+            |s| (s.start, s.end),
+            |s| frame::hue(s.tid),
+            |b| {
+                let bar = if b.full() { h } else { (h * b.share).max(0.5) };
+                let _ = write!(
+                    out,
+                    r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{bar:.2}" fill="hsl({},65%,52%)"/>"#,
+                    b.x,
+                    y + h - bar,
+                    b.width,
+                    b.colour
+                );
+            },
+        );
         y += lane_h;
     }
     let cx = x_of(at);

@@ -4,6 +4,7 @@
 //! summary reports), and are drawn from those facts ([`frame`]). Nothing else — summary,
 //! export, render, the page's views — derives a fact from raw events.
 
+pub mod columns;
 pub mod frame;
 pub mod replay;
 pub mod validate;

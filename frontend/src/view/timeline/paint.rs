@@ -4,6 +4,7 @@
 
 use coreplay_shared::Fixed;
 use coreplay_shared::{
+    columns,
     event::{Ns, OffReason},
     frame::hue,
     replay::Replay,
@@ -209,12 +210,8 @@ impl<'a> LaneDrawer<'a> {
     }
 
     /// Draws running time (spans sorted by start, not overlapping) by how much of each pixel
-    /// column it covers, as bars standing on the lane's foot: a column run throughout is
-    /// filled, one run a tenth of gets a tenth of the lane's height (at least one pixel), in
-    /// the colour of the span that covered most of it. Drawn as [`LaneDrawer::spans`] draws,
-    /// at least a column per span, a thread that ran a few microseconds in every column (64
-    /// threads taking turns at a lock on 2 cores) looked as if it ran all the time, and so did
-    /// a CPU that ran such threads.
+    /// column it covers ([`columns::bars`]): bars standing on the lane's foot, as tall as
+    /// that share (at least one pixel).
     fn shares<T>(
         &mut self,
         spans: &[T],
@@ -223,61 +220,14 @@ impl<'a> LaneDrawer<'a> {
         colour: impl Fn(&T) -> Colour,
     ) {
         self.flush();
-        // The column being summed: its left edge, the part of it covered (pixels), and the
-        // colour that covered most of it with how much.
-        let mut column: Option<(f64, f64, Colour, f64)> = None;
-        for span in spans {
-            let (start, end) = bounds(span);
-            let (mut a, b) = (x.x(start), x.x(end));
-            let c = colour(span);
-            while a < b {
-                let left = a.floor();
-                let right = b.min(left + 1.0);
-                let piece = right - a;
-                match column.as_mut() {
-                    Some((l, covered, most, most_px)) if *l == left => {
-                        *covered += piece;
-                        if piece > *most_px {
-                            (*most, *most_px) = (c, piece);
-                        }
-                    }
-                    _ => {
-                        if let Some((l, covered, most, _)) = column {
-                            self.share(l, covered, most);
-                        }
-                        column = Some((left, piece, c, piece));
-                    }
-                }
-                a = right;
-            }
+        let (y, h) = (self.y, self.h);
+        let mut bars = Vec::new();
+        columns::bars(spans, |t| x.x(t), bounds, colour, |b| bars.push(b));
+        for b in bars {
+            let bar = if b.full() { h } else { (h * b.share).max(1.0) };
+            let group = self.group(b.colour);
+            self.out.items.push((group, b.x, y + h - bar, b.width, bar));
         }
-        if let Some((l, covered, most, _)) = column {
-            self.share(l, covered, most);
-        }
-        self.flush();
-    }
-
-    /// Lays out one pixel column at `left`, `covered` (0–1) of it by running.
-    fn share(&mut self, left: f64, covered: f64, colour: Colour) {
-        if covered >= 0.999 {
-            // Full columns side by side make one rect.
-            match self.pending.as_mut() {
-                Some((_, end, c)) if *c == colour && (*end - left).abs() < 0.01 => {
-                    *end = left + 1.0;
-                }
-                _ => {
-                    self.flush();
-                    self.pending = Some((left, left + 1.0, colour));
-                }
-            }
-            return;
-        }
-        self.flush();
-        let bar = (self.h * covered).max(1.0);
-        let group = self.group(colour);
-        self.out
-            .items
-            .push((group, left, self.y + self.h - bar, 1.0, bar));
     }
 
     /// The group of rects a colour is filled with on this layer.
@@ -463,86 +413,38 @@ mod tests {
 
     use super::*;
 
-    /// 1 px = 1 µs over a plot starting at `LABEL_W`.
-    fn micros(px: f64) -> Scale {
-        Scale {
+    /// The bars of `shared::columns` become rects standing on the lane's foot: full ones the
+    /// lane's height, a sliver at least one pixel, each in its colour's group.
+    #[test]
+    fn bars_stand_on_the_lane_foot() {
+        let scale = Scale {
             from: 0,
-            to: (px * 1_000.0) as Ns,
-            span: px * 1_000.0,
-            plot_w: px,
-        }
-    }
-
-    /// The rects `shares` lays out for `spans` (coloured by their third field), without
-    /// their group: x from the plot's left, y, w, h.
-    fn rects_of(spans: &[(Ns, Ns, u32)], px: f64) -> Vec<(f64, f64, f64, f64)> {
-        coloured_rects_of(spans, px)
-            .into_iter()
-            .map(|r| r.1)
-            .collect()
-    }
-
-    fn coloured_rects_of(spans: &[(Ns, Ns, u32)], px: f64) -> Vec<(u16, (f64, f64, f64, f64))> {
+            to: 20_000,
+            span: 20_000.0,
+            plot_w: 20.0,
+        };
         let mut out = Rects::default();
         let mut d = LaneDrawer::new(&mut out, 0.0, 10.0);
-        d.shares(spans, &micros(px), |s| (s.0, s.1), |s| s.2 as Colour);
-        out.items
-            .iter()
-            .map(|r| (r.0, (r.1 - LABEL_W, r.2, r.3, r.4)))
-            .collect()
-    }
-
-    /// A CPU's column is as tall as the share it was busy, in the colour of the thread that
-    /// had most of it.
-    #[test]
-    fn a_cpu_lane_shows_how_busy_each_column_was_and_with_whom() {
-        // Column 0: thread 1 for 125 ns, thread 2 for 500 ns; column 1: thread 3 throughout;
-        // column 2: thread 3 throughout, then thread 4 from column 3 on.
         let spans = [
             (0, 125, 1),
             (250, 750, 2),
-            (1_000, 3_000, 3),
-            (3_000, 5_000, 4),
+            (1_000, 1_010, 3),
+            (2_000, 4_000, 4),
         ];
+        d.shares(&spans, &scale, |s| (s.0, s.1), |s| s.2);
+        let rects: Vec<_> = out
+            .items
+            .iter()
+            .map(|r| (r.0, r.1 - LABEL_W, r.2, r.3, r.4))
+            .collect();
         assert_eq!(
-            coloured_rects_of(&spans, 20.0),
+            rects,
             vec![
-                (2, (0.0, 3.75, 1.0, 6.25)),
-                (3, (1.0, 0.0, 2.0, 10.0)),
-                (4, (3.0, 0.0, 2.0, 10.0)),
+                (2, 0.0, 3.75, 1.0, 6.25),
+                (3, 1.0, 9.0, 1.0, 1.0),
+                (4, 2.0, 0.0, 2.0, 10.0),
             ]
         );
-    }
-
-    /// A thread that ran a sliver of each pixel column is drawn that high, not as running
-    /// throughout; columns it ran all of are one full rect.
-    #[test]
-    fn a_thread_lane_shows_how_much_of_each_column_it_ran() {
-        // 100 ns in each of the first three columns (a tenth of each), then 3 whole columns,
-        // then half of one column in two pieces.
-        let spans = [
-            (0, 100, 0),
-            (1_000, 1_100, 0),
-            (2_000, 2_100, 0),
-            (4_000, 7_000, 1),
-            (8_000, 8_200, 0),
-            (8_500, 8_800, 1),
-        ];
-        assert_eq!(
-            rects_of(&spans, 20.0),
-            vec![
-                (0.0, 9.0, 1.0, 1.0),
-                (1.0, 9.0, 1.0, 1.0),
-                (2.0, 9.0, 1.0, 1.0),
-                (4.0, 0.0, 3.0, 10.0),
-                (8.0, 5.0, 1.0, 5.0),
-            ]
-        );
-        // Too little for a pixel still shows, one pixel high; nothing at all draws nothing.
-        assert_eq!(rects_of(&[(0, 1, 0)], 20.0), vec![(0.0, 9.0, 1.0, 1.0)]);
-        assert_eq!(rects_of(&[(5, 5, 0)], 20.0), vec![]);
-        // A span over the window's end stops at it.
-        assert_eq!(rects_of(&[(18_500, 40_000, 0)], 20.0).len(), 2);
     }
 
     /// A wrapper's helpers seen first do not take the lanes of the program's busy threads.
