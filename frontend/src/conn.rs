@@ -119,7 +119,7 @@ impl Socket {
 
 impl Drop for Socket {
     fn drop(&mut self) {
-        self.worker.terminate();
+        self.worker.stop();
     }
 }
 
@@ -151,7 +151,8 @@ async fn run(url: String, dispatch: Callback<Action>, mut inbox: UnboundedReceiv
                         dispatch.emit(Action::Frame(text));
                     }
                     Some(Incoming::Refused(err)) => {
-                        // The browser refused the URL itself; retrying cannot help.
+                        // The browser refused the URL itself, or will not run the worker:
+                        // retrying cannot help.
                         dispatch.emit(Action::BadUrl(format!("cannot open {url}: {err}")));
                         return;
                     }

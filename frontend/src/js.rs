@@ -94,11 +94,13 @@ export function after_ms(ms, f) { setTimeout(f, ms); }
 function agent_worker() {
   const LIMIT = 256 << 20, enc = new TextEncoder();
   let ws, parts = [], outbox = [], bytes = 0, dropped = 0, run = 0, waiting = false;
+  // The count of what was left out goes before whatever comes next, as the agent's would.
+  const report = () => {
+    if (dropped) parts.push(`{"type":"events","data":{"run":${run},"events":[],"dropped":${dropped}}}`);
+    dropped = 0;
+  };
   const flush = () => {
-    if (dropped) {
-      parts.push(`{"type":"events","data":{"run":${run},"events":[],"dropped":${dropped}}}`);
-      dropped = 0;
-    }
+    report();
     if (!parts.length) return;
     const chunks = parts.map((s) => enc.encode(s)), lens = new Uint32Array(chunks.length);
     const buf = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
@@ -118,10 +120,16 @@ function agent_worker() {
         const s = e.data;
         if (typeof s !== 'string') return;
         if (bytes > LIMIT && s.startsWith('{"type":"events"')) {
-          const d = JSON.parse(s).data;
-          run = d.run; dropped += d.events.length + (d.dropped || 0);
-          return;
+          // A message that does not read as an event batch is kept: the page says what is wrong.
+          let d;
+          try { d = JSON.parse(s).data; } catch { d = null; }
+          if (d && Array.isArray(d.events) && Number.isSafeInteger(d.run)) {
+            if (d.run !== run) report();
+            run = d.run; dropped += d.events.length + (Number(d.dropped) || 0);
+            return;
+          }
         }
+        report();
         parts.push(s); bytes += s.length;
         if (!waiting) flush();
       };
@@ -134,6 +142,8 @@ export function agent_socket(url, on) {
   agent_worker_url ||= URL.createObjectURL(new Blob([`(${agent_worker})()`], { type: 'text/javascript' }));
   const w = new Worker(agent_worker_url);
   w.onmessage = (e) => { const [kind, a, b] = e.data; on(kind, a, b); if (kind === 0) w.postMessage(0); };
+  w.onerror = (e) => { e.preventDefault(); on(2, `the connection's worker failed: ${e.message || 'not started'}`); };
+  w.stop = () => { w.onmessage = w.onerror = null; w.terminate(); };
   w.postMessage({ url });
   return w;
 }
@@ -186,7 +196,8 @@ extern "C" {
     pub type AgentSocket;
     /// Opens the agent's WebSocket at `url` in a worker. `on(kind, a, b)` is called with
     /// `0, bytes, lengths` for the messages that came (UTF-8, one after the other), `1` when
-    /// the socket closed (after its last messages), `2, reason` when the URL was refused.
+    /// the socket closed (after its last messages), `2, reason` when the URL was refused or
+    /// the worker failed.
     /// Fails when the browser will not start the worker.
     #[wasm_bindgen(catch)]
     pub fn agent_socket(
@@ -196,9 +207,9 @@ extern "C" {
     /// Sends a text message once the socket is open.
     #[wasm_bindgen(method, js_name = postMessage)]
     pub fn send(this: &AgentSocket, text: &str);
-    /// Stops the worker, and with it the socket.
+    /// Stops the worker, and with it the socket; nothing it sent is handed over after this.
     #[wasm_bindgen(method)]
-    pub fn terminate(this: &AgentSocket);
+    pub fn stop(this: &AgentSocket);
 }
 
 /// The message of a rejected promise.

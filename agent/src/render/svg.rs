@@ -487,7 +487,9 @@ fn timeline_view(
     let to = to.max(from + 1);
     let label_w = 60.0;
     let plot = W - PAD * 2.0 - label_w;
-    let x_of = |t: Ns| PAD + label_w + (t.saturating_sub(from)) as f64 / (to - from) as f64 * plot;
+    // Clamped to the window: a slice may run on far past its end.
+    let x_of =
+        |t: Ns| PAD + label_w + (t.clamp(from, to) - from) as f64 / (to - from) as f64 * plot;
     let _ = write!(
         out,
         r#"<text x="{PAD}" y="{y:.1}" class="muted">Timeline: {} to {}, one lane per hardware thread</text>"#,
@@ -743,6 +745,36 @@ mod tests {
         assert_eq!(free_label(&t, 0), "other programs: 38 %");
         assert_eq!(free_label(&t, 1), "idle");
         assert_eq!(free_label(&t, 7), "idle or other");
+    }
+
+    /// A window far narrower than a slice draws it to the window's edge, at once (the lane's
+    /// columns were once walked to the slice's end: a 10 µs window of a 1 s slice never ended).
+    #[test]
+    fn a_narrow_window_draws_a_long_slice_to_its_edge() {
+        let mut t = trace();
+        t.events.push(Event::OnCpu {
+            tid: 1,
+            cpu: 0,
+            start: 2_000,
+            end: 1_000_000_000,
+        });
+        let scene = Scene::new(&t);
+        let drawn = scene
+            .svg(5_000, View::Timeline, Some((4_000, 14_000)))
+            .expect("renders");
+        let rect = drawn
+            .split("<rect ")
+            .find(|r| r.contains("hsl("))
+            .expect("the slice is drawn");
+        let attr = |name: &str| -> f64 {
+            let from = rect.find(&format!("{name}=\"")).expect("attribute") + name.len() + 2;
+            rect[from..]
+                .split('"')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect("a number")
+        };
+        assert!(attr("x") + attr("width") <= W + 0.01, "{rect}");
     }
 
     #[test]

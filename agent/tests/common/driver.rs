@@ -224,7 +224,16 @@ pub fn record_next_run_timed(ws_url: String) -> tokio::task::JoinHandle<TimedRun
         while let Some(Ok(msg)) = ws.next().await {
             let Message::Text(text) = msg else { continue };
             match coreplay_shared::decode_server(&text) {
-                Ok(coreplay_shared::ServerMsg::Events { events: batch, .. }) => {
+                Ok(coreplay_shared::ServerMsg::Events {
+                    events: batch,
+                    dropped,
+                    ..
+                }) => {
+                    // What this client records is what the run streamed: all of it.
+                    assert_eq!(
+                        dropped, 0,
+                        "the agent dropped events for the test's own client"
+                    );
                     came.push((std::time::Instant::now(), text.len()));
                     events.extend(batch)
                 }

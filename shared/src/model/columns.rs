@@ -7,8 +7,8 @@
 use crate::event::Ns;
 
 /// A bar of a lane: `width` columns from `x`, each covered `share` (0–1) of its width by
-/// running, in `colour`: that of the span that covered most of the column. Full columns side
-/// by side in one colour come as one bar.
+/// running, in `colour`: the one whose spans covered most of the column (on a CPU's lane, the
+/// thread that ran most of it). Full columns side by side in one colour come as one bar.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Bar<C> {
     /// Its left edge (a whole column).
@@ -17,7 +17,7 @@ pub struct Bar<C> {
     pub width: f64,
     /// How much of each column was covered, 0–1.
     pub share: f64,
-    /// The colour of the span that covered most of it.
+    /// The colour that covered most of it.
     pub colour: C,
 }
 
@@ -32,7 +32,8 @@ impl<C> Bar<C> {
 const FULL: f64 = 0.999;
 
 /// The bars of `spans` (sorted by start, not overlapping), placed by `x_of` (a time's
-/// position, in columns of width 1), each span in its `colour`, given to `out` left to right.
+/// position, in columns of width 1, kept within the window by the caller), each span in its
+/// `colour`, given to `out` left to right.
 pub fn bars<T, C: Copy + PartialEq>(
     spans: &[T],
     x_of: impl Fn(Ns) -> f64,
@@ -40,11 +41,25 @@ pub fn bars<T, C: Copy + PartialEq>(
     colour: impl Fn(&T) -> C,
     mut out: impl FnMut(Bar<C>),
 ) {
-    // The column being summed: left edge, covered part, and the colour that covered most of it
-    // with how much; and a run of full columns not given out yet.
-    let mut column: Option<(f64, f64, C, f64)> = None;
+    // The column being summed: its left edge, and each colour's part of it (a column holds
+    // a few); and a run of full columns not given out yet.
+    let mut column: Option<f64> = None;
+    let mut parts: Vec<(C, f64)> = Vec::new();
     let mut full: Option<Bar<C>> = None;
-    let mut close = |left: f64, covered: f64, c: C, full: &mut Option<Bar<C>>| {
+    let mut close = |left: f64, parts: &mut Vec<(C, f64)>, full: &mut Option<Bar<C>>| {
+        let Some(&first) = parts.first() else {
+            return;
+        };
+        let covered: f64 = parts.iter().map(|p| p.1).sum();
+        // The colour with the most of the column; among equals, the first.
+        let mut most = first;
+        for &p in parts.iter() {
+            if p.1 > most.1 {
+                most = p;
+            }
+        }
+        parts.clear();
+        let c = most.0;
         if covered >= FULL {
             match full {
                 Some(b) if b.colour == c && (b.x + b.width - left).abs() < 0.01 => b.width += 1.0,
@@ -79,26 +94,21 @@ pub fn bars<T, C: Copy + PartialEq>(
         while a < b {
             let left = a.floor();
             let right = b.min(left + 1.0);
-            let piece = right - a;
-            match column.as_mut() {
-                Some((l, covered, most, most_px)) if *l == left => {
-                    *covered += piece;
-                    if piece > *most_px {
-                        (*most, *most_px) = (c, piece);
-                    }
+            if column != Some(left) {
+                if let Some(l) = column {
+                    close(l, &mut parts, &mut full);
                 }
-                _ => {
-                    if let Some((l, covered, most, _)) = column {
-                        close(l, covered, most, &mut full);
-                    }
-                    column = Some((left, piece, c, piece));
-                }
+                column = Some(left);
+            }
+            match parts.iter_mut().find(|p| p.0 == c) {
+                Some(p) => p.1 += right - a,
+                None => parts.push((c, right - a)),
             }
             a = right;
         }
     }
-    if let Some((l, covered, most, _)) = column {
-        close(l, covered, most, &mut full);
+    if let Some(l) = column {
+        close(l, &mut parts, &mut full);
     }
     if let Some(b) = full {
         out(b);
@@ -168,5 +178,9 @@ mod tests {
             of(&spans),
             vec![(0.0, 1.0, 0.625, 2), (1.0, 2.0, 1.0, 3), (3.0, 2.0, 1.0, 4),]
         );
+        // Thread 1 ran 250 + 250 ns of the column in two slices, thread 2 375 ns in one: the
+        // column is thread 1's.
+        let spans = [(0, 250, 1), (250, 625, 2), (625, 875, 1)];
+        assert_eq!(of(&spans), vec![(0.0, 1.0, 0.875, 1)]);
     }
 }
