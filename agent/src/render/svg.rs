@@ -515,7 +515,7 @@ fn timeline_view(
             |s| (s.start, s.end),
             |s| frame::hue(s.tid),
             |b| {
-                let bar = if b.full() { h } else { (h * b.share).max(0.5) };
+                let bar = b.height(h, 0.5);
                 let _ = write!(
                     out,
                     r#"<rect x="{:.2}" y="{:.2}" width="{:.2}" height="{bar:.2}" fill="hsl({},65%,52%)"/>"#,

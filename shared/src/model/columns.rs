@@ -26,6 +26,16 @@ impl<C> Bar<C> {
     pub fn full(&self) -> bool {
         self.share >= FULL
     }
+
+    /// How tall it stands in a lane `lane` high: all of it when full, else its share, at
+    /// least `least` (so that a little running still shows).
+    pub fn height(&self, lane: f64, least: f64) -> f64 {
+        if self.full() {
+            lane
+        } else {
+            (lane * self.share).max(least)
+        }
+    }
 }
 
 /// A column covered this much counts as full (what rounding of positions leaves).

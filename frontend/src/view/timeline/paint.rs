@@ -103,6 +103,11 @@ fn css(colour: Colour) -> &'static str {
     }
 }
 
+/// The group of rects a colour is filled with on a layer.
+fn group(layer: u8, colour: Colour) -> u16 {
+    (usize::from(layer).min(LAYERS - 1) * COLOURS + usize::from(colour)) as u16
+}
+
 /// Rects to fill, collected over all lanes and then filled grouped by layer and colour:
 /// setting a canvas's fill style passes a string to JavaScript and parses it as a CSS colour,
 /// which cost more than the rects themselves when every rect set its own.
@@ -220,25 +225,24 @@ impl<'a> LaneDrawer<'a> {
         colour: impl Fn(&T) -> Colour,
     ) {
         self.flush();
-        let (y, h) = (self.y, self.h);
-        let mut bars = Vec::new();
-        columns::bars(spans, |t| x.x(t), bounds, colour, |b| bars.push(b));
-        for b in bars {
-            let bar = if b.full() { h } else { (h * b.share).max(1.0) };
-            let group = self.group(b.colour);
-            self.out.items.push((group, b.x, y + h - bar, b.width, bar));
-        }
-    }
-
-    /// The group of rects a colour is filled with on this layer.
-    fn group(&self, colour: Colour) -> u16 {
-        (usize::from(self.layer).min(LAYERS - 1) * COLOURS + usize::from(colour)) as u16
+        let (layer, y, h) = (self.layer, self.y, self.h);
+        let items = &mut self.out.items;
+        columns::bars(
+            spans,
+            |t| x.x(t),
+            bounds,
+            colour,
+            |b| {
+                let bar = b.height(h, 1.0);
+                items.push((group(layer, b.colour), b.x, y + h - bar, b.width, bar));
+            },
+        );
     }
 
     /// Lays out the pending rect.
     fn flush(&mut self) {
         if let Some((x0, x1, colour)) = self.pending.take() {
-            let group = self.group(colour);
+            let group = group(self.layer, colour);
             self.out.items.push((group, x0, self.y, x1 - x0, self.h));
         }
     }
