@@ -491,7 +491,7 @@ fn io_async_overhead(pus: u32) {
     let once = |mode: Mode| -> Option<(f64, f64)> {
         let (c, rx) = ctx(mode, pus);
         let drain = drain(rx);
-        let server = Loopback::start(&c, 0).ok()?;
+        let server = Loopback::start(&c, 0, requests).ok()?;
         let totals = Arc::new(Totals::default());
         let run = loop_run(&c, "event-loop", server.db.addr, requests, 0, None, &totals).ok()?;
         drop(server);

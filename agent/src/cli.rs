@@ -52,6 +52,9 @@ pub(crate) enum Command {
         /// Answer latency, ms.
         #[arg(long, default_value_t = 50)]
         latency_ms: u32,
+        /// Connections it must be ready to queue at once.
+        #[arg(long, default_value_t = 1_000)]
+        connections: u32,
     },
 }
 

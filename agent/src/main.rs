@@ -73,8 +73,11 @@ fn main() -> ExitCode {
                 exact: w.exact != 0,
             }));
         }
-        Some(Command::LoopbackDb { latency_ms }) => {
-            return exit_code(workloads::loopback_db::main(latency_ms));
+        Some(Command::LoopbackDb {
+            latency_ms,
+            connections,
+        }) => {
+            return exit_code(workloads::loopback_db::main(latency_ms, connections));
         }
         None => serve(&cli.serve),
     };

@@ -318,6 +318,84 @@ fn io_threads_spread_requests_over_the_pool() {
     assert_eq!(t.summary.requests.map(|r| r.count), Some(40));
 }
 
+/// The loopback server is ready for as many connections at once as it was told, even while it
+/// accepts none: the kernel queues them all. A connection that finds a listening socket's queue
+/// full is not refused, its first packet is dropped and sent again a second later, so before
+/// the server listened on several sockets `io-async` at 10 000 requests measured those seconds
+/// instead of the event loop. The server is stopped (SIGSTOP) while the connections are made:
+/// none is accepted meanwhile, whatever the machine's load.
+#[test]
+fn the_loopback_server_queues_a_burst_larger_than_one_sockets_queue() {
+    use std::io::{BufRead, BufReader, Write};
+    let queue: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(128);
+    // One and a half sockets' worth: more than one socket holds, under the server's cap.
+    let connections = (queue + queue / 2).min(8_000);
+    let limit = coreplay_agent::workloads::loopback_db::raise_fd_limit();
+    assert!(
+        limit >= u64::from(connections) + 64,
+        "this test needs {connections} open files, the limit is {limit}"
+    );
+    let mut server = std::process::Command::new(BIN)
+        .args(["__loopback-db", "--latency-ms", "0", "--connections"])
+        .arg(connections.to_string())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the loopback server starts");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().expect("its stdout"))
+        .read_line(&mut line)
+        .expect("its address");
+    let addr: std::net::SocketAddr = line
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("the server said {line:?}"));
+    let pid = server.id() as libc::pid_t;
+    // SAFETY: kill(2) of our own child, not reaped until the end of this test.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    let mut streams = Vec::with_capacity(connections as usize);
+    let mut refused = None;
+    for i in 0..connections {
+        // A handshake on loopback completes within the connect call when the queue has room;
+        // a dropped one would be retried only after a second.
+        match std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(500)) {
+            Ok(s) => streams.push(s),
+            Err(e) => {
+                refused = Some(format!("connection {i} of {connections}: {e}"));
+                break;
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let answered = refused.is_none().then(|| {
+        // Connections queued on any of its sockets are served: the first and the last.
+        [0, streams.len() - 1].map(|i| {
+            let stream = &mut streams[i];
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(30)));
+            let _ = writeln!(stream, "GET {i}");
+            let mut answer = String::new();
+            let _ = BufReader::new(&*stream).read_line(&mut answer);
+            answer
+        })
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        refused, None,
+        "the kernel's queue for one socket is {queue}; the server was told {connections}"
+    );
+    let last = connections - 1;
+    assert_eq!(
+        answered,
+        Some(["OK 0\n".to_string(), format!("OK {last}\n")])
+    );
+}
+
 #[test]
 fn io_async_runs_every_request_on_one_thread() {
     let t = run("io-async", &["--requests", "300", "--latency-ms", "20"]);

@@ -67,7 +67,7 @@ pub fn blocked(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let latency = ctx.param(|p| p.latency_ms);
     let block = ctx.param(|p| p.block_ms);
     check_fd_limit(requests)?;
-    let server = Loopback::start(ctx, latency)?;
+    let server = Loopback::start(ctx, latency, requests)?;
     let clean_totals = Arc::new(Totals::default());
     let clean = loop_run(
         ctx,
@@ -125,7 +125,7 @@ pub fn async_vs_threads(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let threads = ctx.param(|p| p.threads).min(requests);
     let latency = ctx.param(|p| p.latency_ms);
     check_fd_limit(requests)?;
-    let server = Loopback::start(ctx, latency)?;
+    let server = Loopback::start(ctx, latency, requests)?;
     let loop_totals = Arc::new(Totals::default());
     let rss = RssWatch::start();
     let on_loop = loop_run(

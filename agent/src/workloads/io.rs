@@ -77,9 +77,10 @@ pub struct Loopback {
 }
 
 impl Loopback {
-    /// Starts the server for `ctx`'s run, answering after `latency_ms`.
-    pub fn start(ctx: &Ctx, latency_ms: u32) -> Result<Loopback, WorkloadError> {
-        let db = LoopbackDb::start(&ctx.exe, latency_ms)?;
+    /// Starts the server for `ctx`'s run, answering after `latency_ms`, ready for
+    /// `connections` at once.
+    pub fn start(ctx: &Ctx, latency_ms: u32, connections: u32) -> Result<Loopback, WorkloadError> {
+        let db = LoopbackDb::start(&ctx.exe, latency_ms, connections)?;
         Ok(Loopback {
             _watch: CancelWatch::new(ctx, &db),
             db,
@@ -121,7 +122,7 @@ fn connect(addr: SocketAddr) -> std::io::Result<BufReader<TcpStream>> {
 /// Runs `clients` blocking client threads taking request ids from one counter.
 fn blocking_clients(ctx: &Ctx, clients: u32) -> Result<Output, WorkloadError> {
     let latency = ctx.param(|p| p.latency_ms);
-    let server = Loopback::start(ctx, latency)?;
+    let server = Loopback::start(ctx, latency, clients)?;
     let run = blocking_requests(ctx, server.db.addr, clients, &Arc::new(Totals::default()))?;
     io_output(ctx, run.wall_ns, run.latencies, run.failed)
 }
@@ -333,7 +334,7 @@ pub fn event_loop(ctx: &Ctx) -> Result<Output, WorkloadError> {
     let requests = ctx.param(|p| p.requests);
     check_fd_limit(requests)?;
     let latency = ctx.param(|p| p.latency_ms);
-    let server = Loopback::start(ctx, latency)?;
+    let server = Loopback::start(ctx, latency, requests)?;
     let run = loop_run(
         ctx,
         "event-loop",
