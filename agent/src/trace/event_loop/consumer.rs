@@ -54,8 +54,8 @@ pub(super) struct Consumer {
 }
 
 /// Dropped batches a loop's consumer keeps until the batches before them arrive (each at most
-/// [`RAW_BATCH`](super::records::RAW_BATCH) records: 6 MiB in all).
-const MAX_WAITING: usize = 64;
+/// [`RAW_CAPACITY`](super::records::RAW_CAPACITY) records: 6.4 MiB in all).
+const MAX_WAITING: usize = 16;
 
 /// Hashes the runtime's waker data (addresses the runtime itself chose, so no one can pick
 /// colliding keys) with one multiplication instead of SipHash: the consumer looks one up per

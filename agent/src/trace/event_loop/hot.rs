@@ -12,7 +12,7 @@ use coreplay_shared::event::{OffReason, WaitKind};
 
 use super::{
     consumer::Consumer,
-    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, RAW_BATCH, Raw, Records},
+    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, RAW_BATCH, RAW_CAPACITY, Raw, Records},
 };
 use crate::trace::{
     ThreadTracer,
@@ -75,7 +75,7 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             anchor: clock.calib(),
             origin,
             flush_ticks: flush_ticks(rate),
-            raw: Vec::with_capacity(RAW_BATCH),
+            raw: Vec::with_capacity(RAW_CAPACITY),
             labels: Vec::new(),
             pending: None,
             seq: 0,
@@ -181,7 +181,7 @@ impl LoopState {
                 origin_ns: self.tracer.recorder().origin_ns(),
                 depths: self.instrument,
                 scale,
-                raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_BATCH)),
+                raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_CAPACITY)),
                 labels: std::mem::take(&mut self.labels),
             },
             consumer: Arc::clone(&self.consumer),
