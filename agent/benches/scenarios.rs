@@ -531,7 +531,7 @@ fn poll_cost() {
 /// runs, medians of the loop thread's CPU time and of the run's wall time, side by side.
 fn io_async_overhead(pus: u32) {
     use coreplay_agent::workloads::io::{Loopback, check_fd_limit, loop_run};
-    let (requests, reps) = (10_000u32, 7);
+    let (requests, reps) = (10_000u32, 15);
     if let Err(e) = check_fd_limit(requests) {
         println!("io-async traced vs untraced: skipped ({e})");
         return;

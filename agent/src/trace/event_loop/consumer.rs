@@ -15,7 +15,7 @@ use std::{
 
 use coreplay_shared::event::{Event, WaitKind, WakeBy};
 
-use super::records::{Kind, NO_TASK, NO_WAKER, Raw, Records};
+use super::records::{Kind, NO_TASK, NO_WAKER, Raw, Records, Spares};
 use crate::trace::stamp::Scale;
 
 /// Where a task is, as the consumer sees it.
@@ -51,6 +51,8 @@ pub(super) struct Consumer {
     lost: bool,
     /// The run's count of dropped events.
     dropped: Arc<AtomicU64>,
+    /// Where applied batches' buffers go back to the loop.
+    spares: Arc<Spares>,
 }
 
 /// Dropped batches a loop's consumer keeps until the batches before them arrive (each at most
@@ -83,10 +85,12 @@ impl Hasher for PointerHasher {
 }
 
 impl Consumer {
-    /// A loop's consumer, counting the events it cannot tell in the run's `dropped`.
-    pub(super) fn new(dropped: Arc<AtomicU64>) -> Consumer {
+    /// A loop's consumer, counting the events it cannot tell in the run's `dropped`, giving
+    /// the buffers of the batches it applied back through `spares`.
+    pub(super) fn new(dropped: Arc<AtomicU64>, spares: Arc<Spares>) -> Consumer {
         Consumer {
             dropped,
+            spares,
             ..Consumer::default()
         }
     }
@@ -245,7 +249,7 @@ impl Consumer {
         let mut labels = labels.into_iter();
         // The poll whose end is still to come: what happened during it follows its record.
         let mut open: Option<Raw> = None;
-        for r in raw {
+        for &r in &raw {
             // Records written during a poll (its wakes, spawns, cancels) are stamped before
             // its end; the first one after it closes it.
             if let Some(poll) = open.take_if(|p| r.start > p.end) {
@@ -320,6 +324,7 @@ impl Consumer {
         if sink.untold > 0 {
             state.dropped.fetch_add(sink.untold, Ordering::Relaxed);
         }
+        state.spares.give(raw);
     }
 }
 

@@ -12,7 +12,7 @@ use coreplay_shared::event::{OffReason, WaitKind};
 
 use super::{
     consumer::Consumer,
-    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, RAW_BATCH, RAW_CAPACITY, Raw, Records},
+    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, RAW_BATCH, Raw, Records, Spares},
 };
 use crate::trace::{
     ThreadTracer,
@@ -51,6 +51,8 @@ pub struct LoopState {
     seq: u64,
     /// The consumer its records go to, off this thread.
     consumer: Arc<Mutex<Consumer>>,
+    /// The buffers the consumer gives back.
+    spares: Arc<Spares>,
 }
 
 thread_local! {
@@ -62,8 +64,10 @@ thread_local! {
 pub fn enter(tracer: ThreadTracer, instrument: bool) {
     let mut clock = StampClock::detect();
     let (origin, rate) = clock.calibrate(100_000);
+    let spares = Arc::new(Spares::default());
     let consumer = Arc::new(Mutex::new(Consumer::new(
         tracer.recorder().dropped_counter(),
+        Arc::clone(&spares),
     )));
     LOOP.with(|l| {
         *l.borrow_mut() = Some(LoopState {
@@ -75,11 +79,12 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             anchor: clock.calib(),
             origin,
             flush_ticks: flush_ticks(rate),
-            raw: Vec::with_capacity(RAW_CAPACITY),
+            raw: spares.take(),
             labels: Vec::new(),
             pending: None,
             seq: 0,
             consumer,
+            spares,
         })
     });
 }
@@ -181,7 +186,7 @@ impl LoopState {
                 origin_ns: self.tracer.recorder().origin_ns(),
                 depths: self.instrument,
                 scale,
-                raw: std::mem::replace(&mut self.raw, Vec::with_capacity(RAW_CAPACITY)),
+                raw: std::mem::replace(&mut self.raw, self.spares.take()),
                 labels: std::mem::take(&mut self.labels),
             },
             consumer: Arc::clone(&self.consumer),

@@ -24,6 +24,41 @@ pub(super) const RAW_BATCH: usize = 16_384;
 /// other hand-over, 6 % of what tracing cost the loop).
 pub(super) const RAW_CAPACITY: usize = RAW_BATCH + 1024;
 
+/// Emptied record buffers a loop's consumer keeps for the loop to fill again.
+const MAX_SPARES: usize = 4;
+
+/// Record buffers on their way back from the consumer to the loop thread, so that a
+/// hand-over takes one instead of allocating. A buffer the consumer frees goes back to the
+/// loop thread's allocator arena, which hands the emptied pages back to the kernel; the next
+/// buffer's pages are then mapped and zeroed again one by one as the hot path first writes
+/// them (seen in a profile of `io-async`'s loop thread: page faults were the largest part of
+/// what tracing cost it).
+#[derive(Debug, Default)]
+pub(super) struct Spares(Mutex<Vec<Vec<Raw>>>);
+
+impl Spares {
+    /// An empty buffer with room for a hand-over: a spare if there is one.
+    pub(super) fn take(&self) -> Vec<Raw> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(RAW_CAPACITY))
+    }
+
+    /// Keeps `raw`, emptied, for the loop to fill again (unless enough are kept already).
+    pub(super) fn give(&self, mut raw: Vec<Raw>) {
+        if raw.capacity() < RAW_CAPACITY {
+            return;
+        }
+        raw.clear();
+        let mut spares = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if spares.len() < MAX_SPARES {
+            spares.push(raw);
+        }
+    }
+}
+
 /// "No task": the waker field of a wake from outside any poll.
 pub(super) const NO_TASK: u64 = u64::MAX;
 
