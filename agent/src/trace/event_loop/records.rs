@@ -175,3 +175,31 @@ impl LoopBatch {
         count
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spares_come_back_emptied_and_only_so_many() {
+        let spares = Spares::default();
+        let mut used = spares.take();
+        assert!(used.capacity() >= RAW_CAPACITY && used.is_empty());
+        used.push(Raw::at(Kind::Park, 0, 1));
+        let at = used.as_ptr();
+        spares.give(used);
+        let again = spares.take();
+        assert_eq!(
+            (again.as_ptr(), again.len()),
+            (at, 0),
+            "the same buffer, emptied"
+        );
+        // A buffer too small for a hand-over is not kept; past MAX_SPARES none are.
+        spares.give(Vec::with_capacity(16));
+        assert_ne!(spares.take().capacity(), 16);
+        for _ in 0..MAX_SPARES + 2 {
+            spares.give(Vec::with_capacity(RAW_CAPACITY));
+        }
+        assert_eq!(spares.0.lock().map(|s| s.len()).ok(), Some(MAX_SPARES));
+    }
+}
