@@ -423,7 +423,7 @@ fn loop_once(mode: LoopMode, tasks: u32, yields: u32) -> LoopCost {
                 };
                 handles.push(match mode {
                     LoopMode::Traced => tokio::task::spawn_local(loop_tasks::traced(
-                        &format!("t{i}"),
+                        format!("t{i}"),
                         coreplay_shared::event::WaitKind::Io,
                         work,
                     )),

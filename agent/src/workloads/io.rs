@@ -365,7 +365,7 @@ async fn async_requests(
                 let remaining = remaining.clone();
                 let spawned = monotonic_ns();
                 handles.push(tokio::task::spawn_local(event_loop::traced(
-                    &format!("req-{id}"),
+                    format!("req-{id}"),
                     WaitKind::Io,
                     async move {
                         let answer = request(addr, id).await.map(|end| end - spawned);

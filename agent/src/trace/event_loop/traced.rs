@@ -45,14 +45,15 @@ impl<F> std::fmt::Debug for Traced<F> {
 }
 
 /// Wraps `fut` as a task named `label` that parks on `kind`; call it on the loop thread when
-/// spawning (a spawned task is ready at once).
-pub fn traced<F: Future>(label: &str, kind: WaitKind, fut: F) -> Traced<F> {
+/// spawning (a spawned task is ready at once). The label is kept as given (a `String` is not
+/// copied).
+pub fn traced<F: Future>(label: impl Into<String>, kind: WaitKind, fut: F) -> Traced<F> {
     let task = with(|s| {
         if !s.instrument {
             return None;
         }
         let task = s.tracer.recorder().next_task();
-        s.spawn(task, kind, label.to_string());
+        s.spawn(task, kind, label.into());
         Some(task)
     })
     .flatten();
