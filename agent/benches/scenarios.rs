@@ -561,6 +561,17 @@ fn io_async_overhead(pus: u32) {
             with.push(t);
         }
     }
+    if std::env::var_os("COREPLAY_BENCH_RUNS").is_some() {
+        for (p, t) in plain.iter().zip(&with) {
+            println!(
+                "  untraced {:.1} ms CPU, {:.1} ms wall; traced {:.1} ms CPU, {:.1} ms wall",
+                p.1 / 1e6,
+                p.0 / 1e6,
+                t.1 / 1e6,
+                t.0 / 1e6
+            );
+        }
+    }
     if plain.is_empty() || with.is_empty() {
         println!("io-async traced vs untraced: the runs failed");
         return;
