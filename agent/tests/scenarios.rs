@@ -327,10 +327,7 @@ fn io_threads_spread_requests_over_the_pool() {
 #[test]
 fn the_loopback_server_queues_a_burst_larger_than_one_sockets_queue() {
     use std::io::{BufRead, BufReader, Write};
-    let queue: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(128);
+    let queue = coreplay_agent::workloads::loopback_db::somaxconn();
     // One and a half sockets' worth: more than one socket holds, under the server's cap.
     let connections = (queue + queue / 2).min(8_000);
     let limit = coreplay_agent::workloads::loopback_db::raise_fd_limit();

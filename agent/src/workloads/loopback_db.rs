@@ -42,7 +42,7 @@ fn listeners_for(connections: u32, queue: u32) -> u32 {
 }
 
 /// The kernel's cap on a listening socket's queue (`net.core.somaxconn`).
-fn somaxconn() -> u32 {
+pub fn somaxconn() -> u32 {
     std::fs::read_to_string("/proc/sys/net/core/somaxconn")
         .ok()
         .and_then(|s| s.trim().parse().ok())

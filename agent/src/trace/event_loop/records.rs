@@ -31,8 +31,8 @@ const MAX_SPARES: usize = 4;
 /// hand-over takes one instead of allocating. A buffer the consumer frees goes back to the
 /// loop thread's allocator arena, which hands the emptied pages back to the kernel; the next
 /// buffer's pages are then mapped and zeroed again one by one as the hot path first writes
-/// them (seen in a profile of `io-async`'s loop thread: page faults were the largest part of
-/// what tracing cost it).
+/// them (seen in a profile of `io-async`'s traced loop thread: page faults were about 5 % of
+/// its samples, and none untraced).
 #[derive(Debug, Default)]
 pub(super) struct Spares(Mutex<Vec<Vec<Raw>>>);
 
