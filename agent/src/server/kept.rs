@@ -4,9 +4,16 @@
 //! hidden temporary name and renamed, so a half-written run is never served. In the default
 //! folder, which only the agent writes, the oldest runs beyond [`KEEP_IN_DEFAULT`] are removed;
 //! an operator's own folder is never pruned.
+//!
+//! Several agents may keep runs in one folder at once (the default folder is per user, not per
+//! agent): each writes under a temporary name of its own (process id and a count), and a kept
+//! file is never replaced. Two runs that would share a name (same scenario, second and run
+//! number) get `-2`, `-3`, … instead.
 
 use std::{
+    io,
     path::{Path, PathBuf},
+    sync::atomic::{AtomicU64, Ordering},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -16,6 +23,12 @@ use crate::{record, run::Finished};
 
 /// Runs kept in the default folder.
 pub const KEEP_IN_DEFAULT: usize = 100;
+
+/// Names tried for one run before giving up: `NAME`, then `NAME-2` … `NAME-{MAX_NAMES}`.
+const MAX_NAMES: u32 = 100;
+
+/// Files written by this process, for temporary names no other writer shares.
+static WRITES: AtomicU64 = AtomicU64::new(0);
 
 /// Where and how runs are kept.
 #[derive(Debug, Clone)]
@@ -39,13 +52,18 @@ pub fn default_dir() -> Option<PathBuf> {
 }
 
 /// The file name run `run` of `scenario`, ended at unix time `secs`, is kept under: a plain
-/// trace name that `/traces/NAME` serves.
-pub fn file_name(scenario: &str, secs: u64, run: u64) -> String {
+/// trace name that `/traces/NAME` serves. `nth` counts names already taken (1: the first).
+pub fn file_name(scenario: &str, secs: u64, run: u64, nth: u32) -> String {
     let scenario: String = scenario
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
-    format!("{scenario}-{secs}-run{run}.coreplay.gz")
+    let nth = if nth > 1 {
+        format!("-{nth}")
+    } else {
+        String::new()
+    };
+    format!("{scenario}-{secs}-run{run}{nth}.coreplay.gz")
 }
 
 impl Keeper {
@@ -55,21 +73,59 @@ impl Keeper {
         let secs = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let name = file_name(&finished.summary.scenario.to_string(), secs, run);
-        let tmp = self.dir.join(format!(".{name}.part"));
-        let header = record::header_for(&self.topology, &finished.summary);
-        let written = record::write_file(&tmp, &header, &finished.events, &finished.summary)
-            .and_then(|()| std::fs::rename(&tmp, self.dir.join(&name)));
-        if let Err(e) = written {
-            tracing::warn!("could not keep run {run} in {}: {e}", self.dir.display());
-            let _ = std::fs::remove_file(&tmp);
-            return None;
+        match self.keep_at(run, finished, secs) {
+            Ok(name) => Some(name),
+            Err(e) => {
+                tracing::warn!("could not keep run {run} in {}: {e}", self.dir.display());
+                None
+            }
         }
+    }
+
+    /// [`Keeper::keep`] with the time of its name given.
+    fn keep_at(&self, run: u64, finished: &Finished, secs: u64) -> io::Result<String> {
+        let scenario = finished.summary.scenario.to_string();
+        let tmp = self.dir.join(format!(
+            ".{}.{}-{}.part",
+            file_name(&scenario, secs, run, 1),
+            std::process::id(),
+            WRITES.fetch_add(1, Ordering::Relaxed)
+        ));
+        let header = record::header_for(&self.topology, &finished.summary);
+        let kept = record::write_file(&tmp, &header, &finished.events, &finished.summary)
+            .and_then(|()| publish(&tmp, &self.dir, |nth| file_name(&scenario, secs, run, nth)));
+        let _ = std::fs::remove_file(&tmp);
+        let name = kept?;
         if self.own_folder {
             prune(&self.dir, KEEP_IN_DEFAULT);
         }
-        Some(name)
+        Ok(name)
     }
+}
+
+/// Gives the written file `tmp` the first free name of `dir` among `name(1)`, `name(2)`, …,
+/// never replacing a file already there (another agent's run may have taken the name). A hard
+/// link makes the file appear whole under its name, or fails because the name is taken; where
+/// the folder's file system has no hard links, a rename to a name not yet there does (a file
+/// another writer makes between the look and the rename would be replaced). `tmp` stays for
+/// the caller to remove.
+fn publish(tmp: &Path, dir: &Path, name: impl Fn(u32) -> String) -> io::Result<String> {
+    for nth in 1..=MAX_NAMES {
+        let candidate = name(nth);
+        let path = dir.join(&candidate);
+        match std::fs::hard_link(tmp, &path) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) if !path.exists() => {
+                return std::fs::rename(tmp, &path).map(|()| candidate);
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} and its {MAX_NAMES} variants are taken", name(1)),
+    ))
 }
 
 /// Removes the oldest trace files of `dir` beyond the newest `keep`.
@@ -98,10 +154,81 @@ mod tests {
     #[test]
     fn names_are_plain_trace_names() {
         assert_eq!(
-            file_name("parallel-compute", 1_780_000_000, 3),
+            file_name("parallel-compute", 1_780_000_000, 3, 1),
             "parallel-compute-1780000000-run3.coreplay.gz"
         );
-        assert_eq!(file_name("a b/..", 1, 2), "a-b----1-run2.coreplay.gz");
+        assert_eq!(file_name("a b/..", 1, 2, 1), "a-b----1-run2.coreplay.gz");
+        assert_eq!(file_name("gil", 7, 2, 3), "gil-7-run2-3.coreplay.gz");
+    }
+
+    fn finished(scenario: coreplay_shared::scenario::ScenarioId, wall_ns: u64) -> Finished {
+        use coreplay_shared::{
+            event::Fidelity,
+            scenario::Params,
+            summary::{Outcome, Summary},
+        };
+        let mut summary = Summary::empty(
+            scenario,
+            Params::default(),
+            Outcome::Completed,
+            Fidelity::Exact,
+        );
+        summary.wall_ns = wall_ns;
+        Finished {
+            summary,
+            events: Vec::new(),
+        }
+    }
+
+    /// Two agents sharing the default folder (as tests do, and two agents of one user) end
+    /// runs with the same name in the same second, at the same time: each keeps its own file,
+    /// nothing is replaced and no temporary file is left.
+    #[test]
+    fn runs_sharing_a_name_are_each_kept_whole() {
+        use coreplay_shared::scenario::ScenarioId;
+        let dir = std::env::temp_dir().join(format!("coreplay-same-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let keeper = Keeper {
+            dir: dir.clone(),
+            topology: crate::topology::synthetic("core:2 pu:1").expect("topology"),
+            own_folder: true,
+        };
+        const AT_ONCE: u64 = 8;
+        let names: Vec<String> = std::thread::scope(|s| {
+            let keeper = &keeper;
+            let writers: Vec<_> = (0..AT_ONCE)
+                .map(|i| {
+                    s.spawn(move || {
+                        keeper
+                            .keep_at(2, &finished(ScenarioId::Gil, 1_000 + i), 1_780_000_000)
+                            .expect("kept")
+                    })
+                })
+                .collect();
+            writers
+                .into_iter()
+                .map(|w| w.join().expect("writer"))
+                .collect()
+        });
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "one name each: {names:?}");
+        for (i, name) in names.iter().enumerate() {
+            let trace = record::read_file(&dir.join(name)).expect("a whole trace");
+            assert_eq!(
+                trace.summary.wall_ns,
+                1_000 + i as u64,
+                "{name} is its own run"
+            );
+        }
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, sorted, "no temporary file left");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
