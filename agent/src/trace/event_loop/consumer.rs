@@ -15,7 +15,7 @@ use std::{
 
 use coreplay_shared::event::{Event, WaitKind, WakeBy};
 
-use super::records::{Kind, NO_TASK, NO_WAKER, Raw, Records, Spares};
+use super::records::{Kind, NO_TASK, NO_WAKER, Raw, Records, Spares, settle};
 use crate::trace::stamp::Scale;
 
 /// Where a task is, as the consumer sees it.
@@ -232,9 +232,10 @@ impl Consumer {
             origin_ns,
             depths,
             scale,
-            raw,
+            mut raw,
             labels,
         } = records;
+        settle(&mut raw);
         self.next = self.next.max(seq + 1);
         let state = self;
         let mut sink = Sink {

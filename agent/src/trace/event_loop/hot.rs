@@ -12,7 +12,7 @@ use coreplay_shared::event::{OffReason, WaitKind};
 
 use super::{
     consumer::Consumer,
-    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, RAW_BATCH, Raw, Records, Spares},
+    records::{Kind, LoopBatch, NO_TASK, NO_WAKER, PENDING, RAW_BATCH, Raw, Records, Spares},
 };
 use crate::trace::{
     ThreadTracer,
@@ -23,9 +23,6 @@ use crate::trace::{
 /// The longest a record waits on the loop thread before it is handed over, so a live page
 /// follows a busy loop closely.
 const FLUSH_NS: u64 = 20_000_000;
-
-/// The stamp of a wake not stamped yet (see [`LoopState::wake`]).
-const PENDING: u64 = u64::MAX;
 
 /// The loop thread's tracing state: what the hot path needs and nothing more.
 #[derive(Debug)]
@@ -45,8 +42,6 @@ pub struct LoopState {
     flush_ticks: u64,
     raw: Vec<Raw>,
     labels: Vec<String>,
-    /// The first record that may be a wake waiting for its stamp.
-    pending: Option<usize>,
     /// The next hand-over's sequence number.
     seq: u64,
     /// The consumer its records go to, off this thread.
@@ -81,7 +76,6 @@ pub fn enter(tracer: ThreadTracer, instrument: bool) {
             flush_ticks: flush_ticks(rate),
             raw: spares.take(),
             labels: Vec::new(),
-            pending: None,
             seq: 0,
             consumer,
             spares,
@@ -136,23 +130,20 @@ pub fn unpark() {
 }
 
 impl LoopState {
-    /// A stamp, which is also the stamp of the wakes recorded since the last one.
+    /// A stamp, which is also the stamp of the wakes recorded since the last one (the
+    /// consumer gives them it: [`settle`](super::records::settle)).
     #[inline]
     fn stamp(&mut self) -> u64 {
-        let now = self.clock.now();
-        if self.pending.is_some() {
-            self.settle(now);
-        }
-        now
+        self.clock.now()
     }
 
-    #[cold]
-    fn settle(&mut self, now: u64) {
-        if let Some(first) = self.pending.take() {
-            for r in self.raw.iter_mut().skip(first) {
-                if r.start == PENDING {
-                    r.start = now;
-                }
+    /// Stamps the wakes at the end of the records, which no later record stamps, with `now`.
+    fn settle_tail(&mut self, now: u64) {
+        for r in self.raw.iter_mut().rev() {
+            if r.start == PENDING {
+                r.start = now;
+            } else if r.kind != Kind::Bind {
+                break;
             }
         }
     }
@@ -177,7 +168,7 @@ impl LoopState {
             return;
         }
         let now = self.clock.calib();
-        self.settle(now.ticks);
+        self.settle_tail(now.ticks);
         let total = self.clock.rate(self.origin, now);
         let scale = self.clock.scale(self.anchor, now, total.unwrap_or(1.0));
         if let Some(rate) = total {
@@ -216,15 +207,10 @@ impl LoopState {
         // in tokio's scheduler between two steps of the loop (a yield's deferred wake, or the
         // I/O and timer wakes it hands out as the selector returns) and takes the stamp of the
         // loop's next step: at most that gap late (well under a µs on this path), and one
-        // clock read fewer per poll.
+        // clock read fewer per poll. The consumer finds that step ([`PENDING`]).
         match self.current {
             Some((waker, _)) => (self.clock.now(), Some(waker)),
-            None => {
-                if self.pending.is_none() {
-                    self.pending = Some(self.raw.len());
-                }
-                (PENDING, None)
-            }
+            None => (PENDING, None),
         }
     }
 

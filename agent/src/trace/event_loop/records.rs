@@ -59,6 +59,26 @@ impl Spares {
     }
 }
 
+/// The stamp of a wake from outside any poll, which takes the stamp of the next record that
+/// has one (the loop's next step): the loop leaves it to the consumer ([`settle`]) rather than
+/// looking back for such wakes at each stamp it takes. A hand-over stamps those at its end.
+pub(super) const PENDING: u64 = u64::MAX;
+
+/// Gives each wake stamped [`PENDING`] the stamp of the next record that has one (a
+/// [`Kind::Bind`] has none). Wakes with none after them (a hand-over stamps them, so only
+/// a batch cut short) take the last stamp before them.
+pub(super) fn settle(raw: &mut [Raw]) {
+    let stamped = |r: &&mut Raw| r.start != PENDING && r.kind != Kind::Bind;
+    let mut next = raw.iter_mut().rev().find(stamped).map_or(0, |r| r.start);
+    for r in raw.iter_mut().rev() {
+        if r.start == PENDING {
+            r.start = next;
+        } else if r.kind != Kind::Bind {
+            next = r.start;
+        }
+    }
+}
+
 /// "No task": the waker field of a wake from outside any poll.
 pub(super) const NO_TASK: u64 = u64::MAX;
 
@@ -179,6 +199,31 @@ impl LoopBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pending_wakes_take_the_next_stamp() {
+        let wake = |start| Raw {
+            start,
+            end: 7,
+            task: 1,
+            cpu: 0,
+            kind: Kind::WakeData,
+            flag: 0,
+        };
+        let mut raw = vec![
+            Raw::at(Kind::Unpark, 0, 10),
+            wake(PENDING),
+            wake(PENDING),
+            Raw::at(Kind::Bind, 1, 0),
+            Raw::at(Kind::Poll, 1, 20),
+            wake(25),
+            wake(PENDING),
+        ];
+        settle(&mut raw);
+        let starts: Vec<u64> = raw.iter().map(|r| r.start).collect();
+        // A bind has no time of its own; a wake with nothing after it takes the last stamp.
+        assert_eq!(starts, [10, 20, 20, 0, 20, 25, 25]);
+    }
 
     #[test]
     fn spares_come_back_emptied_and_only_so_many() {

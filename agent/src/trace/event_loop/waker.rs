@@ -80,12 +80,14 @@ pub(super) mod forward {
     ];
 
     /// Our vtable of slot `n` (`n` < [`FORWARD_SLOTS`]).
+    #[inline]
     pub(super) fn vtable(n: usize) -> &'static RawWakerVTable {
         &VTABLES[n.min(FORWARD_SLOTS - 1)]
     }
 
     /// The poll's view of the forwarding waker for the runtime waker `inner`: borrowed, so
     /// it must not be dropped (it owns no reference), and it must not outlive `inner`.
+    #[inline]
     pub(in crate::trace::event_loop) fn borrowed(inner: &Waker, n: usize) -> ManuallyDrop<Waker> {
         // SAFETY: our vtable passes each call on to `inner`'s vtable (slot `n` was taken for
         // it) with `inner`'s data, which stays valid while `inner` lives; the view is never
