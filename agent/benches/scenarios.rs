@@ -66,14 +66,31 @@ fn ctx(
     )
 }
 
+/// What a recorder's drain took in.
+#[derive(Default)]
+struct Drained {
+    events: usize,
+    /// The draining thread's CPU time, ns.
+    cpu: u64,
+    batches: usize,
+}
+
 /// Drains a recorder's batches on a thread of their own, turning them into events as a real
-/// run's collector does; its join gives the events and that thread's CPU time, ns.
+/// run's collector does.
 fn drain(
     rx: std::sync::mpsc::Receiver<coreplay_agent::trace::recorder::Batch>,
-) -> std::thread::JoinHandle<(usize, u64)> {
+) -> std::thread::JoinHandle<Drained> {
     std::thread::spawn(move || {
-        let events = rx.iter().map(|b| b.into_events().len()).sum::<usize>();
-        (events, coreplay_agent::trace::clock::thread_cpu_ns())
+        // One vector for every batch, as a run's collector keeps its own.
+        let (mut events, mut drained) = (Vec::new(), Drained::default());
+        for batch in rx.iter() {
+            batch.append_to(&mut events);
+            drained.events += events.len();
+            drained.batches += 1;
+            events.clear();
+        }
+        drained.cpu = coreplay_agent::trace::clock::thread_cpu_ns();
+        drained
     })
 }
 
@@ -83,7 +100,7 @@ fn pool_once(mode: Mode, threads: u32, work: u32, pus: u32) -> (f64, usize) {
     let drain = drain(rx);
     let (wall, _) = rayon_run(&c, threads, work, &Arc::new(Totals::default())).unwrap_or((0, 0));
     drop(c);
-    let events = drain.join().map_or(0, |d| d.0);
+    let events = drain.join().map_or(0, |d| d.events);
     (wall as f64, events)
 }
 
@@ -442,7 +459,7 @@ fn loop_once(mode: LoopMode, tasks: u32, yields: u32) -> LoopCost {
         t.finish();
     }
     drop(rec);
-    let (events, consumer_cpu) = drain.join().unwrap_or((0, 0));
+    let (events, consumer_cpu) = drain.join().map_or((0, 0), |d| (d.events, d.cpu));
     LoopCost {
         wall,
         cpu,
@@ -548,7 +565,7 @@ fn io_async_overhead(pus: u32) {
     };
     // A run's wall time, its loop thread's CPU time and the CPU time spent off the loop
     // turning its records into events (the collector's thread, as in a real run).
-    let once = |mode: Mode| -> Option<(f64, f64, f64)> {
+    let once = |mode: Mode| -> Option<(f64, f64, f64, f64)> {
         let (c, rx) = ctx(mode, pus);
         let drain = drain(rx);
         let server = Loopback::start(&c, 0, requests).ok()?;
@@ -556,17 +573,24 @@ fn io_async_overhead(pus: u32) {
         let run = loop_run(&c, "event-loop", server.db.addr, requests, 0, None, &totals).ok()?;
         drop(server);
         drop(c);
-        let off_loop = drain.join().map_or(0, |d| d.1);
-        (!run.failed).then_some((run.wall_ns as f64, totals.cpu_ns() as f64, off_loop as f64))
+        let off_loop = drain.join().unwrap_or_default();
+        (!run.failed).then_some((
+            run.wall_ns as f64,
+            totals.cpu_ns() as f64,
+            off_loop.cpu as f64,
+            off_loop.batches as f64,
+        ))
     };
     let _ = once(Mode::Untraced);
-    let (mut plain, mut with, mut off_loop) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut plain, mut with, mut off_loop, mut batches) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..reps {
         let p = once(Mode::Untraced);
         if let (Some(p), Some(t)) = (p, once(traced)) {
             plain.push((p.0, p.1));
             with.push((t.0, t.1));
             off_loop.push(t.2);
+            batches.push(t.3);
         }
     }
     if std::env::var_os("COREPLAY_BENCH_RUNS").is_some() {
@@ -598,7 +622,7 @@ fn io_async_overhead(pus: u32) {
     walls.sort_by(f64::total_cmp);
     let quartile = |q: usize| walls[(walls.len() - 1) * q / 4];
     println!(
-        "io-async, {requests} requests at 0 ms, {} alternating pairs of runs: loop thread CPU {:.1} ms untraced, {:.1} ms traced (medians): ratio {cpu_ratio:.3}, the median of the pairs' (target ≤ 1.05: {}; the ratio of the medians: {:.3}); wall {:.1} / {:.1} ms: ratio {wall_ratio:.3} (target ≤ 1.03: {}; of the medians: {:.3}; the middle half of the pairs' {:.3}–{:.3}); off the loop, turning a traced run's records into events: {:.1} ms of CPU (median)",
+        "io-async, {requests} requests at 0 ms, {} alternating pairs of runs: loop thread CPU {:.1} ms untraced, {:.1} ms traced (medians): ratio {cpu_ratio:.3}, the median of the pairs' (target ≤ 1.05: {}; the ratio of the medians: {:.3}); wall {:.1} / {:.1} ms: ratio {wall_ratio:.3} (target ≤ 1.03: {}; of the medians: {:.3}; the middle half of the pairs' {:.3}–{:.3}); off the loop, turning a traced run's records into events: {:.1} ms of CPU in {:.0} batches (medians)",
         pairs.len(),
         cpu(&plain) / 1e6,
         cpu(&with) / 1e6,
@@ -611,6 +635,7 @@ fn io_async_overhead(pus: u32) {
         quartile(1),
         quartile(3),
         median(off_loop) / 1e6,
+        median(batches),
     );
 }
 

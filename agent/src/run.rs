@@ -259,7 +259,7 @@ pub fn record<E: std::fmt::Display>(
             loop {
                 let wait = next_tick.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(wait) {
-                    Ok(batch) => pending.extend(batch.into_events()),
+                    Ok(batch) => batch.append_to(&mut pending),
                     Err(RecvTimeoutError::Timeout) => {}
                     Err(RecvTimeoutError::Disconnected) => break,
                 }

@@ -48,6 +48,16 @@ impl Batch {
             Batch::Loop(batch) => batch.into_events(),
         }
     }
+
+    /// Appends the events to `out`. An event loop's records become events right there, with
+    /// no vector of their own: a collector that keeps `out` (as runs do) allocates nothing per
+    /// batch (a batch of 16 384 records is about 1.5 MB of events).
+    pub fn append_to(self, out: &mut Vec<Event>) {
+        match self {
+            Batch::Events(mut events) => out.append(&mut events),
+            Batch::Loop(batch) => batch.append_to(out),
+        }
+    }
 }
 
 /// Batches the channel holds before dropping (each up to a few hundred events).

@@ -180,9 +180,15 @@ impl LoopBatch {
     /// The events, in the order they happened.
     pub fn into_events(self) -> Vec<Event> {
         let mut events = Vec::with_capacity(self.records.raw.len() * 2);
-        let mut consumer = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
-        consumer.deliver(self.records, &mut events);
+        self.append_to(&mut events);
         events
+    }
+
+    /// Appends the events, in the order they happened, to `out`.
+    pub fn append_to(self, out: &mut Vec<Event>) {
+        out.reserve(self.records.raw.len() * 2);
+        let mut consumer = self.consumer.lock().unwrap_or_else(PoisonError::into_inner);
+        consumer.deliver(self.records, out);
     }
 
     /// Drops the batch (the consumer fell behind), letting the loop's consumer follow it in
