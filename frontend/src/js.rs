@@ -89,11 +89,12 @@ export function after_ms(ms, f) { setTimeout(f, ms); }
 // work (a long frame, a redraw, the tab in the background): the agent drops a client's events
 // only when that client stops reading. The worker hands the page what came, in order, as one
 // batch at a time (UTF-8 bytes and each message's length), the next one when the page has
-// taken the last. Past LIMIT bytes not taken, an event batch is counted, not kept, and the
-// count is handed over as the agent would report it.
+// taken the last. Past LIMIT characters not taken (about as many bytes: the agent's messages
+// are JSON, ASCII but for names), an event batch is counted, not kept, and the count is
+// handed over as the agent would report it.
 function agent_worker() {
   const LIMIT = 256 << 20, enc = new TextEncoder();
-  let ws, parts = [], outbox = [], bytes = 0, dropped = 0, run = 0, waiting = false;
+  let ws, parts = [], outbox = [], chars = 0, dropped = 0, run = 0, waiting = false;
   // The count of what was left out goes before whatever comes next, as the agent's would.
   const report = () => {
     if (dropped) parts.push(`{"type":"events","data":{"run":${run},"events":[],"dropped":${dropped}}}`);
@@ -106,7 +107,7 @@ function agent_worker() {
     const buf = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
     let at = 0;
     chunks.forEach((c, i) => { buf.set(c, at); at += lens[i] = c.length; });
-    parts = []; bytes = 0; waiting = true;
+    parts = []; chars = 0; waiting = true;
     postMessage([0, buf, lens], [buf.buffer, lens.buffer]);
   };
   onmessage = (e) => {
@@ -119,7 +120,7 @@ function agent_worker() {
       ws.onmessage = (e) => {
         const s = e.data;
         if (typeof s !== 'string') return;
-        if (bytes > LIMIT && s.startsWith('{"type":"events"')) {
+        if (chars > LIMIT && s.startsWith('{"type":"events"')) {
           // A message that does not read as an event batch is kept: the page says what is wrong.
           let d;
           try { d = JSON.parse(s).data; } catch { d = null; }
@@ -130,7 +131,7 @@ function agent_worker() {
           }
         }
         report();
-        parts.push(s); bytes += s.length;
+        parts.push(s); chars += s.length;
         if (!waiting) flush();
       };
       ws.onclose = () => { flush(); postMessage([1]); };
