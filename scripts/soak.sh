@@ -8,10 +8,13 @@
 #   SOAK_BINARIES="watch" scripts/soak.sh 10   # only agent/tests/watch.rs
 #   SOAK_BINARIES="browser embed" scripts/soak.sh 5   # the browser tests (after trunk build --release)
 #
-# Each round runs whole test binaries (agent/tests/{scenarios,watch,python_probe,robustness,other_load}.rs, and with
-# SOAK_BROWSER=1 the browser, embed and learn tests too, which need `trunk build --release` first), one
-# test at a time as CI runs them; each test's result is read from the test harness's output,
-# and a failure's message is printed as it happens.
+# Each round runs whole test binaries (agent/tests/{scenarios,server,watch,python_probe,robustness,other_load}.rs,
+# and with SOAK_BROWSER=1 the browser, embed and learn tests too, which need `trunk build --release`
+# first) as CI runs them: `cargo test --workspace` runs a binary's tests side by side (the test
+# harness's default, one thread per CPU), scripts/test.sh runs the browser tests one at a time.
+# Tests that share something (a folder, a port) only collide side by side, as CI found: two of
+# server.rs's tests kept runs in one folder. Each test's result is read from the test harness's
+# output, and a failure's message is printed as it happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -21,7 +24,7 @@ rounds="${1:-20}"
 binaries=()
 ignored_binaries=()
 # The browser and embed tests are #[ignore]d in `cargo test` (they need Chromium and dist/).
-for b in ${SOAK_BINARIES:-scenarios watch python_probe robustness other_load}; do
+for b in ${SOAK_BINARIES:-scenarios server watch python_probe robustness other_load}; do
   case "$b" in
     browser | embed | learn) ignored_binaries+=("$b") ;;
     *) binaries+=("$b") ;;
@@ -59,8 +62,8 @@ round() {
   local mode=$1 b args out log
   log=$(mktemp)
   for b in "${binaries[@]}" "${ignored_binaries[@]}"; do
-    args=(--test-threads=1 --logfile "$log")
-    [[ " ${ignored_binaries[*]} " == *" $b "* ]] && args+=(--ignored)
+    args=(--logfile "$log")
+    [[ " ${ignored_binaries[*]} " == *" $b "* ]] && args+=(--ignored --test-threads=1)
     rm -f "$log"
     # The tests find the crate's files relative to the crate, as under cargo. The harness's
     # log file has one "ok NAME" or "failed NAME" line per test (its terminal output can be
