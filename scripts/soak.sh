@@ -69,9 +69,17 @@ round() {
     # log file has one "ok NAME" or "failed NAME" line per test (its terminal output can be
     # interleaved with what a test's child processes print).
     out=$(cd agent && "${path[$b]}" "${args[@]}" 2>&1) || true
-    [[ -f "$log" ]] && awk -v m="$mode" -v b="$b" \
-      '$1 == "ok" { print m, b "::" $2, "ok" } $1 == "failed" { print m, b "::" $2, "FAILED" }' \
-      "$log" >>"$results"
+    if [[ -s "$log" ]]; then
+      awk -v m="$mode" -v b="$b" \
+        '$1 == "ok" { print m, b "::" $2, "ok" } $1 == "failed" { print m, b "::" $2, "FAILED" }' \
+        "$log" >>"$results"
+    else
+      # A binary that ran no test (it did not start, or stopped before its first) is a
+      # failure, not a silence.
+      echo "$mode $b::(no test ran) FAILED" >>"$results"
+      log "$mode: $b ran no test (its output ends:)"
+      tail -5 <<<"$out" | cut -c1-400 >&2
+    fi
     if grep -q FAILED <<<"$out"; then
       log "$mode: a failure in $b (round output follows)"
       grep -E -A2 'panicked at' <<<"$out" | cut -c1-400 | head -30 >&2
