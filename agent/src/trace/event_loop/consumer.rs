@@ -233,9 +233,10 @@ impl Consumer {
             depths,
             scale,
             mut raw,
+            handed_at,
             labels,
         } = records;
-        settle(&mut raw);
+        settle(&mut raw, handed_at);
         self.next = self.next.max(seq + 1);
         let state = self;
         let mut sink = Sink {
@@ -416,6 +417,8 @@ mod tests {
                 depths: true,
                 scale: Scale::NS,
                 raw,
+                // No record here waits for the hand-over's stamp.
+                handed_at: 0,
                 labels: labels.iter().map(|l| l.to_string()).collect(),
             },
             consumer: Arc::clone(consumer),

@@ -137,17 +137,6 @@ impl LoopState {
         self.clock.now()
     }
 
-    /// Stamps the wakes at the end of the records, which no later record stamps, with `now`.
-    fn settle_tail(&mut self, now: u64) {
-        for r in self.raw.iter_mut().rev() {
-            if r.start == PENDING {
-                r.start = now;
-            } else if r.kind != Kind::Bind {
-                break;
-            }
-        }
-    }
-
     /// Hands the records over when there are many or they waited long; never inside a poll
     /// (its record is still open) or between park and unpark (a selector wait's start must
     /// convert with the same anchor as its end).
@@ -168,7 +157,6 @@ impl LoopState {
             return;
         }
         let now = self.clock.calib();
-        self.settle_tail(now.ticks);
         let total = self.clock.rate(self.origin, now);
         let scale = self.clock.scale(self.anchor, now, total.unwrap_or(1.0));
         if let Some(rate) = total {
@@ -183,6 +171,7 @@ impl LoopState {
                 depths: self.instrument,
                 scale,
                 raw: std::mem::replace(&mut self.raw, self.spares.take()),
+                handed_at: now.ticks,
                 labels: std::mem::take(&mut self.labels),
             },
             consumer: Arc::clone(&self.consumer),

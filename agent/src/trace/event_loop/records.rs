@@ -61,15 +61,14 @@ impl Spares {
 
 /// The stamp of a wake from outside any poll, which takes the stamp of the next record that
 /// has one (the loop's next step): the loop leaves it to the consumer ([`settle`]) rather than
-/// looking back for such wakes at each stamp it takes. A hand-over stamps those at its end.
+/// looking back for such wakes at each stamp it takes.
 pub(super) const PENDING: u64 = u64::MAX;
 
 /// Gives each wake stamped [`PENDING`] the stamp of the next record that has one (a
-/// [`Kind::Bind`] has none). Wakes with none after them (a hand-over stamps them, so only
-/// a batch cut short) take the last stamp before them.
-pub(super) fn settle(raw: &mut [Raw]) {
-    let stamped = |r: &&mut Raw| r.start != PENDING && r.kind != Kind::Bind;
-    let mut next = raw.iter_mut().rev().find(stamped).map_or(0, |r| r.start);
+/// [`Kind::Bind`] has none); those with none after them in the batch, the hand-over's own
+/// stamp `handed_at` (the loop's next step).
+pub(super) fn settle(raw: &mut [Raw], handed_at: u64) {
+    let mut next = handed_at;
     for r in raw.iter_mut().rev() {
         if r.start == PENDING {
             r.start = next;
@@ -152,6 +151,8 @@ pub(super) struct Records {
     pub(super) depths: bool,
     pub(super) scale: Scale,
     pub(super) raw: Vec<Raw>,
+    /// The stamp read when the records were handed over.
+    pub(super) handed_at: u64,
     /// Spawned tasks' labels, in the order of their spawn records.
     pub(super) labels: Vec<String>,
 }
@@ -179,7 +180,7 @@ impl LoopBatch {
 
     /// The events, in the order they happened.
     pub fn into_events(self) -> Vec<Event> {
-        let mut events = Vec::with_capacity(self.records.raw.len() * 2);
+        let mut events = Vec::new();
         self.append_to(&mut events);
         events
     }
@@ -225,10 +226,10 @@ mod tests {
             wake(25),
             wake(PENDING),
         ];
-        settle(&mut raw);
+        settle(&mut raw, 30);
         let starts: Vec<u64> = raw.iter().map(|r| r.start).collect();
-        // A bind has no time of its own; a wake with nothing after it takes the last stamp.
-        assert_eq!(starts, [10, 20, 20, 0, 20, 25, 25]);
+        // A bind has no time of its own; a wake with nothing after it takes the hand-over's.
+        assert_eq!(starts, [10, 20, 20, 0, 20, 25, 30]);
     }
 
     #[test]
