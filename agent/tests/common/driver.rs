@@ -199,7 +199,7 @@ pub fn record_next_run(
     Vec<coreplay_shared::event::Event>,
     coreplay_shared::summary::Summary,
 )> {
-    let timed = record_next_run_timed(ws_url);
+    let timed = record_next_run_timed(ws_url, Default::default());
     tokio::spawn(async move {
         let (events, summary, _) = timed.await.expect("recorder");
         (events, summary)
@@ -214,8 +214,12 @@ pub type TimedRun = (
     Vec<(std::time::Instant, usize)>,
 );
 
-/// [`record_next_run`], also noting when each event message came and its size.
-pub fn record_next_run_timed(ws_url: String) -> tokio::task::JoinHandle<TimedRun> {
+/// [`record_next_run`], also noting when each event message came and its size; `so_far` counts
+/// the bytes of event messages as they come, for a test that paces itself by the stream.
+pub fn record_next_run_timed(
+    ws_url: String,
+    so_far: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> tokio::task::JoinHandle<TimedRun> {
     use futures_util::StreamExt;
     use tokio_tungstenite::{connect_async, tungstenite::Message};
     tokio::spawn(async move {
@@ -235,6 +239,7 @@ pub fn record_next_run_timed(ws_url: String) -> tokio::task::JoinHandle<TimedRun
                         "the agent dropped events for the test's own client"
                     );
                     came.push((std::time::Instant::now(), text.len()));
+                    so_far.fetch_add(text.len(), std::sync::atomic::Ordering::Relaxed);
                     events.extend(batch)
                 }
                 Ok(coreplay_shared::ServerMsg::RunEnded { summary, .. }) => {
