@@ -598,11 +598,11 @@ async fn stepping_a_live_gil_run_shows_the_traces_lock_holder() {
 /// The stall counts only if the run streamed, meanwhile, twice what the agent keeps for a
 /// client that does not read (`MAX_QUEUED_BYTES`): a page reading on its main thread then
 /// loses events (measured with the release agent: 217 k events lost to a 0.8 s stall).
-/// How fast a run streams depends on the machine and what else it runs (CI streamed 4.9 MB/s
-/// where this VM streams more), so the stall's length comes from a control measured in the
-/// same run just before it: the pace of the stream over one second, and the stall lasts long
-/// enough to carry twice the bytes needed at that pace (at least 3 s, at most 25 s, inside
-/// WebDriver's 30 s script timeout).
+/// How fast a run streams depends on the machine and what else it runs (CI streamed 4.9 MB/s,
+/// one VM 3.1–5.8 MB/s from one run to the next), so the stall's length comes from a control
+/// measured in the same run just before it: the pace of the stream over one second, and the
+/// stall lasts long enough to carry twice the bytes needed at that pace (at least 3 s, at most
+/// 25 s, inside WebDriver's 30 s script timeout).
 #[tokio::test]
 #[ignore = "needs chromium, chromedriver and dist/; run by scripts/test.sh"]
 async fn a_page_busy_for_seconds_loses_no_events_of_a_live_run() {
