@@ -398,6 +398,27 @@ impl<'a> Reader<'a> {
 
     /// Reads a whole number of at most `max`, named `ty` in messages.
     fn unsigned(&mut self, max: u64, ty: &str) -> Result<u64> {
+        // The common case in one pass: digits (no leading zero) that fit, with no fraction or
+        // exponent after them. Anything else is read again below from the same place, which
+        // says what is wrong as it always did. (Event batches are mostly such numbers: reading
+        // each twice was a good part of a live page's decoding.)
+        if let Some(first @ b'0'..=b'9') = self.peek() {
+            let b = self.bytes();
+            let (mut value, mut at) = (u64::from(first - b'0'), self.pos + 1);
+            if first != b'0' {
+                // Up to 19 digits always fit in a u64: no check per digit.
+                let short = b.len().min(self.pos + 19);
+                while at < short && b[at].is_ascii_digit() {
+                    value = value * 10 + u64::from(b[at] - b'0');
+                    at += 1;
+                }
+            }
+            // A 20th digit, a fraction or an exponent: the careful read below.
+            if value <= max && !matches!(b.get(at), Some(b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                self.pos = at;
+                return Ok(value);
+            }
+        }
         if !matches!(self.peek(), Some(b'-' | b'0'..=b'9')) {
             return Err(self.unexpected(ty));
         }
@@ -1165,6 +1186,35 @@ mod tests {
             (0u32..0x800).filter_map(char::from_u32).collect::<String>() + "😀\u{10ffff}";
         let json = serde_json::to_string(&all).expect("encode");
         assert_eq!(from_str::<String>(&json), Ok(all));
+    }
+
+    /// Whole numbers are read in one pass when they can be, and again carefully when not:
+    /// both agree with serde_json on every value and every refusal, at the edges where one
+    /// hands over to the other.
+    #[test]
+    fn whole_numbers_read_as_serde_json_reads_them() {
+        fn same<T>(text: &str)
+        where
+            T: FromJson + serde::de::DeserializeOwned + PartialEq + fmt::Debug,
+        {
+            let (ours, theirs) = (from_str::<T>(text), serde_json::from_str::<T>(text));
+            assert_eq!(
+                ours.as_ref().ok(),
+                theirs.as_ref().ok(),
+                "{text:?}: {ours:?}"
+            );
+        }
+        let cases = "0 7 00 01 10 4294967295 4294967296 18446744073709551615 \
+            18446744073709551616 99999999999999999999 184467440737095516150 1.5 12. 1e3 1E3 \
+            0e1 0.0 -1 -0 0x1 1a - 18446744073709551615.0 [1,02] [7,8] [1.0] [3e0]";
+        for text in cases.split_whitespace().chain([" 42", "42 ", ""]) {
+            same::<u64>(text);
+            same::<u32>(text);
+            same::<Vec<u64>>(text);
+        }
+        // Where a refusal points is where the careful read finds the fault.
+        let e = from_str::<u32>("4294967296").expect_err("too big");
+        assert!(e.to_string().contains("expected u32"), "{e}");
     }
 
     #[test]
